@@ -1,0 +1,1 @@
+"""Qt-free, VTK-free AI: engine, model registry, model formats, networks, training, explainability."""

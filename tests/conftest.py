@@ -1,0 +1,56 @@
+"""Shared fixtures: paths to the real shared data, pydicom's test files, the generated demo study."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+ARTIFACTS = REPO / "tests" / "_artifacts"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data: real CT DICOM (JPEG 2000), CT NIfTI with 41 reference labels, label names."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"shared data not found at {SHARED_DATA} (CI places ../shared beside the clone)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def pydicom_file():
+    """Path of one of pydicom's installed real test files, e.g. pydicom_file('CT_small.dcm')."""
+    from pydicom.data import get_testdata_file
+
+    def get(name: str) -> Path:
+        path = get_testdata_file(name)
+        if path is None:
+            pytest.fail(f"pydicom test file {name} not installed")
+        return Path(path)
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Folder for screenshots and other outputs a person should look at (kept after the run)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def demo_study(tmp_path_factory):
+    """The built-in demo study, generated once per test session (see viewer.core.phantom)."""
+    from viewer.core.phantom import write_demo_study
+
+    return write_demo_study(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(autouse=True)
+def _radview_home(tmp_path, monkeypatch):
+    """Every test gets its own RADVIEW_HOME so journals/settings never touch the user's."""
+    monkeypatch.setenv("RADVIEW_HOME", str(tmp_path / "radview_home"))
+    os.environ.setdefault("QT_QPA_PLATFORM", "xcb")

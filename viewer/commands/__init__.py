@@ -1,0 +1,1 @@
+"""Subcommands of the `radview` CLI, one module each (NAME, HELP, add_arguments, run)."""

@@ -1,0 +1,140 @@
+"""Volume: voxels + LPS geometry + modality/units, with world <-> index maps (SimpleITK conventions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+#: Units a Volume may carry.
+UNITS = ("HU", "SUVbw", "Bq/mL", "arbitrary", "label")
+
+
+@dataclass(eq=False)
+class Volume:
+    """A 3D image on a regular grid in LPS world coordinates.
+
+    Attributes:
+        array: voxels, numpy, index order (z, y, x). Stored types are kept (int16 HU, ...);
+            never float64.
+        spacing: voxel size (x, y, z) in mm.
+        origin: world position (x, y, z) in mm (LPS) of the centre of voxel index (0, 0, 0).
+        direction: 3x3 direction cosines, row-major as SimpleITK: column ``j`` is the world
+            direction of index axis ``j`` (x, y, z).
+        modality: DICOM modality code: 'CT', 'MR', 'PT', 'SEG', 'OT', ...
+        units: 'HU', 'SUVbw', 'Bq/mL', 'arbitrary' or 'label'.
+        description: human-readable name (series description or file name).
+        meta: free metadata (patient/study/series identifiers, source files, ...).
+        warnings: problems found while reading that did not prevent it (uneven spacing, ...).
+    """
+
+    array: np.ndarray
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    direction: np.ndarray = field(default_factory=lambda: np.eye(3))
+    modality: str = "OT"
+    units: str = "arbitrary"
+    description: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.array.ndim != 3:
+            raise ValueError(f"Volume.array must be 3D (z, y, x), got shape {self.array.shape}")
+        if self.array.dtype == np.float64:
+            self.array = self.array.astype(np.float32)
+        self.spacing = tuple(float(s) for s in self.spacing)
+        self.origin = tuple(float(o) for o in self.origin)
+        self.direction = np.asarray(self.direction, dtype=float).reshape(3, 3)
+        if any(s <= 0 for s in self.spacing):
+            raise ValueError(f"Volume.spacing must be positive, got {self.spacing}")
+
+    # ----------------------------------------------------------------- geometry
+    @property
+    def size(self) -> tuple[int, int, int]:
+        """Grid size (x, y, z), as SimpleITK's GetSize()."""
+        z, y, x = self.array.shape
+        return (x, y, z)
+
+    @property
+    def index_to_world_matrix(self) -> np.ndarray:
+        """4x4 affine mapping continuous index (x, y, z, 1) to LPS mm."""
+        m = np.eye(4)
+        m[:3, :3] = self.direction @ np.diag(self.spacing)
+        m[:3, 3] = self.origin
+        return m
+
+    def index_to_world(self, ijk) -> np.ndarray:
+        """Continuous index (x, y, z) -> world LPS mm. Accepts shape (3,) or (n, 3)."""
+        ijk = np.asarray(ijk, dtype=float)
+        m = self.index_to_world_matrix
+        return ijk @ m[:3, :3].T + m[:3, 3]
+
+    def world_to_index(self, xyz) -> np.ndarray:
+        """World LPS mm -> continuous index (x, y, z). Accepts shape (3,) or (n, 3)."""
+        xyz = np.asarray(xyz, dtype=float)
+        m = self.index_to_world_matrix
+        return (xyz - m[:3, 3]) @ np.linalg.inv(m[:3, :3]).T
+
+    def world_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Axis-aligned (min, max) world corners of the voxel centres."""
+        x, y, z = self.size
+        corners = np.array([[i, j, k] for i in (0, x - 1) for j in (0, y - 1) for k in (0, z - 1)], float)
+        w = self.index_to_world(corners)
+        return w.min(axis=0), w.max(axis=0)
+
+    def value_at(self, xyz) -> float | None:
+        """Voxel value nearest to world point ``xyz`` or None outside the grid."""
+        i, j, k = np.rint(self.world_to_index(xyz)).astype(int)
+        zs, ys, xs = self.array.shape
+        if 0 <= i < xs and 0 <= j < ys and 0 <= k < zs:
+            return float(self.array[k, j, i])
+        return None
+
+    def same_grid(self, other: Volume, tol: float = 1e-4) -> bool:
+        """True if ``other`` has the same size, spacing, origin and direction."""
+        return (
+            self.size == other.size
+            and np.allclose(self.spacing, other.spacing, atol=tol)
+            and np.allclose(self.origin, other.origin, atol=tol)
+            and np.allclose(self.direction, other.direction, atol=tol)
+        )
+
+    def with_array(self, array: np.ndarray, **changes: Any) -> Volume:
+        """A new Volume on the same grid holding ``array`` (other fields changeable by keyword)."""
+        if array.shape != self.array.shape:
+            raise ValueError(f"array shape {array.shape} does not match grid {self.array.shape}")
+        return replace(self, array=array, meta=dict(self.meta), warnings=list(self.warnings), **changes)
+
+    # ----------------------------------------------------------------- SimpleITK
+    def to_sitk(self):
+        """A SimpleITK image sharing geometry (the voxels are copied)."""
+        import SimpleITK as sitk
+
+        img = sitk.GetImageFromArray(self.array)
+        img.SetSpacing(self.spacing)
+        img.SetOrigin(self.origin)
+        img.SetDirection(tuple(self.direction.ravel()))
+        return img
+
+    @classmethod
+    def from_sitk(cls, img, **fields: Any) -> Volume:
+        """A Volume from a 3D SimpleITK image (geometry kept exactly)."""
+        import SimpleITK as sitk
+
+        if img.GetDimension() != 3:
+            raise ValueError(f"expected a 3D image, got {img.GetDimension()}D")
+        return cls(
+            array=sitk.GetArrayFromImage(img),
+            spacing=img.GetSpacing(),
+            origin=img.GetOrigin(),
+            direction=np.array(img.GetDirection()).reshape(3, 3),
+            **fields,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Volume({self.modality}, {self.units}, size={self.size}, spacing="
+            f"{tuple(round(s, 4) for s in self.spacing)}, dtype={self.array.dtype}, '{self.description}')"
+        )
