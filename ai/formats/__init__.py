@@ -1,0 +1,1 @@
+"""Loaders of model formats into one in-memory model interface."""

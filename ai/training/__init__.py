@@ -1,0 +1,1 @@
+"""Datasets, augmentation, losses, training loops for the built-in models."""

@@ -1,0 +1,1 @@
+"""VTK pipelines without Qt: slice reslice + overlays, volume rendering, surfaces, offscreen render."""

@@ -1,0 +1,1 @@
+"""PySide6 widgets: main window, views, panels, tools, background workers."""
