@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,10 @@ class Event:
 
     def connect(self, callback: Callable[..., Any]) -> Callable[..., Any]:
         """Subscribe ``callback``; returns it so this can be used as a decorator."""
-        ref = weakref.WeakMethod(callback) if hasattr(callback, "__self__") else (lambda c=callback: c)
+        if inspect.ismethod(callback):
+            ref = weakref.WeakMethod(callback)
+        else:
+            ref = lambda c=callback: c  # noqa: E731 - functions and builtins are held strongly
         self._callbacks.append(ref)
         return callback
 
