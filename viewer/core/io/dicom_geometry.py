@@ -1,0 +1,163 @@
+"""Slice geometry of a DICOM series: order by position along the normal, spacing, sanity checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from viewer.core.errors import GeometryError
+from viewer.core.io.dicom_headers import DicomHeader
+
+#: Relative spread of slice gaps tolerated before warning about uneven spacing.
+UNEVEN_TOLERANCE = 0.01
+#: Angle (degrees) between the slice normal and the stacking direction reported as gantry tilt.
+TILT_TOLERANCE_DEG = 0.5
+
+
+@dataclass
+class SliceRef:
+    """One 2D image of the series: a file and a frame in it, with its plane geometry."""
+
+    header: DicomHeader
+    frame: int
+    position: np.ndarray  # ImagePositionPatient (mm, LPS)
+    orientation: np.ndarray  # 6 direction cosines (row x,y,z, column x,y,z)
+    pixel_spacing: tuple[float, float]  # (row spacing = y, column spacing = x)
+    instance: int = 0
+
+
+@dataclass
+class SeriesGeometry:
+    """The grid the sorted slices form."""
+
+    slices: list[SliceRef]
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    direction: np.ndarray
+    rows: int
+    columns: int
+    warnings: list[str]
+
+
+def _floats(seq, n: int, what: str, path) -> np.ndarray:
+    try:
+        arr = np.array([float(v) for v in seq], dtype=float)
+    except (TypeError, ValueError) as err:
+        raise GeometryError(f"unreadable {what}", path) from err
+    if arr.shape != (n,):
+        raise GeometryError(f"{what} must have {n} values, has {arr.size}", path)
+    return arr
+
+
+def _frame_item(ds, frame: int, sequence: str):
+    """The functional group item holding ``sequence`` for ``frame`` (per-frame first, then shared)."""
+    per = ds.get("PerFrameFunctionalGroupsSequence")
+    if per is not None and frame < len(per) and sequence in per[frame]:
+        return per[frame][sequence][0]
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared and sequence in shared[0]:
+        return shared[0][sequence][0]
+    return None
+
+
+def slices_of(h: DicomHeader, warnings: list[str]) -> list[SliceRef]:
+    """The 2D slices in one file: one for classic images, one per frame for multi-frame objects."""
+    ds = h.dataset
+    instance = int(ds.get("InstanceNumber", 0) or 0)
+    n = h.n_frames
+    if n > 1 and "PerFrameFunctionalGroupsSequence" in ds:
+        out = []
+        for f in range(n):
+            pos = _frame_item(ds, f, "PlanePositionSequence")
+            ori = _frame_item(ds, f, "PlaneOrientationSequence")
+            meas = _frame_item(ds, f, "PixelMeasuresSequence")
+            if pos is None or ori is None or meas is None:
+                break
+            out.append(
+                SliceRef(
+                    h, f,
+                    _floats(pos.ImagePositionPatient, 3, "ImagePositionPatient", h.path),
+                    _floats(ori.ImageOrientationPatient, 6, "ImageOrientationPatient", h.path),
+                    tuple(_floats(meas.PixelSpacing, 2, "PixelSpacing", h.path)),
+                    instance,
+                )
+            )
+        if len(out) == n:
+            return out
+    ipp = ds.get("ImagePositionPatient")
+    iop = ds.get("ImageOrientationPatient")
+    ps = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    if ipp is None or iop is None:
+        warnings.append(f"{h.path.name}: no ImagePositionPatient/ImageOrientationPatient; identity geometry assumed")
+        ipp, iop = (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0)
+    if ps is None:
+        warnings.append(f"{h.path.name}: no PixelSpacing; 1 mm assumed")
+        ps = (1.0, 1.0)
+    position = _floats(ipp, 3, "ImagePositionPatient", h.path)
+    orientation = _floats(iop, 6, "ImageOrientationPatient", h.path)
+    spacing = tuple(_floats(ps, 2, "PixelSpacing", h.path))
+    if n == 1:
+        return [SliceRef(h, 0, position, orientation, spacing, instance)]
+    # a multi-frame object without per-frame positions: frames stacked along the normal
+    step = float(ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or 1.0)
+    warnings.append(
+        f"{h.path.name}: multi-frame without per-frame positions; frames stacked {step:g} mm apart"
+    )
+    normal = np.cross(orientation[:3], orientation[3:])
+    return [SliceRef(h, f, position + f * step * normal, orientation, spacing, instance) for f in range(n)]
+
+
+def series_geometry(headers: list[DicomHeader]) -> SeriesGeometry:
+    """Sort the series' slices by position along the slice normal and derive a regular grid.
+
+    Never sorts by file name or instance number. Spacing comes from positions, not SliceThickness.
+    Mixed orientations or matrix sizes raise GeometryError; duplicate positions, uneven spacing,
+    missing slices and gantry tilt are reported in ``warnings``.
+    """
+    warnings: list[str] = []
+    slices = [s for h in headers for s in slices_of(h, warnings)]
+    first = slices[0]
+    rows, cols = int(first.header.dataset.Rows), int(first.header.dataset.Columns)
+    for s in slices:
+        ds = s.header.dataset
+        if (int(ds.Rows), int(ds.Columns)) != (rows, cols):
+            raise GeometryError(
+                f"slices of different size in one series ({rows}x{cols} and {ds.Rows}x{ds.Columns})", s.header.path
+            )
+        if not np.allclose(s.orientation, first.orientation, atol=1e-3):
+            raise GeometryError("mixed slice orientations in one series", s.header.path)
+        if not np.allclose(s.pixel_spacing, first.pixel_spacing, atol=1e-4):
+            raise GeometryError("mixed pixel spacings in one series", s.header.path)
+    row, col = first.orientation[:3], first.orientation[3:]
+    normal = np.cross(row, col)
+    slices.sort(key=lambda s: (float(s.position @ normal), s.instance))
+
+    dist = np.array([float(s.position @ normal) for s in slices])
+    keep = np.concatenate([[True], np.diff(dist) > 1e-3])
+    if not keep.all():
+        warnings.append(f"{int((~keep).sum())} slice(s) at duplicate positions ignored")
+        slices = [s for s, k in zip(slices, keep, strict=True) if k]
+        dist = dist[keep]
+
+    if len(slices) > 1:
+        gaps = np.diff(dist)
+        dz = float(np.median(gaps))
+        if gaps.max() - gaps.min() > max(UNEVEN_TOLERANCE * dz, 1e-3):
+            missing = int(np.clip(np.rint(gaps / dz) - 1, 0, None).sum())
+            detail = f"{missing} missing slice(s) suspected; " if missing else ""
+            warnings.append(
+                f"uneven slice spacing ({detail}gaps {gaps.min():.3f}-{gaps.max():.3f} mm); "
+                f"grid uses the median {dz:.3f} mm, positions between slices are approximate"
+            )
+        stack = slices[-1].position - slices[0].position
+        cos = abs(float(stack @ normal)) / max(np.linalg.norm(stack), 1e-9)
+        tilt = float(np.degrees(np.arccos(min(1.0, cos))))
+        if tilt > TILT_TOLERANCE_DEG:
+            warnings.append(f"gantry tilt of {tilt:.1f} degrees: slices are sheared, shown untilted")
+    else:
+        ds = first.header.dataset
+        dz = float(ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or 1.0)
+    direction = np.column_stack([row, col, normal])
+    spacing = (float(first.pixel_spacing[1]), float(first.pixel_spacing[0]), dz)
+    return SeriesGeometry(slices, spacing, tuple(slices[0].position), direction, rows, cols, warnings)

@@ -1,0 +1,216 @@
+"""Parse DICOM headers once (pixel data deferred) and group the files into series."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from viewer.core.errors import CorruptFileError, NotAnImageError
+
+log = logging.getLogger(__name__)
+
+PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, FloatPixelData, DoubleFloatPixelData
+#: Values larger than this stay on disk until decoded (pixel data), so each header is parsed once.
+DEFER_SIZE = 1024
+
+SOP_CLASS_NAMES = {
+    "1.2.840.10008.5.1.4.1.1.481.3": "RT Structure Set",
+    "1.2.840.10008.5.1.4.1.1.481.5": "RT Plan",
+    "1.2.840.10008.5.1.4.1.1.66.4": "Segmentation",
+    "1.2.840.10008.5.1.4.1.1.88.11": "Basic Text SR",
+    "1.2.840.10008.5.1.4.1.1.88.22": "Enhanced SR",
+    "1.2.840.10008.5.1.4.1.1.88.33": "Comprehensive SR",
+}
+
+
+@dataclass
+class DicomHeader:
+    """One DICOM file's parsed header; ``dataset`` keeps the pixel data deferred on disk."""
+
+    path: Path
+    dataset: pydicom.Dataset
+
+    @property
+    def sop_class(self) -> str:
+        uid = str(self.dataset.get("SOPClassUID", "") or "")
+        if not uid and getattr(self.dataset, "file_meta", None) is not None:
+            uid = str(self.dataset.file_meta.get("MediaStorageSOPClassUID", "") or "")
+        return uid
+
+    @property
+    def has_pixels(self) -> bool:
+        return any(t in self.dataset for t in PIXEL_DATA_TAGS)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.dataset.get("NumberOfFrames", 1) or 1)
+
+
+@dataclass
+class SeriesInfo:
+    """A series found by :func:`scan` (or one non-DICOM image file)."""
+
+    series_uid: str
+    modality: str
+    description: str
+    n_files: int
+    patient_name: str = ""
+    patient_id: str = ""
+    study_uid: str = ""
+    study_description: str = ""
+    study_date: str = ""
+    series_number: int | None = None
+    files: list[Path] = field(default_factory=list)
+    headers: list[DicomHeader] = field(default_factory=list, repr=False)
+
+    @property
+    def n_slices(self) -> int:
+        """Number of image slices (frames for multi-frame objects)."""
+        return sum(h.n_frames for h in self.headers) if self.headers else self.n_files
+
+
+def read_header(path: Path) -> DicomHeader:
+    """Parse one file's header (pixel data deferred). Raises CorruptFileError if it is not DICOM."""
+    try:
+        ds = pydicom.dcmread(path, defer_size=DEFER_SIZE)
+    except InvalidDicomError:
+        ds = _read_without_preamble(path)
+    except Exception as err:  # pydicom raises many types on truncated headers
+        raise CorruptFileError(f"DICOM header cannot be parsed ({err})", path) from err
+    return DicomHeader(Path(path), ds)
+
+
+def _read_without_preamble(path: Path) -> pydicom.Dataset:
+    """Files without the 128-byte preamble / file meta (e.g. pydicom's no_meta.dcm)."""
+    try:
+        ds = pydicom.dcmread(path, defer_size=DEFER_SIZE, force=True)
+    except Exception as err:
+        raise CorruptFileError(f"not a readable DICOM file ({err})", path) from err
+    if "SOPClassUID" not in ds and not any(t in ds for t in PIXEL_DATA_TAGS):
+        raise CorruptFileError("not a DICOM file", path)
+    return ds
+
+
+def is_probably_dicom(path: Path) -> bool:
+    """True if the file has the DICM magic at byte 128 or a DICOM-ish name (no extension, .dcm)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(128)
+            if f.read(4) == b"DICM":
+                return True
+    except OSError:
+        return False
+    return path.suffix.lower() in (".dcm", ".dicom", ".ima", "")
+
+
+def iter_files(path: Path) -> list[Path]:
+    """All regular files under ``path`` (recursive, sorted, hidden files skipped)."""
+    if path.is_file():
+        return [path]
+    out = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        out.extend(Path(root) / f for f in sorted(files) if not f.startswith("."))
+    return out
+
+
+def _text(ds: pydicom.Dataset, keyword: str) -> str:
+    value = ds.get(keyword, "")
+    return "" if value is None else str(value).strip()
+
+
+def series_key(ds: pydicom.Dataset) -> str:
+    """SeriesInstanceUID, or a deterministic stand-in when the file leaves it empty.
+
+    Archives contain files whose Study/Series UIDs are empty (see ../shared/data README). Such files
+    are grouped by what identifies a series in practice: study date/time, series number and time,
+    description, frame of reference, orientation and matrix size. The key is turned into a stable
+    UID-like string ("2.25.<int>") so scan() and load_volume() agree on it.
+    """
+    uid = _text(ds, "SeriesInstanceUID")
+    if uid:
+        return uid
+    parts = [
+        _text(ds, k)
+        for k in (
+            "StudyInstanceUID", "StudyDate", "StudyTime", "SeriesNumber", "SeriesDate", "SeriesTime",
+            "SeriesDescription", "Modality", "FrameOfReferenceUID", "Rows", "Columns",
+        )
+    ]
+    iop = ds.get("ImageOrientationPatient")
+    parts.append("" if iop is None else ",".join(f"{float(v):.4f}" for v in iop))
+    digest = hashlib.sha1("|".join(parts).encode()).hexdigest()
+    return f"2.25.{int(digest[:30], 16)}"
+
+
+def group_series(headers: Iterable[DicomHeader]) -> list[SeriesInfo]:
+    """Group image headers into series (ordered by series number, then description)."""
+    groups: dict[str, list[DicomHeader]] = {}
+    for h in headers:
+        groups.setdefault(series_key(h.dataset), []).append(h)
+    series = []
+    for uid, hs in groups.items():
+        ds = hs[0].dataset
+        number = ds.get("SeriesNumber")
+        series.append(
+            SeriesInfo(
+                series_uid=uid,
+                modality=_text(ds, "Modality") or "OT",
+                description=_text(ds, "SeriesDescription") or _text(ds, "ProtocolName"),
+                n_files=len(hs),
+                patient_name=_text(ds, "PatientName"),
+                patient_id=_text(ds, "PatientID"),
+                study_uid=_text(ds, "StudyInstanceUID"),
+                study_description=_text(ds, "StudyDescription"),
+                study_date=_text(ds, "StudyDate"),
+                series_number=None if number in (None, "") else int(number),
+                files=[h.path for h in hs],
+                headers=hs,
+            )
+        )
+    series.sort(key=lambda s: (s.series_number if s.series_number is not None else 1 << 30, s.description))
+    return series
+
+
+def scan_dicom(files: list[Path]) -> tuple[list[SeriesInfo], list[DicomHeader]]:
+    """Parse the headers of ``files``; returns (image series, non-image objects).
+
+    Files that are not DICOM are skipped with a debug log; a file that claims to be DICOM (magic
+    bytes) but cannot be parsed raises CorruptFileError.
+    """
+    images, others = [], []
+    for f in files:
+        try:
+            h = read_header(f)
+        except CorruptFileError:
+            if is_probably_dicom(f) and len(files) == 1:
+                raise
+            with open(f, "rb") as fh:
+                fh.seek(128)
+                if fh.read(4) == b"DICM":
+                    raise
+            log.debug("skipping non-DICOM file %s", f)
+            continue
+        (images if h.has_pixels else others).append(h)
+    return group_series(images), others
+
+
+def describe_non_image(h: DicomHeader) -> str:
+    """'RT Structure Set (1.2.840...)' for a DICOM object without pixels."""
+    uid = h.sop_class
+    name = SOP_CLASS_NAMES.get(uid) or getattr(pydicom.uid.UID(uid), "name", "") or "unknown SOP class"
+    return f"{name} ({uid})" if uid else name
+
+
+def require_images(series: list[SeriesInfo], others: list[DicomHeader], path: Path) -> None:
+    """Raise NotAnImageError when ``path`` held only DICOM objects without pixel data."""
+    if not series and others:
+        kinds = sorted({describe_non_image(h) for h in others})
+        raise NotAnImageError(f"DICOM object without pixel data: {', '.join(kinds)}", path)

@@ -1,0 +1,230 @@
+"""Load one DICOM series into a Volume: headers parsed once, slices decoded in parallel into one array."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+import numpy as np
+import pydicom
+from pydicom.tag import Tag
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from viewer.core.errors import CorruptFileError, UnsupportedFormatError
+from viewer.core.io.dicom_geometry import SeriesGeometry, SliceRef, series_geometry
+from viewer.core.io.dicom_headers import SeriesInfo
+from viewer.core.io.suv import suv_factor_from_dataset
+from viewer.core.progress import CancelToken, ProgressCallback, no_progress
+from viewer.core.volume import Volume
+
+log = logging.getLogger(__name__)
+
+_PIXEL_DATA = Tag(0x7FE00010)
+_NATIVE_SYNTAXES = (ImplicitVRLittleEndian, ExplicitVRLittleEndian)
+
+
+def _rescale(ds: pydicom.Dataset) -> tuple[float, float]:
+    return float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
+
+
+def _stored_range(ds: pydicom.Dataset) -> tuple[int, int]:
+    bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)))
+    if int(ds.get("PixelRepresentation", 0)) == 1:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def _output_dtype(geometry: SeriesGeometry, modality: str, suv: float | None) -> np.dtype:
+    """int16 (or the stored type) when the rescaled values are exact in it, else float32."""
+    datasets = [s.header.dataset for s in geometry.slices]
+    if modality == "PT" or suv is not None:
+        return np.dtype(np.float32)
+    rescales = {_rescale(ds) for ds in datasets}
+    if any(slope != 1 or intercept != int(intercept) for slope, intercept in rescales):
+        return np.dtype(np.float32)
+    lo = min(_stored_range(ds)[0] + i for ds, (_, i) in zip(datasets, map(_rescale, datasets), strict=True))
+    hi = max(_stored_range(ds)[1] + i for ds, (_, i) in zip(datasets, map(_rescale, datasets), strict=True))
+    for dtype in (np.uint8, np.int16, np.uint16, np.int32):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return np.dtype(dtype)
+    return np.dtype(np.float32)
+
+
+def _stored_dtype(ds: pydicom.Dataset) -> np.dtype:
+    bits = int(ds.BitsAllocated)
+    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    if bits not in (8, 16, 32):
+        raise UnsupportedFormatError(f"BitsAllocated {bits} is not supported")
+    return np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+
+
+def _read_native(ref: SliceRef, rows: int, cols: int) -> np.ndarray | None:
+    """The frame's stored values read straight from the file offset, or None if not plain native data."""
+    ds = ref.header.dataset
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else ImplicitVRLittleEndian
+    raw = ds._dict.get(_PIXEL_DATA)  # noqa: SLF001 - deferred element: keeps the file offset
+    if (
+        syntax not in _NATIVE_SYNTAXES
+        or not isinstance(raw, pydicom.dataelem.RawDataElement)
+        or raw.value is not None
+        or int(ds.get("SamplesPerPixel", 1)) != 1
+    ):
+        return None
+    dtype = _stored_dtype(ds)
+    frame_bytes = rows * cols * dtype.itemsize
+    if raw.length < frame_bytes * ref.header.n_frames:
+        raise CorruptFileError(
+            f"pixel data is truncated ({raw.length} bytes, {frame_bytes * ref.header.n_frames} expected)",
+            ref.header.path,
+        )
+    with open(ref.header.path, "rb") as f:
+        f.seek(raw.value_tell + ref.frame * frame_bytes)
+        buf = f.read(frame_bytes)
+    if len(buf) < frame_bytes:
+        raise CorruptFileError("file ends inside the pixel data (truncated)", ref.header.path)
+    arr = np.frombuffer(buf, dtype=dtype).reshape(rows, cols)
+    bits = int(ds.get("BitsStored", ds.BitsAllocated))
+    if dtype.kind == "i" and bits < dtype.itemsize * 8:  # sign-extend from BitsStored
+        shift = dtype.itemsize * 8 - bits
+        arr = (arr << shift) >> shift
+    return arr
+
+
+def _decode_file(ref: SliceRef) -> np.ndarray:
+    """All frames of the slice's file decoded by pydicom's pixel handlers (compressed syntaxes)."""
+    try:
+        arr = ref.header.dataset.pixel_array
+    except Exception as err:  # decoders raise many types on broken data
+        raise CorruptFileError(f"pixel data cannot be decoded ({err})", ref.header.path) from err
+    return arr if ref.header.n_frames > 1 else arr[np.newaxis]
+
+
+class SeriesLoader:
+    """A series whose geometry is known (from headers) and whose voxels are filled by :meth:`load`.
+
+    ``volume`` exists right after construction, holding zeros on the final grid, so a viewer can
+    show it and redraw slices as ``on_slices`` reports them.
+    """
+
+    def __init__(self, series: SeriesInfo):
+        self.series = series
+        self.geometry = series_geometry(series.headers)
+        ds0 = self.geometry.slices[0].header.dataset
+        modality = series.modality
+        warnings = list(self.geometry.warnings)
+        self._suv = None
+        units = "arbitrary"
+        if modality == "CT":
+            units = "HU"
+        elif modality == "PT":
+            self._suv, why = suv_factor_from_dataset(ds0)
+            units = "SUVbw" if self._suv is not None else "Bq/mL"
+            if self._suv is None:
+                warnings.append(f"values in Bq/mL, SUV not computed: {why}")
+        dtype = _output_dtype(self.geometry, modality, self._suv)
+        g = self.geometry
+        self.volume = Volume(
+            array=np.zeros((len(g.slices), g.rows, g.columns), dtype=dtype),
+            spacing=g.spacing,
+            origin=g.origin,
+            direction=g.direction,
+            modality=modality,
+            units=units,
+            description=series.description,
+            meta=self._meta(series, ds0),
+            warnings=warnings,
+        )
+
+    @staticmethod
+    def _meta(series: SeriesInfo, ds: pydicom.Dataset) -> dict:
+        return {
+            "patient_name": series.patient_name,
+            "patient_id": series.patient_id,
+            "study_uid": series.study_uid,
+            "study_description": series.study_description,
+            "study_date": series.study_date,
+            "series_uid": series.series_uid,
+            "series_description": series.description,
+            "series_number": series.series_number,
+            "body_part": str(ds.get("BodyPartExamined", "") or ""),
+            "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "") or ""),
+            "files": [str(f) for f in series.files],
+            "format": "dicom",
+        }
+
+    def _fill(self, k: int, ref: SliceRef, stored: np.ndarray) -> None:
+        slope, intercept = _rescale(ref.header.dataset)
+        out = self.volume.array[k]
+        if self._suv is not None:
+            np.multiply(stored, slope * self._suv, out=out, casting="unsafe")
+            out += np.float32(intercept * self._suv)
+        elif slope == 1 and intercept == 0:
+            out[...] = stored
+        elif out.dtype.kind in "iu":
+            np.add(stored, int(intercept), out=out, casting="unsafe", dtype=out.dtype)
+        else:
+            np.multiply(stored, slope, out=out, casting="unsafe")
+            out += np.float32(intercept)
+
+    def _load_task(self, ks: list[int]) -> list[int]:
+        """Decode the slices ``ks`` (all from one file) into the volume."""
+        g = self.geometry
+        frames = None
+        for k in ks:
+            ref = g.slices[k]
+            stored = _read_native(ref, g.rows, g.columns)
+            if stored is None:
+                if frames is None:  # a compressed file is decoded once for all its frames
+                    frames = _decode_file(ref)
+                    if frames.shape[-2:] != (g.rows, g.columns):
+                        raise CorruptFileError(
+                            f"decoded size {frames.shape[-2:]} differs from Rows/Columns", ref.header.path
+                        )
+                stored = frames[ref.frame]
+            self._fill(k, ref, stored)
+        return ks
+
+    def _tasks(self) -> list[list[int]]:
+        """Slice indices grouped by file, the middle slice's task first."""
+        by_file: dict[int, list[int]] = {}
+        for k, ref in enumerate(self.geometry.slices):
+            by_file.setdefault(id(ref.header), []).append(k)
+        middle = len(self.geometry.slices) // 2
+        return sorted(by_file.values(), key=lambda ks: min(abs(k - middle) for k in ks))
+
+    def load(
+        self,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+        on_slices: Callable[[list[int]], None] | None = None,
+    ) -> Volume:
+        """Decode every slice (middle first) in parallel into ``volume.array``; returns the volume.
+
+        ``on_slices(z_indices)`` is called from this thread as slices land. Cancellation raises
+        Cancelled (the partially filled volume must then be discarded by the caller).
+        """
+        progress = progress or no_progress
+        n = len(self.geometry.slices)
+        workers = max(1, min(os.cpu_count() or 1, 8))
+        done = 0
+        progress(0.0, f"loading {n} slices")
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dicom-decode") as pool:
+            futures = [pool.submit(self._load_task, ks) for ks in self._tasks()]
+            try:
+                for fut in as_completed(futures):
+                    ks = fut.result()
+                    done += len(ks)
+                    if on_slices is not None:
+                        on_slices(ks)
+                    progress(done / n, f"slice {done}/{n}")
+                    if cancel is not None:
+                        cancel.raise_if_cancelled()
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+        return self.volume

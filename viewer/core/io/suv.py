@@ -1,0 +1,68 @@
+"""PET SUV body-weight factor from the DICOM radiopharmaceutical tags, decay-corrected to series time."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import pydicom
+
+F18_HALF_LIFE_S = 6586.2
+
+
+def _datetime(date: str, time: str) -> datetime | None:
+    """DICOM DA + TM (or a DT in ``time`` when ``date`` is empty) -> datetime."""
+    text = (date or "") + (time or "")
+    if not text:
+        return None
+    main, _, frac = text.split("+")[0].partition(".")
+    if len(main) < 10:  # at least YYYYMMDDHH
+        return None
+    value = datetime.strptime(main[:14].ljust(14, "0"), "%Y%m%d%H%M%S")
+    return value.replace(microsecond=int((frac + "000000")[:6])) if frac else value
+
+
+def suv_bw_factor(weight_kg: float, injected_dose_bq: float, half_life_s: float, elapsed_s: float) -> float:
+    """Factor converting activity concentration (Bq/mL) to SUVbw.
+
+    SUVbw = C[Bq/mL] * weight[g] / D(t)[Bq], with D(t) = D0 * 2^(-elapsed / half_life), the injected
+    dose decay-corrected from injection to the time the image values refer to (the series time for
+    DecayCorrection START). Tissue density 1 g/mL, so SUVbw is dimensionless (g/mL).
+    """
+    if weight_kg <= 0 or injected_dose_bq <= 0 or half_life_s <= 0:
+        raise ValueError("weight, dose and half-life must be positive")
+    decayed = injected_dose_bq * math.pow(2.0, -elapsed_s / half_life_s)
+    return weight_kg * 1000.0 / decayed
+
+
+def suv_factor_from_dataset(ds: pydicom.Dataset) -> tuple[float | None, str]:
+    """(factor, reason): the Bq/mL -> SUVbw factor for a PET image, or (None, why not)."""
+    units = str(ds.get("Units", "")).upper()
+    if units not in ("BQML", "BQ/ML"):
+        return None, f"PET Units are '{units or 'missing'}', not BQML"
+    weight = ds.get("PatientWeight")
+    if not weight or float(weight) <= 0:
+        return None, "PatientWeight missing"
+    seq = ds.get("RadiopharmaceuticalInformationSequence")
+    if not seq:
+        return None, "RadiopharmaceuticalInformationSequence missing"
+    info = seq[0]
+    dose = info.get("RadionuclideTotalDose")
+    half_life = info.get("RadionuclideHalfLife")
+    if not dose or not half_life:
+        return None, "injected dose or half-life missing"
+    start = _datetime("", str(info.get("RadiopharmaceuticalStartDateTime", "") or ""))
+    if start is None:
+        start = _datetime(str(ds.get("SeriesDate", "") or ds.get("StudyDate", "")),
+                          str(info.get("RadiopharmaceuticalStartTime", "") or ""))
+    correction = str(ds.get("DecayCorrection", "START")).upper()
+    if correction == "ADMIN":
+        elapsed = 0.0
+    else:
+        series = _datetime(str(ds.get("SeriesDate", "") or ""), str(ds.get("SeriesTime", "") or ""))
+        if start is None or series is None:
+            return None, "injection or series time missing"
+        elapsed = (series - start).total_seconds()
+        if elapsed < 0:
+            return None, f"series time is {-elapsed:.0f} s before injection"
+    return suv_bw_factor(float(weight), float(dose), float(half_life), elapsed), ""
