@@ -13,7 +13,6 @@ from viewer.core.errors import RadviewError
 COMMAND_MODULES = (
     "info",
     "convert",
-    "render",
     "demo_data",
 )
 

@@ -43,6 +43,27 @@ def read_image_file(path: Path) -> Volume:
     return vol
 
 
+def read_image_info(path: Path) -> Volume:
+    """Geometry of an image file from its header only; the returned array is an empty placeholder."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as err:
+        raise CorruptFileError("cannot read image header", path) from err
+    size = list(reader.GetSize()) + [1] * (3 - reader.GetDimension())
+    if reader.GetDimension() > 3 and any(n != 1 for n in reader.GetSize()[3:]):
+        raise UnsupportedFormatError(f"{reader.GetDimension()}D image is not a volume", path)
+    spacing = list(reader.GetSpacing())[:3] + [1.0] * (3 - reader.GetDimension())
+    origin = list(reader.GetOrigin())[:3] + [0.0] * (3 - reader.GetDimension())
+    n = reader.GetDimension()
+    d = np.array(reader.GetDirection()).reshape(n, n)[:3, :3] if n >= 3 else np.eye(3)
+    placeholder = np.broadcast_to(np.zeros((), np.uint8), size[:3][::-1])
+    return Volume(placeholder, spacing, origin, d, description=path.name, meta={"files": [str(path)]})
+
+
 def write_image_file(vol: Volume, path: Path) -> Path:
     """Write ``vol`` with the same voxel values and physical geometry; format from the extension."""
     import SimpleITK as sitk
