@@ -13,6 +13,7 @@ from viewer.core.errors import RadviewError
 COMMAND_MODULES = (
     "info",
     "convert",
+    "render",
     "demo_data",
 )
 

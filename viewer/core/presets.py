@@ -1,0 +1,66 @@
+"""Window/level presets (resources/presets/window_level.json) and automatic W/L per modality."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from viewer.core.volume import Volume
+
+PRESET_FILE = Path(__file__).resolve().parents[2] / "resources" / "presets" / "window_level.json"
+
+
+@dataclass(frozen=True)
+class WindowPreset:
+    """A named display window: values ``level - window/2 .. level + window/2`` span the colour map."""
+
+    name: str
+    label: str
+    window: float
+    level: float
+    colormap: str
+    modality: str
+
+
+@cache
+def window_presets() -> dict[str, WindowPreset]:
+    """All presets by name, in file order."""
+    data = json.loads(PRESET_FILE.read_text())
+    return {name: WindowPreset(name=name, **fields) for name, fields in data.items()}
+
+
+def presets_for(modality: str) -> list[WindowPreset]:
+    """Presets that apply to ``modality`` ('CT', 'PT', ...)."""
+    return [p for p in window_presets().values() if p.modality == modality]
+
+
+def get_preset(name: str) -> WindowPreset:
+    """The preset ``name``; ValueError listing the known names otherwise."""
+    presets = window_presets()
+    if name not in presets:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(presets)}")
+    return presets[name]
+
+
+def auto_window_level(vol: Volume) -> tuple[float, float]:
+    """Default (window, level): CT abdomen, PET SUV 0-6, otherwise the 1st-99th percentile range."""
+    if vol.units == "HU":
+        p = get_preset("ct_abdomen")
+        return p.window, p.level
+    if vol.units == "SUVbw":
+        p = get_preset("pet_suv_inverse")
+        return p.window, p.level
+    sample = vol.array[:: max(1, vol.array.shape[0] // 32), ::4, ::4]
+    lo, hi = np.percentile(sample, [1, 99]) if sample.size else (0.0, 1.0)
+    if hi <= lo:
+        lo, hi = float(vol.array.min()), float(vol.array.max()) + 1
+    return float(hi - lo), float((hi + lo) / 2)
+
+
+def default_colormap(vol: Volume) -> str:
+    """'gray_inverse' for PET, 'gray' otherwise."""
+    return "gray_inverse" if vol.modality == "PT" else "gray"
