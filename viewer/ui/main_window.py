@@ -1,0 +1,290 @@
+"""The main window: study browser, 2x2 / 1x3 / single layouts of linked views, W/L panel, loading."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QGridLayout,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
+
+from viewer.ui.histogram_panel import HistogramPanel
+from viewer.ui.mpr_view import MprView
+from viewer.ui.recent_files import add_recent_file, recent_files
+from viewer.ui.state import ViewerState
+from viewer.ui.study_browser import StudyBrowser
+from viewer.ui.volume_3d_view import Volume3DView
+from viewer.ui.workers import LoadWorker
+
+log = logging.getLogger(__name__)
+LAYOUTS = ("2x2", "1x3", "single")
+DOCK_WIDTH = 330
+
+
+def show_error(parent: QWidget, message: str) -> None:
+    """Show a one-line error to the user (the application stays up)."""
+    QMessageBox.critical(parent, "radview", message)
+
+
+class MainWindow(QMainWindow):
+    """radview's main window. ``open_path`` loads in the background; views follow ``state``."""
+
+    load_finished = Signal(object)  # Volume
+    load_failed = Signal(str)
+
+    def __init__(self):
+        super().__init__()
+        self.setWindowTitle("radview")
+        self.setAcceptDrops(True)
+        self.state = ViewerState()
+        self.views = {o: MprView(self.state, o) for o in ("axial", "coronal", "sagittal")}
+        self.view3d = Volume3DView(self.state)
+        for v in self.views.values():
+            v.maximize_requested.connect(self._toggle_maximized)
+        self._grid = QGridLayout()
+        self._grid.setSpacing(2)
+        central = QWidget()
+        central.setLayout(self._grid)
+        self.setCentralWidget(central)
+        self.layout_name = "2x2"
+        self._maximized: QWidget | None = None
+        self.browser = StudyBrowser()
+        self.browser.series_activated.connect(self.open_path)
+        self.histogram = HistogramPanel(self.state)
+        self._add_dock("Studies", self.browser, Qt.LeftDockWidgetArea)
+        self._add_dock("Window / level", self.histogram, Qt.LeftDockWidgetArea)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setRange(0, 1000)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_loading)
+        self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.cancel_button)
+        self._set_busy(False)
+        self.worker: LoadWorker | None = None
+        #: False in batch runs (--screenshot): errors go to the status bar and ``load_failed`` only.
+        self.show_error_dialogs = True
+        self._build_menus()
+        self.set_layout("2x2")
+        self.resize(1400, 900)
+
+    # ------------------------------------------------------------------ construction
+    def _add_dock(self, title: str, widget: QWidget, area) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.resizeDocks([dock], [DOCK_WIDTH], Qt.Horizontal)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "Open &file...", self._open_file_dialog, QKeySequence.Open)
+        self._action(file_menu, "Open f&older...", self._open_folder_dialog, "Ctrl+Shift+O")
+        self._action(file_menu, "Open &segmentation...", self._open_labels_dialog)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.Quit)
+        view_menu = self.menuBar().addMenu("&View")
+        group = QActionGroup(self)
+        for name in LAYOUTS:
+            act = self._action(view_menu, f"Layout {name}", lambda _=False, n=name: self.set_layout(n))
+            act.setCheckable(True)
+            act.setChecked(name == "2x2")
+            group.addAction(act)
+        view_menu.addSeparator()
+        self._action(view_menu, "&Reset views", self.reset_views, "R")
+        toolbar = self.addToolBar("Tools")
+        toolbar.setObjectName("Tools")
+        modes = QActionGroup(self)
+        self.crosshair_action = QAction("Crosshair", self, checkable=True, checked=True)
+        self.wl_action = QAction("Window/level", self, checkable=True)
+        for act in (self.crosshair_action, self.wl_action):
+            modes.addAction(act)
+            toolbar.addAction(act)
+        self.wl_action.toggled.connect(self.set_wl_mode)
+        toolbar.addSeparator()
+        for name in LAYOUTS:
+            toolbar.addAction(name, lambda n=name: self.set_layout(n))
+        toolbar.addAction("Reset", self.reset_views)
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(shortcut)
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    # ------------------------------------------------------------------ layouts
+    def set_layout(self, name: str) -> None:
+        """'2x2' (axial, coronal, sagittal, 3D), '1x3' (the three MPR views) or 'single' (axial)."""
+        if name not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}")
+        self.layout_name = name
+        self._maximized = None
+        widgets = [self.views["axial"], self.views["coronal"], self.views["sagittal"], self.view3d]
+        for w in widgets:
+            self._grid.removeWidget(w)
+            w.hide()
+        if name == "2x2":
+            places = [(0, 0), (0, 1), (1, 0), (1, 1)]
+        elif name == "1x3":
+            places = [(0, 0), (0, 1), (0, 2)]
+        else:
+            places = [(0, 0)]
+        for w, (r, c) in zip(widgets, places, strict=False):
+            self._grid.addWidget(w, r, c)
+            w.show()
+        for i in range(3):
+            self._grid.setRowStretch(i, 1 if i < (2 if name == "2x2" else 1) else 0)
+            self._grid.setColumnStretch(i, 1 if i < {"2x2": 2, "1x3": 3, "single": 1}[name] else 0)
+
+    def _toggle_maximized(self, view: QWidget) -> None:
+        """Double-click: show only ``view``; again: back to the previous layout."""
+        if self._maximized is view:
+            self.set_layout(self.layout_name)
+            return
+        for w in (*self.views.values(), self.view3d):
+            w.setVisible(w is view)
+        self._maximized = view
+
+    def set_wl_mode(self, on: bool) -> None:
+        """Left-drag adjusts window/level (True) or moves the crosshair (False)."""
+        for v in self.views.values():
+            v.wl_mode = on
+
+    def reset_views(self) -> None:
+        for v in self.views.values():
+            v.reset_view()
+
+    # ------------------------------------------------------------------ loading
+    def open_path(self, path: str, series_uid: str | None = None) -> LoadWorker:
+        """Start loading ``path`` in the background; the first slice shows before the series is complete."""
+        from viewer.core.errors import RadviewError
+        from viewer.core.io import scan
+
+        if self.worker is not None and self.worker.isRunning():
+            self.worker.cancel()
+            self.worker.wait()
+        try:
+            found = scan(path)
+        except RadviewError as err:
+            self._on_failed(str(err))
+            return None
+        if series_uid is None:
+            self.browser.add_series(str(path), found)
+        add_recent_file(str(path))
+        worker = LoadWorker(path, series_uid or found[0].series_uid, self)
+        worker.geometry_ready.connect(self._on_geometry)
+        worker.slices_loaded.connect(self.state.slices_loaded.emit)
+        worker.progress.connect(self._on_progress)
+        worker.finished_ok.connect(self._on_loaded)
+        worker.failed.connect(self._on_failed)
+        self.worker = worker
+        self._set_busy(True)
+        self.statusBar().showMessage(f"loading {path}")
+        worker.start()
+        return worker
+
+    def open_labels(self, path: str) -> None:
+        """Overlay a label map file (any grid; resampled by world geometry onto the current volume)."""
+        from viewer.core.errors import RadviewError
+        from viewer.core.io import load_volume
+
+        if self.state.volume is None:
+            show_error(self, "open an image before its segmentation")
+            return
+        try:
+            self.state.set_labels(load_volume(path))
+        except RadviewError as err:
+            show_error(self, str(err))
+
+    def cancel_loading(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+
+    def _on_geometry(self, vol) -> None:
+        self.state.set_volume(vol)
+        self.setWindowTitle(f"radview - {vol.description or vol.modality}")
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        self.statusBar().showMessage(message)
+
+    def _on_loaded(self, vol) -> None:
+        self._set_busy(False)
+        if vol is not self.state.volume:
+            self.state.set_volume(vol)
+        else:
+            self.state.slices_loaded.emit([])
+        self.histogram.update_histogram()
+        self.view3d.refresh()
+        warnings = "; ".join(vol.warnings)
+        self.statusBar().showMessage(f"{vol.modality} {vol.size} {vol.units}" + (f" - {warnings}" if warnings else ""))
+        self.load_finished.emit(vol)
+
+    def _on_failed(self, message: str) -> None:
+        self._set_busy(False)
+        self.statusBar().showMessage(message)
+        self.load_failed.emit(message)
+        if self.show_error_dialogs:
+            show_error(self, message)
+
+    # ------------------------------------------------------------------ dialogs, drag and drop
+    def _open_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", "", "Images (*.dcm *.nii *.nii.gz *.nrrd *.mha "
+                                              "*.mhd);;All files (*)")
+        if path:
+            self.open_path(path)
+
+    def _open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open DICOM folder")
+        if path:
+            self.open_path(path)
+
+    def _open_labels_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open segmentation", "", "Label maps (*.nii *.nii.gz *.nrrd "
+                                              "*.mha);;All files (*)")
+        if path:
+            self.open_labels(path)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for p in recent_files():
+            self.recent_menu.addAction(p, lambda p=p: self.open_path(p))
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.open_path(paths[0])
+            for p in paths[1:]:
+                if Path(p).exists():
+                    self.browser.add_series(p, [])
+            event.acceptProposedAction()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self.worker is not None and self.worker.isRunning():
+            self.worker.cancel()
+            self.worker.wait(5000)
+        for w in (*self.views.values(), self.view3d):
+            w.vtk.Finalize()
+        super().closeEvent(event)

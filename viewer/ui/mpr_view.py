@@ -1,0 +1,153 @@
+"""An MPR view widget: a SliceView in Qt with crosshair clicks, scrolling, zoom, pan and W/L drags."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from viewer.render.slice_view import SliceView
+from viewer.ui.state import ViewerState
+from viewer.ui.vtk_widget import VtkWidget
+
+#: W/L change per dragged pixel, as a fraction of the current window.
+WL_DRAG_GAIN = 0.004
+ZOOM_DRAG_GAIN = 1.01
+
+
+class MprView(QWidget):
+    """Axial, coronal or sagittal view bound to a ViewerState.
+
+    Left click/drag: set the linked crosshair (or window/level in W/L mode); right drag: zoom;
+    middle drag: pan; wheel, PageUp/PageDown, Up/Down arrows: scroll slices; R: reset the view.
+    Double-click asks the main window to maximise this view (``maximize_requested``).
+    """
+
+    maximize_requested = Signal(object)
+
+    def __init__(self, state: ViewerState, orientation: str, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.orientation = orientation
+        self.wl_mode = False
+        self.vtk = VtkWidget(self)
+        self.slice_view = SliceView(self.vtk.renderer, orientation)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(1, 1, 1, 1)
+        layout.addWidget(self.vtk)
+        self._drag = None  # (button, last display xy, start W/L)
+        for name in ("mousePressEvent", "mouseMoveEvent", "mouseReleaseEvent", "wheelEvent", "keyPressEvent",
+                     "mouseDoubleClickEvent"):
+            setattr(self.vtk, name, getattr(self, "_" + name))
+        state.volume_changed.connect(self._on_volume)
+        state.slices_loaded.connect(self._on_slices_loaded)
+        state.cursor_changed.connect(self._on_cursor)
+        state.window_level_changed.connect(self._on_window_level)
+        state.colormap_changed.connect(self._on_colormap)
+        state.labels_changed.connect(self._on_labels)
+
+    # ------------------------------------------------------------------ state -> view
+    @property
+    def has_volume(self) -> bool:
+        return self.slice_view.volume is not None
+
+    def _on_volume(self, vol) -> None:
+        self.slice_view.set_volume(vol)
+        self.slice_view.set_window_level(self.state.window, self.state.level)
+        self.slice_view.set_colormap(self.state.colormap)
+        self.slice_view.set_cursor(self.state.cursor)
+        self.vtk.render()
+        self.slice_view.reset_camera()
+        self.vtk.render()
+
+    def _on_slices_loaded(self, ks) -> None:
+        if self.has_volume:
+            self.slice_view.set_cursor(self.state.cursor)
+            self.vtk.render()
+
+    def _on_cursor(self, xyz) -> None:
+        if self.has_volume:
+            self.slice_view.set_cursor(xyz)
+            self.vtk.render()
+
+    def _on_window_level(self, window: float, level: float) -> None:
+        if self.has_volume:
+            self.slice_view.set_window_level(window, level)
+            self.slice_view._update_corner()
+            self.vtk.render()
+
+    def _on_colormap(self, name: str) -> None:
+        if self.has_volume:
+            self.slice_view.set_colormap(name)
+            self.vtk.render()
+
+    def _on_labels(self, labels) -> None:
+        if self.has_volume:
+            self.slice_view.set_labels(labels)
+            self.vtk.render()
+
+    def reset_view(self) -> None:
+        if self.has_volume:
+            self.slice_view.reset_camera()
+            self.vtk.render()
+
+    # ------------------------------------------------------------------ input -> state
+    def _world_at(self, event):
+        return self.slice_view.display_to_world(*self.vtk.display_xy(event.position()))
+
+    def _mousePressEvent(self, event) -> None:
+        if not self.has_volume:
+            return
+        xy = self.vtk.display_xy(event.position())
+        self._drag = (event.button(), xy, (self.state.window, self.state.level))
+        if event.button() == Qt.LeftButton and not self.wl_mode:
+            world = self.slice_view.display_to_world(*xy)
+            if world is not None:
+                self.state.set_cursor(world)
+
+    def _mouseMoveEvent(self, event) -> None:
+        if not self.has_volume:
+            return
+        x, y = self.vtk.display_xy(event.position())
+        world = self.slice_view.display_to_world(x, y)
+        if world is not None:
+            self.slice_view.set_probe_text(self.slice_view.probe(world))
+        if self._drag is None:
+            self.vtk.render()
+            return
+        button, (x0, y0), (w0, l0) = self._drag
+        if button == Qt.LeftButton and self.wl_mode:
+            self.state.set_window_level(w0 * (1 + WL_DRAG_GAIN * (x - x0)), l0 - (y - y0) * WL_DRAG_GAIN * w0)
+            return
+        if button == Qt.LeftButton and world is not None:
+            self.state.set_cursor(world)
+        elif button == Qt.RightButton:
+            self.slice_view.zoom(ZOOM_DRAG_GAIN ** (y - y0))
+            self._drag = (button, (x, y), (w0, l0))
+        elif button == Qt.MiddleButton:
+            self.slice_view.pan(x - x0, y - y0)
+            self._drag = (button, (x, y), (w0, l0))
+        self.vtk.render()
+
+    def _mouseReleaseEvent(self, event) -> None:
+        self._drag = None
+
+    def _mouseDoubleClickEvent(self, event) -> None:
+        self.maximize_requested.emit(self)
+
+    def _wheelEvent(self, event) -> None:
+        steps = event.angleDelta().y() // 120 or (1 if event.angleDelta().y() > 0 else -1)
+        self.scroll(steps)
+
+    def _keyPressEvent(self, event) -> None:
+        key = event.key()
+        if key in (Qt.Key_PageUp, Qt.Key_Up):
+            self.scroll(1)
+        elif key in (Qt.Key_PageDown, Qt.Key_Down):
+            self.scroll(-1)
+        elif key == Qt.Key_R:
+            self.reset_view()
+
+    def scroll(self, n: int) -> None:
+        """Move ``n`` slices and move the linked cursor with them."""
+        if self.has_volume:
+            self.state.set_cursor(self.slice_view.scroll(n))

@@ -1,0 +1,63 @@
+"""The 3D view widget: VolumeView with trackball rotation, coarse while dragging, full quality on release."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QComboBox, QVBoxLayout, QWidget
+from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
+
+from viewer.render.volume_view import VolumeView
+from viewer.ui.state import ViewerState
+from viewer.ui.vtk_widget import VtkWidget
+
+
+class Volume3DView(QWidget):
+    """3D rendering bound to a ViewerState, with a preset selector."""
+
+    def __init__(self, state: ViewerState, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.vtk = VtkWidget(self, vtk_interaction=True)
+        self.vtk.GetRenderWindow().GetInteractor().SetInteractorStyle(vtkInteractorStyleTrackballCamera())
+        self.volume_view = VolumeView(self.vtk.renderer)
+        self.preset_box = QComboBox()
+        self.preset_box.addItems(VolumeView.PRESETS)
+        self.preset_box.currentTextChanged.connect(self._on_preset)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(1, 1, 1, 1)
+        layout.setSpacing(0)
+        layout.addWidget(self.preset_box)
+        layout.addWidget(self.vtk, 1)
+        interactor = self.vtk.GetRenderWindow().GetInteractor()
+        interactor.AddObserver("StartInteractionEvent", lambda *_: self.volume_view.set_interactive(True))
+        interactor.AddObserver("EndInteractionEvent", self._on_release)
+        state.volume_changed.connect(self._on_volume)
+        state.cursor_changed.connect(self._on_cursor)
+        self._pending_refresh = False
+
+    def _on_release(self, *_):
+        self.volume_view.set_interactive(False)
+        self.vtk.render()
+
+    def _on_volume(self, vol) -> None:
+        self.volume_view.set_volume(vol)
+        self.preset_box.blockSignals(True)
+        self.preset_box.setCurrentText(self.volume_view.preset)
+        self.preset_box.blockSignals(False)
+        self.volume_view.set_cursor(self.state.cursor)
+        self.vtk.render()
+
+    def refresh(self) -> None:
+        """Re-upload the voxels (after progressive loading finished) and redraw."""
+        if self.volume_view.volume is not None:
+            self.volume_view.set_volume(self.volume_view.volume)
+            self.vtk.render()
+
+    def _on_preset(self, name: str) -> None:
+        if self.volume_view.volume is not None:
+            self.volume_view.set_preset(name)
+            self.vtk.render()
+
+    def _on_cursor(self, xyz) -> None:
+        if self.volume_view.volume is not None:
+            self.volume_view.set_cursor(xyz)
+            self.vtk.render()
