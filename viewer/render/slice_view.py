@@ -67,6 +67,7 @@ class SliceView:
         self._image = vtkImageSlice()
         self._image.SetMapper(vtkImageSliceMapper())
         self._image.GetProperty().SetInterpolationTypeToNearest()
+        self._image.VisibilityOff()
         self._overlay = vtkImageSlice()
         self._overlay.SetMapper(vtkImageSliceMapper())
         self._overlay.GetProperty().SetInterpolationTypeToNearest()
@@ -118,6 +119,7 @@ class SliceView:
         """Show ``vol``; resets W/L to its default, the cursor to its centre and the camera."""
         self.volume = vol
         self.axes = view_axes(vol, self.orientation)
+        self._image.VisibilityOn()
         self._labels = None
         self._overlay.VisibilityOff()
         self.set_colormap(default_colormap(vol))

@@ -72,6 +72,7 @@ class VolumeView:
         self._actor = vtkVolume()
         self._actor.SetMapper(self._mapper)
         self._actor.SetProperty(self._prop)
+        self._actor.VisibilityOff()
         self._base_sample = 1.0
         sphere = vtkSphereSource()
         sphere.SetRadius(3.0)
@@ -89,6 +90,7 @@ class VolumeView:
         """Render ``vol``; picks a preset matching its units and faces the patient (anterior view)."""
         self.volume = vol
         self._mapper.SetInputData(_vtk_image(vol))
+        self._actor.VisibilityOn()
         self._base_sample = float(min(vol.spacing))
         self._mapper.SetAutoAdjustSampleDistances(False)
         self._mapper.SetSampleDistance(self._base_sample)

@@ -99,12 +99,16 @@ def slices_of(h: DicomHeader, warnings: list[str]) -> list[SliceRef]:
     spacing = tuple(_floats(ps, 2, "PixelSpacing", h.path))
     if n == 1:
         return [SliceRef(h, 0, position, orientation, spacing, instance)]
+    normal = np.cross(orientation[:3], orientation[3:])
+    offsets = ds.get("GridFrameOffsetVector")  # RT Dose: frame offsets along the normal
+    if offsets is not None and len(offsets) == n:
+        return [SliceRef(h, f, position + float(offsets[f]) * normal, orientation, spacing, instance)
+                for f in range(n)]
     # a multi-frame object without per-frame positions: frames stacked along the normal
     step = float(ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or 1.0)
     warnings.append(
         f"{h.path.name}: multi-frame without per-frame positions; frames stacked {step:g} mm apart"
     )
-    normal = np.cross(orientation[:3], orientation[3:])
     return [SliceRef(h, f, position + f * step * normal, orientation, spacing, instance) for f in range(n)]
 
 

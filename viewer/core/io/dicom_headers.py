@@ -84,6 +84,8 @@ def read_header(path: Path) -> DicomHeader:
         ds = _read_without_preamble(path)
     except Exception as err:  # pydicom raises many types on truncated headers
         raise CorruptFileError(f"DICOM header cannot be parsed ({err})", path) from err
+    if not any(e.tag.group > 0x0002 and e.keyword for e in ds):
+        raise CorruptFileError("DICOM file holds no data elements (damaged or empty)", path)
     return DicomHeader(Path(path), ds)
 
 

@@ -26,6 +26,9 @@ _NATIVE_SYNTAXES = (ImplicitVRLittleEndian, ExplicitVRLittleEndian)
 
 
 def _rescale(ds: pydicom.Dataset) -> tuple[float, float]:
+    """(slope, intercept) from stored values to the volume's units (RT Dose: DoseGridScaling to Gy)."""
+    if ds.get("Modality") == "RTDOSE":
+        return float(ds.get("DoseGridScaling", 1) or 1), 0.0
     return float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
 
 
@@ -120,6 +123,8 @@ class SeriesLoader:
         units = "arbitrary"
         if modality == "CT":
             units = "HU"
+        elif modality == "RTDOSE" and str(ds0.get("DoseUnits", "")).upper() == "GY":
+            units = "Gy"
         elif modality == "PT":
             self._suv, why = suv_factor_from_dataset(ds0)
             units = "SUVbw" if self._suv is not None else "Bq/mL"
@@ -227,4 +232,13 @@ class SeriesLoader:
                 for f in futures:
                     f.cancel()
                 raise
+        self._narrow()
         return self.volume
+
+    def _narrow(self) -> None:
+        """int32 chosen from the declared bit range -> int16 when the actual values fit (exactly)."""
+        arr = self.volume.array
+        if arr.dtype == np.int32 and arr.size:
+            info = np.iinfo(np.int16)
+            if info.min <= arr.min() and arr.max() <= info.max:
+                self.volume.array = arr.astype(np.int16)

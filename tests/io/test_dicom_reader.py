@@ -1,0 +1,205 @@
+"""DICOM series reading: voxel-identical to SimpleITK, position-sorted, geometry checks, typed errors."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from viewer.core.errors import (
+    CorruptFileError,
+    EmptyInputError,
+    GeometryError,
+    MixedSeriesError,
+    NotAnImageError,
+    UnsupportedFormatError,
+)
+from viewer.core.io import load_volume, open_series, scan
+
+
+def _sitk_series(folder):
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder)))
+    return reader.Execute()
+
+
+def test_shared_jpeg2000_series_equals_simpleitk_voxel_for_voxel(shared_data):
+    folder = shared_data / "ct_abdomen_dicom"
+    vol = load_volume(folder)
+    ref = _sitk_series(folder)
+    assert vol.modality == "CT" and vol.units == "HU"
+    assert vol.array.dtype == np.int16
+    assert np.array_equal(vol.array, sitk.GetArrayFromImage(ref))
+    assert np.allclose(vol.spacing, ref.GetSpacing(), atol=1e-4)
+    assert np.allclose(vol.origin, ref.GetOrigin(), atol=1e-4)
+    assert np.allclose(vol.direction.ravel(), ref.GetDirection(), atol=1e-4)
+
+
+def test_series_with_empty_uids_gets_one_stable_generated_uid(shared_data):
+    folder = shared_data / "ct_abdomen_dicom"
+    found = scan(folder)
+    assert len(found) == 1 and found[0].n_files == 20
+    assert found[0].series_uid.startswith("2.25.")
+    assert load_volume(folder).meta["series_uid"] == found[0].series_uid == scan(folder)[0].series_uid
+
+
+def test_slices_are_sorted_by_position_not_file_name(make_series, zpos):
+    zs = [10.0, 12.0, 14.0, 16.0, 18.0]
+    names = ["e.dcm", "a.dcm", "d.dcm", "b.dcm", "c.dcm"]
+    order = [3, 0, 4, 1, 2]  # file k holds position zs[order[k]]
+    paths = make_series([zpos(zs)[i] for i in order], names=names)
+    vol = load_volume(paths[0].parent)
+    assert vol.spacing[2] == pytest.approx(2.0)
+    assert vol.origin[2] == pytest.approx(10.0)
+    # the value in each slice is 100 + the index of the file that held it
+    expected = [100 + order.index(i) for i in range(5)]
+    assert [int(vol.array[k, 0, 0]) * 1 for k in range(5)] == [_hu(e) for e in expected]
+
+
+def _hu(stored):
+    # CT_small has RescaleSlope 1, RescaleIntercept -1024
+    return stored - 1024
+
+
+def test_spacing_comes_from_positions_and_gaps_are_reported(make_series, zpos):
+    vol = load_volume(make_series(zpos([0, 3, 6, 12, 15]))[0].parent)
+    assert vol.spacing[2] == pytest.approx(3.0)
+    assert any("missing slice" in w for w in vol.warnings)
+
+
+def test_duplicate_positions_are_dropped_with_a_warning(make_series, zpos):
+    vol = load_volume(make_series(zpos([0, 2, 2, 4]))[0].parent)
+    assert vol.array.shape[0] == 3
+    assert any("duplicate" in w for w in vol.warnings)
+
+
+def test_gantry_tilt_is_reported(make_series):
+    positions = [(-158.0, -179.0 + 0.5 * k, 2.0 * k) for k in range(5)]
+    vol = load_volume(make_series(positions)[0].parent)
+    assert any("tilt" in w for w in vol.warnings)
+
+
+def test_mixed_orientations_raise_geometry_error(make_series, zpos):
+    paths = make_series(zpos([0, 2, 4]), orientation=[1, 0, 0, 0, 0, -1])
+    with pytest.raises(GeometryError, match="orientation"):
+        load_volume(paths[0].parent)
+
+
+def test_two_series_in_one_folder_raise_and_can_be_chosen(make_series, zpos, tmp_path):
+    make_series(zpos([0, 2, 4]), sub="mixed", series_uid="1.2.3.1")
+    make_series(zpos([0, 2]), sub="mixed", series_uid="1.2.3.2", names=["x1.dcm", "x2.dcm"])
+    folder = tmp_path / "mixed"
+    with pytest.raises(MixedSeriesError) as err:
+        load_volume(folder)
+    assert {s.series_uid for s in err.value.series} == {"1.2.3.1", "1.2.3.2"}
+    assert "1.2.3.1" in str(err.value) and "1.2.3.2" in str(err.value)
+    assert load_volume(folder, series_uid="1.2.3.2").array.shape[0] == 2
+
+
+def test_ct_small_is_int16_hu(pydicom_file):
+    vol = load_volume(pydicom_file("CT_small.dcm"))
+    assert vol.array.shape == (1, 128, 128) and vol.array.dtype == np.int16
+    import pydicom
+
+    ds = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    hu = ds.pixel_array.astype(np.int32) * int(ds.RescaleSlope) + int(ds.RescaleIntercept)
+    assert np.array_equal(vol.array[0], hu)
+
+
+def test_mr_rle_equals_uncompressed(pydicom_file):
+    plain = load_volume(pydicom_file("MR_small.dcm"))
+    rle = load_volume(pydicom_file("MR_small_RLE.dcm"))
+    assert plain.modality == "MR" and plain.units == "arbitrary"
+    assert np.array_equal(plain.array, rle.array)
+
+
+def test_jpeg2000_file_decodes(pydicom_file):
+    import pydicom
+
+    vol = load_volume(pydicom_file("JPEG2000.dcm"))
+    assert np.array_equal(vol.array[0], pydicom.dcmread(pydicom_file("JPEG2000.dcm")).pixel_array)
+
+
+def test_multiframe_rtdose_uses_frame_offsets_and_is_equal_across_transfer_syntaxes(pydicom_file):
+    # emri_small*.dcm are download-only in this pydicom; rtdose*.dcm are real 15-frame objects
+    import pydicom
+
+    ref = load_volume(pydicom_file("rtdose.dcm"))
+    ds = pydicom.dcmread(pydicom_file("rtdose.dcm"))
+    assert ref.array.shape[0] == 15
+    assert ref.units == ("Gy" if ds.DoseUnits == "GY" else "arbitrary")  # this file's dose is RELATIVE
+    offsets = np.asarray(ds.GridFrameOffsetVector, float)
+    assert ref.spacing[2] == pytest.approx(abs(offsets[1] - offsets[0]))
+    scaled = ds.pixel_array.astype(np.float64) * float(ds.DoseGridScaling)
+    assert np.allclose(ref.array, scaled if offsets[1] > 0 else scaled[::-1], rtol=1e-6)
+    for name in ("rtdose_expb.dcm", "rtdose_rle.dcm"):
+        assert np.array_equal(load_volume(pydicom_file(name)).array, ref.array), name
+
+
+def test_file_without_preamble_or_meta_is_read_or_named_as_damaged(pydicom_file):
+    # pydicom's no_meta.dcm has no preamble/meta and no readable data elements
+    with pytest.raises(CorruptFileError, match="no_meta.dcm"):
+        load_volume(pydicom_file("no_meta.dcm"))
+
+
+def test_truncated_file_raises_corrupt_error_naming_it(pydicom_file):
+    path = pydicom_file("MR_truncated.dcm")
+    with pytest.raises(CorruptFileError) as err:
+        load_volume(path)
+    assert str(path) in str(err.value) and "truncated" in str(err.value)
+
+
+def test_garbage_behind_dicom_magic_is_corrupt(tmp_path):
+    bad = tmp_path / "bad.dcm"
+    bad.write_bytes(b"\0" * 128 + b"DICM" + b"\xff" * 50)
+    with pytest.raises(CorruptFileError, match="bad.dcm"):
+        load_volume(bad)
+
+
+@pytest.mark.parametrize("name", ["rtstruct.dcm", "rtplan.dcm"])
+def test_non_image_dicom_raises_not_an_image(pydicom_file, name):
+    with pytest.raises(NotAnImageError, match="RT"):
+        load_volume(pydicom_file(name))
+
+
+def test_empty_folder_and_unknown_format(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EmptyInputError, match="empty"):
+        load_volume(tmp_path / "empty")
+    txt = tmp_path / "notes.txt"
+    txt.write_text("hello")
+    with pytest.raises(UnsupportedFormatError, match="notes.txt"):
+        load_volume(txt)
+
+
+def test_progressive_loader_has_geometry_before_voxels_and_reports_middle_first(shared_data):
+    loader = open_series(shared_data / "ct_abdomen_dicom")
+    assert loader.volume.size == (512, 512, 20)
+    assert not loader.volume.array.any()  # nothing decoded yet
+    seen = []
+    loader.load(on_slices=seen.extend)
+    assert sorted(seen) == list(range(20))
+    assert seen[0] == 10  # the middle slice lands first, so a viewer can show it at once
+    assert loader.volume.array.any()
+
+
+def test_cancel_stops_loading(shared_data):
+    from viewer.core.errors import Cancelled
+    from viewer.core.progress import CancelToken
+
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        load_volume(shared_data / "ct_abdomen_dicom", cancel=token)
+
+
+def test_file_list_input(shared_data, tmp_path):
+    files = sorted((shared_data / "ct_abdomen_dicom").iterdir())[:5]
+    vol = load_volume(files)
+    assert vol.array.shape[0] == 5
+    copy = tmp_path / "one"
+    copy.mkdir()
+    shutil.copy(files[0], copy / "x")
+    assert load_volume(copy).array.shape[0] == 1
