@@ -165,6 +165,8 @@ class SliceView:
         prop = self._image.GetProperty()
         prop.SetColorWindow(self._window)
         prop.SetColorLevel(self._level)
+        if self.volume is not None:
+            self._update_corner()
 
     def set_colormap(self, name: str) -> None:
         """'gray', 'gray_inverse' or 'hot'."""

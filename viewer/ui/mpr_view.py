@@ -72,7 +72,6 @@ class MprView(QWidget):
     def _on_window_level(self, window: float, level: float) -> None:
         if self.has_volume:
             self.slice_view.set_window_level(window, level)
-            self.slice_view._update_corner()
             self.vtk.render()
 
     def _on_colormap(self, name: str) -> None:

@@ -1,0 +1,128 @@
+"""Offscreen rendering with the viewer's pipeline: radiological orientation, aspect, labels in world space."""
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from PIL import Image
+
+from viewer.cli import main
+from viewer.core.io import load_volume, save_volume
+from viewer.core.volume import Volume
+
+LIVER = 5  # in the shared TotalSegmentator label map
+
+
+def _png(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB")).astype(np.int16)
+
+
+@pytest.fixture(scope="module")
+def shared_ct(shared_data):
+    return load_volume(shared_data / "ct_abdomen_3mm.nii.gz")
+
+
+@pytest.fixture(scope="module")
+def shared_labels(shared_data):
+    return load_volume(shared_data / "ct_abdomen_3mm_labels.nii.gz")
+
+
+def _liver_only(labels: Volume) -> Volume:
+    return labels.with_array((labels.array == LIVER).astype(np.uint8))
+
+
+def _overlay_mask(with_labels, without):
+    return np.abs(with_labels - without).sum(axis=2) > 30
+
+
+def test_axial_shows_patient_right_on_image_left(shared_ct, shared_labels, tmp_path, artifacts):
+    from viewer.render.offscreen import render_png
+
+    k = 15
+    plain = _png(render_png(shared_ct, tmp_path / "a.png", slice_index=k, preset="ct_abdomen"))
+    over = _png(render_png(shared_ct, artifacts / "render_axial_liver.png", slice_index=k, preset="ct_abdomen",
+                           labels=_liver_only(shared_labels)))
+    mask = _overlay_mask(over, plain)
+    ys, xs = np.nonzero(mask)
+    assert mask.sum() > 1000
+    assert xs.mean() < plain.shape[1] / 2  # liver (patient right) on the image's left half
+
+
+def test_window_level_changes_pixels_the_right_way(shared_ct, tmp_path):
+    from viewer.render.offscreen import render_png
+
+    narrow = _png(render_png(shared_ct, tmp_path / "n.png", window=80, level=40))
+    lung = _png(render_png(shared_ct, tmp_path / "l.png", preset="ct_lung"))
+    # the lung window raises air-filled structures out of black: many more non-black pixels
+    assert (lung.sum(axis=2) > 60).sum() > (narrow.sum(axis=2) > 60).sum()
+    assert not np.array_equal(narrow, lung)
+
+
+def test_coronal_aspect_is_physical_for_anisotropic_voxels(tmp_path):
+    from viewer.render.offscreen import render_png
+
+    arr = np.full((20, 64, 64), -1000, np.int16)
+    arr[5:15, 16:48, 16:48] = 500  # a box 32 x 10 voxels in coronal; voxels 1 mm x 4 mm -> 32 mm x 40 mm
+    vol = Volume(arr, spacing=(1.0, 1.0, 4.0), modality="CT", units="HU")
+    img = _png(render_png(vol, tmp_path / "c.png", view="coronal", window=400, level=0, size=400))
+    ys, xs = np.nonzero(img.min(axis=2) > 200)  # white box; the corner text is yellowish (blue < 160)
+    width, height = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+    assert height / width == pytest.approx(40 / 32, rel=0.08)
+
+
+def test_label_overlay_is_aligned_in_world_space_for_flipped_label_file(shared_ct, shared_labels, tmp_path):
+    from viewer.render.offscreen import render_png
+
+    liver = _liver_only(shared_labels)
+    flipped = sitk.Flip(liver.to_sitk(), [True, False, True])  # voxel order reversed, geometry follows
+    path = tmp_path / "flipped.nii.gz"
+    sitk.WriteImage(flipped, str(path))
+    flipped_vol = load_volume(path)
+    assert not np.array_equal(flipped_vol.array, liver.array)
+    assert not np.allclose(flipped_vol.direction, liver.direction)
+    a = _png(render_png(shared_ct, tmp_path / "a.png", slice_index=15, labels=liver))
+    b = _png(render_png(shared_ct, tmp_path / "b.png", slice_index=15, labels=flipped_vol))
+    assert np.array_equal(a, b)
+
+
+def test_3d_render_is_not_blank(tmp_path, artifacts, shared_ct):
+    from viewer.render.offscreen import render_png
+
+    img = _png(render_png(shared_ct, artifacts / "render_3d.png", view="3d", preset="ct_bone", size=300))
+    bright = img.sum(axis=2) > 120
+    assert bright.mean() > 0.02 and img.std() > 10
+
+
+def test_display_world_round_trip_and_letters():
+    from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow
+
+    from viewer.render.slice_view import SliceView
+
+    win = vtkRenderWindow()
+    win.SetOffScreenRendering(1)
+    win.SetSize(300, 200)
+    ren = vtkRenderer()
+    win.AddRenderer(ren)
+    vol = Volume(np.zeros((10, 40, 50), np.int16), spacing=(0.8, 0.8, 2.5), origin=(10, -5, 3),
+                 direction=np.diag([-1, -1, 1]), modality="CT", units="HU")
+    sv = SliceView(ren, "axial")
+    sv.set_volume(vol)
+    win.Render()
+    p = vol.index_to_world((12, 30, sv.slice_index))
+    x, y = sv.world_to_display(p)
+    assert np.allclose(sv.display_to_world(x, y), p, atol=1e-6)
+    assert sv.orientation_labels() == {"left": "R", "right": "L", "top": "A", "bottom": "P"}
+    # patient left (+x world) must be further right on screen than patient right
+    xl, _ = sv.world_to_display(p + np.array([10.0, 0, 0]))
+    assert xl > x
+    win.Finalize()
+
+
+def test_render_command(shared_data, tmp_path):
+    lab = tmp_path / "liver.nii.gz"
+    labels = load_volume(shared_data / "ct_abdomen_3mm_labels.nii.gz")
+    save_volume(_liver_only(labels), lab)
+    out = tmp_path / "r.png"
+    assert main(["render", str(shared_data / "ct_abdomen_3mm.nii.gz"), "--out", str(out), "--view", "sagittal",
+                 "--labels", str(lab), "--window", "400", "--level", "40", "--size", "256"]) == 0
+    assert _png(out).shape == (256, 256, 3) and _png(out).std() > 10
+    assert main(["render", str(shared_data / "ct_abdomen_3mm.nii.gz"), "--out", str(out), "--slice", "999"]) == 2
