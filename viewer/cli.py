@@ -15,6 +15,8 @@ COMMAND_MODULES = (
     "convert",
     "render",
     "demo_data",
+    "export_seg",
+    "anonymize",
 )
 
 

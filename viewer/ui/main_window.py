@@ -185,6 +185,7 @@ class MainWindow(QMainWindow):
         if series_uid is None:
             self.browser.add_series(str(path), found)
         add_recent_file(str(path))
+        self._before_load = (self.state.volume, self.state.labels)
         worker = LoadWorker(path, series_uid or found[0].series_uid, self)
         worker.geometry_ready.connect(self._on_geometry)
         worker.slices_loaded.connect(self.state.slices_loaded.emit)
@@ -240,6 +241,10 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, message: str) -> None:
         self._set_busy(False)
+        previous, labels = getattr(self, "_before_load", (None, None))
+        if previous is not None and self.state.volume is not previous:  # keep showing what the user had
+            self.state.set_volume(previous)
+            self.state.set_labels(labels)
         self.statusBar().showMessage(message)
         self.load_failed.emit(message)
         if self.show_error_dialogs:

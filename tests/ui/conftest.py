@@ -1,0 +1,51 @@
+"""GUI fixtures: a real main window under Xvfb that the fixture closes, failing on leaked windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from vtkmodules.util.numpy_support import vtk_to_numpy
+from vtkmodules.vtkRenderingCore import vtkWindowToImageFilter
+
+
+@pytest.fixture
+def viewer(qtbot):
+    """The radview main window, shown; closed (and checked for leaked top-level windows) afterwards."""
+    from PySide6.QtWidgets import QApplication
+
+    from viewer.ui.main_window import MainWindow
+
+    before = {id(w) for w in QApplication.topLevelWidgets() if w.isVisible()}
+    window = MainWindow()
+    window.show_error_dialogs = False
+    window.show()
+    qtbot.waitExposed(window)
+    yield window
+    window.close()
+    leaked = [w for w in QApplication.topLevelWidgets() if w.isVisible() and id(w) not in before]
+    assert not leaked, f"windows left open: {leaked}"
+
+
+@pytest.fixture
+def open_and_wait(qtbot):
+    """Open a path in the window and wait until it is fully loaded; returns the Volume."""
+
+    def run(window, path, timeout=30000):
+        with qtbot.waitSignal(window.load_finished, timeout=timeout) as blocker:
+            window.open_path(str(path))
+        return blocker.args[0]
+
+    return run
+
+
+def view_pixels(view) -> np.ndarray:
+    """The rendered RGB pixels (rows top to bottom) of an MprView or Volume3DView."""
+    view.vtk.render()
+    grab = vtkWindowToImageFilter()
+    grab.SetInput(view.vtk.GetRenderWindow())
+    grab.SetInputBufferTypeToRGB()
+    grab.ReadFrontBufferOff()
+    grab.Update()
+    img = grab.GetOutput()
+    w, h, _ = img.GetDimensions()
+    return vtk_to_numpy(img.GetPointData().GetScalars()).reshape(h, w, 3)[::-1].astype(np.int16)
