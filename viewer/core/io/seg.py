@@ -1,0 +1,430 @@
+"""DICOM Segmentation (SEG) export and import via highdicom: label map <-> BINARY SEG on a CT/MR series.
+
+Source series whose data sets leave the SOP Class / SOP Instance / Study / Series Instance UIDs
+empty (some archives do; see ../shared/data/README.md) are handled on in-memory copies: SOP Class
+and SOP Instance UIDs come from the file meta header; a missing Series Instance UID becomes the
+same deterministic stand-in the reader uses to group the files
+(:func:`viewer.core.io.dicom_headers.series_key`), and a missing Study Instance UID a deterministic
+UID derived from the study's identifying attributes. The SEG therefore references the same UIDs
+every time it is written from those files, and its references are consistent with each other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from copy import deepcopy
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.uid import generate_uid
+
+from viewer import __version__
+from viewer.core.errors import CorruptFileError, EmptyInputError, LabelMapError, UnsupportedFormatError
+from viewer.core.io.dicom_geometry import _frame_item as frame_item
+from viewer.core.io.dicom_geometry import series_geometry
+from viewer.core.io.dicom_headers import DicomHeader, series_key
+from viewer.core.io.labelmap import as_label_array
+from viewer.core.resample import resample_to
+from viewer.core.snomed import codes_for_name
+from viewer.core.volume import Volume
+
+log = logging.getLogger(__name__)
+
+SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
+#: Label Map Segmentation Storage: one frame per plane whose values are segment numbers.
+LABELMAP_SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.7"
+ALGORITHM_TYPES = ("AUTOMATIC", "SEMIAUTOMATIC", "MANUAL")
+#: Label provenance kinds (viewer.core.labels: who wrote a label) -> SEG algorithm type.
+_KIND_TO_TYPE = {"human": "MANUAL", "model": "AUTOMATIC"}
+#: Tolerance (in voxels) for a SEG frame to count as lying on a grid plane.
+_GRID_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class SegmentProvenance:
+    """Who or what wrote one segment: SEG algorithm type and, for algorithms, name and version."""
+
+    algorithm_type: str = "MANUAL"
+    algorithm_name: str | None = None
+    algorithm_version: str | None = None
+
+
+ProvenanceArg = str | SegmentProvenance | Mapping[int, "str | SegmentProvenance"] | None
+
+
+# --------------------------------------------------------------------------- source series
+def _study_uid_fallback(ds: pydicom.Dataset) -> str:
+    parts = [
+        str(ds.get(k, "") or "")
+        for k in ("PatientID", "PatientName", "StudyDate", "StudyTime", "AccessionNumber", "StudyID")
+    ]
+    return generate_uid(entropy_srcs=["radview-study", *parts])
+
+
+def complete_uids(ds: pydicom.Dataset, path: str | PathLike | None = None) -> pydicom.Dataset:
+    """A copy of ``ds`` whose empty SOP Class/Instance, Study and Series Instance UIDs are filled.
+
+    SOP Class/Instance come from the file meta header (CorruptFileError if neither place has them);
+    Series and Study UIDs fall back to deterministic UIDs (see the module docstring).
+    """
+    ds = deepcopy(ds)
+    meta = getattr(ds, "file_meta", None)
+    for keyword, meta_keyword in (
+        ("SOPClassUID", "MediaStorageSOPClassUID"),
+        ("SOPInstanceUID", "MediaStorageSOPInstanceUID"),
+    ):
+        if not str(ds.get(keyword, "") or "").strip():
+            value = str(meta.get(meta_keyword, "") or "").strip() if meta is not None else ""
+            if not value:
+                raise CorruptFileError(f"{keyword} is empty in the data set and the file meta", path)
+            setattr(ds, keyword, value)
+    if not str(ds.get("SeriesInstanceUID", "") or "").strip():
+        ds.SeriesInstanceUID = series_key(ds)
+    if not str(ds.get("StudyInstanceUID", "") or "").strip():
+        ds.StudyInstanceUID = _study_uid_fallback(ds)
+    return ds
+
+
+SourceArg = str | PathLike | Sequence[str | PathLike] | Sequence[pydicom.Dataset]
+
+
+def _source_headers(source: SourceArg, series_uid: str | None) -> list[DicomHeader]:
+    """Headers (pixel data not read) of the source series, sorted as the reader sorts slices."""
+    if isinstance(source, (str, PathLike)) or not any(isinstance(s, pydicom.Dataset) for s in source):
+        from viewer.core.io import open_series
+
+        return [s.header for s in open_series(source, series_uid=series_uid).geometry.slices]
+    headers = [DicomHeader(Path(str(getattr(ds, "filename", "") or "<dataset>")), ds) for ds in source]
+    return [s.header for s in series_geometry(headers).slices]
+
+
+def source_series(source: SourceArg, series_uid: str | None = None) -> list[pydicom.Dataset]:
+    """The source images ordered as :func:`viewer.core.io.load_volume` orders slices (z index).
+
+    ``source``: a DICOM folder or file, a list of files (``series_uid`` picks one series when they
+    hold several), or a list of pydicom data sets of one single-frame series. The data sets
+    returned are copies with their UIDs completed (:func:`complete_uids`).
+    """
+    headers = _source_headers(source, series_uid)
+    if not headers:
+        raise EmptyInputError("no DICOM source images given for the SEG")
+    if any(h.n_frames > 1 for h in headers):
+        raise UnsupportedFormatError("multi-frame source images are not supported for SEG export", headers[0].path)
+    datasets = [complete_uids(h.dataset, h.path) for h in headers]
+    if len({ds.SeriesInstanceUID for ds in datasets}) > 1:
+        raise UnsupportedFormatError("the source data sets belong to several series; give the images of one")
+    return datasets
+
+
+# --------------------------------------------------------------------------- writing
+def _provenance(algorithm: ProvenanceArg, number: int, name: str | None, version: str | None) -> SegmentProvenance:
+    value = algorithm.get(number, "MANUAL") if isinstance(algorithm, Mapping) else (algorithm or "MANUAL")
+    if isinstance(value, Mapping):
+        value = SegmentProvenance(
+            algorithm_type=str(value.get("algorithm_type") or _KIND_TO_TYPE.get(str(value.get("kind")), "MANUAL")),
+            algorithm_name=value.get("algorithm_name") or value.get("name"),
+            algorithm_version=value.get("algorithm_version") or value.get("version"),
+        )
+    if isinstance(value, str):
+        value = SegmentProvenance(_KIND_TO_TYPE.get(value, value.upper()))
+    if value.algorithm_type not in ALGORITHM_TYPES:
+        raise ValueError(
+            f"segment {number}: algorithm type must be one of {ALGORITHM_TYPES}, got {value.algorithm_type!r}"
+        )
+    if value.algorithm_type != "MANUAL" and value.algorithm_name is None:
+        value = SegmentProvenance(value.algorithm_type, name or "radview", version or __version__)
+    return value
+
+
+def _segment_description(number: int, label: str, prov: SegmentProvenance, rgb: tuple[int, int, int] | None):
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+    from pydicom.sr.coding import Code
+
+    coded = codes_for_name(label)
+    algorithm_id = None
+    if prov.algorithm_type != "MANUAL":
+        algorithm_id = hd.AlgorithmIdentificationSequence(
+            name=prov.algorithm_name,
+            family=codes.DCM.ArtificialIntelligence,
+            version=prov.algorithm_version or "unknown",
+        )
+    desc = hd.seg.SegmentDescription(
+        segment_number=number,
+        segment_label=label[:64],
+        segmented_property_category=Code(coded.category[0], "SCT", coded.category[1]),
+        segmented_property_type=Code(coded.type[0], "SCT", coded.type[1]),
+        algorithm_type=prov.algorithm_type,
+        algorithm_identification=algorithm_id,
+        tracking_uid=generate_uid(),
+        tracking_id=label[:64],
+        display_color=hd.color.CIELabColor.from_rgb(*rgb[:3]) if rgb is not None else None,
+        anatomic_regions=[Code(coded.region[0], "SCT", coded.region[1])] if coded.region else None,
+    )
+    if coded.laterality is not None:
+        modifier = hd.sr.CodedConcept(coded.laterality[0], "SCT", coded.laterality[1])
+        # laterality qualifies the organ a lesion lies in, else the segmented structure itself
+        # (both nested in their code item, as the Segment Description macro defines them)
+        if coded.region is not None:
+            desc.AnatomicRegionSequence[0].AnatomicRegionModifierSequence = [modifier]
+        else:
+            desc.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [modifier]
+    return desc
+
+
+def write_dicom_seg(
+    labels: np.ndarray,
+    source: SourceArg,
+    out_path: str | PathLike,
+    *,
+    names: Mapping[int, str] | None = None,
+    colors: Mapping[int, tuple[int, int, int]] | None = None,
+    algorithm: ProvenanceArg = "MANUAL",
+    algorithm_name: str | None = None,
+    algorithm_version: str | None = None,
+    series_description: str = "Segmentation",
+    content_creator: str | None = None,
+    series_number: int = 300,
+    series_uid: str | None = None,
+) -> Path:
+    """Write ``labels`` (z, y, x, on the source series' grid) as a BINARY DICOM SEG; returns the path.
+
+    Args:
+        labels: integer label map ordered as :func:`viewer.core.io.load_volume` orders the series.
+        source: DICOM folder/file, list of files, or list of data sets of the referenced series
+            (``series_uid`` picks one when the files hold several).
+        names: label id -> segment label; ids without a name are written as ``label_<id>``.
+        algorithm: SEG algorithm type for all segments ('MANUAL', 'SEMIAUTOMATIC', 'AUTOMATIC', or
+            provenance kind 'human' / 'model'), or a per-label mapping of those, of
+            :class:`SegmentProvenance` or of dicts with ``algorithm_type``/``kind``, ``name``, ``version``.
+        algorithm_name, algorithm_version: defaults for non-manual segments (e.g. the AI model).
+        colors: label id -> (r, g, b) 0-255, written as the recommended display colour.
+        series_description, content_creator, series_number: written into the SEG.
+
+    Segments are numbered 1..max label (segment number == label value, so a read gives the
+    identical map back); each carries SNOMED CT category/type codes from its name
+    (:func:`viewer.core.snomed.codes_for_name`) and laterality as a type modifier. Empty frames
+    are omitted.
+    """
+    import highdicom as hd
+
+    out_path = Path(out_path)
+    datasets = source_series(source, series_uid)
+    ref0 = datasets[0]
+    expected = (len(datasets), int(ref0.Rows), int(ref0.Columns))
+    if labels.shape != expected:
+        raise LabelMapError(f"label map shape {labels.shape} does not match the series grid {expected} (z, y, x)")
+    labels = as_label_array(labels)
+    n_segments = int(labels.max()) if labels.size else 0
+    if n_segments == 0:
+        raise LabelMapError("the label map is empty: nothing to export")
+    names, colors = dict(names or {}), dict(colors or {})
+    descriptions = [
+        _segment_description(
+            n,
+            names.get(n) or f"label_{n}",
+            _provenance(algorithm, n, algorithm_name, algorithm_version),
+            colors.get(n),
+        )
+        for n in range(1, n_segments + 1)
+    ]
+    seg = hd.seg.Segmentation(
+        source_images=datasets,
+        pixel_array=labels,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=generate_uid(),
+        series_number=series_number,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="radview",
+        manufacturer_model_name="radview",
+        software_versions=__version__,
+        device_serial_number="0",
+        content_description=series_description[:64],
+        content_label="SEGMENTATION",
+        content_creator_name=content_creator,
+        omit_empty_frames=True,
+    )
+    seg.SeriesDescription = series_description[:64]
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    seg.save_as(out_path)
+    log.info("wrote SEG %s: %d segments, %d frames", out_path, n_segments, int(seg.NumberOfFrames))
+    return out_path
+
+
+# --------------------------------------------------------------------------- reading
+def _code(item) -> dict:
+    return {"value": str(item.CodeValue), "scheme": str(item.CodingSchemeDesignator), "meaning": str(item.CodeMeaning)}
+
+
+def _segments_info(ds: pydicom.Dataset) -> dict[int, dict]:
+    out = {}
+    for item in ds.SegmentSequence:
+        algo = item.get("SegmentationAlgorithmIdentificationSequence")
+        region = item.AnatomicRegionSequence[0] if "AnatomicRegionSequence" in item else None
+        modifier = item.SegmentedPropertyTypeCodeSequence[0].get("SegmentedPropertyTypeModifierCodeSequence")
+        if not modifier and region is not None:
+            modifier = region.get("AnatomicRegionModifierSequence")
+        out[int(item.SegmentNumber)] = {
+            "label": str(item.get("SegmentLabel", "")),
+            "algorithm_type": str(item.get("SegmentAlgorithmType", "")),
+            "algorithm_name": str(item.get("SegmentAlgorithmName", "")) or None,
+            "algorithm_version": str(algo[0].get("AlgorithmVersion", "")) if algo else None,
+            "category": _code(item.SegmentedPropertyCategoryCodeSequence[0]),
+            "type": _code(item.SegmentedPropertyTypeCodeSequence[0]),
+            "laterality": _code(modifier[0]) if modifier else None,
+            "region": _code(region) if region is not None else None,
+            "color": _display_rgb(item),
+        }
+    return out
+
+
+def _display_rgb(item: pydicom.Dataset) -> tuple[int, int, int] | None:
+    """The segment's recommended display colour as sRGB 0-255, if it has one."""
+    import highdicom as hd
+
+    lab = item.get("RecommendedDisplayCIELabValue")
+    return tuple(int(v) for v in hd.color.CIELabColor.from_dicom_value(lab).to_rgb()) if lab else None
+
+
+def _frame_item(ds: pydicom.Dataset, frame: int, sequence: str, path: Path):
+    """The functional group item ``sequence`` of ``frame``; CorruptFileError if the SEG lacks it."""
+    item = frame_item(ds, frame, sequence)
+    if item is None:
+        raise CorruptFileError(f"frame {frame + 1} has no {sequence}", path)
+    return item
+
+
+def _native_grid(ds: pydicom.Dataset, positions: np.ndarray, row_col: np.ndarray, path: Path) -> Volume:
+    """The SEG's own grid: its frame planes stacked along the normal (for reading without a reference)."""
+    pixel = _frame_item(ds, 0, "PixelMeasuresSequence", path)
+    dy, dx = (float(v) for v in pixel.PixelSpacing)
+    normal = np.cross(row_col[0], row_col[1])
+    depth = positions @ normal
+    levels = np.unique(np.round(depth, 3))
+    if len(levels) > 1:
+        dz = float(pixel.get("SpacingBetweenSlices") or np.diff(levels).min())
+    else:
+        dz = float(pixel.get("SpacingBetweenSlices") or pixel.get("SliceThickness") or 1.0)
+    nz = int(round((levels[-1] - levels[0]) / dz)) + 1
+    origin = positions[int(np.argmin(depth))]
+    direction = np.column_stack([row_col[0], row_col[1], normal])
+    return Volume(
+        np.zeros((nz, int(ds.Rows), int(ds.Columns)), np.uint8),
+        (dx, dy, dz),
+        tuple(origin),
+        direction,
+        modality="SEG",
+        units="label",
+        description=str(ds.get("SeriesDescription", path.name)),
+    )
+
+
+def _frame_slices(grid: Volume, positions: np.ndarray, row_col: np.ndarray, rows: int, cols: int) -> list[int] | None:
+    """z index on ``grid`` of every frame, or None when the frames are not planes of that grid."""
+    d = grid.direction
+    if (
+        not np.allclose(d[:, 0], row_col[0], atol=1e-4)
+        or not np.allclose(d[:, 1], row_col[1], atol=1e-4)
+        or grid.size[:2] != (cols, rows)
+    ):
+        return None
+    idx = grid.world_to_index(positions)
+    k = np.rint(idx[:, 2])
+    if (
+        np.abs(idx[:, :2]).max() > _GRID_TOLERANCE
+        or np.abs(idx[:, 2] - k).max() > _GRID_TOLERANCE
+        or k.min() < 0
+        or k.max() >= grid.size[2]
+    ):
+        return None
+    return [int(v) for v in k]
+
+
+def read_dicom_seg(path: str | PathLike, reference: Volume | None = None) -> tuple[Volume, dict[int, str], dict]:
+    """Read a DICOM SEG into a label map: (labels Volume, {segment number: label}, info).
+
+    BINARY, FRACTIONAL (thresholded at half the maximum) and LABELMAP segmentations are read;
+    segment numbers become label values. With ``reference`` (e.g. the loaded source series) the
+    frames are placed by their ImagePositionPatient on the reference's slices; a SEG on another
+    grid is resampled by world geometry (nearest neighbour). Overlapping segments: the higher
+    segment number wins (noted in the volume's warnings). ``info`` holds per-segment codes and
+    algorithm provenance plus the referenced series / instance UIDs.
+    """
+    path = Path(path)
+    try:
+        ds = pydicom.dcmread(path)
+    except (pydicom.errors.InvalidDicomError, OSError) as err:
+        raise CorruptFileError(f"not a readable DICOM file ({err})", path) from err
+    if str(ds.get("SOPClassUID", "")) not in (SEG_SOP_CLASS, LABELMAP_SEG_SOP_CLASS):
+        raise UnsupportedFormatError("not a DICOM Segmentation object", path)
+    seg_type = str(ds.get("SegmentationType", "BINARY"))
+    segments = _segments_info(ds)
+    n_frames = int(ds.get("NumberOfFrames", 1))
+    frames = ds.pixel_array.reshape(n_frames, int(ds.Rows), int(ds.Columns))
+    row_col = np.array([float(v) for v in _frame_item(ds, 0, "PlaneOrientationSequence", path).ImageOrientationPatient])
+    row_col = row_col.reshape(2, 3)
+    positions = np.array(
+        [
+            [float(v) for v in _frame_item(ds, f, "PlanePositionSequence", path).ImagePositionPatient]
+            for f in range(n_frames)
+        ]
+    )
+    grid = reference.with_array(np.zeros(reference.array.shape, np.uint8)) if reference is not None else None
+    slices = _frame_slices(grid, positions, row_col, int(ds.Rows), int(ds.Columns)) if grid is not None else None
+    if slices is None:
+        grid = _native_grid(ds, positions, row_col, path)
+        slices = _frame_slices(grid, positions, row_col, int(ds.Rows), int(ds.Columns))
+        if slices is None:
+            raise LabelMapError("SEG frames do not lie on a regular grid", path)
+    dtype = np.uint8 if max(segments, default=0) <= 255 else np.uint16
+    out = np.zeros(grid.array.shape, dtype)
+    overlaps = 0
+    for f in range(n_frames):
+        if seg_type == "LABELMAP":
+            values = frames[f].astype(dtype, copy=False)
+        else:
+            number = int(_frame_item(ds, f, "SegmentIdentificationSequence", path).ReferencedSegmentNumber)
+            threshold = int(ds.get("MaximumFractionalValue", 255)) / 2 if seg_type == "FRACTIONAL" else 0
+            values = np.where(frames[f] > threshold, number, 0).astype(dtype)
+        mask = values > 0
+        plane = out[slices[f]]
+        overlaps += int(np.count_nonzero(plane[mask]))
+        plane[mask] = np.maximum(plane[mask], values[mask])
+    names = {n: s["label"] for n, s in segments.items() if n != 0}  # LABELMAP SEGs may describe background
+    labels = grid.with_array(
+        out, modality="SEG", units="label", description=str(ds.get("SeriesDescription", path.name))
+    )
+    if reference is not None and not labels.same_grid(reference):
+        labels = resample_to(labels, reference, nearest=True)
+    labels.meta = {"files": [str(path)], "format": "dicom-seg", "names": names}
+    if overlaps:
+        labels.warnings.append(f"{overlaps} voxels belong to several segments; the higher number was kept")
+    info = {
+        "segments": segments,
+        "segmentation_type": seg_type,
+        "series_description": str(ds.get("SeriesDescription", "")),
+        "series_instance_uid": str(ds.SeriesInstanceUID),
+        "sop_instance_uid": str(ds.SOPInstanceUID),
+        "content_creator": str(ds.get("ContentCreatorName", "") or "") or None,
+        "referenced_series_uid": _referenced_series(ds),
+        "referenced_instances": _referenced_instances(ds),
+    }
+    return labels, names, info
+
+
+def _referenced_series(ds: pydicom.Dataset) -> str | None:
+    ref = ds.get("ReferencedSeriesSequence")
+    return str(ref[0].SeriesInstanceUID) if ref else None
+
+
+def _referenced_instances(ds: pydicom.Dataset) -> list[str]:
+    out = []
+    for series in ds.get("ReferencedSeriesSequence", []):
+        out += [str(item.ReferencedSOPInstanceUID) for item in series.get("ReferencedInstanceSequence", [])]
+    return out
