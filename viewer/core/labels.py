@@ -1,0 +1,114 @@
+"""Segmentations: a label array on a reference volume's grid, its label table, and per-voxel provenance."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from viewer.core.events import Event
+from viewer.core.volume import Volume
+
+#: Provenance codes stored per voxel: who last wrote the voxel's current value.
+PROV_NONE, PROV_HUMAN, PROV_MODEL = 0, 1, 2
+
+_PALETTE = [
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
+]
+
+
+def default_color(label: int) -> tuple[int, int, int]:
+    """A distinct colour for a label id."""
+    return _PALETTE[(label - 1) % len(_PALETTE)]
+
+
+@dataclass
+class LabelInfo:
+    """One row of a label table."""
+
+    id: int
+    name: str
+    color: tuple[int, int, int]
+    visible: bool = True
+    opacity: float = 0.5
+    locked: bool = False
+
+
+@dataclass
+class LabelTable:
+    """Label id -> LabelInfo; ids not listed are shown as 'label_N'."""
+
+    labels: dict[int, LabelInfo] = field(default_factory=dict)
+
+    @classmethod
+    def from_names(cls, names: dict[int, str]) -> LabelTable:
+        return cls({int(k): LabelInfo(int(k), v, default_color(int(k))) for k, v in names.items() if int(k) > 0})
+
+    def ensure(self, label: int) -> LabelInfo:
+        """The row for ``label``, created as 'label_N' if missing."""
+        if label not in self.labels:
+            self.labels[label] = LabelInfo(label, f"label_{label}", default_color(label))
+        return self.labels[label]
+
+    def names(self) -> dict[int, str]:
+        return {k: v.name for k, v in sorted(self.labels.items())}
+
+    def to_json(self) -> list[dict]:
+        return [{"id": i.id, "name": i.name, "color": list(i.color), "visible": i.visible, "opacity": i.opacity,
+                 "locked": i.locked} for i in self.labels.values()]
+
+    @classmethod
+    def from_json(cls, rows: list[dict]) -> LabelTable:
+        return cls({int(r["id"]): LabelInfo(int(r["id"]), r["name"], tuple(r["color"]), r.get("visible", True),
+                                            r.get("opacity", 0.5), r.get("locked", False)) for r in rows})
+
+
+class Segmentation:
+    """A label map on ``reference``'s grid (uint8; uint16 past 255 labels) with provenance per voxel.
+
+    ``changed`` emits the bounding box (tuple of slices, z/y/x) of each modification so renderers can
+    re-upload just that region.
+    """
+
+    def __init__(self, reference: Volume, name: str, array: np.ndarray | None = None,
+                 table: LabelTable | None = None, uid: str | None = None, provenance: np.ndarray | None = None,
+                 source: str | None = None):
+        shape = reference.array.shape
+        if array is None:
+            array = np.zeros(shape, np.uint8)
+        if array.shape != shape:
+            raise ValueError(f"segmentation shape {array.shape} differs from its reference grid {shape}")
+        self.reference = reference
+        self.name = name
+        self.uid = uid or uuid.uuid4().hex
+        self.array = array if array.dtype in (np.uint8, np.uint16) else array.astype(np.uint16)
+        self.table = table or LabelTable()
+        self.provenance = provenance if provenance is not None else np.zeros(shape, np.uint8)
+        self.changed = Event()
+        #: path of the image the segmentation was drawn on (for sessions and recovery)
+        self.source = source
+
+    def promote_for(self, label: int) -> None:
+        """Switch to uint16 storage when ``label`` does not fit uint8."""
+        if label > 255 and self.array.dtype == np.uint8:
+            self.array = self.array.astype(np.uint16)
+        if label > 65535:
+            raise ValueError(f"label {label} exceeds the 65535 supported labels")
+
+    def as_volume(self) -> Volume:
+        """The label map as a Volume on the reference grid (units 'label')."""
+        return self.reference.with_array(self.array, modality="SEG", units="label", description=self.name)
+
+    def provenance_summary(self) -> dict[int, dict[str, int]]:
+        """Per label: voxels whose current value was written by a model vs by hand."""
+        out = {}
+        lab, prov = self.array.ravel(), self.provenance.ravel()
+        n = int(lab.max()) + 1 if lab.size else 1
+        ai = np.bincount(lab[prov == PROV_MODEL], minlength=n)
+        human = np.bincount(lab[prov == PROV_HUMAN], minlength=n)
+        for label in range(1, n):
+            if ai[label] or human[label]:
+                out[label] = {"ai_voxels": int(ai[label]), "human_voxels": int(human[label])}
+        return out

@@ -1,0 +1,228 @@
+"""Session: the application state without a GUI: open images, segment, edit with undo, journal, recover.
+
+Example::
+
+    s = Session(home=DIR)
+    vol = s.open(PATH)
+    seg = s.new_segmentation(vol, "tumour")
+    s.paint(seg, label=1, center_mm=(x, y, z), radius_mm=5)   # one undo step, journalled
+    s.undo(); s.redo()
+    s.labels(seg)                                             # numpy (z, y, x) on vol's grid
+    Session(home=DIR).recover()                               # after a crash: the journalled segmentations
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from viewer.core.editing import paint_sphere, replace_all
+from viewer.core.errors import JournalError, LabelMapError
+from viewer.core.events import Event
+from viewer.core.history import DEFAULT_BUDGET_BYTES, History, Step
+from viewer.core.journal import Journal, open_journals, replay
+from viewer.core.labels import PROV_HUMAN, PROV_MODEL, LabelTable, Segmentation
+from viewer.core.volume import Volume
+
+log = logging.getLogger(__name__)
+
+
+def default_home() -> Path:
+    """RADVIEW_HOME, else the platform's user state folder for radview."""
+    home = os.environ.get("RADVIEW_HOME")
+    if home:
+        return Path(home)
+    from platformdirs import user_state_dir
+
+    return Path(user_state_dir("radview"))
+
+
+class Session:
+    """Open volumes, their segmentations, one undo history, and the crash journal under ``home``."""
+
+    def __init__(self, home: str | os.PathLike | None = None, *, user: str | None = None,
+                 history_budget_bytes: int = DEFAULT_BUDGET_BYTES):
+        self.home = Path(home) if home is not None else default_home()
+        self.journal_dir = self.home / "journal"
+        self.user = user or getpass.getuser()
+        self.volumes: list[Volume] = []
+        self.segmentations: dict[str, Segmentation] = {}
+        self.history = History(history_budget_bytes)
+        self.audit: list[dict] = []
+        self.recovery_warnings: list[str] = []
+        self.recovery_errors: list[JournalError] = []
+        self._journals: dict[str, Journal] = {}
+        self._group: Step | None = None
+        self.edited = Event()  # (segmentation, bounding box)
+
+    # ------------------------------------------------------------------ images and segmentations
+    def open(self, path: str | os.PathLike, **options) -> Volume:
+        """Load an image (see viewer.core.io.load_volume) and keep it in the session."""
+        from viewer.core.io import load_volume
+
+        vol = load_volume(path, **options)
+        vol.meta.setdefault("source_path", str(path))
+        self.volumes.append(vol)
+        return vol
+
+    def new_segmentation(self, vol: Volume, name: str, *, labels: np.ndarray | None = None,
+                         names: dict[int, str] | None = None) -> Segmentation:
+        """An empty (or given) label map on ``vol``'s grid, journalled from now on."""
+        seg = Segmentation(vol, name, None if labels is None else np.array(labels, copy=True),
+                           LabelTable.from_names(names or {}), source=vol.meta.get("source_path"))
+        if labels is not None:
+            seg.provenance[seg.array > 0] = PROV_HUMAN
+        self._register(seg)
+        return seg
+
+    def add_ai_segmentation(self, vol: Volume, array: np.ndarray, names: dict[int, str], model_id: str,
+                            model_version: str) -> Segmentation:
+        """A segmentation written by a model: every labelled voxel is marked AI-written."""
+        if array.shape != vol.array.shape:
+            raise LabelMapError(f"model output {array.shape} is not on the image grid {vol.array.shape}")
+        seg = Segmentation(vol, f"{model_id} {model_version}", np.asarray(array).copy(),
+                           LabelTable.from_names(names), source=vol.meta.get("source_path"))
+        seg.provenance[seg.array > 0] = PROV_MODEL
+        self._register(seg)
+        self.audit.append({"action": "model output", "segmentation": seg.name,
+                           "author": {"kind": "model", "id": model_id, "version": model_version},
+                           "voxels": int((seg.array > 0).sum())})
+        return seg
+
+    def _register(self, seg: Segmentation) -> None:
+        self.segmentations[seg.uid] = seg
+        self._journals[seg.uid] = Journal(self.journal_dir, seg, seg.source)
+
+    def labels(self, seg: Segmentation) -> np.ndarray:
+        """The label array (z, y, x) on the reference grid."""
+        return seg.array
+
+    # ------------------------------------------------------------------ edits
+    def _author(self, model: tuple[str, str] | None = None) -> dict:
+        if model:
+            return {"kind": "model", "id": model[0], "version": model[1]}
+        return {"kind": "human", "user": self.user}
+
+    @contextmanager
+    def group(self, description: str):
+        """Merge every edit inside the block (e.g. one mouse stroke) into a single undo step."""
+        if self._group is not None:
+            yield self._group
+            return
+        self._group = Step(description, self._author())
+        try:
+            yield self._group
+        finally:
+            step, self._group = self._group, None
+            self._commit_step(step)
+
+    def _record(self, seg: Segmentation, delta, description: str) -> int:
+        if delta is None:
+            return 0
+        self._journals[seg.uid].append(delta, forward=True)
+        seg.changed.emit(delta.box)
+        self.edited.emit(seg, delta.box)
+        if self._group is not None:
+            self._group.deltas.append(delta)
+        else:
+            self._commit_step(Step(description, self._author(), [delta]))
+        return int(delta.new.size)
+
+    def _commit_step(self, step: Step) -> None:
+        if not step.deltas:
+            return
+        self.history.push(step)
+        self.audit.append({"time": step.time, "action": step.description, "author": step.author,
+                           "voxels": step.voxels})
+
+    def paint(self, seg: Segmentation, label: int, center_mm, radius_mm: float, **options) -> int:
+        """3D sphere brush of ``radius_mm`` at world ``center_mm``; label 0 erases. One undo step.
+
+        Options: ``intensity_range=(lo, hi)`` (threshold paint), ``overwrite=False`` (paint background
+        only). Returns the number of voxels changed.
+        """
+        delta = paint_sphere(seg, int(label), center_mm, float(radius_mm), PROV_HUMAN, **options)
+        return self._record(seg, delta, f"paint label {label} r={radius_mm} mm")
+
+    def erase(self, seg: Segmentation, center_mm, radius_mm: float) -> int:
+        """Sphere eraser (sets label 0)."""
+        return self.paint(seg, 0, center_mm, radius_mm)
+
+    def apply(self, seg: Segmentation, new_array: np.ndarray, description: str) -> int:
+        """Replace the label map with a tool's result (threshold, fill, ...) as one undo step."""
+        return self._record(seg, replace_all(seg, new_array, PROV_HUMAN), description)
+
+    def undo(self) -> bool:
+        """Undo the last step (of any segmentation); False when there is nothing to undo."""
+        step = self.history.pop_undo()
+        if step is None:
+            return False
+        for delta in reversed(step.deltas):
+            self._revert(delta, forward=False)
+        self.audit.append({"action": f"undo: {step.description}", "author": self._author()})
+        return True
+
+    def redo(self) -> bool:
+        """Redo the last undone step; False when there is nothing to redo."""
+        step = self.history.pop_redo()
+        if step is None:
+            return False
+        for delta in step.deltas:
+            self._revert(delta, forward=True)
+        self.audit.append({"action": f"redo: {step.description}", "author": self._author()})
+        return True
+
+    def _revert(self, delta, forward: bool) -> None:
+        seg = self.segmentations[delta.seg_uid]
+        delta.apply(seg.array, seg.provenance, forward)
+        self._journals[seg.uid].append(delta, forward=forward)
+        seg.changed.emit(delta.box)
+        self.edited.emit(seg, delta.box)
+
+    def audit_log(self) -> list[dict]:
+        """Every model output, edit, undo and redo of this session (JSON-able)."""
+        return list(self.audit)
+
+    # ------------------------------------------------------------------ crash safety
+    def flush(self) -> None:
+        """Make every committed edit durable now."""
+        for j in self._journals.values():
+            j.flush()
+
+    def close(self) -> None:
+        """Stop journalling; the journals are marked closed and not offered for recovery."""
+        for j in self._journals.values():
+            j.close()
+        self._journals.clear()
+
+    def recover(self) -> list[Segmentation]:
+        """Segmentations of sessions that ended without close() (crash, kill -9), rebuilt from journals.
+
+        A damaged tail loses only the edits after the damage (``recovery_warnings``); a journal whose
+        header is unreadable is skipped and reported in ``recovery_errors`` (JournalError naming the
+        file), the others are still recovered.
+        """
+        out = []
+        for folder in open_journals(self.journal_dir):
+            if folder.name in self._journals:
+                continue
+            try:
+                seg, warnings = replay(folder)
+            except JournalError as err:
+                log.error("%s", err)
+                self.recovery_errors.append(err)
+                continue
+            self.recovery_warnings.extend(warnings)
+            out.append(seg)
+        return out
+
+    def discard_recovery(self) -> None:
+        """Mark every unclosed journal as handled (after the user declined or saved the recovery)."""
+        for folder in open_journals(self.journal_dir):
+            if folder.name not in self._journals:
+                (folder / "closed").write_text("recovery handled\n")
