@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "demo_data",
     "export_seg",
     "anonymize",
+    "stats",
 )
 
 

@@ -1,0 +1,115 @@
+"""The Session contract: paint in world mm, one undo step per action, exact undo/redo, provenance."""
+
+import numpy as np
+import pytest
+
+from viewer.core.editing import sphere_region
+from viewer.core.labels import PROV_MODEL
+from viewer.core.session import Session
+from viewer.core.volume import Volume
+
+
+@pytest.fixture
+def session(tmp_path):
+    s = Session(home=tmp_path / "home")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def ct(session, shared_data):
+    return session.open(shared_data / "ct_abdomen_3mm.nii.gz")
+
+
+def test_contract_paint_undo_redo_labels(session, ct):
+    seg = session.new_segmentation(ct, "liver edit")
+    centre = ct.index_to_world((60, 50, 15))
+    session.paint(seg, label=1, center_mm=centre, radius_mm=9)
+    painted = session.labels(seg).copy()
+    assert painted.shape == ct.array.shape and painted.dtype == np.uint8
+    assert painted[15, 50, 60] == 1 and painted.sum() > 0
+    assert session.undo() and not session.labels(seg).any()
+    assert session.redo() and np.array_equal(session.labels(seg), painted)
+    assert not session.redo()
+
+
+def test_sphere_brush_volume_is_in_mm_on_anisotropic_oblique_grid():
+    a = np.deg2rad(30)
+    direction = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    vol = Volume(np.zeros((60, 80, 80), np.int16), spacing=(0.6, 0.8, 2.0), direction=direction)
+    r = 10.0
+    box, mask = sphere_region(vol, vol.index_to_world((40, 40, 30)), r)
+    expected = 4 / 3 * np.pi * r**3 / np.prod(vol.spacing)
+    assert mask.sum() == pytest.approx(expected, rel=0.05)
+    # every selected voxel centre is within r mm of the centre, in world space
+    k, j, i = np.nonzero(mask)
+    idx = np.stack([i + box[2].start, j + box[1].start, k + box[0].start], axis=1)
+    d = np.linalg.norm(vol.index_to_world(idx) - vol.index_to_world((40, 40, 30)), axis=1)
+    assert d.max() <= r + 1e-4
+
+
+def test_one_stroke_is_one_undo_step(session, ct):
+    seg = session.new_segmentation(ct, "stroke")
+    start = ct.index_to_world((40, 50, 15))
+    with session.group("stroke"):
+        for t in range(6):
+            session.paint(seg, 1, start + np.array([4.0 * t, 0, 0]), 4)
+    assert len(session.history) == 1
+    session.undo()
+    assert not seg.array.any()
+
+
+def test_new_edit_clears_redo_and_history_has_no_step_limit(session, ct):
+    seg = session.new_segmentation(ct, "many")
+    for t in range(40):
+        session.paint(seg, 1 + t % 3, ct.index_to_world((20 + t, 50, 15)), 3)
+    assert len(session.history) == 40
+    for _ in range(40):
+        assert session.undo()
+    assert not seg.array.any()
+    session.redo()
+    session.paint(seg, 1, ct.index_to_world((60, 60, 10)), 3)
+    assert not session.redo()
+
+
+def test_history_memory_is_sparse_and_budget_drops_oldest(tmp_path, ct):
+    s = Session(home=tmp_path / "h", history_budget_bytes=6_000)
+    seg = s.new_segmentation(ct, "budget")
+    changed = s.paint(seg, 1, ct.index_to_world((60, 50, 15)), 9)
+    step = s.history.steps()[-1]
+    assert step.nbytes <= 2 * changed * 4 + 400 + step.deltas[0].mask.size // 8
+    for t in range(30):
+        s.paint(seg, 2, ct.index_to_world((10 + 3 * t, 20, 5)), 6)
+    assert s.history.nbytes <= 6_000 + step.nbytes
+    assert len(s.history) < 31
+    s.close()
+
+
+def test_provenance_counts_ai_and_hand_edits_and_follows_undo(session, ct):
+    ai = np.zeros(ct.array.shape, np.uint8)
+    ai[10:20, 40:60, 50:70] = 1
+    seg = session.add_ai_segmentation(ct, ai, {1: "liver"}, "abdomen_ct_unet", "0.1")
+    assert (seg.provenance[ai > 0] == PROV_MODEL).all()
+    before = seg.provenance_summary()[1]
+    assert before == {"ai_voxels": int(ai.sum()), "human_voxels": 0}
+    n = session.paint(seg, 2, ct.index_to_world((60, 50, 15)), 6)
+    summary = seg.provenance_summary()
+    assert summary[2]["human_voxels"] == n
+    assert summary[1]["ai_voxels"] < before["ai_voxels"]
+    session.undo()
+    assert seg.provenance_summary() == {1: before}
+    kinds = [e["author"]["kind"] for e in session.audit_log()]
+    assert kinds[0] == "model" and "human" in kinds
+
+
+def test_locked_labels_and_threshold_paint(session, ct):
+    seg = session.new_segmentation(ct, "rules")
+    centre = ct.index_to_world((60, 50, 15))
+    session.paint(seg, 1, centre, 6)
+    seg.table.ensure(1).locked = True
+    session.paint(seg, 2, centre, 9)
+    assert (seg.array == 1).sum() > 0 and not ((seg.array == 2) & (seg.array == 1)).any()
+    seg.table.ensure(1).locked = False
+    session.paint(seg, 3, centre, 9, intensity_range=(0, 200))
+    values = ct.array[seg.array == 3]
+    assert values.size and values.min() >= 0 and values.max() <= 200
