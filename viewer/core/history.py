@@ -12,29 +12,46 @@ import numpy as np
 DEFAULT_BUDGET_BYTES = 1 << 30
 
 
-@dataclass
-class Delta:
-    """Voxels changed inside ``box`` of one segmentation: where (mask), from what (old), to what (new)."""
+def compact(values: np.ndarray) -> np.ndarray:
+    """``values`` or, when they are all equal, a single element (assignment broadcasts it back)."""
+    if values.size > 1 and (values == values.flat[0]).all():
+        return values[:1].copy()
+    return values
 
-    seg_uid: str
-    box: tuple[slice, slice, slice]
-    mask: np.ndarray  # bool, shape of the box
-    old: np.ndarray  # values at mask, before
-    new: np.ndarray  # values at mask, after
-    old_prov: np.ndarray
-    new_prov: np.ndarray
+
+class Delta:
+    """Voxels changed inside ``box`` of one segmentation: where (a bit-packed mask), from what, to what.
+
+    Value arrays are stored compacted (one element when uniform, as a brush writes one label), so the
+    memory is about 2 bytes per changed voxel plus 1 bit per voxel of the bounding box.
+    """
+
+    __slots__ = ("seg_uid", "box", "shape", "bits", "count", "old", "new", "old_prov", "new_prov")
+
+    def __init__(self, seg_uid: str, box: tuple[slice, slice, slice], mask: np.ndarray, old: np.ndarray,
+                 new: np.ndarray, old_prov: np.ndarray, new_prov: np.ndarray):
+        self.seg_uid = seg_uid
+        self.box = box
+        self.shape = mask.shape
+        self.bits = np.packbits(mask.ravel())
+        self.count = int(old.size)
+        self.old, self.new = compact(old), compact(new)
+        self.old_prov, self.new_prov = compact(old_prov), compact(new_prov)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The changed voxels of the box (bool, box shape)."""
+        return np.unpackbits(self.bits, count=int(np.prod(self.shape))).view(bool).reshape(self.shape)
 
     @property
     def nbytes(self) -> int:
-        # the mask is counted packed (1 bit per voxel of the box), as it could be stored
-        return (self.mask.size + 7) // 8 + self.old.nbytes + self.new.nbytes + self.old_prov.nbytes + \
-            self.new_prov.nbytes
+        return self.bits.nbytes + self.old.nbytes + self.new.nbytes + self.old_prov.nbytes + self.new_prov.nbytes
 
     def apply(self, array: np.ndarray, provenance: np.ndarray, forward: bool) -> None:
         """Write the new (forward) or old values back."""
-        region = array[self.box]
-        region[self.mask] = self.new if forward else self.old
-        provenance[self.box][self.mask] = self.new_prov if forward else self.old_prov
+        mask = self.mask
+        array[self.box][mask] = self.new if forward else self.old
+        provenance[self.box][mask] = self.new_prov if forward else self.old_prov
 
 
 @dataclass
@@ -52,7 +69,7 @@ class Step:
 
     @property
     def voxels(self) -> int:
-        return sum(int(d.new.size) for d in self.deltas)
+        return sum(d.count for d in self.deltas)
 
 
 class History:

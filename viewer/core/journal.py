@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from viewer.core.errors import JournalError
-from viewer.core.history import Delta
+from viewer.core.history import Delta, compact
 from viewer.core.labels import LabelTable, Segmentation
 from viewer.core.volume import Volume
 
@@ -37,8 +37,8 @@ def _encode(delta: Delta, forward: bool) -> bytes:
     np.savez(
         buf,
         box=np.array([[s.start, s.stop] for s in delta.box], np.int64),
-        shape=np.array(delta.mask.shape, np.int64),
-        mask=np.packbits(delta.mask.ravel()),
+        shape=np.array(delta.shape, np.int64),
+        mask=delta.bits,
         values=delta.new if forward else delta.old,
         prov=delta.new_prov if forward else delta.old_prov,
     )
@@ -72,9 +72,10 @@ class Journal:
         if seg.array.any():  # an initial label map (e.g. from a model) is journalled as one record
             from viewer.core.editing import replace_all
 
-            blank = Segmentation(ref, seg.name, np.zeros_like(seg.array), uid=seg.uid)
+            blank = Segmentation(ref, seg.name, np.zeros_like(seg.array), uid=seg.uid,
+                                 provenance=np.zeros_like(seg.provenance))
             delta = replace_all(blank, seg.array, 0)
-            delta.new_prov = seg.provenance[delta.box][delta.mask]
+            delta.new_prov = compact(seg.provenance[delta.box][delta.mask])
             self._file.write(_encode(delta, True))
             self._file.flush()
         self._queue: queue.Queue = queue.Queue()
@@ -82,8 +83,11 @@ class Journal:
         self._thread.start()
 
     def append(self, delta: Delta, forward: bool = True) -> None:
-        """Queue a delta (forward: its new values; backward: its old values, for undo)."""
-        self._queue.put(_encode(delta, forward))
+        """Queue a delta (forward: its new values; backward: its old values, for undo).
+
+        Encoding and writing happen on the journal thread; the caller only enqueues.
+        """
+        self._queue.put((delta, forward))
 
     def _run(self) -> None:
         while True:
@@ -91,16 +95,18 @@ class Journal:
                 item = self._queue.get(timeout=FLUSH_INTERVAL_S)
             except queue.Empty:
                 continue
-            if item is None:
-                break
-            self._file.write(item)
-            while not self._queue.empty():  # batch what is waiting, then make it durable
-                more = self._queue.get_nowait()
-                if more is None:
-                    self._sync()
-                    return
-                self._file.write(more)
-            self._sync()
+            batch = [item]
+            while item is not None and not self._queue.empty():  # batch what is waiting
+                item = self._queue.get_nowait()
+                batch.append(item)
+            for entry in batch:
+                if entry is not None:
+                    self._file.write(_encode(*entry))
+            self._sync()  # then make it durable
+            for _ in batch:
+                self._queue.task_done()
+            if batch[-1] is None:
+                return
 
     def _sync(self) -> None:
         self._file.flush()
@@ -108,9 +114,7 @@ class Journal:
 
     def flush(self) -> None:
         """Block until everything queued is on disk."""
-        while not self._queue.empty():
-            threading.Event().wait(0.01)
-        self._sync()
+        self._queue.join()
 
     def close(self, keep: bool = False) -> None:
         """Stop the writer; mark the journal closed (not offered for recovery) unless ``keep``."""

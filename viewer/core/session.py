@@ -131,7 +131,7 @@ class Session:
             self._group.deltas.append(delta)
         else:
             self._commit_step(Step(description, self._author(), [delta]))
-        return int(delta.new.size)
+        return delta.count
 
     def _commit_step(self, step: Step) -> None:
         if not step.deltas:
