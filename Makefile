@@ -25,7 +25,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/ruff check viewer ai tests benchmarks
-	QT_QPA_PLATFORM=xcb $(BIN)/pytest -q -ra
+	# Xvfb must outlive the test process: VTK's Xlib connections abort the process (exit 1) if the
+	# X server goes away first, as it does when pytest-xvfb stops it at the end of the session.
+	QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/pytest -p no:xvfb -q -ra
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; QT_QPA_PLATFORM=xcb xvfb-run -a $(BIN)/python $$b || exit 1; done

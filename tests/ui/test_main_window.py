@@ -86,7 +86,7 @@ def test_window_level_by_preset_and_by_drag(viewer, open_and_wait, demo_study, q
     assert lung.mean() > abdomen.mean()  # lung window brightens air and fat
     assert axial.slice_view.window_level == (1500, -600)
     # W/L mode: left-drag to the right widens the window
-    viewer.wl_action.setChecked(True)
+    viewer.set_tool("window_level")
     start = QPoint(axial.vtk.width() // 2, axial.vtk.height() // 2)
     qtbot.mousePress(axial.vtk, Qt.LeftButton, pos=start)
     qtbot.mouseMove(axial.vtk, start + QPoint(60, 0))

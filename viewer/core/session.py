@@ -111,14 +111,24 @@ class Session:
     @contextmanager
     def group(self, description: str):
         """Merge every edit inside the block (e.g. one mouse stroke) into a single undo step."""
-        if self._group is not None:
-            yield self._group
-            return
-        self._group = Step(description, self._author())
+        outer = self.begin_group(description)
         try:
             yield self._group
         finally:
-            step, self._group = self._group, None
+            if outer:
+                self.end_group()
+
+    def begin_group(self, description: str) -> bool:
+        """Start merging edits into one undo step (a mouse stroke); False if a group is already open."""
+        if self._group is not None:
+            return False
+        self._group = Step(description, self._author())
+        return True
+
+    def end_group(self) -> None:
+        """Commit the edits since :meth:`begin_group` as one undo step."""
+        step, self._group = self._group, None
+        if step is not None:
             self._commit_step(step)
 
     def _record(self, seg: Segmentation, delta, description: str) -> int:

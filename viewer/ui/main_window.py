@@ -18,9 +18,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from viewer.core.session import Session
 from viewer.ui.histogram_panel import HistogramPanel
 from viewer.ui.mpr_view import MprView
 from viewer.ui.recent_files import add_recent_file, recent_files
+from viewer.ui.segment_panel import SegmentPanel
 from viewer.ui.state import ViewerState
 from viewer.ui.study_browser import StudyBrowser
 from viewer.ui.volume_3d_view import Volume3DView
@@ -61,8 +63,11 @@ class MainWindow(QMainWindow):
         self.browser = StudyBrowser()
         self.browser.series_activated.connect(self.open_path)
         self.histogram = HistogramPanel(self.state)
+        self.session = Session()
+        self.segment_panel = SegmentPanel(self.state, self.session)
         self._add_dock("Studies", self.browser, Qt.LeftDockWidgetArea)
         self._add_dock("Window / level", self.histogram, Qt.LeftDockWidgetArea)
+        self._add_dock("Segmentation", self.segment_panel, Qt.RightDockWidgetArea)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.setRange(0, 1000)
@@ -104,15 +109,21 @@ class MainWindow(QMainWindow):
             group.addAction(act)
         view_menu.addSeparator()
         self._action(view_menu, "&Reset views", self.reset_views, "R")
+        edit_menu = self.menuBar().addMenu("&Edit")
+        self.undo_action = self._action(edit_menu, "&Undo", self.segment_panel.undo, QKeySequence.Undo)
+        self.redo_action = self._action(edit_menu, "&Redo", self.segment_panel.redo, QKeySequence.Redo)
         toolbar = self.addToolBar("Tools")
         toolbar.setObjectName("Tools")
         modes = QActionGroup(self)
-        self.crosshair_action = QAction("Crosshair", self, checkable=True, checked=True)
-        self.wl_action = QAction("Window/level", self, checkable=True)
-        for act in (self.crosshair_action, self.wl_action):
+        self.tool_actions = {}
+        for tool, text in (("crosshair", "Crosshair"), ("window_level", "Window/level"), ("paint", "Paint"),
+                           ("erase", "Erase")):
+            act = QAction(text, self, checkable=True, checked=tool == "crosshair")
+            act.triggered.connect(lambda _=False, t=tool: self.state.set_tool(t))
             modes.addAction(act)
             toolbar.addAction(act)
-        self.wl_action.toggled.connect(self.set_wl_mode)
+            self.tool_actions[tool] = act
+        self.wl_action = self.tool_actions["window_level"]
         toolbar.addSeparator()
         for name in LAYOUTS:
             toolbar.addAction(name, lambda n=name: self.set_layout(n))
@@ -159,10 +170,10 @@ class MainWindow(QMainWindow):
             w.setVisible(w is view)
         self._maximized = view
 
-    def set_wl_mode(self, on: bool) -> None:
-        """Left-drag adjusts window/level (True) or moves the crosshair (False)."""
-        for v in self.views.values():
-            v.wl_mode = on
+    def set_tool(self, tool: str) -> None:
+        """Select what a left-drag does: 'crosshair', 'window_level', 'paint' or 'erase'."""
+        self.tool_actions[tool].setChecked(True)
+        self.state.set_tool(tool)
 
     def reset_views(self) -> None:
         for v in self.views.values():
@@ -290,6 +301,7 @@ class MainWindow(QMainWindow):
         if self.worker is not None and self.worker.isRunning():
             self.worker.cancel()
             self.worker.wait(5000)
+        self.session.close()
         for w in (*self.views.values(), self.view3d):
             w.vtk.Finalize()
         super().closeEvent(event)

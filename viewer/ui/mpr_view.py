@@ -17,7 +17,7 @@ ZOOM_DRAG_GAIN = 1.01
 class MprView(QWidget):
     """Axial, coronal or sagittal view bound to a ViewerState.
 
-    Left click/drag: set the linked crosshair (or window/level in W/L mode); right drag: zoom;
+    Left click/drag: the current tool (crosshair, window/level, paint, erase); right drag: zoom;
     middle drag: pan; wheel, PageUp/PageDown, Up/Down arrows: scroll slices; R: reset the view.
     Double-click asks the main window to maximise this view (``maximize_requested``).
     """
@@ -28,7 +28,6 @@ class MprView(QWidget):
         super().__init__(parent)
         self.state = state
         self.orientation = orientation
-        self.wl_mode = False
         self.vtk = VtkWidget(self)
         self.slice_view = SliceView(self.vtk.renderer, orientation)
         layout = QVBoxLayout(self)
@@ -44,6 +43,7 @@ class MprView(QWidget):
         state.window_level_changed.connect(self._on_window_level)
         state.colormap_changed.connect(self._on_colormap)
         state.labels_changed.connect(self._on_labels)
+        state.labels_edited.connect(self._on_labels_edited)
 
     # ------------------------------------------------------------------ state -> view
     @property
@@ -84,6 +84,11 @@ class MprView(QWidget):
             self.slice_view.set_labels(labels)
             self.vtk.render()
 
+    def _on_labels_edited(self) -> None:
+        if self.has_volume:
+            self.slice_view.update_labels()
+            self.vtk.render()
+
     def reset_view(self) -> None:
         if self.has_volume:
             self.slice_view.reset_camera()
@@ -98,10 +103,13 @@ class MprView(QWidget):
             return
         xy = self.vtk.display_xy(event.position())
         self._drag = (event.button(), xy, (self.state.window, self.state.level))
-        if event.button() == Qt.LeftButton and not self.wl_mode:
-            world = self.slice_view.display_to_world(*xy)
-            if world is not None:
-                self.state.set_cursor(world)
+        if event.button() != Qt.LeftButton:
+            return
+        world = self.slice_view.display_to_world(*xy)
+        if self.state.tool in ("paint", "erase"):
+            self.state.stroke.emit("begin", world)
+        elif self.state.tool == "crosshair" and world is not None:
+            self.state.set_cursor(world)
 
     def _mouseMoveEvent(self, event) -> None:
         if not self.has_volume:
@@ -114,8 +122,12 @@ class MprView(QWidget):
             self.vtk.render()
             return
         button, (x0, y0), (w0, l0) = self._drag
-        if button == Qt.LeftButton and self.wl_mode:
+        tool = self.state.tool
+        if button == Qt.LeftButton and tool == "window_level":
             self.state.set_window_level(w0 * (1 + WL_DRAG_GAIN * (x - x0)), l0 - (y - y0) * WL_DRAG_GAIN * w0)
+            return
+        if button == Qt.LeftButton and tool in ("paint", "erase"):
+            self.state.stroke.emit("move", world)
             return
         if button == Qt.LeftButton and world is not None:
             self.state.set_cursor(world)
@@ -128,6 +140,8 @@ class MprView(QWidget):
         self.vtk.render()
 
     def _mouseReleaseEvent(self, event) -> None:
+        if self._drag is not None and self._drag[0] == Qt.LeftButton and self.state.tool in ("paint", "erase"):
+            self.state.stroke.emit("end", None)
         self._drag = None
 
     def _mouseDoubleClickEvent(self, event) -> None:

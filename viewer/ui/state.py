@@ -21,6 +21,12 @@ class ViewerState(QObject):
     cursor_changed = Signal(object)  # np.ndarray world LPS mm
     window_level_changed = Signal(float, float)
     colormap_changed = Signal(str)
+    labels_edited = Signal()  # the label overlay's voxels changed in place
+    tool_changed = Signal(str)
+    #: a paint/erase stroke on a view: (phase 'begin' | 'move' | 'end', world point or None)
+    stroke = Signal(str, object)
+
+    TOOLS = ("crosshair", "window_level", "paint", "erase")
 
     def __init__(self) -> None:
         super().__init__()
@@ -29,6 +35,7 @@ class ViewerState(QObject):
         self.cursor = np.zeros(3)
         self.window, self.level = 400.0, 40.0
         self.colormap = "gray"
+        self.tool = "crosshair"
 
     def set_volume(self, vol: Volume) -> None:
         """Show ``vol``: W/L and colour map reset to its defaults, cursor at its centre."""
@@ -52,6 +59,13 @@ class ViewerState(QObject):
         if (window, float(level)) != (self.window, self.level):
             self.window, self.level = window, float(level)
             self.window_level_changed.emit(self.window, self.level)
+
+    def set_tool(self, tool: str) -> None:
+        """What a left-drag does in the MPR views: 'crosshair', 'window_level', 'paint' or 'erase'."""
+        if tool not in self.TOOLS:
+            raise ValueError(f"tool must be one of {self.TOOLS}")
+        self.tool = tool
+        self.tool_changed.emit(tool)
 
     def set_colormap(self, name: str) -> None:
         self.colormap = name

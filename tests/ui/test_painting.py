@@ -1,0 +1,65 @@
+"""Hand editing in a real window: a mouse stroke paints a sphere in world mm, undo/redo restore pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.ui.conftest import view_pixels
+from tests.ui.test_main_window import _widget_pos
+
+pytestmark = pytest.mark.gui
+
+
+def _overlay_pixels(rgb: np.ndarray) -> int:
+    """Pixels tinted by label 1's red overlay (the grey image has R == G == B)."""
+    return int(((rgb[..., 0] - rgb[..., 1]) > 40).sum())
+
+
+def test_mouse_stroke_paints_one_undo_step_and_overlay_follows(viewer, open_and_wait, demo_study, qtbot, artifacts):
+    vol = open_and_wait(viewer, demo_study.ct_dir)
+    axial = viewer.views["axial"]
+    viewer.segment_panel.radius_box.setValue(6.0)
+    viewer.set_tool("paint")
+    before = view_pixels(axial)
+    z = axial.slice_view.slice_position_mm
+    start, end = np.array([-40.0, 0.0, z]), np.array([20.0, 0.0, z])
+    qtbot.mousePress(axial.vtk, Qt.LeftButton, pos=_widget_pos(axial, start))
+    for t in np.linspace(0, 1, 8)[1:]:
+        qtbot.mouseMove(axial.vtk, _widget_pos(axial, start + t * (end - start)))
+    qtbot.mouseRelease(axial.vtk, Qt.LeftButton, pos=_widget_pos(axial, end))
+    seg = viewer.segment_panel.segmentation
+    painted = seg.array.copy()
+    assert len(viewer.session.history) == 1  # one stroke, one undo step
+    # voxels within 6 mm of the stroke's start are painted; far from it nothing is
+    assert seg.array[tuple(np.rint(vol.world_to_index(start)).astype(int)[::-1])] == 1
+    assert seg.array[tuple(np.rint(vol.world_to_index(start + [0, 30.0, 0])).astype(int)[::-1])] == 0
+    # the sphere reaches neighbouring slices (3D brush, slices 3 mm apart)
+    k = int(np.rint(vol.world_to_index(start))[2])
+    assert painted[k + 1].any() and painted[k - 1].any()
+    after = view_pixels(axial)
+    assert _overlay_pixels(after) > 200 + _overlay_pixels(before)
+    from viewer.ui.app import grab_window
+
+    grab_window(viewer, artifacts / "painting.png")
+    viewer.undo_action.trigger()  # Edit > Undo (Ctrl+Z)
+    assert not seg.array.any()
+    assert _overlay_pixels(view_pixels(axial)) == _overlay_pixels(before)
+    viewer.segment_panel.redo()
+    assert np.array_equal(seg.array, painted)
+    assert np.array_equal(view_pixels(axial), after)
+    assert seg.provenance_summary()[1]["human_voxels"] == int((painted == 1).sum())
+
+
+def test_erase_tool_removes_label(viewer, open_and_wait, demo_study, qtbot):
+    vol = open_and_wait(viewer, demo_study.ct_dir)
+    axial = viewer.views["axial"]
+    seg = viewer.segment_panel.new_segmentation("erase test")
+    centre = np.array([0.0, 0.0, axial.slice_view.slice_position_mm])
+    viewer.session.paint(seg, 1, centre, 10)
+    viewer.set_tool("erase")
+    viewer.segment_panel.radius_box.setValue(4.0)
+    qtbot.mouseClick(axial.vtk, Qt.LeftButton, pos=_widget_pos(axial, centre))
+    assert seg.array[tuple(np.rint(vol.world_to_index(centre)).astype(int)[::-1])] == 0
+    assert seg.array.any()
