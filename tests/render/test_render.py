@@ -84,12 +84,72 @@ def test_label_overlay_is_aligned_in_world_space_for_flipped_label_file(shared_c
     assert np.array_equal(a, b)
 
 
+def _foreground(img: np.ndarray) -> np.ndarray:
+    """Pixels that differ from the background colour (the top-left corner pixel)."""
+    return np.abs(img - img[0, 0]).sum(axis=2) > 30
+
+
 def test_3d_render_is_not_blank(tmp_path, artifacts, shared_ct):
     from viewer.render.offscreen import render_png
 
     img = _png(render_png(shared_ct, artifacts / "render_3d.png", view="3d", preset="ct_bone", size=300))
-    bright = img.sum(axis=2) > 120
-    assert bright.mean() > 0.02 and img.std() > 10
+    fg = _foreground(img)
+    assert fg.mean() > 0.02
+    assert img[fg].mean() > img[~fg].mean() + 40  # bone is drawn bright on the dark background
+
+
+def _left_blob_volume() -> Volume:
+    """A CT-like box of soft tissue with a dense ball on the patient's left, stored with flipped x/y axes."""
+    arr = np.full((24, 40, 48), -1000, np.int16)
+    arr[4:20, 8:32, 6:42] = 40
+    arr[8:16, 16:24, 8:16] = 1000  # low x index: with direction diag(-1,-1,1) that is patient LEFT (+x world)
+    return Volume(arr, spacing=(2.0, 2.0, 3.0), origin=(50.0, 40.0, 0.0), direction=np.diag([-1.0, -1.0, 1.0]),
+                  modality="CT", units="HU")
+
+
+@pytest.mark.parametrize("mapper", ["cpu", "gpu"])
+def test_3d_anterior_view_shows_patient_left_on_screen_right(mapper):
+    from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow
+
+    from viewer.render.offscreen import window_pixels
+    from viewer.render.volume_view import VolumeView
+
+    win = vtkRenderWindow()
+    win.SetOffScreenRendering(1)
+    win.SetSize(200, 200)
+    ren = vtkRenderer()
+    win.AddRenderer(ren)
+    vv = VolumeView(ren, mapper)
+    vv.set_volume(_left_blob_volume())
+    assert vv.preset == "ct_bone"
+    win.Render()
+    assert win.GetMultiSamples() == 0
+    bone = window_pixels(win).astype(int).sum(axis=2) > 250
+    win.Finalize()
+    ys, xs = np.nonzero(bone)
+    assert bone.sum() > 30
+    assert xs.mean() > 110  # right half of the screen: patient left, seen from the front
+
+
+def test_3d_auto_mapper_uses_cpu_ray_cast_on_software_opengl():
+    from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow
+
+    from viewer.render.render_window import is_software_opengl
+    from viewer.render.volume_view import VolumeView
+
+    win = vtkRenderWindow()
+    win.SetOffScreenRendering(1)
+    win.SetSize(64, 64)
+    ren = vtkRenderer()
+    win.AddRenderer(ren)
+    vv = VolumeView(ren)
+    vv.set_volume(_left_blob_volume())
+    seen = []
+    ren.AddObserver("EndEvent", lambda obj, _: seen.append(is_software_opengl(obj.GetRenderWindow())))
+    win.Render()
+    win.Finalize()
+    expected = "vtkFixedPointVolumeRayCastMapper" if seen[0] else "vtkOpenGLGPUVolumeRayCastMapper"
+    assert vv.mapper_name() == expected
 
 
 def test_display_world_round_trip_and_letters():
@@ -126,3 +186,53 @@ def test_render_command(shared_data, tmp_path):
                  "--labels", str(lab), "--window", "400", "--level", "40", "--size", "256"]) == 0
     assert _png(out).shape == (256, 256, 3) and _png(out).std() > 10
     assert main(["render", str(shared_data / "ct_abdomen_3mm.nii.gz"), "--out", str(out), "--slice", "999"]) == 2
+
+
+def test_label_surfaces_put_the_liver_on_the_left_of_an_anterior_view(shared_ct, shared_labels, artifacts):
+    from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow
+
+    from viewer.render.colormaps import label_color
+    from viewer.render.offscreen import save_png, window_pixels
+    from viewer.render.volume_view import VolumeView
+
+    win = vtkRenderWindow()
+    win.SetOffScreenRendering(1)
+    win.SetSize(300, 300)
+    ren = vtkRenderer()
+    win.AddRenderer(ren)
+    vv = VolumeView(ren)
+    vv.set_volume(shared_ct)
+    vv.actor.VisibilityOff()
+    vv.set_labels_surfaces(_liver_only(shared_labels), colors={1: (255, 0, 0)})
+    win.Render()
+    save_png(win, artifacts / "render_liver_surface.png")
+    img = window_pixels(win).astype(int)
+    win.Finalize()
+    red = (img[..., 0] > 100) & (img[..., 1] < 40) & (img[..., 2] < 40)
+    assert red.sum() > 500
+    assert np.nonzero(red)[1].mean() < 150  # patient right on the screen's left, seen from the front
+    assert label_color(LIVER) != (255, 0, 0)
+
+
+def test_pet_mip_is_dark_on_white_with_the_hot_spot_darkest():
+    from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow
+
+    from viewer.render.offscreen import window_pixels
+    from viewer.render.volume_view import VolumeView
+
+    suv = np.full((30, 40, 40), 0.3, np.float32)
+    suv[5:25, 5:35, 5:35] = 1.5
+    suv[12:18, 18:24, 18:24] = 12.0  # lesion above the SUV 6 ceiling
+    win = vtkRenderWindow()
+    win.SetOffScreenRendering(1)
+    win.SetSize(160, 160)
+    ren = vtkRenderer()
+    win.AddRenderer(ren)
+    vv = VolumeView(ren)
+    vv.set_volume(Volume(suv, spacing=(3.0, 3.0, 3.0), modality="PT", units="SUVbw"))
+    assert vv.preset == "pet_mip"
+    win.Render()
+    grey = window_pixels(win).astype(int).mean(axis=2)
+    win.Finalize()
+    assert grey[0, 0] > 240  # white background
+    assert grey.min() < 30 and grey[75:85, 75:85].mean() < grey[40, 80]  # lesion darkest, in the middle

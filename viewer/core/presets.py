@@ -46,15 +46,34 @@ def get_preset(name: str) -> WindowPreset:
     return presets[name]
 
 
-def auto_window_level(vol: Volume) -> tuple[float, float]:
-    """Default (window, level): CT abdomen, PET SUV 0-6, otherwise the 1st-99th percentile range."""
+def _subsample(vol: Volume) -> np.ndarray:
+    """About 32 slices at every 4th row and column: enough for percentiles, fast on any volume."""
+    return vol.array[:: max(1, vol.array.shape[0] // 32), ::4, ::4]
+
+
+def looks_like_hu(vol: Volume) -> bool:
+    """True for integer images without a known modality whose darkest values sit at air (-1000 HU).
+
+    NIfTI/NRRD files do not record the modality; a CT in HU shows air around the body.
+    """
     if vol.units == "HU":
-        p = get_preset("ct_abdomen")
-        return p.window, p.level
+        return True
+    if vol.modality not in ("OT", "") or not np.issubdtype(vol.array.dtype, np.integer):
+        return False
+    sample = _subsample(vol)
+    return bool(sample.size) and -1100 <= float(np.percentile(sample, 0.5)) <= -900
+
+
+def auto_window_level(vol: Volume) -> tuple[float, float]:
+    """Default (window, level): CT abdomen (also for files whose values look like HU), PET SUV 0-6,
+    otherwise the 1st-99th percentile range of a subsample."""
     if vol.units == "SUVbw":
         p = get_preset("pet_suv_inverse")
         return p.window, p.level
-    sample = vol.array[:: max(1, vol.array.shape[0] // 32), ::4, ::4]
+    if looks_like_hu(vol):
+        p = get_preset("ct_abdomen")
+        return p.window, p.level
+    sample = _subsample(vol)
     lo, hi = np.percentile(sample, [1, 99]) if sample.size else (0.0, 1.0)
     if hi <= lo:
         lo, hi = float(vol.array.min()), float(vol.array.max()) + 1

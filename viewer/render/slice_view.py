@@ -30,6 +30,7 @@ from viewer.core.resample import resample_to
 from viewer.core.slicing import ViewAxes, orientation_letters, view_axes
 from viewer.core.volume import Volume
 from viewer.render.colormaps import image_lut, label_color
+from viewer.render.render_window import disable_multisampling
 
 CROSSHAIR_COLOR = (0.2, 0.9, 0.2)
 
@@ -61,7 +62,8 @@ class SliceView:
         self._window, self._level = 400.0, 40.0
         self._colormap = "gray"
         self._labels: np.ndarray | None = None
-        self._label_rgba: np.ndarray | None = None
+        self._label_colors: dict[int, tuple[int, int, int]] = {}
+        self._fill32 = self._edge32 = np.zeros(2, np.uint32)
         self._label_opacity = 0.4
         self._outline = True
         self._image = vtkImageSlice()
@@ -81,6 +83,7 @@ class SliceView:
         for prop in (self._image, self._overlay, self._cross, self.corner, *self._letters.values()):
             renderer.AddViewProp(prop)
         renderer.SetBackground(0, 0, 0)
+        disable_multisampling(renderer)
         camera = renderer.GetActiveCamera()
         camera.ParallelProjectionOn()
 
@@ -110,8 +113,7 @@ class SliceView:
         self._cross_poly = poly
         actor = vtkActor()
         actor.SetMapper(mapper)
-        actor.GetProperty().SetColor(*CROSSHAIR_COLOR)
-        actor.GetProperty().SetOpacity(0.7)
+        actor.GetProperty().SetColor(*CROSSHAIR_COLOR)  # opaque: a translucent line costs a render pass
         actor.VisibilityOff()
         return actor
 
@@ -119,6 +121,7 @@ class SliceView:
         """Show ``vol``; resets W/L to its default, the cursor to its centre and the camera."""
         self.volume = vol
         self.axes = view_axes(vol, self.orientation)
+        disable_multisampling(self.renderer)
         self._image.VisibilityOn()
         self._labels = None
         self._overlay.VisibilityOff()
@@ -182,7 +185,12 @@ class SliceView:
 
     def set_labels(self, labels: Volume | np.ndarray | None, colors: dict | None = None, opacity: float = 0.4,
                    outline: bool = True) -> None:
-        """Overlay a label map (a Volume on any grid, resampled by world geometry; or an array on this grid)."""
+        """Overlay a label map (a Volume on any grid, resampled by world geometry; or an array on this grid).
+
+        ``colors`` maps label id -> (r, g, b) 0-255 (default palette otherwise); areas are drawn with
+        ``opacity`` and, with ``outline``, their boundary pixels opaque. The array is kept by reference:
+        call ``update_labels`` after editing it in place.
+        """
         if labels is None:
             self._labels = None
             self._overlay.VisibilityOff()
@@ -191,23 +199,33 @@ class SliceView:
             labels = resample_to(labels, self.volume, nearest=True).array
         if labels.shape != self.volume.array.shape:
             raise ValueError(f"label array shape {labels.shape} differs from the image {self.volume.array.shape}")
+        if not np.issubdtype(labels.dtype, np.integer):
+            labels = np.rint(labels).astype(np.int32)
+        if labels.size and labels.min() < 0:
+            raise ValueError("label maps hold non-negative ids; this one has negative values")
         self._labels = labels
-        n = int(labels.max()) + 1 if labels.size else 1
-        rgba = np.zeros((max(n, 2), 4), np.uint8)
-        for lab in range(1, n):
-            rgba[lab, :3] = (colors or {}).get(lab) or label_color(lab)
-            rgba[lab, 3] = 255
-        self._label_rgba = rgba
+        self._label_colors = dict(colors or {})
         self._label_opacity = float(opacity)
         self._outline = outline
+        self._build_label_tables(int(labels.max()) if labels.size else 0)
         self._overlay.VisibilityOn()
         self._update_slice()
+
+    def _build_label_tables(self, max_label: int) -> None:
+        """Packed RGBA (uint32) per label id for area pixels and for outline pixels; id 0 transparent."""
+        n = max(max_label + 1, 2)
+        fill = np.zeros((n, 4), np.uint8)
+        for lab in range(1, n):
+            fill[lab, :3] = self._label_colors.get(lab) or label_color(lab)
+        edge = fill.copy()
+        fill[1:, 3] = round(255 * self._label_opacity)
+        edge[1:, 3] = 255
+        self._fill32 = fill.view(np.uint32).ravel()
+        self._edge32 = edge.view(np.uint32).ravel()
 
     def update_labels(self, region=None) -> None:
         """Redraw the overlay after the label array changed in place (``region`` is unused: one slice)."""
         if self._labels is not None:
-            if int(self._labels.max()) >= len(self._label_rgba):
-                self.set_labels(self._labels, opacity=self._label_opacity, outline=self._outline)
             self._update_slice()
 
     def set_cursor(self, world_xyz) -> None:
@@ -240,23 +258,32 @@ class SliceView:
         plane = self.axes.extract(self.volume.array, self._k)
         self._image.GetMapper().SetInputData(_image_data(plane, self.plane_spacing))
         if self._labels is not None:
-            lab = self.axes.extract(self._labels, self._k)
-            rgba = self._label_rgba[lab]
-            alpha = np.where(lab > 0, np.uint8(round(255 * self._label_opacity)), np.uint8(0))
-            if self._outline:
-                edge = np.zeros(lab.shape, bool)
-                edge[1:, :] |= lab[1:, :] != lab[:-1, :]
-                edge[:-1, :] |= lab[1:, :] != lab[:-1, :]
-                edge[:, 1:] |= lab[:, 1:] != lab[:, :-1]
-                edge[:, :-1] |= lab[:, 1:] != lab[:, :-1]
-                alpha = np.where(edge & (lab > 0), np.uint8(255), alpha)
-            rgba = rgba.copy()
-            rgba[..., 3] = alpha
-            self._overlay.GetMapper().SetInputData(_image_data(rgba, self.plane_spacing, 4))
-            prop = self._overlay.GetProperty()
-            prop.SetColorWindow(255)
-            prop.SetColorLevel(127.5)
+            self._update_overlay(self.axes.extract(self._labels, self._k))
         self._update_corner()
+
+    def _update_overlay(self, lab: np.ndarray) -> None:
+        """Colour the label slice ``lab`` (rows up, cols right) and upload it; hidden when it is empty."""
+        if not lab.any():
+            self._overlay.VisibilityOff()
+            return
+        if int(lab.max()) >= len(self._fill32):  # an id added since set_labels (in-place edit)
+            self._build_label_tables(int(lab.max()))
+        rgba = self._fill32.take(lab)
+        if self._outline:
+            edge = np.zeros(lab.shape, bool)
+            vertical = lab[1:, :] != lab[:-1, :]
+            horizontal = lab[:, 1:] != lab[:, :-1]
+            edge[1:, :] |= vertical
+            edge[:-1, :] |= vertical
+            edge[:, 1:] |= horizontal
+            edge[:, :-1] |= horizontal
+            rgba[edge] = self._edge32.take(lab[edge])
+        self._overlay.GetMapper().SetInputData(_image_data(rgba.view(np.uint8).reshape(*lab.shape, 4),
+                                                           self.plane_spacing, 4))
+        prop = self._overlay.GetProperty()
+        prop.SetColorWindow(255)
+        prop.SetColorLevel(127.5)
+        self._overlay.VisibilityOn()
 
     def _update_crosshair(self, col: float, row: float) -> None:
         su, sv = self.plane_spacing

@@ -1,15 +1,23 @@
 """3D view: VTK volume rendering of a Volume in world (LPS) space with presets, and a cursor marker.
 
 Lower sampling quality while the user interacts (``set_interactive(True)``) and full quality on
-release, so rotation stays fluid on a CPU (llvmpipe) renderer.
+release. On software OpenGL (Mesa llvmpipe) the CPU ray caster is used: measured ~15x faster there
+than the GPU ray caster (benchmarks/bench_render.py). The prop carries the volume's direction and
+origin, so both mappers place it identically in world (LPS) space.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import weakref
+
 import numpy as np
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401
+import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401  (OpenGL GPU ray cast implementation)
 from vtkmodules.util.numpy_support import numpy_to_vtk
 from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPiecewiseFunction
+from vtkmodules.vtkCommonMath import vtkMatrix4x4
 from vtkmodules.vtkFiltersSources import vtkSphereSource
 from vtkmodules.vtkRenderingCore import (
     vtkActor,
@@ -19,9 +27,11 @@ from vtkmodules.vtkRenderingCore import (
     vtkVolume,
     vtkVolumeProperty,
 )
-from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
+from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper, vtkGPUVolumeRayCastMapper
 
+from viewer.core.presets import auto_window_level, looks_like_hu
 from viewer.core.volume import Volume
+from viewer.render.render_window import disable_multisampling, is_software_opengl
 
 #: name -> (blend mode, [(value, r, g, b)], [(value, opacity)])
 PRESETS = {
@@ -35,19 +45,34 @@ PRESETS = {
         [(-1000, 0, 0, 0), (-150, 0.6, 0.35, 0.25), (40, 0.85, 0.45, 0.35), (200, 1, 0.85, 0.75), (1000, 1, 1, 1)],
         [(-1000, 0), (-300, 0), (-100, 0.05), (40, 0.12), (150, 0.3), (1000, 0.6)],
     ),
-    "pet_mip": ("mip", [(0, 1, 1, 1), (6, 0, 0, 0)], [(0, 0), (0.5, 0.3), (6, 1)]),
+    "pet_mip": ("mip", [(0, 1, 1, 1), (6, 0, 0, 0)], [(0, 0), (0.5, 0.3), (6, 1)]),  # SUV 0-6 inverse grey
+    "mip": ("mip", None, None),  # grey ramp over the volume's automatic window (MR, PET in Bq/mL, ...)
 }
+#: Background per blend: an inverse-grey PET MIP is read dark-on-white, like on a film.
+BACKGROUNDS = {"pet_mip": (1.0, 1.0, 1.0)}
+DEFAULT_BACKGROUND = (0.05, 0.05, 0.08)
 #: Sampling distance multiplier while interacting.
 INTERACTIVE_COARSENING = 3.0
+#: Ray spacing in pixels while interacting (2: a quarter of the rays).
+INTERACTIVE_IMAGE_SAMPLING = 2.0
+MAPPERS = ("auto", "gpu", "cpu")
+
+log = logging.getLogger(__name__)
 
 
-def _vtk_image(vol: Volume) -> vtkImageData:
+def vtk_image(vol: Volume, *, geometry: bool = True) -> vtkImageData:
+    """``vol`` as a vtkImageData; the voxel buffer is shared, not copied.
+
+    With ``geometry`` the image carries origin and direction (world LPS); without, only the spacing
+    (origin 0, identity direction): place it with ``world_matrix(vol)`` as the prop's user matrix.
+    """
     img = vtkImageData()
     x, y, z = vol.size
     img.SetDimensions(x, y, z)
     img.SetSpacing(*vol.spacing)
-    img.SetOrigin(*vol.origin)
-    img.SetDirectionMatrix(*np.asarray(vol.direction, float).ravel())
+    if geometry:
+        img.SetOrigin(*vol.origin)
+        img.SetDirectionMatrix(*np.asarray(vol.direction, float).ravel())
     flat = np.ascontiguousarray(vol.array).ravel()
     arr = numpy_to_vtk(flat, deep=False)
     arr._numpy_ref = flat
@@ -55,27 +80,61 @@ def _vtk_image(vol: Volume) -> vtkImageData:
     return img
 
 
+def default_preset(vol: Volume) -> str:
+    """'pet_mip' for SUV, 'ct_bone' for CT in HU, otherwise the generic 'mip'."""
+    if vol.units == "SUVbw":
+        return "pet_mip"
+    return "ct_bone" if looks_like_hu(vol) else "mip"
+
+
+def world_matrix(vol: Volume) -> vtkMatrix4x4:
+    """Rotation (direction) and translation (origin) from the spacing-scaled index frame to world LPS."""
+    m = np.eye(4)
+    m[:3, :3] = vol.direction
+    m[:3, 3] = vol.origin
+    out = vtkMatrix4x4()
+    out.DeepCopy(m.ravel())
+    return out
+
+
 class VolumeView:
     """Volume rendering in ``renderer``: ``VolumeView(renderer)``, then ``set_volume`` and ``set_preset``."""
 
     PRESETS = tuple(PRESETS)
 
-    def __init__(self, renderer: vtkRenderer):
+    def __init__(self, renderer: vtkRenderer, mapper: str = "auto"):
+        """``mapper``: 'gpu' (vtkGPUVolumeRayCastMapper), 'cpu' (vtkFixedPointVolumeRayCastMapper) or
+        'auto': the CPU ray caster on software OpenGL (llvmpipe: ~20x faster there), the GPU otherwise,
+        decided at the first render when the OpenGL context is known."""
+        if mapper not in MAPPERS:
+            raise ValueError(f"mapper must be one of {', '.join(MAPPERS)}, got {mapper!r}")
         self.renderer = renderer
         self.volume: Volume | None = None
+        self.image_data: vtkImageData | None = None
         self.preset = "ct_bone"
-        self._mapper = vtkSmartVolumeMapper()
-        self._mapper.SetRequestedRenderModeToDefault()
+        self._interacting = False
+        self._surfaces: vtkActor | None = None
+        self._gpu = vtkGPUVolumeRayCastMapper()
+        self._cpu = vtkFixedPointVolumeRayCastMapper()
+        self._cpu.SetNumberOfThreads(os.cpu_count() or 1)
+        for m in (self._gpu, self._cpu):
+            m.SetAutoAdjustSampleDistances(False)
+        self._mapper = self._cpu if mapper == "cpu" else self._gpu
+        self._choice_pending = mapper == "auto"
+        if self._choice_pending:
+            choose = weakref.WeakMethod(self._choose_mapper)  # the renderer must not keep this view alive
+            self._start_observer = renderer.AddObserver("StartEvent", lambda *_: choose() and choose()())
+        disable_multisampling(renderer)
         self._prop = vtkVolumeProperty()
         self._prop.SetInterpolationTypeToLinear()
         self._prop.ShadeOn()
-        self._prop.SetAmbient(0.35)
-        self._prop.SetDiffuse(0.75)
+        self._prop.SetAmbient(0.5)
+        self._prop.SetDiffuse(0.85)
         self._prop.SetSpecular(0.2)
-        self._actor = vtkVolume()
-        self._actor.SetMapper(self._mapper)
-        self._actor.SetProperty(self._prop)
-        self._actor.VisibilityOff()
+        self.actor = vtkVolume()
+        self.actor.SetMapper(self._mapper)
+        self.actor.SetProperty(self._prop)
+        self.actor.VisibilityOff()
         self._base_sample = 1.0
         sphere = vtkSphereSource()
         sphere.SetRadius(3.0)
@@ -85,28 +144,37 @@ class VolumeView:
         self._marker.SetMapper(marker_mapper)
         self._marker.GetProperty().SetColor(0.2, 0.9, 0.2)
         self._marker.VisibilityOff()
-        renderer.AddVolume(self._actor)
+        renderer.AddVolume(self.actor)
         renderer.AddActor(self._marker)
-        renderer.SetBackground(0.05, 0.05, 0.08)
+        renderer.SetBackground(*DEFAULT_BACKGROUND)
 
     def set_volume(self, vol: Volume) -> None:
         """Render ``vol``; picks a preset matching its units and faces the patient (anterior view)."""
         self.volume = vol
-        self._mapper.SetInputData(_vtk_image(vol))
-        self._actor.VisibilityOn()
+        # The CPU ray caster ignores an image's direction matrix: both mappers get the index frame and
+        # the prop carries the direction and origin.
+        self.image_data = vtk_image(vol, geometry=False)
+        self.actor.SetUserMatrix(world_matrix(vol))
+        for m in (self._gpu, self._cpu):
+            m.SetInputData(self.image_data)
+        self.actor.VisibilityOn()
         self._base_sample = float(min(vol.spacing))
-        self._mapper.SetAutoAdjustSampleDistances(False)
-        self._mapper.SetSampleDistance(self._base_sample)
-        self.set_preset("pet_mip" if vol.units in ("SUVbw", "Bq/mL") else "ct_bone" if vol.units == "HU" else
-                        "ct_soft_tissue")
+        self.set_interactive(self._interacting)
+        disable_multisampling(self.renderer)
+        self.set_preset(default_preset(vol))
         self.reset_camera()
 
     def set_preset(self, name: str) -> None:
-        """Apply a transfer-function preset: 'ct_bone', 'ct_soft_tissue' or 'pet_mip'."""
+        """Apply a transfer-function preset: 'ct_bone', 'ct_soft_tissue', 'pet_mip' (SUV) or 'mip'."""
         if name not in PRESETS:
             raise ValueError(f"unknown 3D preset {name!r}; known: {', '.join(PRESETS)}")
         blend, colors, opacities = PRESETS[name]
+        if colors is None:
+            window, level = auto_window_level(self.volume)
+            lo, hi = level - window / 2, level + window / 2
+            colors, opacities = [(lo, 0, 0, 0), (hi, 1, 1, 1)], [(lo, 0), (hi, 1)]
         self.preset = name
+        self.renderer.SetBackground(*BACKGROUNDS.get(name, DEFAULT_BACKGROUND))
         ctf = vtkColorTransferFunction()
         for value, r, g, b in colors:
             ctf.AddRGBPoint(value, r, g, b)
@@ -115,17 +183,50 @@ class VolumeView:
             otf.AddPoint(value, a)
         self._prop.SetColor(ctf)
         self._prop.SetScalarOpacity(otf)
-        if blend == "mip":
-            self._mapper.SetBlendModeToMaximumIntensity()
-            self._prop.ShadeOff()
-        else:
-            self._mapper.SetBlendModeToComposite()
-            self._prop.ShadeOn()
+        for m in (self._gpu, self._cpu):
+            if blend == "mip":
+                m.SetBlendModeToMaximumIntensity()
+            else:
+                m.SetBlendModeToComposite()
+        self._prop.SetShade(blend != "mip")
+
+    def _choose_mapper(self) -> None:
+        """First render: pick the CPU ray caster if the OpenGL context is a software rasteriser."""
+        window = self.renderer.GetRenderWindow()
+        if not self._choice_pending or window is None:
+            return
+        self._choice_pending = False
+        self.renderer.RemoveObserver(self._start_observer)
+        self._mapper = self._cpu if is_software_opengl(window) else self._gpu
+        self.actor.SetMapper(self._mapper)
+        log.info("volume rendering with %s", self.mapper_name())
+
+    def mapper_name(self) -> str:
+        """Class name of the volume mapper in use."""
+        return self._mapper.GetClassName()
 
     def set_interactive(self, interacting: bool) -> None:
-        """Coarser sampling while the camera moves; full quality when ``interacting`` is False."""
+        """Coarser rays (sample distance x3, half image resolution) while the camera moves; full quality
+        when ``interacting`` is False."""
+        self._interacting = bool(interacting)
         factor = INTERACTIVE_COARSENING if interacting else 1.0
-        self._mapper.SetSampleDistance(self._base_sample * factor)
+        for m in (self._gpu, self._cpu):
+            m.SetSampleDistance(self._base_sample * factor)
+            m.SetImageSampleDistance(INTERACTIVE_IMAGE_SAMPLING if interacting else 1.0)
+        self._cpu.SetInteractiveSampleDistance(self._base_sample * factor)
+
+    def set_labels_surfaces(self, labels: Volume | None, colors: dict[int, tuple[int, int, int]] | None = None,
+                            opacity: float = 1.0) -> None:
+        """Show smooth per-label surfaces of ``labels`` (any grid, placed in world space); None removes them."""
+        from viewer.render.label_surfaces import label_surface_actor  # imports this module
+
+        if self._surfaces is not None:
+            self.renderer.RemoveActor(self._surfaces)
+            self._surfaces = None
+        if labels is not None:
+            self._surfaces = label_surface_actor(labels, colors, opacity)
+            if self._surfaces is not None:
+                self.renderer.AddActor(self._surfaces)
 
     def set_cursor(self, world_xyz) -> None:
         """Show a marker at the linked crosshair point."""

@@ -1,0 +1,267 @@
+"""Rendering benchmark: MPR slice-change latency with a label overlay and volume-rendering frame rate.
+
+Scene: a synthetic 512 x 512 x 300 int16 CT (body, lungs, liver, spleen, kidneys, aorta, spine, noise)
+with a uint8 label map, in 512 x 512 offscreen windows. Peers measured in the same run:
+- slices: VTK's own vtkImageResliceMapper reslicing the full 3D image (and labels through an indexed
+  lookup table) on every slice change, the usual VTK way to show MPR;
+- 3D: the same VolumeView at full quality (the interactive speed-up), and VolumeView forced onto
+  vtkGPUVolumeRayCastMapper, what vtkSmartVolumeMapper picks by default whenever OpenGL works (on
+  llvmpipe VolumeView's 'auto' picks the CPU vtkFixedPointVolumeRayCastMapper instead).
+Prints one JSON object. Run: `.venv/bin/python benchmarks/bench_render.py` (EGL without DISPLAY, or
+under xvfb-run).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from viewer.core.volume import Volume  # noqa: E402
+from viewer.render import offscreen  # noqa: E402,F401  (selects EGL when there is no X display)
+from viewer.render.colormaps import label_color  # noqa: E402
+from viewer.render.slice_view import SliceView  # noqa: E402
+from viewer.render.volume_view import VolumeView  # noqa: E402
+
+SHAPE = (300, 512, 512)  # z, y, x
+SPACING = (0.8, 0.8, 1.5)  # x, y, z mm
+WINDOW = 512
+SLICE_STEPS = 60
+VR_STEPS = 24
+LABELS = {"spleen": 1, "kidney_right": 2, "kidney_left": 3, "liver": 5, "aorta": 52, "vertebrae": 30}
+
+log = logging.getLogger("bench_render")
+
+
+def synthetic_ct() -> tuple[Volume, Volume]:
+    """A CT-like torso in HU and its label map (identity direction: +x = patient left, +y = posterior)."""
+    nz, ny, nx = SHAPE
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 12, (ny, nx)).astype(np.int16)
+    yy, xx = np.mgrid[:ny, :nx].astype(np.float32)
+    cx, cy = nx / 2, ny / 2
+    ct = np.empty(SHAPE, np.int16)
+    lab = np.zeros(SHAPE, np.uint8)
+
+    def ellipse(x0, y0, ax, ay):
+        return ((xx - x0) / ax) ** 2 + ((yy - y0) / ay) ** 2 <= 1
+
+    for z in range(nz):
+        t = z / nz  # 0 = inferior, 1 = superior
+        sl = np.full((ny, nx), -1000, np.int16)
+        lb = np.zeros((ny, nx), np.uint8)
+        body_a, body_b = 220 + 15 * np.sin(4 * t), 150 + 10 * np.cos(3 * t)
+        sl[ellipse(cx, cy, body_a, body_b)] = -100  # fat
+        sl[ellipse(cx, cy, body_a - 15, body_b - 15)] = 40  # muscle / soft tissue
+        if t > 0.6:  # lungs in the upper part
+            for side in (-1, 1):
+                sl[ellipse(cx + side * 95, cy - 5, 70, 95)] = -850
+        if 0.3 < t < 0.7:  # liver on the patient's right (low x), spleen on the left
+            m = ellipse(cx - 95, cy - 20, 85 - 120 * abs(t - 0.5), 75)
+            sl[m], lb[m] = 60, LABELS["liver"]
+            m = ellipse(cx + 110, cy + 30, 35, 45)
+            sl[m], lb[m] = 50, LABELS["spleen"]
+        if 0.2 < t < 0.45:  # kidneys
+            for side, name in ((-1, "kidney_right"), (1, "kidney_left")):
+                m = ellipse(cx + side * 75, cy + 60, 28, 40)
+                sl[m], lb[m] = 150, LABELS[name]
+        m = ellipse(cx + 15, cy + 40, 12, 12)  # aorta
+        sl[m], lb[m] = 200, LABELS["aorta"]
+        m = ellipse(cx, cy + 100, 28, 30)  # vertebral body; discs every 20 slices
+        if z % 20 > 2:
+            sl[m], lb[m] = 700, LABELS["vertebrae"]
+        ct[z] = sl + np.roll(noise, 7 * z, axis=1)
+        lab[z] = lb
+    vol = Volume(ct, spacing=SPACING, modality="CT", units="HU")
+    return vol, vol.with_array(lab, modality="SEG", units="label")
+
+
+def _window():
+    from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow
+
+    win = vtkRenderWindow()
+    win.SetOffScreenRendering(1)
+    win.SetSize(WINDOW, WINDOW)
+    ren = vtkRenderer()
+    win.AddRenderer(ren)
+    return win, ren
+
+
+def _frame(win) -> float:
+    """Render one frame and wait for the GPU (llvmpipe) to finish; returns milliseconds."""
+    t0 = time.perf_counter()
+    win.Render()
+    win.WaitForCompletion()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def _stats(ms: list[float]) -> dict:
+    a = np.asarray(ms)
+    return {"median_ms": round(float(np.median(a)), 2), "p95_ms": round(float(np.percentile(a, 95)), 2),
+            "n": len(ms)}
+
+
+def _slice_sequence(n: int) -> list[int]:
+    """Scroll ``SLICE_STEPS`` slices forward from the middle then jump back and forth (wheel + jumps)."""
+    mid = n // 2
+    seq = [mid - SLICE_STEPS // 2 + i for i in range(SLICE_STEPS)]
+    return seq + [int(k) for k in np.linspace(0, n - 1, 10)]
+
+
+def slice_view_scene(ct: Volume, labels: Volume, orientation: str):
+    """SliceView with the label overlay (outlined); returns (window, show(k), number of slices)."""
+    win, ren = _window()
+    sv = SliceView(ren, orientation)
+    sv.set_volume(ct)
+    sv.set_labels(labels)
+    _frame(win)
+    sv.reset_camera()
+    return win, sv.set_slice_index, sv.n_slices
+
+
+def reslice_mapper_scene(ct: Volume, labels: Volume, orientation: str):
+    """Peer: vtkImageResliceMapper on the full 3D image and labels, the slice moved with the focal point."""
+    from vtkmodules.vtkCommonCore import vtkLookupTable
+    from vtkmodules.vtkRenderingCore import vtkImageSlice
+    from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
+
+    from viewer.render.volume_view import vtk_image
+
+    win, ren = _window()
+    win.SetMultiSamples(0)  # same window settings as SliceView
+    normal = {"axial": 2, "coronal": 1, "sagittal": 0}[orientation]
+    lut = vtkLookupTable()
+    lut.SetNumberOfTableValues(256)
+    lut.SetTableRange(0, 255)
+    for v in range(256):
+        r, g, b = label_color(v)
+        lut.SetTableValue(v, r / 255, g / 255, b / 255, 0.4 if v else 0.0)
+    lut.Build()
+    slices = []
+    for vol, is_label in ((ct, False), (labels, True)):
+        mapper = vtkImageResliceMapper()
+        mapper.SetInputData(vtk_image(vol))
+        mapper.SliceFacesCameraOn()
+        mapper.SliceAtFocalPointOn()
+        actor = vtkImageSlice()
+        actor.SetMapper(mapper)
+        prop = actor.GetProperty()
+        prop.SetInterpolationTypeToNearest()
+        if is_label:
+            prop.SetLookupTable(lut)
+            prop.SetUseLookupTableScalarRange(True)
+        else:
+            prop.SetColorWindow(400)
+            prop.SetColorLevel(40)
+        ren.AddViewProp(actor)
+        slices.append(actor)
+    cam = ren.GetActiveCamera()
+    cam.ParallelProjectionOn()
+    lo, hi = ct.world_bounds()
+    centre = (lo + hi) / 2
+    view_dir = np.zeros(3)
+    view_dir[normal] = 1.0
+    cam.SetFocalPoint(*centre)
+    cam.SetPosition(*(centre - 1000 * view_dir))
+    cam.SetViewUp(*((0, -1, 0) if orientation == "axial" else (0, 0, 1)))
+    ren.ResetCamera()
+
+    def show(k: int) -> None:
+        pos = ct.index_to_world(np.where(np.arange(3) == normal, k, 0))[normal]
+        fp = np.array(cam.GetFocalPoint())
+        delta = pos - fp[normal]
+        fp[normal] += delta
+        p = np.array(cam.GetPosition())
+        p[normal] += delta
+        cam.SetFocalPoint(*fp)
+        cam.SetPosition(*p)
+        ren.ResetCameraClippingRange()
+
+    return win, show, ct.size[normal]
+
+
+def bench_slice_change(ct: Volume, labels: Volume, orientation: str) -> dict:
+    """Slice change + render, SliceView and the peer alternating frame by frame (same machine load)."""
+    scenes = {"slice_view": slice_view_scene(ct, labels, orientation),
+              "peer_reslice_mapper": reslice_mapper_scene(ct, labels, orientation)}
+    times: dict[str, list[float]] = {name: [] for name in scenes}
+    for win, _, _ in scenes.values():
+        for _ in range(3):
+            _frame(win)
+    for k in _slice_sequence(scenes["slice_view"][2]):
+        for name, (win, show, _) in scenes.items():
+            t0 = time.perf_counter()
+            show(k)
+            _frame(win)
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    for win, _, _ in scenes.values():
+        win.Finalize()
+    out = {name: _stats(t) for name, t in times.items()}
+    out["p95_ratio_peer_over_ours"] = round(out["peer_reslice_mapper"]["p95_ms"] / out["slice_view"]["p95_ms"], 2)
+    out["goal_p95_le_16ms"] = out["slice_view"]["p95_ms"] <= 16.0
+    return out
+
+
+def bench_volume_view(ct: Volume, mapper: str = "auto", steps: int = VR_STEPS) -> dict:
+    """VolumeView: first frame (upload), azimuth steps at interactive and at full quality."""
+    win, ren = _window()
+    vv = VolumeView(ren, mapper)
+    t0 = time.perf_counter()
+    vv.set_volume(ct)
+    vv.set_preset("ct_bone")
+    _frame(win)
+    first = (time.perf_counter() - t0) * 1e3
+    out = {"first_frame_ms": round(first, 1), "mapper": vv.mapper_name()}
+    cam = ren.GetActiveCamera()
+    for quality, interacting, n in (("interactive", True, steps), ("full", False, max(3, steps // 3))):
+        vv.set_interactive(interacting)
+        _frame(win)
+        times = []
+        for _ in range(n):
+            cam.Azimuth(5)
+            times.append(_frame(win))
+        s = _stats(times)
+        s["fps"] = round(1e3 / s["median_ms"], 2)
+        out[quality] = s
+    win.Finalize()
+    return out
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING)
+    t0 = time.perf_counter()
+    ct, labels = synthetic_ct()
+    result: dict = {
+        "scene": f"synthetic CT {SHAPE[2]}x{SHAPE[1]}x{SHAPE[0]} int16 + uint8 labels, {WINDOW}x{WINDOW} offscreen",
+        "make_volume_s": round(time.perf_counter() - t0, 2),
+        "load_average_1min_at_start": round(os.getloadavg()[0], 2),  # other processes share the 2 cores
+        "slice_peer": "vtkImageResliceMapper on the full 3D image + labels (indexed LUT), slice at focal point",
+        "volume_peer": "VolumeView full quality; VolumeView forced to vtkGPUVolumeRayCastMapper (smart mapper default)",
+        "slice_change": {},
+    }
+    for orientation in ("axial", "coronal", "sagittal"):
+        result["slice_change"][orientation] = bench_slice_change(ct, labels, orientation)
+    vr = bench_volume_view(ct)
+    gpu = bench_volume_view(ct, "gpu", steps=3)
+    result["volume_rendering"] = {
+        "volume_view": vr,
+        "peer_gpu_ray_cast": gpu,
+        "interactive_fps_over_full": round(vr["interactive"]["fps"] / vr["full"]["fps"], 2),
+        "interactive_fps_over_peer_interactive": round(vr["interactive"]["fps"] / gpu["interactive"]["fps"], 2),
+        "full_fps_over_peer_full": round(vr["full"]["fps"] / gpu["full"]["fps"], 2),
+        "goal_interactive_ge_5fps": vr["interactive"]["fps"] >= 5.0,
+    }
+    result["total_s"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
