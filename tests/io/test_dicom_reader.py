@@ -55,7 +55,7 @@ def test_slices_are_sorted_by_position_not_file_name(make_series, zpos):
     assert vol.origin[2] == pytest.approx(10.0)
     # the value in each slice is 100 + the index of the file that held it
     expected = [100 + order.index(i) for i in range(5)]
-    assert [int(vol.array[k, 0, 0]) * 1 for k in range(5)] == [_hu(e) for e in expected]
+    assert [int(vol.array[k, 0, 0]) for k in range(5)] == [_hu(e) for e in expected]
 
 
 def _hu(stored):
@@ -108,11 +108,22 @@ def test_ct_small_is_int16_hu(pydicom_file):
     assert np.array_equal(vol.array[0], hu)
 
 
-def test_mr_rle_equals_uncompressed(pydicom_file):
+@pytest.mark.parametrize(
+    "name",
+    ["MR_small_RLE.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "MR_small_jp2klossless.dcm",
+     "MR_small_jpeg_ls_lossless.dcm"],
+)
+def test_mr_transfer_syntaxes_equal_uncompressed(pydicom_file, name):
     plain = load_volume(pydicom_file("MR_small.dcm"))
-    rle = load_volume(pydicom_file("MR_small_RLE.dcm"))
+    other = load_volume(pydicom_file(name))
     assert plain.modality == "MR" and plain.units == "arbitrary"
-    assert np.array_equal(plain.array, rle.array)
+    assert np.array_equal(plain.array, other.array)
+    assert np.allclose(plain.origin, other.origin) and np.allclose(plain.spacing, other.spacing)
+
+
+def test_one_bit_segmentation_is_refused_naming_the_file(pydicom_file):
+    with pytest.raises(UnsupportedFormatError, match="liver_1frame.dcm.*BitsAllocated 1"):
+        load_volume(pydicom_file("liver_1frame.dcm"))
 
 
 def test_jpeg2000_file_decodes(pydicom_file):
@@ -203,3 +214,64 @@ def test_file_list_input(shared_data, tmp_path):
     copy.mkdir()
     shutil.copy(files[0], copy / "x")
     assert load_volume(copy).array.shape[0] == 1
+
+
+def test_image_without_preamble_and_file_meta_still_loads(pydicom_file, tmp_path):
+    import pydicom
+
+    ds = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    bare = tmp_path / "bare"
+    ds.file_meta, ds.preamble = pydicom.dataset.FileMetaDataset(), None
+    with open(bare, "wb") as f:  # raw Implicit VR Little Endian data set: no preamble, no DICM, no group 2
+        pydicom.dcmwrite(f, ds, enforce_file_format=False, little_endian=True, implicit_vr=True)
+    assert bare.read_bytes()[128:132] != b"DICM" and b"\x02\x00\x10\x00" not in bare.read_bytes()[:400]
+    vol = load_volume(bare)
+    assert np.array_equal(vol.array, load_volume(pydicom_file("CT_small.dcm")).array)
+
+
+def test_enhanced_multiframe_uses_per_frame_positions_and_frame_rescale(pydicom_file, tmp_path):
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ds = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    stored = ds.pixel_array
+    zs = [20.0, 10.0, 15.0]  # frames stored out of spatial order
+    ds.NumberOfFrames = len(zs)
+    ds.PixelData = np.stack([stored + k for k in range(len(zs))]).astype(stored.dtype).tobytes()
+
+    def item(**kw):
+        it = Dataset()
+        for key, value in kw.items():
+            setattr(it, key, value)
+        return it
+
+    shared = item(
+        PlaneOrientationSequence=Sequence([item(ImageOrientationPatient=[1, 0, 0, 0, 1, 0])]),
+        PixelMeasuresSequence=Sequence([item(PixelSpacing=[0.5, 0.7], SliceThickness=5)]),
+        PixelValueTransformationSequence=Sequence([item(RescaleSlope=1, RescaleIntercept=-1024, RescaleType="HU")]),
+    )
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    ds.PerFrameFunctionalGroupsSequence = Sequence(
+        [item(PlanePositionSequence=Sequence([item(ImagePositionPatient=[-100, -90, z])])) for z in zs]
+    )
+    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "RescaleSlope",
+                    "RescaleIntercept"):
+        delattr(ds, keyword)
+    path = tmp_path / "enhanced.dcm"
+    ds.save_as(path)
+
+    vol = load_volume(path)
+    assert vol.array.shape == (3, *stored.shape) and vol.spacing == pytest.approx((0.7, 0.5, 5.0))
+    assert vol.origin == pytest.approx((-100, -90, 10))
+    for z_index, frame in enumerate([1, 2, 0]):  # sorted by position: 10, 15, 20 mm
+        assert np.array_equal(vol.array[z_index], stored.astype(np.int32) + frame - 1024)
+    assert not vol.warnings
+
+
+def test_deflated_transfer_syntax_decodes(pydicom_file):
+    import pydicom
+
+    path = pydicom_file("image_dfl.dcm")
+    assert pydicom.dcmread(path).file_meta.TransferSyntaxUID == pydicom.uid.DeflatedExplicitVRLittleEndian
+    assert np.array_equal(load_volume(path).array[0], pydicom.dcmread(path).pixel_array)

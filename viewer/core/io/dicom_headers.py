@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pydicom
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from viewer.core.errors import CorruptFileError, NotAnImageError
 
@@ -97,6 +98,11 @@ def _read_without_preamble(path: Path) -> pydicom.Dataset:
         raise CorruptFileError(f"not a readable DICOM file ({err})", path) from err
     if "SOPClassUID" not in ds and not any(t in ds for t in PIXEL_DATA_TAGS):
         raise CorruptFileError("not a DICOM file", path)
+    if "TransferSyntaxUID" not in ds.file_meta:  # record the encoding pydicom detected, for the decoders
+        implicit, little = ds.original_encoding
+        ds.file_meta.TransferSyntaxUID = (
+            ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+        )
     return ds
 
 

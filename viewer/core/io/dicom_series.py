@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pydicom
@@ -13,8 +14,9 @@ from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from viewer.core.errors import CorruptFileError, UnsupportedFormatError
-from viewer.core.io.dicom_geometry import SeriesGeometry, SliceRef, series_geometry
-from viewer.core.io.dicom_headers import SeriesInfo
+from viewer.core.io.decode_pool import decode_file, decode_pool, worth_it
+from viewer.core.io.dicom_geometry import SeriesGeometry, SliceRef, _frame_item, series_geometry
+from viewer.core.io.dicom_headers import SeriesInfo, describe_non_image
 from viewer.core.io.suv import suv_factor_from_dataset
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 from viewer.core.volume import Volume
@@ -25,11 +27,16 @@ _PIXEL_DATA = Tag(0x7FE00010)
 _NATIVE_SYNTAXES = (ImplicitVRLittleEndian, ExplicitVRLittleEndian)
 
 
-def _rescale(ds: pydicom.Dataset) -> tuple[float, float]:
-    """(slope, intercept) from stored values to the volume's units (RT Dose: DoseGridScaling to Gy)."""
+def _rescale(ref: SliceRef) -> tuple[float, float]:
+    """(slope, intercept) from stored values to the volume's units (RT Dose: DoseGridScaling to Gy).
+
+    Enhanced (multi-frame) objects keep them per frame in PixelValueTransformationSequence.
+    """
+    ds = ref.header.dataset
     if ds.get("Modality") == "RTDOSE":
         return float(ds.get("DoseGridScaling", 1) or 1), 0.0
-    return float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
+    source = _frame_item(ds, ref.frame, "PixelValueTransformationSequence") or ds
+    return float(source.get("RescaleSlope", 1) or 1), float(source.get("RescaleIntercept", 0) or 0)
 
 
 def _stored_range(ds: pydicom.Dataset) -> tuple[int, int]:
@@ -39,16 +46,17 @@ def _stored_range(ds: pydicom.Dataset) -> tuple[int, int]:
     return 0, (1 << bits) - 1
 
 
-def _output_dtype(geometry: SeriesGeometry, modality: str, suv: float | None) -> np.dtype:
+def _output_dtype(
+    geometry: SeriesGeometry, rescales: list[tuple[float, float]], modality: str, suv: float | None
+) -> np.dtype:
     """int16 (or the stored type) when the rescaled values are exact in it, else float32."""
-    datasets = [s.header.dataset for s in geometry.slices]
     if modality == "PT" or suv is not None:
         return np.dtype(np.float32)
-    rescales = {_rescale(ds) for ds in datasets}
-    if any(slope != 1 or intercept != int(intercept) for slope, intercept in rescales):
+    if any(slope != 1 or intercept != int(intercept) for slope, intercept in set(rescales)):
         return np.dtype(np.float32)
-    lo = min(_stored_range(ds)[0] + i for ds, (_, i) in zip(datasets, map(_rescale, datasets), strict=True))
-    hi = max(_stored_range(ds)[1] + i for ds, (_, i) in zip(datasets, map(_rescale, datasets), strict=True))
+    ranges = [_stored_range(s.header.dataset) for s in geometry.slices]
+    lo = min(r[0] + i for r, (_, i) in zip(ranges, rescales, strict=True))
+    hi = max(r[1] + i for r, (_, i) in zip(ranges, rescales, strict=True))
     for dtype in (np.uint8, np.int16, np.uint16, np.int32):
         info = np.iinfo(dtype)
         if info.min <= lo and hi <= info.max:
@@ -56,11 +64,14 @@ def _output_dtype(geometry: SeriesGeometry, modality: str, suv: float | None) ->
     return np.dtype(np.float32)
 
 
-def _stored_dtype(ds: pydicom.Dataset) -> np.dtype:
+def _stored_dtype(ref: SliceRef) -> np.dtype:
+    ds = ref.header.dataset
     bits = int(ds.BitsAllocated)
     signed = int(ds.get("PixelRepresentation", 0)) == 1
     if bits not in (8, 16, 32):
-        raise UnsupportedFormatError(f"BitsAllocated {bits} is not supported")
+        raise UnsupportedFormatError(
+            f"BitsAllocated {bits} is not supported ({describe_non_image(ref.header)}); "
+            "DICOM SEG objects are opened as label maps", ref.header.path)
     return np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
 
 
@@ -77,7 +88,7 @@ def _read_native(ref: SliceRef, rows: int, cols: int) -> np.ndarray | None:
         or int(ds.get("SamplesPerPixel", 1)) != 1
     ):
         return None
-    dtype = _stored_dtype(ds)
+    dtype = _stored_dtype(ref)
     frame_bytes = rows * cols * dtype.itemsize
     if raw.length < frame_bytes * ref.header.n_frames:
         raise CorruptFileError(
@@ -97,10 +108,14 @@ def _read_native(ref: SliceRef, rows: int, cols: int) -> np.ndarray | None:
     return arr
 
 
-def _decode_file(ref: SliceRef) -> np.ndarray:
+def _decode_file(ref: SliceRef, in_process_pool: bool) -> np.ndarray:
     """All frames of the slice's file decoded by pydicom's pixel handlers (compressed syntaxes)."""
     try:
+        if in_process_pool:
+            return decode_pool().submit(decode_file, str(ref.header.path)).result()
         arr = ref.header.dataset.pixel_array
+    except BrokenProcessPool:
+        raise
     except Exception as err:  # decoders raise many types on broken data
         raise CorruptFileError(f"pixel data cannot be decoded ({err})", ref.header.path) from err
     return arr if ref.header.n_frames > 1 else arr[np.newaxis]
@@ -130,7 +145,11 @@ class SeriesLoader:
             units = "SUVbw" if self._suv is not None else "Bq/mL"
             if self._suv is None:
                 warnings.append(f"values in Bq/mL, SUV not computed: {why}")
-        dtype = _output_dtype(self.geometry, modality, self._suv)
+        self._rescales = [_rescale(s) for s in self.geometry.slices]
+        dtype = _output_dtype(self.geometry, self._rescales, modality, self._suv)
+        meta0 = getattr(ds0, "file_meta", None)
+        syntax = str(meta0.get("TransferSyntaxUID", "")) if meta0 is not None else ""
+        self._in_process_pool = worth_it(syntax, len(series.headers))
         g = self.geometry
         self.volume = Volume(
             array=np.zeros((len(g.slices), g.rows, g.columns), dtype=dtype),
@@ -162,7 +181,7 @@ class SeriesLoader:
         }
 
     def _fill(self, k: int, ref: SliceRef, stored: np.ndarray) -> None:
-        slope, intercept = _rescale(ref.header.dataset)
+        slope, intercept = self._rescales[k]
         out = self.volume.array[k]
         if self._suv is not None:
             np.multiply(stored, slope * self._suv, out=out, casting="unsafe")
@@ -184,7 +203,7 @@ class SeriesLoader:
             stored = _read_native(ref, g.rows, g.columns)
             if stored is None:
                 if frames is None:  # a compressed file is decoded once for all its frames
-                    frames = _decode_file(ref)
+                    frames = _decode_file(ref, self._in_process_pool)
                     if frames.shape[-2:] != (g.rows, g.columns):
                         raise CorruptFileError(
                             f"decoded size {frames.shape[-2:]} differs from Rows/Columns", ref.header.path
@@ -209,8 +228,9 @@ class SeriesLoader:
     ) -> Volume:
         """Decode every slice (middle first) in parallel into ``volume.array``; returns the volume.
 
-        ``on_slices(z_indices)`` is called from this thread as slices land. Cancellation raises
-        Cancelled (the partially filled volume must then be discarded by the caller).
+        ``on_slices(z_indices)`` is called from this thread as slices land, the middle slice's
+        call always first (slices decoded before it are reported right after it). Cancellation
+        raises Cancelled (the partially filled volume must then be discarded by the caller).
         """
         progress = progress or no_progress
         n = len(self.geometry.slices)
@@ -219,12 +239,18 @@ class SeriesLoader:
         progress(0.0, f"loading {n} slices")
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dicom-decode") as pool:
             futures = [pool.submit(self._load_task, ks) for ks in self._tasks()]
+            held: list[list[int]] | None = []  # landed before the middle slice; None once it is in
             try:
                 for fut in as_completed(futures):
                     ks = fut.result()
                     done += len(ks)
-                    if on_slices is not None:
-                        on_slices(ks)
+                    if held is not None and fut is not futures[0]:
+                        held.append(ks)
+                    else:
+                        for batch in [ks, *(held or [])]:
+                            if on_slices is not None:
+                                on_slices(batch)
+                        held = None
                     progress(done / n, f"slice {done}/{n}")
                     if cancel is not None:
                         cancel.raise_if_cancelled()
