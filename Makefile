@@ -22,11 +22,11 @@ demo: $(STAMP)
 		QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/radview --demo --screenshot $(DEMO_DIR)/screenshot.png; \
 	fi
 
+# Xvfb must outlive the test process: VTK's Xlib connections abort the process (exit 1) if the X
+# server goes away first, as it does when pytest-xvfb stops it at the end of the session.
 test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/ruff check viewer ai tests benchmarks
-	# Xvfb must outlive the test process: VTK's Xlib connections abort the process (exit 1) if the
-	# X server goes away first, as it does when pytest-xvfb stops it at the end of the session.
 	QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/pytest -p no:xvfb -q -ra
 
 bench: $(STAMP)

@@ -113,3 +113,19 @@ def test_locked_labels_and_threshold_paint(session, ct):
     session.paint(seg, 3, centre, 9, intensity_range=(0, 200))
     values = ct.array[seg.array == 3]
     assert values.size and values.min() >= 0 and values.max() <= 200
+
+
+def test_save_and_open_a_session(session, ct, tmp_path):
+    from viewer.core.measurements import Measurement
+
+    seg = session.new_segmentation(ct, "saved", names={1: "liver"})
+    session.paint(seg, 1, ct.index_to_world((60, 50, 15)), 9)
+    session.measurements.append(Measurement("ruler", [[0, 0, 0], [0, 0, 10]], "r", {"length_mm": 10.0}))
+    session.save(tmp_path / "study.radview")
+    other = Session(home=tmp_path / "other")
+    other.load(tmp_path / "study.radview")
+    (loaded,) = other.segmentations.values()
+    assert loaded.name == "saved" and loaded.table.names() == {1: "liver"}
+    assert np.array_equal(loaded.array, seg.array) and np.array_equal(loaded.provenance, seg.provenance)
+    assert other.volumes[0].same_grid(ct) and other.measurements[0].values == {"length_mm": 10.0}
+    other.close()

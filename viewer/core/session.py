@@ -54,6 +54,7 @@ class Session:
         self.segmentations: dict[str, Segmentation] = {}
         self.history = History(history_budget_bytes)
         self.audit: list[dict] = []
+        self.measurements: list = []  # viewer.core.measurements.Measurement
         self.recovery_warnings: list[str] = []
         self.recovery_errors: list[JournalError] = []
         self._journals: dict[str, Journal] = {}
@@ -197,6 +198,19 @@ class Session:
     def audit_log(self) -> list[dict]:
         """Every model output, edit, undo and redo of this session (JSON-able)."""
         return list(self.audit)
+
+    # ------------------------------------------------------------------ files
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Save the session (images by path, segmentations, measurements, audit log) into ``folder``."""
+        from viewer.core.session_file import save_session
+
+        return save_session(self, folder)
+
+    def load(self, folder: str | os.PathLike) -> None:
+        """Open a saved session's images and segmentations into this session."""
+        from viewer.core.session_file import load_session
+
+        load_session(self, folder)
 
     # ------------------------------------------------------------------ crash safety
     def flush(self) -> None:
