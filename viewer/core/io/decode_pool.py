@@ -7,6 +7,7 @@ threaded GUI) and lives for the rest of the process, so later loads pay no start
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 import os
@@ -42,8 +43,18 @@ def decode_pool() -> ProcessPoolExecutor:
             ctx.set_forkserver_preload(["numpy", "pydicom", "pydicom.pixels", "openjpeg", __name__])
             workers = max(2, min(os.cpu_count() or 2, 8))
             _pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+            atexit.register(shutdown_decode_pool)
             log.debug("started %d decoder processes", workers)
         return _pool
+
+
+def shutdown_decode_pool() -> None:
+    """Stop the decoder processes (at exit; safe to call when the pool never started)."""
+    global _pool
+    with _lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True, cancel_futures=True)
+            _pool = None
 
 
 def decode_file(path: str) -> np.ndarray:
