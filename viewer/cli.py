@@ -18,6 +18,9 @@ COMMAND_MODULES = (
     "export_seg",
     "anonymize",
     "stats",
+    "models",
+    "segment",
+    "detect",
 )
 
 

@@ -1,0 +1,212 @@
+"""Run a model on registered volumes: preprocess -> sliding-window predict -> export to the image grid.
+
+Axis order is SimpleITK's: arrays are (z, y, x), geometry (x, y, z) in LPS mm. The three steps follow
+nnU-Net: ``preprocess`` resamples every input onto one axis-aligned LPS grid at the model's spacing and
+normalises it as the card says; ``predict`` runs MONAI's sliding-window inference with Gaussian
+weighting (optional mirroring TTA); ``export`` takes the argmax at model resolution and resamples the
+labels back onto the first input's grid with nearest neighbour, exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ai.model import LoadedModel
+from ai.normalize import normalize
+from viewer.core.errors import ModelError
+from viewer.core.presets import looks_like_hu
+from viewer.core.progress import CancelToken, ProgressCallback, no_progress
+from viewer.core.resample import resample_to
+from viewer.core.volume import Volume
+
+log = logging.getLogger(__name__)
+OVERLAP = 0.25
+
+
+@dataclass
+class SegmentationResult:
+    """A model's output on the first input's grid."""
+
+    labels: Volume  # uint8 label map
+    names: dict[int, str]
+    probabilities: Volume | None = None  # float32: probability of the chosen label
+    uncertainty: Volume | None = None  # float32: 1 - max probability (or TTA spread)
+    model_id: str = ""
+    model_version: str = ""
+
+
+def select_device(preference: str = "auto"):
+    """torch.device for 'auto' (CUDA > MPS > CPU), 'cuda', 'mps' or 'cpu'; ModelError if unavailable."""
+    import torch
+
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ModelError("device 'cuda' requested but no CUDA GPU is available (use --device cpu or auto)")
+    if preference == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ModelError("device 'mps' requested but Apple MPS is not available")
+    if preference not in ("cuda", "mps", "cpu"):
+        raise ModelError(f"unknown device {preference!r} (auto, cpu, cuda, mps)")
+    return torch.device(preference)
+
+
+def model_grid(reference: Volume, spacing) -> Volume:
+    """An axis-aligned (identity direction, LPS) grid at ``spacing`` covering ``reference``'s extent."""
+    lo, hi = reference.world_bounds()
+    half = np.abs(reference.direction @ np.diag(reference.spacing)).sum(axis=1) / 2  # half a voxel, world axes
+    lo, hi = lo - half, hi + half
+    spacing = np.asarray(spacing if spacing is not None else reference.spacing, float)
+    size = np.maximum(np.ceil((hi - lo) / spacing).astype(int), 1)
+    origin = lo + spacing / 2
+    placeholder = np.broadcast_to(np.zeros((), np.uint8), tuple(size[::-1]))
+    return Volume(placeholder, tuple(spacing), tuple(origin), np.eye(3))
+
+
+def _fits(wanted: str, vol: Volume) -> bool:
+    """Does ``vol`` fit an input channel of modality ``wanted``? NIfTI/NRRD files carry no modality:
+    an 'OT' image whose values sit at air = -1000 is accepted as CT (logged)."""
+    if wanted in ("any", vol.modality) or (wanted == "CT" and vol.units == "HU"):
+        return True
+    if wanted == "CT" and vol.modality == "OT" and looks_like_hu(vol):
+        log.info("%s has no modality; its values look like HU, used as CT", vol.description)
+        return True
+    return False
+
+
+def check_inputs(model: LoadedModel, volumes: list[Volume]) -> None:
+    """ModelError unless the volumes match the card's input channels (count and modality)."""
+    wanted = model.card.modalities
+    got = [v.modality for v in volumes]
+    if len(got) != len(wanted) or not all(_fits(w, v) for w, v in zip(wanted, volumes, strict=False)):
+        raise ModelError(f"model {model.card.id} needs {' and '.join(wanted)}, got {' and '.join(got) or 'nothing'}")
+
+
+def preprocess(model: LoadedModel, volumes: list[Volume]) -> tuple[np.ndarray, Volume]:
+    """(channels (C, z, y, x) float32 on the model grid, that grid)."""
+    check_inputs(model, volumes)
+    grid = model_grid(volumes[0], model.card.spacing)
+    channels = []
+    for vol, spec in zip(volumes, model.card.normalization, strict=True):
+        on_grid = resample_to(vol.with_array(vol.array.astype(np.float32)), grid, default=_background(vol))
+        channels.append(normalize(on_grid.array, spec))
+    return np.stack(channels), grid
+
+
+def _background(vol: Volume) -> float:
+    return -1024.0 if vol.units == "HU" else 0.0
+
+
+def _window_count(shape, roi) -> int:
+    n = 1
+    for s, r in zip(shape, roi, strict=True):
+        step = max(int(r * (1 - OVERLAP)), 1)
+        n *= 1 if s <= r else math.ceil((s - r) / step) + 1
+    return n
+
+
+def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = False,
+            progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> np.ndarray:
+    """Softmax probabilities (K, z, y, x) float32 at model resolution, by Gaussian-weighted sliding windows."""
+    import torch
+    from monai.inferers import sliding_window_inference
+
+    progress = progress or no_progress
+    device = select_device(device) if isinstance(device, str) else device
+    if device.type == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+    net = model.network.to(device).eval()
+    roi = tuple(int(v) for v in model.card.patch_size[::-1])  # card: (x, y, z) -> (z, y, x)
+    flips = [()] + ([(a,) for a in model.card.mirror_axes] if tta else [])
+    total = _window_count(x.shape[1:], roi) * len(flips)
+    done = [0]
+
+    def window(batch):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        if device.type == "cuda":
+            batch = batch.to(memory_format=torch.channels_last_3d)
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=device.type == "cuda"):
+            out = net(batch)
+        done[0] += batch.shape[0]
+        progress(min(done[0] / total, 1.0) * 0.95, f"window {done[0]}/{total}")
+        return out.float()
+
+    inputs = torch.from_numpy(x[None])
+    probs = None
+    with torch.inference_mode():
+        for axes in flips:
+            dims = [2 + (2 - a) for a in axes]  # mirror axis a (x=0, y=1, z=2) -> tensor dim
+            inp = torch.flip(inputs, dims) if dims else inputs
+            logits = sliding_window_inference(inp, roi, sw_batch_size=2, predictor=window, overlap=OVERLAP,
+                                              mode="gaussian", sw_device=device, device=torch.device("cpu"))
+            p = torch.softmax(logits, dim=1)
+            p = torch.flip(p, dims) if dims else p
+            probs = p if probs is None else probs + p
+    probs = (probs / len(flips))[0].numpy().astype(np.float32, copy=False)
+    return probs
+
+
+def export(probs: np.ndarray, grid: Volume, reference: Volume) -> tuple[Volume, Volume, Volume]:
+    """(labels uint8, probability of the chosen label, uncertainty) resampled onto ``reference``'s grid."""
+    labels = grid.with_array(np.argmax(probs, axis=0).astype(np.uint8), units="label", modality="SEG")
+    top = grid.with_array(probs.max(axis=0), units="arbitrary", modality="OT")
+    out = resample_to(labels, reference, nearest=True)
+    prob = resample_to(top, reference)
+    unc = prob.with_array((1.0 - prob.array).astype(np.float32))
+    return out, prob, unc
+
+
+def run_segmentation(model: LoadedModel, volumes: list[Volume], *, device="auto", tta: bool = False,
+                     progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+                     return_probabilities: bool = False) -> SegmentationResult:
+    """Segment ``volumes`` (registered, first one defines the output grid) with ``model``.
+
+    Raises ModelError on channel/modality mismatch and Cancelled when ``cancel`` fires (no partial
+    output is returned).
+    """
+    progress = progress or no_progress
+    progress(0.0, f"preparing {model.card.id}")
+    x, grid = preprocess(model, volumes)
+    probs = predict(model, x, device=device, tta=tta, progress=progress, cancel=cancel)
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    progress(0.96, "resampling to the image grid")
+    labels, prob, unc = export(probs, grid, volumes[0])
+    names = {k: v for k, v in model.card.labels.items() if k}
+    progress(1.0, "done")
+    return SegmentationResult(labels.with_array(labels.array, description=f"{model.card.id} labels"), names,
+                              prob if return_probabilities else None, unc if return_probabilities else None,
+                              model.card.id, model.card.version)
+
+
+def detections_from_labels(result: SegmentationResult, min_voxels: int = 5) -> list[dict]:
+    """Connected components of each label as detections {label, name, score, center_mm, box_mm}."""
+    from scipy import ndimage
+
+    vol = result.labels
+    prob = result.probabilities.array if result.probabilities is not None else None
+    out = []
+    for label, name in result.names.items():
+        comps, n = ndimage.label(vol.array == label)
+        for i, box in enumerate(ndimage.find_objects(comps), start=1):
+            mask = comps[box] == i
+            if mask.sum() < min_voxels:
+                continue
+            zyx = np.argwhere(mask).mean(axis=0) + [s.start for s in box]
+            corners = vol.index_to_world(np.array([[box[2].start, box[1].start, box[0].start],
+                                                   [box[2].stop - 1, box[1].stop - 1, box[0].stop - 1]], float))
+            score = float(prob[box][mask].mean()) if prob is not None else 1.0
+            out.append({"label": int(label), "name": name, "score": round(score, 4),
+                        "center_mm": [round(float(v), 3) for v in vol.index_to_world(zyx[::-1])],
+                        "box_mm": [[round(float(v), 3) for v in corners.min(axis=0)],
+                                   [round(float(v), 3) for v in corners.max(axis=0)]]})
+    return out

@@ -1,0 +1,45 @@
+"""Built-in models: a MONAI network described in the card, weights as a (fp16) state dict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ai.model import LoadedModel, ModelCard
+from viewer.core.errors import ModelError
+
+#: Network classes a card may name (no arbitrary imports from a model file).
+NETWORKS = {"UNet", "AttentionUnet", "BasicUNet"}
+
+
+def build_network(spec: dict):
+    """The torch module described by ``{"class": "UNet", "args": {...}}`` (MONAI networks)."""
+    import monai.networks.nets as nets
+
+    cls = spec.get("class")
+    if cls not in NETWORKS:
+        raise ModelError(f"network class {cls!r} is not one of {sorted(NETWORKS)}")
+    try:
+        return getattr(nets, cls)(**spec.get("args", {}))
+    except TypeError as err:
+        raise ModelError(f"bad arguments for {cls}: {err}") from err
+
+
+def load_builtin(folder: Path, card: ModelCard) -> LoadedModel:
+    """Build the card's network and load its weights with ``torch.load(weights_only=True)``."""
+    import torch
+
+    weights = folder / card.weights
+    if not weights.is_file():
+        raise ModelError(f"weights file {card.weights} is missing", weights)
+    net = build_network(card.network)
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for non-checkpoint files
+        raise ModelError(f"not a PyTorch weights file ({type(err).__name__})", weights) from err
+    if not isinstance(state, dict):
+        raise ModelError("weights file does not hold a state dict", weights)
+    try:
+        net.load_state_dict({k: v.float() for k, v in state.items()})
+    except RuntimeError as err:
+        raise ModelError(f"weights do not fit the network in the card ({str(err).splitlines()[0]})", weights) from err
+    return LoadedModel(card, net.eval(), folder)

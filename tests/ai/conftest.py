@@ -1,0 +1,41 @@
+"""AI fixtures: a small real MONAI model folder with random weights, written like a built-in model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def write_model(folder, *, modalities=("CT",), out_channels=3, fmt="builtin", seed=0):
+    """A model folder (card + weights) for a tiny 3D U-Net; returns the folder."""
+    import torch
+
+    from ai.formats.builtin import build_network
+
+    folder.mkdir(parents=True, exist_ok=True)
+    network = {"class": "UNet", "args": {"spatial_dims": 3, "in_channels": len(modalities),
+                                         "out_channels": out_channels, "channels": [4, 8], "strides": [2],
+                                         "num_res_units": 0}}
+    card = {
+        "id": f"tiny_{fmt}", "version": "0.0.1", "name": "tiny test net", "task": "segmentation",
+        "inputs": [{"modality": m, "name": m.lower()} for m in modalities],
+        "normalization": [{"kind": "ct_window", "min": -250, "max": 350} if m == "CT" else {"kind": "zscore"}
+                          for m in modalities],
+        "labels": {str(k): ("background" if k == 0 else f"class_{k}") for k in range(out_channels)},
+        "spacing": [4.0, 4.0, 4.0], "patch_size": [16, 16, 16], "network": network, "format": fmt,
+        "weights": "model.ts" if fmt == "torchscript" else "model.pt",
+    }
+    torch.manual_seed(seed)
+    net = build_network(network).eval()
+    if fmt == "torchscript":
+        torch.jit.trace(net, torch.zeros(1, len(modalities), 16, 16, 16)).save(str(folder / "model.ts"))
+    else:
+        torch.save({k: v.half() for k, v in net.state_dict().items()}, folder / "model.pt")
+    (folder / "model.json").write_text(json.dumps(card))
+    return folder
+
+
+@pytest.fixture
+def tiny_model_dir(tmp_path):
+    return write_model(tmp_path / "tiny")

@@ -1,0 +1,103 @@
+"""The inference engine: exact output geometry, progress, cancel, TTA, clear errors for bad models/inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ai.engine import detections_from_labels, run_segmentation, select_device
+from ai.registry import load_model
+from tests.ai.conftest import write_model
+from viewer.core.errors import Cancelled, ModelError
+from viewer.core.progress import CancelToken
+from viewer.core.volume import Volume
+
+
+def _oblique_ct():
+    a = np.deg2rad(15)
+    direction = np.array([[-np.cos(a), -np.sin(a), 0], [-np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rng = np.random.default_rng(0)
+    arr = rng.integers(-1000, 400, (23, 41, 37)).astype(np.int16)
+    return Volume(arr, spacing=(1.3, 0.9, 2.7), origin=(12.0, -30.0, 5.0), direction=direction, modality="CT",
+                  units="HU")
+
+
+def test_labels_land_exactly_on_the_input_grid(tiny_model_dir):
+    vol = _oblique_ct()
+    result = run_segmentation(load_model(str(tiny_model_dir)), [vol], device="cpu", return_probabilities=True)
+    assert result.labels.same_grid(vol, tol=1e-9)
+    assert result.labels.array.dtype == np.uint8 and result.labels.array.shape == vol.array.shape
+    assert result.probabilities.same_grid(vol) and result.probabilities.array.dtype == np.float32
+    assert 0 <= result.probabilities.array.min() and result.probabilities.array.max() <= 1 + 1e-5
+
+
+def test_progress_is_monotone_and_cancel_leaves_nothing(tiny_model_dir):
+    model = load_model(str(tiny_model_dir))
+    seen = []
+    run_segmentation(model, [_oblique_ct()], device="cpu", progress=lambda f, m: seen.append(f))
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    token = CancelToken()
+
+    def cancel_at_first_window(fraction, message):
+        if "window" in message:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        run_segmentation(model, [_oblique_ct()], device="cpu", progress=cancel_at_first_window, cancel=token)
+
+
+def test_tta_runs_and_keeps_geometry(tiny_model_dir):
+    vol = _oblique_ct()
+    result = run_segmentation(load_model(str(tiny_model_dir)), [vol], device="cpu", tta=True)
+    assert result.labels.same_grid(vol)
+
+
+def test_modality_mismatch_is_a_clear_error(tmp_path):
+    model = load_model(str(write_model(tmp_path / "petct", modalities=("PT", "CT"))))
+    with pytest.raises(ModelError, match="needs PT and CT, got CT"):
+        run_segmentation(model, [_oblique_ct()], device="cpu")
+
+
+def test_broken_model_folders_name_the_problem(tmp_path, tiny_model_dir):
+    (tiny_model_dir / "model.pt").unlink()
+    with pytest.raises(ModelError, match="model.pt"):
+        load_model(str(tiny_model_dir))
+    (tiny_model_dir / "model.pt").write_text("not weights")
+    with pytest.raises(ModelError, match="not a PyTorch weights file"):
+        load_model(str(tiny_model_dir))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelError, match="model.json is missing"):
+        load_model(str(empty))
+    with pytest.raises(ModelError, match="no model with id"):
+        load_model("no_such_model")
+
+
+def test_torchscript_model_runs(tmp_path):
+    model = load_model(str(write_model(tmp_path / "ts", fmt="torchscript")))
+    vol = _oblique_ct()
+    assert run_segmentation(model, [vol], device="cpu").labels.same_grid(vol)
+
+
+def test_unavailable_device_is_refused():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ModelError, match="no CUDA"):
+        select_device("cuda")
+    assert select_device("auto").type in ("cpu", "mps")
+
+
+def test_detections_are_components_in_world_mm():
+    from ai.engine import SegmentationResult
+
+    arr = np.zeros((10, 20, 20), np.uint8)
+    arr[2:5, 3:8, 3:8] = 1
+    arr[6:9, 12:18, 12:18] = 1
+    vol = Volume(arr, spacing=(2, 2, 3), origin=(10, 20, 30), modality="SEG", units="label")
+    found = detections_from_labels(SegmentationResult(vol, {1: "lesion"}))
+    assert len(found) == 2
+    centre = found[0]["center_mm"]
+    assert np.allclose(centre, vol.index_to_world((5, 5, 3)))
+    assert found[0]["box_mm"][0] == list(vol.index_to_world((3, 3, 2)))
