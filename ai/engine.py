@@ -96,7 +96,9 @@ def preprocess(model: LoadedModel, volumes: list[Volume]) -> tuple[np.ndarray, V
     grid = model_grid(volumes[0], model.card.spacing)
     channels = []
     for vol, spec in zip(volumes, model.card.normalization, strict=True):
-        on_grid = resample_to(vol.with_array(vol.array.astype(np.float32)), grid, default=_background(vol))
+        # integer images are interpolated in their own type (< 0.5 unit rounding) to spare a float32 copy
+        # of the full-resolution input; float images stay float
+        on_grid = resample_to(vol, grid, default=_background(vol))
         channels.append(normalize(on_grid.array, spec))
     return np.stack(channels), grid
 
@@ -123,9 +125,9 @@ def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = Fal
     device = select_device(device) if isinstance(device, str) else device
     if device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
-    net = model.network.to(device).eval()
+    model.to(device).network.eval()
     roi = tuple(int(v) for v in model.card.patch_size[::-1])  # card: (x, y, z) -> (z, y, x)
-    flips = [()] + ([(a,) for a in model.card.mirror_axes] if tta else [])
+    flips = [()] + ([(a,) for a in model.mirror_axes] if tta else [])
     total = _window_count(x.shape[1:], roi) * len(flips)
     done = [0]
 
@@ -135,7 +137,7 @@ def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = Fal
         if device.type == "cuda":
             batch = batch.to(memory_format=torch.channels_last_3d)
         with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=device.type == "cuda"):
-            out = net(batch)
+            out = model.predict_logits(batch)
         done[0] += batch.shape[0]
         progress(min(done[0] / total, 1.0) * 0.95, f"window {done[0]}/{total}")
         return out.float()
@@ -155,11 +157,15 @@ def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = Fal
     return probs
 
 
-def export(probs: np.ndarray, grid: Volume, reference: Volume) -> tuple[Volume, Volume, Volume]:
-    """(labels uint8, probability of the chosen label, uncertainty) resampled onto ``reference``'s grid."""
+def export(probs: np.ndarray, grid: Volume, reference: Volume,
+           with_probabilities: bool = True) -> tuple[Volume, Volume | None, Volume | None]:
+    """(labels uint8, probability of the chosen label, uncertainty = 1 - that probability) resampled onto
+    ``reference``'s grid; the two float maps only ``with_probabilities`` (they cost 2 full-size float32)."""
     labels = grid.with_array(np.argmax(probs, axis=0).astype(np.uint8), units="label", modality="SEG")
-    top = grid.with_array(probs.max(axis=0), units="arbitrary", modality="OT")
     out = resample_to(labels, reference, nearest=True)
+    if not with_probabilities:
+        return out, None, None
+    top = grid.with_array(probs.max(axis=0), units="arbitrary", modality="OT")
     prob = resample_to(top, reference)
     unc = prob.with_array((1.0 - prob.array).astype(np.float32))
     return out, prob, unc
@@ -180,12 +186,12 @@ def run_segmentation(model: LoadedModel, volumes: list[Volume], *, device="auto"
     if cancel is not None:
         cancel.raise_if_cancelled()
     progress(0.96, "resampling to the image grid")
-    labels, prob, unc = export(probs, grid, volumes[0])
+    labels, prob, unc = export(probs, grid, volumes[0], return_probabilities)
+    del probs
     names = {k: v for k, v in model.card.labels.items() if k}
     progress(1.0, "done")
     return SegmentationResult(labels.with_array(labels.array, description=f"{model.card.id} labels"), names,
-                              prob if return_probabilities else None, unc if return_probabilities else None,
-                              model.card.id, model.card.version)
+                              prob, unc, model.card.id, model.card.version)
 
 
 def detections_from_labels(result: SegmentationResult, min_voxels: int = 5) -> list[dict]:

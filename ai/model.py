@@ -88,6 +88,15 @@ class LoadedModel:
     def num_classes(self) -> int:
         return max(self.card.labels) + 1
 
+    @property
+    def mirror_axes(self) -> list[int]:
+        """Axes (x=0, y=1, z=2) the model may be mirrored along for test-time augmentation."""
+        return list(self.card.mirror_axes)
+
+    def predict_logits(self, x):
+        """Logits (B, K, z, y, x) for a batch (B, C, z, y, x) of normalised patches (a torch module call)."""
+        return self.network(x)
+
     def to(self, device) -> LoadedModel:
         self.network = self.network.to(device)
         return self

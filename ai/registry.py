@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from ai.model import LoadedModel, ModelCard
 from viewer.core.errors import ModelError
 
+log = logging.getLogger(__name__)
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "resources" / "models"
 
 
@@ -21,25 +23,34 @@ def user_models_dir() -> Path:
     return Path(user_data_dir("radview")) / "models"
 
 
-def model_folders() -> list[Path]:
-    """Folders holding a model card, built-in first."""
+def model_format(folder: Path) -> str | None:
+    """The format of a model folder from its contents, or None if it holds no model."""
+    if (folder / "model.json").is_file():
+        return "card"
+    if (folder / "configs" / "metadata.json").is_file():
+        return "monai_bundle"
+    if (folder / "dataset.json").is_file() and (folder / "plans.json").is_file():
+        return "nnunetv2"
+    return None
+
+
+def model_folders(user_dir: str | Path | None = None) -> list[Path]:
+    """Folders holding a model card (built-in first, then the user's folder)."""
     out = []
-    for root in (BUILTIN_DIR, user_models_dir()):
+    for root in (BUILTIN_DIR, Path(user_dir) if user_dir else user_models_dir()):
         if root.is_dir():
-            out.extend(sorted(p for p in root.iterdir() if (p / "model.json").is_file()))
+            out.extend(sorted(p for p in root.iterdir() if p.is_dir() and model_format(p) == "card"))
     return out
 
 
-def list_models() -> list[ModelCard]:
+def list_models(user_dir: str | Path | None = None) -> list[ModelCard]:
     """The cards of every installed model (a broken card is skipped with a log message)."""
-    import logging
-
     cards = []
-    for folder in model_folders():
+    for folder in model_folders(user_dir):
         try:
             cards.append(ModelCard.from_file(folder / "model.json"))
         except ModelError as err:
-            logging.getLogger(__name__).warning("%s", err)
+            log.warning("%s", err)
     return cards
 
 
@@ -56,8 +67,17 @@ def find_model(id_or_path: str) -> Path:
 
 
 def load_model(id_or_path: str, device: str = "cpu") -> LoadedModel:
-    """Load a model folder (by id or path) into the common interface."""
+    """Load a model folder (by id or path) into the common interface, dispatching on its contents."""
     folder = find_model(id_or_path)
+    kind = model_format(folder)
+    if kind == "monai_bundle":
+        from ai.formats.monai_bundle import load_monai_bundle
+
+        return load_monai_bundle(folder).to(device)
+    if kind == "nnunetv2":
+        from ai.formats.nnunet import load_nnunet_folder
+
+        return load_nnunet_folder(folder).to(device)
     card = ModelCard.from_file(folder / "model.json")
     if card.format == "builtin":
         from ai.formats.builtin import load_builtin
@@ -68,5 +88,5 @@ def load_model(id_or_path: str, device: str = "cpu") -> LoadedModel:
 
         model = load_torchscript(folder, card)
     else:
-        raise ModelError(f"model format {card.format!r} is not supported yet", folder / "model.json")
+        raise ModelError(f"model format {card.format!r} is not supported", folder / "model.json")
     return model.to(device)

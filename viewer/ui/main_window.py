@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.core.session import Session
+from viewer.ui.ai_panel import AiPanel
 from viewer.ui.histogram_panel import HistogramPanel
 from viewer.ui.mpr_view import MprView
 from viewer.ui.recent_files import add_recent_file, recent_files
@@ -68,6 +69,9 @@ class MainWindow(QMainWindow):
         self._add_dock("Studies", self.browser, Qt.LeftDockWidgetArea)
         self._add_dock("Window / level", self.histogram, Qt.LeftDockWidgetArea)
         self._add_dock("Segmentation", self.segment_panel, Qt.RightDockWidgetArea)
+        self.ai_panel = AiPanel(self.state, self.session)
+        self.ai_panel.segmentation_ready.connect(self.segment_panel.adopt)
+        self._add_dock("AI", self.ai_panel, Qt.RightDockWidgetArea)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.setRange(0, 1000)

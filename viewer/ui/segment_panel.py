@@ -69,6 +69,11 @@ class SegmentPanel(QWidget):
         self._refresh()
         return self.segmentation
 
+    def adopt(self, seg) -> None:
+        """Make ``seg`` (e.g. a model's output) the segmentation that strokes edit."""
+        self.segmentation = seg
+        self._refresh()
+
     def _on_stroke(self, phase: str, world) -> None:
         if self.state.volume is None:
             return
