@@ -245,6 +245,20 @@ class Session:
             out.append(seg)
         return out
 
+    def adopt_recovered(self, vol: Volume, recovered: Segmentation) -> Segmentation:
+        """Attach a recovered segmentation to its re-opened image (same grid), journal it anew and mark the
+        old journal handled. Provenance and label table are kept."""
+        if recovered.array.shape != vol.array.shape or not recovered.reference.same_grid(vol, tol=1e-3):
+            raise LabelMapError(f"recovered segmentation '{recovered.name}' does not fit {vol.description}")
+        seg = Segmentation(vol, recovered.name, recovered.array, recovered.table, provenance=recovered.provenance,
+                           source=recovered.source)
+        self._register(seg)
+        old = self.journal_dir / recovered.uid
+        if old.is_dir():
+            (old / "closed").write_text(f"recovered into {seg.uid}\n")
+        self.audit.append({"action": "recovered after a crash", "segmentation": seg.name, "author": self._author()})
+        return seg
+
     def discard_recovery(self) -> None:
         """Mark every unclosed journal as handled (after the user declined or saved the recovery)."""
         for folder in open_journals(self.journal_dir):

@@ -65,5 +65,7 @@ def run_gui(paths: list[str], demo: bool = False, screenshot: str | None = None)
             QTimer.singleShot(200, lambda: finish(True))
     if paths:
         QTimer.singleShot(0, lambda: window.open_path(paths[0]))
+    elif not screenshot:
+        QTimer.singleShot(0, window.offer_recovery)
     app.exec()
     return result["code"]

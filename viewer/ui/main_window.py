@@ -226,6 +226,33 @@ class MainWindow(QMainWindow):
         except RadviewError as err:
             show_error(self, str(err))
 
+    def offer_recovery(self, ask=None) -> list:
+        """After a crash: offer the journalled segmentations; reopen their images and restore them.
+
+        ``ask(names) -> bool`` defaults to a Yes/No dialog. Returns the segmentations being restored.
+        """
+        recovered = [r for r in self.session.recover() if r.source]
+        if not recovered:
+            return []
+        names = ", ".join(f"'{r.name}'" for r in recovered)
+        ask = ask or (lambda text: QMessageBox.question(self, "radview", text) == QMessageBox.Yes)
+        if not ask(f"radview was not closed cleanly. Recover {names}?"):
+            self.session.discard_recovery()
+            return []
+        first = recovered[0]
+
+        def restore(vol) -> None:
+            self.load_finished.disconnect(restore)
+            for r in recovered:
+                if r.source == first.source:
+                    seg = self.session.adopt_recovered(vol, r)
+                    self.segment_panel.adopt(seg)
+                    self.state.set_labels(seg.as_volume())
+
+        self.load_finished.connect(restore)
+        self.open_path(first.source)
+        return recovered
+
     def cancel_loading(self) -> None:
         if self.worker is not None:
             self.worker.cancel()
