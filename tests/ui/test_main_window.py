@@ -161,3 +161,20 @@ def test_gui_imports_no_torch_and_opens_fast():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[1:] == ["False", "False"]
     assert float(out[0]) < 2.0
+
+
+def test_drag_and_drop_opens_and_recent_files_remember(viewer, qtbot, demo_study):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from viewer.ui.recent_files import recent_files
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(demo_study.ct_dir))])
+    event = QDropEvent(QPointF(200, 200), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    with qtbot.waitSignal(viewer.load_finished, timeout=30000) as blocker:
+        viewer.dropEvent(event)
+    assert blocker.args[0].modality == "CT"
+    assert recent_files()[0] == str(demo_study.ct_dir.resolve())
+    viewer._fill_recent_menu()
+    assert viewer.recent_menu.actions()[0].text() == str(demo_study.ct_dir.resolve())
