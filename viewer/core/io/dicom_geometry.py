@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from viewer.core.errors import GeometryError
-from viewer.core.io.dicom_headers import DicomHeader
+from viewer.core.io.dicom_headers import DicomHeader, number, numbers
 
 #: Relative spread of slice gaps tolerated before warning about uneven spacing.
 UNEVEN_TOLERANCE = 0.01
@@ -64,7 +64,7 @@ def _frame_item(ds, frame: int, sequence: str):
 def slices_of(h: DicomHeader, warnings: list[str]) -> list[SliceRef]:
     """The 2D slices in one file: one for classic images, one per frame for multi-frame objects."""
     ds = h.dataset
-    instance = int(ds.get("InstanceNumber", 0) or 0)
+    instance = int(number(ds, "InstanceNumber", 0))
     n = h.n_frames
     if n > 1 and "PerFrameFunctionalGroupsSequence" in ds:
         out = []
@@ -85,9 +85,9 @@ def slices_of(h: DicomHeader, warnings: list[str]) -> list[SliceRef]:
             )
         if len(out) == n:
             return out
-    ipp = ds.get("ImagePositionPatient")
-    iop = ds.get("ImageOrientationPatient")
-    ps = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    ipp = numbers(ds, "ImagePositionPatient")
+    iop = numbers(ds, "ImageOrientationPatient")
+    ps = numbers(ds, "PixelSpacing") or numbers(ds, "ImagerPixelSpacing")
     if ipp is None or iop is None:
         warnings.append(f"{h.path.name}: no ImagePositionPatient/ImageOrientationPatient; identity geometry assumed")
         ipp, iop = (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0)

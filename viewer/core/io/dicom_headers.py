@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import pydicom
@@ -31,6 +32,45 @@ SOP_CLASS_NAMES = {
 }
 
 
+@cache
+def _tag(keyword: str) -> int:
+    tag = pydicom.datadict.tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(keyword)
+    return tag
+
+
+def numbers(ds: pydicom.Dataset, keyword: str) -> list[float] | None:
+    """The values of a numeric string element (DS/IS: positions, spacings, rescale) as floats, or None.
+
+    Reads the raw bytes of a not-yet-converted element directly: pydicom's generic conversion is the
+    slowest part of reading hundreds of slice headers, and these few elements are all geometry needs.
+    """
+    raw = ds._dict.get(_tag(keyword))  # noqa: SLF001 - raw access is the point
+    if raw is None:
+        return None
+    if isinstance(raw, pydicom.dataelem.RawDataElement) and isinstance(raw.value, bytes) and \
+            raw.VR in (None, "DS", "IS"):
+        try:
+            values = [float(v) for v in raw.value.split(b"\\") if v.strip(b" \x00")]
+        except ValueError:
+            values = None
+        if values is not None:
+            return values or None
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        return [float(v) for v in value]
+    return [float(value)]
+
+
+def number(ds: pydicom.Dataset, keyword: str, default: float) -> float:
+    """The first value of a numeric string element, or ``default`` when absent or empty."""
+    values = numbers(ds, keyword)
+    return values[0] if values else default
+
+
 @dataclass
 class DicomHeader:
     """One DICOM file's parsed header; ``dataset`` keeps the pixel data deferred on disk."""
@@ -51,7 +91,7 @@ class DicomHeader:
 
     @property
     def n_frames(self) -> int:
-        return int(self.dataset.get("NumberOfFrames", 1) or 1)
+        return int(number(self.dataset, "NumberOfFrames", 1) or 1)
 
 
 @dataclass
@@ -85,7 +125,7 @@ def read_header(path: Path) -> DicomHeader:
         ds = _read_without_preamble(path)
     except Exception as err:  # pydicom raises many types on truncated headers
         raise CorruptFileError(f"DICOM header cannot be parsed ({err})", path) from err
-    if not any(e.tag.group > 0x0002 and e.keyword for e in ds):
+    if not any(t.group > 0x0002 and pydicom.datadict.dictionary_has_tag(t) for t in ds.keys()):
         raise CorruptFileError("DICOM file holds no data elements (damaged or empty)", path)
     return DicomHeader(Path(path), ds)
 

@@ -16,7 +16,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from viewer.core.errors import CorruptFileError, UnsupportedFormatError
 from viewer.core.io.decode_pool import decode_file, decode_pool, worth_it
 from viewer.core.io.dicom_geometry import SeriesGeometry, SliceRef, _frame_item, series_geometry
-from viewer.core.io.dicom_headers import SeriesInfo, describe_non_image
+from viewer.core.io.dicom_headers import SeriesInfo, describe_non_image, number
 from viewer.core.io.suv import suv_factor_from_dataset
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 from viewer.core.volume import Volume
@@ -36,7 +36,7 @@ def _rescale(ref: SliceRef) -> tuple[float, float]:
     if ds.get("Modality") == "RTDOSE":
         return float(ds.get("DoseGridScaling", 1) or 1), 0.0
     source = _frame_item(ds, ref.frame, "PixelValueTransformationSequence") or ds
-    return float(source.get("RescaleSlope", 1) or 1), float(source.get("RescaleIntercept", 0) or 0)
+    return number(source, "RescaleSlope", 1.0) or 1.0, number(source, "RescaleIntercept", 0.0)
 
 
 def _stored_range(ds: pydicom.Dataset) -> tuple[int, int]:
