@@ -63,3 +63,24 @@ def test_erase_tool_removes_label(viewer, open_and_wait, demo_study, qtbot):
     qtbot.mouseClick(axial.vtk, Qt.LeftButton, pos=_widget_pos(axial, centre))
     assert seg.array[tuple(np.rint(vol.world_to_index(centre)).astype(int)[::-1])] == 0
     assert seg.array.any()
+
+
+def test_label_table_shows_statistics_hides_labels_and_exports_csv(viewer, open_and_wait, demo_study, tmp_path):
+    vol = open_and_wait(viewer, demo_study.ct_dir)
+    axial = viewer.views["axial"]
+    panel = viewer.segment_panel
+    seg = panel.new_segmentation("table")
+    centre = np.array([-60.0, -5.0, axial.slice_view.slice_position_mm])  # inside the phantom liver
+    viewer.session.paint(seg, 1, centre, 10)
+    viewer.state.labels_edited.emit()
+    panel._refresh()
+    assert panel.table.rowCount() == 1
+    mask = seg.array == 1
+    assert int(panel.table.item(0, 3).text()) == mask.sum()
+    assert float(panel.table.item(0, 5).text()) == pytest.approx(vol.array[mask].mean(), abs=0.05)
+    assert int(panel.table.item(0, 7).text()) == mask.sum()  # all by hand
+    shown = _overlay_pixels(view_pixels(axial))
+    panel.table.item(0, 0).setCheckState(Qt.Unchecked)
+    assert shown > 100 and _overlay_pixels(view_pixels(axial)) == 0
+    panel._export_csv(str(tmp_path / "stats.csv"))
+    assert "volume_ml" in (tmp_path / "stats.csv").read_text()

@@ -62,6 +62,7 @@ class SliceView:
         self._window, self._level = 400.0, 40.0
         self._colormap = "gray"
         self._labels: np.ndarray | None = None
+        self._hidden_labels: set[int] = set()
         self._label_colors: dict[int, tuple[int, int, int]] = {}
         self._fill32 = self._edge32 = np.zeros(2, np.uint32)
         self._label_opacity = 0.4
@@ -220,8 +221,17 @@ class SliceView:
         edge = fill.copy()
         fill[1:, 3] = round(255 * self._label_opacity)
         edge[1:, 3] = 255
+        hidden = [h for h in self._hidden_labels if h < n]
+        fill[hidden, 3] = edge[hidden, 3] = 0
         self._fill32 = fill.view(np.uint32).ravel()
         self._edge32 = edge.view(np.uint32).ravel()
+
+    def set_label_visible(self, label: int, visible: bool) -> None:
+        """Show or hide one label id of the overlay."""
+        (self._hidden_labels.discard if visible else self._hidden_labels.add)(int(label))
+        if self._labels is not None:
+            self._build_label_tables(max(int(self._labels.max()), int(label)))
+            self._update_slice()
 
     def update_labels(self, region=None) -> None:
         """Redraw the overlay after the label array changed in place (``region`` is unused: one slice)."""

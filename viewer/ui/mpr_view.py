@@ -44,6 +44,7 @@ class MprView(QWidget):
         state.colormap_changed.connect(self._on_colormap)
         state.labels_changed.connect(self._on_labels)
         state.labels_edited.connect(self._on_labels_edited)
+        state.label_visibility_changed.connect(self._on_label_visibility)
 
     # ------------------------------------------------------------------ state -> view
     @property
@@ -87,6 +88,11 @@ class MprView(QWidget):
     def _on_labels_edited(self) -> None:
         if self.has_volume:
             self.slice_view.update_labels()
+            self.vtk.render()
+
+    def _on_label_visibility(self, label: int, visible: bool) -> None:
+        if self.has_volume:
+            self.slice_view.set_label_visible(label, visible)
             self.vtk.render()
 
     def reset_view(self) -> None:

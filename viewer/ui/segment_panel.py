@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QLabel,
     QPushButton,
     QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from viewer.core.session import Session
 from viewer.ui.state import ViewerState
+
+TABLE_COLUMNS = ["Show", "Label", "Name", "Voxels", "mL", "Mean", "Units", "By hand", "By AI"]
 
 
 class SegmentPanel(QWidget):
@@ -41,6 +47,12 @@ class SegmentPanel(QWidget):
         self.redo_button.clicked.connect(self.redo)
         self.summary = QLabel("no segmentation")
         self.summary.setWordWrap(True)
+        self.table = QTableWidget(0, len(TABLE_COLUMNS))
+        self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
+        self.table.itemChanged.connect(self._on_item_changed)
+        self.csv_button = QPushButton("Export statistics (CSV)...")
+        self.csv_button.clicked.connect(self._export_csv)
+        self.rows: list[dict] = []
         form = QFormLayout()
         form.addRow("Label", self.label_box)
         form.addRow("3D brush radius", self.radius_box)
@@ -50,7 +62,8 @@ class SegmentPanel(QWidget):
         layout.addWidget(self.undo_button)
         layout.addWidget(self.redo_button)
         layout.addWidget(self.summary)
-        layout.addStretch(1)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.csv_button)
         state.stroke.connect(self._on_stroke)
         state.volume_changed.connect(self._on_volume)
 
@@ -108,9 +121,44 @@ class SegmentPanel(QWidget):
         seg = self.segmentation
         if seg is None:
             self.summary.setText("no segmentation")
+            self.table.setRowCount(0)
             return
-        lines = [f"<b>{seg.name}</b>"]
-        for label, counts in seg.provenance_summary().items():
-            name = seg.table.ensure(label).name
-            lines.append(f"{name}: {counts['human_voxels']} by hand, {counts['ai_voxels']} by AI")
-        self.summary.setText("<br>".join(lines))
+        self.summary.setText(f"<b>{seg.name}</b>")
+        self._fill_table(seg)
+
+    def _fill_table(self, seg) -> None:
+        """Per-label statistics (viewer.core.stats) and provenance; the Show column hides a label."""
+        from viewer.core.stats import label_statistics
+
+        self.rows = label_statistics(self.state.volume, seg.array, seg.table.names())
+        provenance = seg.provenance_summary()
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(self.rows))
+        for r, row in enumerate(self.rows):
+            prov = provenance.get(row["label"], {"human_voxels": 0, "ai_voxels": 0})
+            show = QTableWidgetItem()
+            show.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled)
+            show.setCheckState(Qt.Checked if seg.table.ensure(row["label"]).visible else Qt.Unchecked)
+            show.setData(Qt.UserRole, row["label"])
+            self.table.setItem(r, 0, show)
+            values = [row["label"], row["name"], row["voxels"], f"{row['volume_ml']:.2f}", f"{row['mean']:.1f}",
+                      row["units"], prov["human_voxels"], prov["ai_voxels"]]
+            for c, v in enumerate(values, start=1):
+                self.table.setItem(r, c, QTableWidgetItem(str(v)))
+        self.table.blockSignals(False)
+
+    def _on_item_changed(self, item) -> None:
+        if item.column() != 0 or self.segmentation is None:
+            return
+        label, visible = int(item.data(Qt.UserRole)), item.checkState() == Qt.Checked
+        self.segmentation.table.ensure(label).visible = visible
+        self.state.label_visibility_changed.emit(label, visible)
+
+    def _export_csv(self, path: str | None = None) -> None:
+        from viewer.core.stats import statistics_csv
+
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export statistics", "statistics.csv", "CSV (*.csv)")
+        if path:
+            with open(path, "w", newline="") as f:
+                f.write(statistics_csv(self.rows))

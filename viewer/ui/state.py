@@ -22,6 +22,7 @@ class ViewerState(QObject):
     window_level_changed = Signal(float, float)
     colormap_changed = Signal(str)
     labels_edited = Signal()  # the label overlay's voxels changed in place
+    label_visibility_changed = Signal(int, bool)
     tool_changed = Signal(str)
     #: a paint/erase stroke on a view: (phase 'begin' | 'move' | 'end', world point or None)
     stroke = Signal(str, object)
