@@ -178,3 +178,13 @@ def test_drag_and_drop_opens_and_recent_files_remember(viewer, qtbot, demo_study
     assert recent_files()[0] == str(demo_study.ct_dir.resolve())
     viewer._fill_recent_menu()
     assert viewer.recent_menu.actions()[0].text() == str(demo_study.ct_dir.resolve())
+
+
+def test_3d_view_shows_label_surfaces(viewer, open_and_wait, demo_study):
+    open_and_wait(viewer, demo_study.ct_dir)
+    view = viewer.view3d
+    without = view_pixels(view)
+    viewer.open_labels(str(demo_study.labels))
+    with_surfaces = view_pixels(view)
+    changed = np.abs(with_surfaces - without).sum(axis=2) > 30
+    assert changed.mean() > 0.02  # coloured organ surfaces appear in front of the bones

@@ -214,17 +214,25 @@ class MainWindow(QMainWindow):
         return worker
 
     def open_labels(self, path: str) -> None:
-        """Overlay a label map file (any grid; resampled by world geometry onto the current volume)."""
+        """Open a label map file as an editable segmentation of the current volume (any grid: resampled by
+        world geometry); names come from a JSON beside it (``labels.nii.gz`` -> ``labels.json``)."""
         from viewer.core.errors import RadviewError
-        from viewer.core.io import load_volume
+        from viewer.core.io.labelmap import load_label_names, load_labelmap
 
-        if self.state.volume is None:
+        vol = self.state.volume
+        if vol is None:
             show_error(self, "open an image before its segmentation")
             return
+        names_file = Path(str(path).removesuffix(".gz")).with_suffix(".json")
         try:
-            self.state.set_labels(load_volume(path))
+            labels = load_labelmap(path, reference=vol)
+            names = load_label_names(names_file) if names_file.is_file() else {}
         except RadviewError as err:
             show_error(self, str(err))
+            return
+        seg = self.session.new_segmentation(vol, Path(path).name, labels=labels.array, names=names)
+        self.segment_panel.adopt(seg)
+        self.state.set_labels(seg.as_volume())
 
     def offer_recovery(self, ask=None) -> list:
         """After a crash: offer the journalled segmentations; reopen their images and restore them.

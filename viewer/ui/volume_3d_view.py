@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QComboBox, QVBoxLayout, QWidget
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
 
 from viewer.render.volume_view import VolumeView
 from viewer.ui.state import ViewerState
 from viewer.ui.vtk_widget import VtkWidget
+
+#: Milliseconds without edits before the 3D label surfaces are rebuilt.
+SURFACE_DELAY_MS = 400
 
 
 class Volume3DView(QWidget):
@@ -32,7 +36,19 @@ class Volume3DView(QWidget):
         interactor.AddObserver("EndInteractionEvent", self._on_release)
         state.volume_changed.connect(self._on_volume)
         state.cursor_changed.connect(self._on_cursor)
-        self._pending_refresh = False
+        state.labels_changed.connect(self._update_surfaces)
+        # surfaces are rebuilt once editing pauses, not on every brush dab
+        self._surface_timer = QTimer(self)
+        self._surface_timer.setSingleShot(True)
+        self._surface_timer.setInterval(SURFACE_DELAY_MS)
+        self._surface_timer.timeout.connect(self._update_surfaces)
+        state.labels_edited.connect(self._surface_timer.start)
+
+    def _update_surfaces(self, *_) -> None:
+        if self.volume_view.volume is None:
+            return
+        self.volume_view.set_labels_surfaces(self.state.labels)
+        self.vtk.render()
 
     def _on_release(self, *_):
         self.volume_view.set_interactive(False)
