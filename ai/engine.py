@@ -59,11 +59,17 @@ def select_device(preference: str = "auto"):
     return torch.device(preference)
 
 
-def model_grid(reference: Volume, spacing) -> Volume:
-    """An axis-aligned (identity direction, LPS) grid at ``spacing`` covering ``reference``'s extent."""
+def model_grid(reference: Volume, spacing, roi=None) -> Volume:
+    """An axis-aligned (identity direction, LPS) grid at ``spacing`` covering ``reference``'s extent,
+    or only its part inside ``roi`` = ((x0, y0, z0), (x1, y1, z1)) world LPS mm."""
     lo, hi = reference.world_bounds()
     half = np.abs(reference.direction @ np.diag(reference.spacing)).sum(axis=1) / 2  # half a voxel, world axes
     lo, hi = lo - half, hi + half
+    if roi is not None:
+        box = np.asarray(roi, float)
+        lo, hi = np.maximum(lo, box.min(axis=0)), np.minimum(hi, box.max(axis=0))
+        if np.any(hi <= lo):
+            raise ModelError(f"the region {box.tolist()} mm does not overlap the image")
     spacing = np.asarray(spacing if spacing is not None else reference.spacing, float)
     size = np.maximum(np.ceil((hi - lo) / spacing).astype(int), 1)
     origin = lo + spacing / 2
@@ -90,10 +96,10 @@ def check_inputs(model: LoadedModel, volumes: list[Volume]) -> None:
         raise ModelError(f"model {model.card.id} needs {' and '.join(wanted)}, got {' and '.join(got) or 'nothing'}")
 
 
-def preprocess(model: LoadedModel, volumes: list[Volume]) -> tuple[np.ndarray, Volume]:
-    """(channels (C, z, y, x) float32 on the model grid, that grid)."""
+def preprocess(model: LoadedModel, volumes: list[Volume], roi=None) -> tuple[np.ndarray, Volume]:
+    """(channels (C, z, y, x) float32 on the model grid, that grid); ``roi``: see model_grid."""
     check_inputs(model, volumes)
-    grid = model_grid(volumes[0], model.card.spacing)
+    grid = model_grid(volumes[0], model.card.spacing, roi)
     channels = []
     for vol, spec in zip(volumes, model.card.normalization, strict=True):
         # integer images are interpolated in their own type (< 0.5 unit rounding) to spare a float32 copy
@@ -150,11 +156,17 @@ def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = Fal
             inp = torch.flip(inputs, dims) if dims else inputs
             logits = sliding_window_inference(inp, roi, sw_batch_size=2, predictor=window, overlap=OVERLAP,
                                               mode="gaussian", sw_device=device, device=torch.device("cpu"))
-            p = torch.softmax(logits, dim=1)
+            p = _softmax_(logits)
             p = torch.flip(p, dims) if dims else p
-            probs = p if probs is None else probs + p
-    probs = (probs / len(flips))[0].numpy().astype(np.float32, copy=False)
-    return probs
+            probs = p if probs is None else probs.add_(p)
+        probs.div_(len(flips))
+    return probs[0].numpy().astype(np.float32, copy=False)
+
+
+def _softmax_(logits):
+    """Softmax over the class dimension, in place (one full-size float tensor fewer than torch.softmax)."""
+    logits.sub_(logits.amax(dim=1, keepdim=True)).exp_()
+    return logits.div_(logits.sum(dim=1, keepdim=True))
 
 
 def export(probs: np.ndarray, grid: Volume, reference: Volume,
@@ -166,22 +178,25 @@ def export(probs: np.ndarray, grid: Volume, reference: Volume,
     if not with_probabilities:
         return out, None, None
     top = grid.with_array(probs.max(axis=0), units="arbitrary", modality="OT")
-    prob = resample_to(top, reference)
+    prob = resample_to(top, reference, default=1.0)  # outside a region: background, not evaluated
     unc = prob.with_array((1.0 - prob.array).astype(np.float32))
     return out, prob, unc
 
 
 def run_segmentation(model: LoadedModel, volumes: list[Volume], *, device="auto", tta: bool = False,
                      progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-                     return_probabilities: bool = False) -> SegmentationResult:
+                     return_probabilities: bool = False, roi=None) -> SegmentationResult:
     """Segment ``volumes`` (registered, first one defines the output grid) with ``model``.
+
+    ``roi`` = ((x0, y0, z0), (x1, y1, z1)) world LPS mm limits the work to that box; the label map
+    still covers the whole image (0 outside the box).
 
     Raises ModelError on channel/modality mismatch and Cancelled when ``cancel`` fires (no partial
     output is returned).
     """
     progress = progress or no_progress
     progress(0.0, f"preparing {model.card.id}")
-    x, grid = preprocess(model, volumes)
+    x, grid = preprocess(model, volumes, roi)
     probs = predict(model, x, device=device, tta=tta, progress=progress, cancel=cancel)
     if cancel is not None:
         cancel.raise_if_cancelled()

@@ -18,7 +18,7 @@ class ModelCard:
 
     ``inputs``: one dict per channel, e.g. ``{"modality": "CT", "name": "ct"}``;
     ``normalization``: one dict per channel, e.g. ``{"kind": "ct_window", "min": -250, "max": 350}``
-    (kinds: ct_window, zscore, percentile_zscore, suv); ``spacing``: model voxel size (x, y, z) mm;
+    (kinds: ct_window or its alias ct_clip, zscore, percentile_zscore, suv); ``spacing``: model voxel size (x, y, z) mm;
     ``labels``: {id: name} with 0 = background.
     """
 
@@ -42,6 +42,8 @@ class ModelCard:
     changelog: dict = field(default_factory=dict)
     weights: str = "model.pt"
     mirror_axes: list[int] = field(default_factory=lambda: [0, 1, 2])
+    orientation: str = "LPS"  # the model grid is axis-aligned LPS (see ai.engine.model_grid)
+    network_data_format: dict = field(default_factory=dict)  # MONAI bundle style inputs/outputs description
 
     @classmethod
     def from_file(cls, path: str | Path) -> ModelCard:

@@ -8,11 +8,11 @@ from viewer.core.errors import ModelError
 
 
 def normalize(array: np.ndarray, spec: dict) -> np.ndarray:
-    """Normalise one channel: ``ct_window`` (clip to [min, max], scale to [0, 1]), ``zscore``,
+    """Normalise one channel: ``ct_window`` / ``ct_clip`` (clip to [min, max], scale to [0, 1]), ``zscore``,
     ``percentile_zscore`` (clip to [lower, upper] percentiles, then z-score) or ``suv`` (divide by max)."""
     x = array.astype(np.float32, copy=True)
     kind = spec.get("kind")
-    if kind == "ct_window":
+    if kind in ("ct_window", "ct_clip"):
         lo, hi = float(spec["min"]), float(spec["max"])
         np.clip(x, lo, hi, out=x)
         x -= lo

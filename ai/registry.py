@@ -75,9 +75,8 @@ def load_model(id_or_path: str, device: str = "cpu") -> LoadedModel:
 
         return load_monai_bundle(folder).to(device)
     if kind == "nnunetv2":
-        from ai.formats.nnunet import load_nnunet_folder
-
-        return load_nnunet_folder(folder).to(device)
+        raise ModelError("nnU-Net v2 result folders are recognised but not loadable yet (planned loader: "
+                         "ai/formats/nnunet.py)", folder)
     card = ModelCard.from_file(folder / "model.json")
     if card.format == "builtin":
         from ai.formats.builtin import load_builtin

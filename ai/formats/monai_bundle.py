@@ -73,7 +73,7 @@ def card_from_bundle(folder: Path, metadata: dict, config: dict) -> ModelCard:
         normalization=[_normalization(transforms, modality)] * channels,
         labels={int(k): v for k, v in channel_def.items()},
         spacing=spacing, patch_size=[int(v) for v in roi] if roi else [96, 96, 96], format="monai_bundle",
-        network=fmt, intended_use=metadata.get("intended_use", ""), license=metadata.get("copyright", ""),
+        network_data_format=fmt, intended_use=metadata.get("intended_use", ""), license=metadata.get("copyright", ""),
         authors=metadata.get("authors", ""), changelog=metadata.get("changelog", {}),
         limitations=metadata.get("data_source", ""), weights="models/model.pt",
     )

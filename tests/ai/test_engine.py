@@ -101,3 +101,28 @@ def test_detections_are_components_in_world_mm():
     centre = found[0]["center_mm"]
     assert np.allclose(centre, vol.index_to_world((5, 5, 3)))
     assert found[0]["box_mm"][0] == list(vol.index_to_world((3, 3, 2)))
+
+
+def test_roi_limits_the_work_and_keeps_the_grid(tiny_model_dir):
+    vol = _oblique_ct()
+    model = load_model(str(tiny_model_dir))
+    centre = vol.index_to_world(np.array(vol.size) / 2)
+    box = (centre - 10, centre + 10)
+    result = run_segmentation(model, [vol], device="cpu", roi=box, return_probabilities=True)
+    assert result.labels.same_grid(vol)
+    zyx = np.argwhere(result.labels.array > 0)
+    assert 0 < len(zyx) < (run_segmentation(model, [vol], device="cpu").labels.array > 0).sum()
+    world = vol.index_to_world(zyx[:, ::-1].astype(float))
+    assert np.all(world >= box[0] - 4.0) and np.all(world <= box[1] + 4.0)  # within one model voxel
+    far = vol.index_to_world(np.zeros(3))
+    with pytest.raises(ModelError, match="does not overlap"):
+        run_segmentation(model, [vol], device="cpu", roi=(far - 500, far - 400))
+
+
+def test_nnunet_folder_is_recognised_with_a_clear_message(tmp_path):
+    folder = tmp_path / "Dataset001__nnUNetTrainer__nnUNetPlans__3d_fullres"
+    folder.mkdir()
+    (folder / "dataset.json").write_text("{}")
+    (folder / "plans.json").write_text("{}")
+    with pytest.raises(ModelError, match="nnU-Net v2"):
+        load_model(str(folder))
