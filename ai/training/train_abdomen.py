@@ -35,7 +35,7 @@ def base_card() -> ModelCard:
         id="abdomen_ct_unet", version="0.1.0", name="Abdominal CT organs (demo U-Net)", task="segmentation",
         inputs=[{"modality": "CT", "name": "ct"}], normalization=[{"kind": "ct_window", "min": -250, "max": 350}],
         labels=dict(LABELS), spacing=[3.0, 3.0, 3.0], patch_size=[64, 64, 32], network=NETWORK,
-        mirror_axes=[2],
+        mirror_axes=[],  # trained without flips (left/right organs): mirroring TTA would not apply
     )
 
 
@@ -167,7 +167,8 @@ def main(argv=None) -> int:
     card.limitations = (
         "Trained on one real CT and a synthetic phantom: it has not seen real anatomical variation, so expect "
         "poor results on other scanners and patients. The real-CT Dice is measured on its own training case. "
-        "Resamples to 3 mm; small structures are lost."
+        "Resamples to 3 mm; small structures are lost. Trained without mirroring augmentation, so mirroring "
+        "TTA does not apply (mirror_axes is empty)."
     )
     card.license = "Apache-2.0 (weights and training code); training CT from the TotalSegmentator test files."
     card.authors = "radview developers"
