@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from viewer.core.errors import GeometryError
-from viewer.core.io.dicom_headers import DicomHeader, number, numbers
+from viewer.core.io.dicom_headers import DicomHeader, number, numbers, uint
 
 #: Relative spread of slice gaps tolerated before warning about uneven spacing.
 UNEVEN_TOLERANCE = 0.01
@@ -122,17 +122,22 @@ def series_geometry(headers: list[DicomHeader]) -> SeriesGeometry:
     warnings: list[str] = []
     slices = [s for h in headers for s in slices_of(h, warnings)]
     first = slices[0]
-    rows, cols = int(first.header.dataset.Rows), int(first.header.dataset.Columns)
-    for s in slices:
-        ds = s.header.dataset
-        if (int(ds.Rows), int(ds.Columns)) != (rows, cols):
-            raise GeometryError(
-                f"slices of different size in one series ({rows}x{cols} and {ds.Rows}x{ds.Columns})", s.header.path
-            )
-        if not np.allclose(s.orientation, first.orientation, atol=1e-3):
-            raise GeometryError("mixed slice orientations in one series", s.header.path)
-        if not np.allclose(s.pixel_spacing, first.pixel_spacing, atol=1e-4):
-            raise GeometryError("mixed pixel spacings in one series", s.header.path)
+    sizes = np.array([(uint(h.dataset, "Rows", 0), uint(h.dataset, "Columns", 0)) for h in headers])
+    odd = np.flatnonzero((sizes != sizes[0]).any(axis=1))
+    if odd.size:
+        (rows, cols), other = sizes[0], headers[odd[0]]
+        raise GeometryError(
+            f"slices of different size in one series ({rows}x{cols} and {'x'.join(map(str, sizes[odd[0]]))})",
+            other.path,
+        )
+    rows, cols = (int(v) for v in sizes[0])
+    for what, values, atol in (
+        ("orientations", np.array([s.orientation for s in slices]), 1e-3),
+        ("pixel spacings", np.array([s.pixel_spacing for s in slices]), 1e-4),
+    ):
+        odd = np.flatnonzero((np.abs(values - values[0]) > atol).any(axis=1))
+        if odd.size:
+            raise GeometryError(f"mixed slice {what} in one series", slices[odd[0]].header.path)
     row, col = first.orientation[:3], first.orientation[3:]
     normal = np.cross(row, col)
     slices.sort(key=lambda s: (float(s.position @ normal), s.instance))

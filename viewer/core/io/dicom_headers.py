@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -19,6 +21,8 @@ from viewer.core.errors import CorruptFileError, NotAnImageError
 log = logging.getLogger(__name__)
 
 PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, FloatPixelData, DoubleFloatPixelData
+#: Single-valued string VRs that are plain ASCII by definition, so raw bytes can be decoded directly.
+_ASCII_VRS = ("UI", "CS", "DA", "TM")
 #: Values larger than this stay on disk until decoded (pixel data), so each header is parsed once.
 DEFER_SIZE = 1024
 
@@ -69,6 +73,35 @@ def number(ds: pydicom.Dataset, keyword: str, default: float) -> float:
     """The first value of a numeric string element, or ``default`` when absent or empty."""
     values = numbers(ds, keyword)
     return values[0] if values else default
+
+
+def uint(ds: pydicom.Dataset, keyword: str, default: int) -> int:
+    """An unsigned short element (Rows, BitsStored, ...) read from its raw bytes when still undecoded.
+
+    Falls back to pydicom's conversion for big-endian files or already converted elements.
+    """
+    raw = ds._dict.get(_tag(keyword))  # noqa: SLF001 - raw access is the point
+    if raw is None:
+        return default
+    if isinstance(raw, pydicom.dataelem.RawDataElement) and isinstance(raw.value, bytes) and \
+            raw.VR in (None, "US") and len(raw.value) >= 2 and ds.original_encoding[1] is not False:
+        return int.from_bytes(raw.value[:2], "little")
+    value = ds.get(keyword)
+    return default if value in (None, "") else int(value)
+
+
+def text(ds: pydicom.Dataset, keyword: str) -> str:
+    """A string element stripped of padding; ASCII values (UIDs, codes) are read straight from raw bytes."""
+    tag = _tag(keyword)
+    raw = ds._dict.get(tag)  # noqa: SLF001 - raw access is the point
+    if raw is None:
+        return ""
+    if isinstance(raw, pydicom.dataelem.RawDataElement) and isinstance(raw.value, bytes) and \
+            (raw.VR or pydicom.datadict.dictionary_VR(tag)) in _ASCII_VRS and raw.value.isascii() and \
+            b"\\" not in raw.value:
+        return raw.value.decode("ascii").strip(" \x00")
+    value = ds.get(keyword, "")
+    return "" if value is None else str(value).strip()
 
 
 @dataclass
@@ -169,11 +202,6 @@ def iter_files(path: Path) -> list[Path]:
     return out
 
 
-def _text(ds: pydicom.Dataset, keyword: str) -> str:
-    value = ds.get(keyword, "")
-    return "" if value is None else str(value).strip()
-
-
 def series_key(ds: pydicom.Dataset) -> str:
     """SeriesInstanceUID, or a deterministic stand-in when the file leaves it empty.
 
@@ -182,11 +210,11 @@ def series_key(ds: pydicom.Dataset) -> str:
     description, frame of reference, orientation and matrix size. The key is turned into a stable
     UID-like string ("2.25.<int>") so scan() and load_volume() agree on it.
     """
-    uid = _text(ds, "SeriesInstanceUID")
+    uid = text(ds, "SeriesInstanceUID")
     if uid:
         return uid
     parts = [
-        _text(ds, k)
+        text(ds, k)
         for k in (
             "StudyInstanceUID", "StudyDate", "StudyTime", "SeriesNumber", "SeriesDate", "SeriesTime",
             "SeriesDescription", "Modality", "FrameOfReferenceUID", "Rows", "Columns",
@@ -210,14 +238,14 @@ def group_series(headers: Iterable[DicomHeader]) -> list[SeriesInfo]:
         series.append(
             SeriesInfo(
                 series_uid=uid,
-                modality=_text(ds, "Modality") or "OT",
-                description=_text(ds, "SeriesDescription") or _text(ds, "ProtocolName"),
+                modality=text(ds, "Modality") or "OT",
+                description=text(ds, "SeriesDescription") or text(ds, "ProtocolName"),
                 n_files=len(hs),
-                patient_name=_text(ds, "PatientName"),
-                patient_id=_text(ds, "PatientID"),
-                study_uid=_text(ds, "StudyInstanceUID"),
-                study_description=_text(ds, "StudyDescription"),
-                study_date=_text(ds, "StudyDate"),
+                patient_name=text(ds, "PatientName"),
+                patient_id=text(ds, "PatientID"),
+                study_uid=text(ds, "StudyInstanceUID"),
+                study_description=text(ds, "StudyDescription"),
+                study_date=text(ds, "StudyDate"),
                 series_number=None if number in (None, "") else int(number),
                 files=[h.path for h in hs],
                 headers=hs,
@@ -227,6 +255,19 @@ def group_series(headers: Iterable[DicomHeader]) -> list[SeriesInfo]:
     return series
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: parsing hundreds of headers creates many objects that are
+    all kept, and repeated full collections over them cost about a fifth of the parse time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def scan_dicom(files: list[Path]) -> tuple[list[SeriesInfo], list[DicomHeader]]:
     """Parse the headers of ``files``; returns (image series, non-image objects).
 
@@ -234,20 +275,26 @@ def scan_dicom(files: list[Path]) -> tuple[list[SeriesInfo], list[DicomHeader]]:
     bytes) but cannot be parsed raises CorruptFileError.
     """
     images, others = [], []
-    for f in files:
-        try:
-            h = read_header(f)
-        except CorruptFileError:
-            if is_probably_dicom(f) and len(files) == 1:
-                raise
-            with open(f, "rb") as fh:
-                fh.seek(128)
-                if fh.read(4) == b"DICM":
-                    raise
-            log.debug("skipping non-DICOM file %s", f)
-            continue
-        (images if h.has_pixels else others).append(h)
+    with _no_cyclic_gc():
+        for f in files:
+            _scan_one(f, len(files), images, others)
     return group_series(images), others
+
+
+def _scan_one(f: Path, n_files: int, images: list[DicomHeader], others: list[DicomHeader]) -> None:
+    """Parse one file into ``images`` or ``others``; non-DICOM files are skipped (see scan_dicom)."""
+    try:
+        h = read_header(f)
+    except CorruptFileError:
+        if is_probably_dicom(f) and n_files == 1:
+            raise
+        with open(f, "rb") as fh:
+            fh.seek(128)
+            if fh.read(4) == b"DICM":
+                raise
+        log.debug("skipping non-DICOM file %s", f)
+        return
+    (images if h.has_pixels else others).append(h)
 
 
 def describe_non_image(h: DicomHeader) -> str:

@@ -16,7 +16,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from viewer.core.errors import CorruptFileError, UnsupportedFormatError
 from viewer.core.io.decode_pool import decode_file, decode_pool, worth_it
 from viewer.core.io.dicom_geometry import SeriesGeometry, SliceRef, _frame_item, series_geometry
-from viewer.core.io.dicom_headers import SeriesInfo, describe_non_image, number
+from viewer.core.io.dicom_headers import SeriesInfo, describe_non_image, number, uint
 from viewer.core.io.suv import suv_factor_from_dataset
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 from viewer.core.volume import Volume
@@ -27,21 +27,21 @@ _PIXEL_DATA = Tag(0x7FE00010)
 _NATIVE_SYNTAXES = (ImplicitVRLittleEndian, ExplicitVRLittleEndian)
 
 
-def _rescale(ref: SliceRef) -> tuple[float, float]:
+def _rescale(ref: SliceRef, modality: str) -> tuple[float, float]:
     """(slope, intercept) from stored values to the volume's units (RT Dose: DoseGridScaling to Gy).
 
     Enhanced (multi-frame) objects keep them per frame in PixelValueTransformationSequence.
     """
     ds = ref.header.dataset
-    if ds.get("Modality") == "RTDOSE":
-        return float(ds.get("DoseGridScaling", 1) or 1), 0.0
-    source = _frame_item(ds, ref.frame, "PixelValueTransformationSequence") or ds
+    if modality == "RTDOSE":
+        return number(ds, "DoseGridScaling", 1.0) or 1.0, 0.0
+    source = (_frame_item(ds, ref.frame, "PixelValueTransformationSequence") if ref.header.n_frames > 1 else None) or ds
     return number(source, "RescaleSlope", 1.0) or 1.0, number(source, "RescaleIntercept", 0.0)
 
 
 def _stored_range(ds: pydicom.Dataset) -> tuple[int, int]:
-    bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)))
-    if int(ds.get("PixelRepresentation", 0)) == 1:
+    bits = uint(ds, "BitsStored", uint(ds, "BitsAllocated", 16))
+    if uint(ds, "PixelRepresentation", 0) == 1:
         return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     return 0, (1 << bits) - 1
 
@@ -66,8 +66,8 @@ def _output_dtype(
 
 def _stored_dtype(ref: SliceRef) -> np.dtype:
     ds = ref.header.dataset
-    bits = int(ds.BitsAllocated)
-    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    bits = uint(ds, "BitsAllocated", 16)
+    signed = uint(ds, "PixelRepresentation", 0) == 1
     if bits not in (8, 16, 32):
         raise UnsupportedFormatError(
             f"BitsAllocated {bits} is not supported ({describe_non_image(ref.header)}); "
@@ -101,7 +101,7 @@ def _read_native(ref: SliceRef, rows: int, cols: int) -> np.ndarray | None:
     if len(buf) < frame_bytes:
         raise CorruptFileError("file ends inside the pixel data (truncated)", ref.header.path)
     arr = np.frombuffer(buf, dtype=dtype).reshape(rows, cols)
-    bits = int(ds.get("BitsStored", ds.BitsAllocated))
+    bits = uint(ds, "BitsStored", dtype.itemsize * 8)
     if dtype.kind == "i" and bits < dtype.itemsize * 8:  # sign-extend from BitsStored
         shift = dtype.itemsize * 8 - bits
         arr = (arr << shift) >> shift
@@ -145,7 +145,7 @@ class SeriesLoader:
             units = "SUVbw" if self._suv is not None else "Bq/mL"
             if self._suv is None:
                 warnings.append(f"values in Bq/mL, SUV not computed: {why}")
-        self._rescales = [_rescale(s) for s in self.geometry.slices]
+        self._rescales = [_rescale(s, modality) for s in self.geometry.slices]
         dtype = _output_dtype(self.geometry, self._rescales, modality, self._suv)
         meta0 = getattr(ds0, "file_meta", None)
         syntax = str(meta0.get("TransferSyntaxUID", "")) if meta0 is not None else ""
