@@ -275,3 +275,20 @@ def test_deflated_transfer_syntax_decodes(pydicom_file):
     path = pydicom_file("image_dfl.dcm")
     assert pydicom.dcmread(path).file_meta.TransferSyntaxUID == pydicom.uid.DeflatedExplicitVRLittleEndian
     assert np.array_equal(load_volume(path).array[0], pydicom.dcmread(path).pixel_array)
+
+
+@pytest.mark.parametrize("source", ["CT_small.dcm", "MR_small.dcm"])
+@pytest.mark.parametrize("flag, syntax", [("+e1", "1.2.840.10008.1.2.4.70"), ("+el", "1.2.840.10008.1.2.4.57")])
+def test_jpeg_lossless_equals_uncompressed(pydicom_file, tmp_path, source, flag, syntax):
+    """JPEG lossless (process 14, SV1 and any predictor) encoded by DCMTK decodes to the same voxels."""
+    import subprocess
+
+    import pydicom
+
+    out = tmp_path / f"lossless_{source}"
+    subprocess.run(["dcmcjpeg", flag, str(pydicom_file(source)), str(out)], check=True, capture_output=True)
+    assert pydicom.dcmread(out).file_meta.TransferSyntaxUID == syntax
+    plain, lossless = load_volume(pydicom_file(source)), load_volume(out)
+    assert lossless.units == plain.units and lossless.array.dtype == plain.array.dtype
+    assert np.array_equal(lossless.array, plain.array)
+    assert np.allclose(lossless.origin, plain.origin) and np.allclose(lossless.spacing, plain.spacing)
