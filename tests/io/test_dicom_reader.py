@@ -292,3 +292,33 @@ def test_jpeg_lossless_equals_uncompressed(pydicom_file, tmp_path, source, flag,
     assert lossless.units == plain.units and lossless.array.dtype == plain.array.dtype
     assert np.array_equal(lossless.array, plain.array)
     assert np.allclose(lossless.origin, plain.origin) and np.allclose(lossless.spacing, plain.spacing)
+
+
+@pytest.mark.parametrize("name", ["emri_small_big_endian.dcm", "emri_small_RLE.dcm", "emri_small_jpeg_2k_lossless.dcm",
+                                  "emri_small_jpeg_ls_lossless.dcm"])
+def test_multiframe_mr_in_every_transfer_syntax_equals_uncompressed(pydicom_file, name):
+    import pydicom
+
+    plain = load_volume(pydicom_file("emri_small.dcm"))
+    ds = pydicom.dcmread(pydicom_file("emri_small.dcm"))
+    assert plain.array.shape == (int(ds.NumberOfFrames), ds.Rows, ds.Columns) == (10, 64, 64)
+    assert np.array_equal(plain.array, ds.pixel_array)
+    other = load_volume(pydicom_file(name))
+    assert np.array_equal(other.array, plain.array)
+    assert other.spacing == plain.spacing and other.modality == "MR"
+
+
+def test_truncated_multiframe_names_the_file(pydicom_file):
+    with pytest.raises(CorruptFileError, match="emri_small_jpeg_2k_lossless_too_short.dcm"):
+        load_volume(pydicom_file("emri_small_jpeg_2k_lossless_too_short.dcm"))
+
+
+@pytest.mark.parametrize("name", ["JPGLosslessP14SV1_1s_1f_8b.dcm", "JPEG-LL.dcm"])
+def test_real_jpeg_lossless_files_decode(pydicom_file, name):
+    import pydicom
+
+    ds = pydicom.dcmread(pydicom_file(name))
+    assert ds.file_meta.TransferSyntaxUID in ("1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.57")
+    vol = load_volume(pydicom_file(name))
+    stored = ds.pixel_array.astype(np.float64) * float(ds.get("RescaleSlope", 1)) + float(ds.get("RescaleIntercept", 0))
+    assert np.array_equal(vol.array[0], stored.astype(vol.array.dtype))

@@ -159,7 +159,7 @@ def read_header(path: Path) -> DicomHeader:
     except Exception as err:  # pydicom raises many types on truncated headers
         raise CorruptFileError(f"DICOM header cannot be parsed ({err})", path) from err
     if not any(t.group > 0x0002 and pydicom.datadict.dictionary_has_tag(t) for t in ds.keys()):
-        raise CorruptFileError("DICOM file holds no data elements (damaged or empty)", path)
+        raise CorruptFileError("DICOM file holds no readable data elements (truncated, damaged or empty)", path)
     return DicomHeader(Path(path), ds)
 
 
