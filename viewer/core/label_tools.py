@@ -6,9 +6,13 @@ boolean numpy arrays on the reference grid (z, y, x).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from scipy import ndimage
 
+from viewer.core.editing import writable
+from viewer.core.slicing import view_axes
 from viewer.core.volume import Volume
 
 
@@ -126,15 +130,69 @@ def logical(a: np.ndarray, b: np.ndarray, op: str) -> np.ndarray:
     raise ValueError(f"logical operation must be union, intersect or subtract, got {op!r}")
 
 
-def set_label(labels: np.ndarray, mask: np.ndarray, label: int, *, overwrite: bool = True,
-              editable: np.ndarray | None = None) -> np.ndarray:
-    """A copy of ``labels`` with ``label`` written on ``mask`` (0 erases), within ``editable`` if given;
-    ``overwrite=False`` keeps other labels' voxels. ``mask`` is applied only where it is True, and
-    voxels of ``label`` outside ``mask`` are cleared, so a tool's result replaces the label."""
-    out = labels.copy()
-    allowed = np.ones(mask.shape, bool) if editable is None else editable
-    if not overwrite:
-        allowed &= (labels == 0) | (labels == label)
+def set_label(labels: np.ndarray, mask: np.ndarray, label: int, *, overwrite: str | bool = "unlocked",
+              editable: np.ndarray | None = None, locked: Iterable[int] = ()) -> np.ndarray:
+    """A copy of ``labels`` with ``label`` written on ``mask`` (0 erases), within ``editable`` if given.
+
+    Other labels' voxels follow the overwrite rule (viewer.core.editing.OVERWRITE_RULES: 'all', 'unlocked'
+    with ``locked`` label ids protected, 'background'; ``False`` means 'background'). ``mask`` is applied
+    only where it is True, and voxels of ``label`` outside ``mask`` are cleared, so a tool's result
+    replaces the label.
+    """
+    out = labels.astype(np.uint16) if label > np.iinfo(labels.dtype).max else labels.copy()
+    allowed = writable(labels, label, overwrite=overwrite, locked=locked)
+    if editable is not None:
+        allowed &= editable
     out[(labels == label) & allowed & ~mask] = 0
     out[mask & allowed] = label
     return out
+
+
+#: Tool name -> what it does, for menus; every tool yields the new mask of the target label.
+TOOLS = {
+    "threshold": "Threshold: the voxels with low <= value <= high",
+    "region_grow": "Region grow: flood fill from a seed through values in [low, high]",
+    "keep_largest": "Keep the largest island",
+    "remove_islands": "Remove islands smaller than a volume (mm3)",
+    "fill_holes": "Fill holes",
+    "grow": "Grow by mm",
+    "shrink": "Shrink by mm",
+    "smooth": "Smooth (median, opening or closing) with a ball of mm",
+    "interpolate": "Fill between slices drawn in a view",
+    "logical": "Logical operation with another label (union, intersect, subtract)",
+}
+
+
+def tool_mask(tool: str, image: Volume, labels: np.ndarray, label: int, *, low: float = 0.0, high: float = 0.0,
+              seed_mm=None, min_volume_mm3: float = 0.0, mm: float = 1.0, method: str = "median",
+              orientation: str = "axial", other: int = 0, op: str = "union") -> np.ndarray:
+    """The new mask of ``label`` after ``tool`` (a key of TOOLS) on ``image`` and the current ``labels``.
+
+    Parameters by tool: threshold (``low``, ``high``), region_grow (``seed_mm``, ``low``, ``high``),
+    remove_islands (``min_volume_mm3``), grow / shrink (``mm``), smooth (``mm``, ``method``), interpolate
+    (``orientation`` of the view whose slices were drawn), logical (``other`` label, ``op``).
+    Commit it with :func:`set_label` and Session.apply (one undo step).
+    """
+    own = labels == label
+    spacing = image.spacing
+    if tool == "threshold":
+        return threshold_mask(image, low, high)
+    if tool == "region_grow":
+        return region_grow(image, seed_mm, low, high)
+    if tool == "keep_largest":
+        return keep_largest(own)
+    if tool == "remove_islands":
+        return remove_islands(own, spacing, min_volume_mm3)
+    if tool == "fill_holes":
+        return fill_holes(own)
+    if tool == "grow":
+        return grow(own, spacing, mm)
+    if tool == "shrink":
+        return shrink(own, spacing, mm)
+    if tool == "smooth":
+        return smooth(own, spacing, mm, method)
+    if tool == "interpolate":
+        return interpolate_slices(own, spacing, axis=2 - view_axes(image, orientation).slice_axis)
+    if tool == "logical":
+        return logical(own, labels == other, op)
+    raise ValueError(f"label tool must be one of {tuple(TOOLS)}, got {tool!r}")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from viewer.core.editing import paint_sphere, replace_all
+from viewer.core.editing import paint_brush, replace_all
 from viewer.core.errors import JournalError, LabelMapError
 from viewer.core.events import Event
 from viewer.core.history import DEFAULT_BUDGET_BYTES, History, Step
@@ -154,15 +154,18 @@ class Session:
     def paint(self, seg: Segmentation, label: int, center_mm, radius_mm: float, **options) -> int:
         """3D sphere brush of ``radius_mm`` at world ``center_mm``; label 0 erases. One undo step.
 
-        Options: ``intensity_range=(lo, hi)`` (threshold paint), ``overwrite=False`` (paint background
-        only). Returns the number of voxels changed.
+        Options: ``shape='disc'`` with ``orientation='axial' | 'coronal' | 'sagittal'`` (a 2D disc in that
+        view's slice), ``intensity_range=(lo, hi)`` (threshold paint), ``editable=('inside' | 'outside', L)``,
+        ``overwrite='all' | 'unlocked' | 'background'`` (see viewer.core.editing.OVERWRITE_RULES) and, for an
+        eraser, ``active_label``. Returns the number of voxels changed.
         """
-        delta = paint_sphere(seg, int(label), center_mm, float(radius_mm), PROV_HUMAN, **options)
-        return self._record(seg, delta, f"paint label {label} r={radius_mm} mm")
+        delta = paint_brush(seg, int(label), center_mm, float(radius_mm), PROV_HUMAN, **options)
+        verb = f"paint label {label}" if label else "erase"
+        return self._record(seg, delta, f"{verb} {options.get('shape', 'sphere')} r={radius_mm} mm")
 
-    def erase(self, seg: Segmentation, center_mm, radius_mm: float) -> int:
-        """Sphere eraser (sets label 0)."""
-        return self.paint(seg, 0, center_mm, radius_mm)
+    def erase(self, seg: Segmentation, center_mm, radius_mm: float, **options) -> int:
+        """Eraser (sets label 0) with the same brush and rule options as :meth:`paint`."""
+        return self.paint(seg, 0, center_mm, radius_mm, **options)
 
     def apply(self, seg: Segmentation, new_array: np.ndarray, description: str) -> int:
         """Replace the label map with a tool's result (threshold, fill, ...) as one undo step."""

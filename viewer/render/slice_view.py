@@ -11,8 +11,8 @@ import numpy as np
 import vtkmodules.vtkInteractionStyle  # noqa: F401
 import vtkmodules.vtkRenderingFreeType  # noqa: F401  (text rendering)
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL backend)
-from vtkmodules.util.numpy_support import numpy_to_vtk
-from vtkmodules.vtkCommonCore import vtkPoints
+from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
+from vtkmodules.vtkCommonCore import vtkPoints, vtkUnsignedCharArray
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
 from vtkmodules.vtkRenderingAnnotation import vtkCornerAnnotation
 from vtkmodules.vtkRenderingCore import (
@@ -33,6 +33,14 @@ from viewer.render.colormaps import image_lut, label_color
 from viewer.render.render_window import disable_multisampling
 
 CROSSHAIR_COLOR = (0.2, 0.9, 0.2)
+#: Colour maps for float heat maps (Grad-CAM, uncertainty).
+HEAT_COLORMAPS = ("hot", "jet")
+#: Agreement overlay colours (RGB 0-255) by ai.compare code: 1 both, 2 only A, 3 only B.
+AGREEMENT_COLORS = {1: (40, 200, 60), 2: (255, 120, 0), 3: (40, 120, 255)}
+AGREEMENT_OPACITY = 0.5
+ROI_COLOR = (0, 220, 220)
+#: Depth of each layer above the image (camera looks down -z): later layers draw on top.
+_Z_HEAT, _Z_LABELS, _Z_AGREEMENT, _Z_BOXES, _Z_CROSS = 0.05, 0.1, 0.12, 0.15, 0.2
 
 
 def _image_data(plane: np.ndarray, spacing: tuple[float, float], components: int = 1) -> vtkImageData:
@@ -47,6 +55,125 @@ def _image_data(plane: np.ndarray, spacing: tuple[float, float], components: int
     arr._numpy_ref = flat  # keep the buffer alive as long as VTK uses it
     img.GetPointData().SetScalars(arr)
     return img
+
+
+def heat_table(name: str, n: int = 256) -> np.ndarray:
+    """(n, 3) uint8 RGB colour table of a heat colour map: 'hot' (black-red-yellow-white) or 'jet'."""
+    if name not in HEAT_COLORMAPS:
+        raise ValueError(f"unknown heat colour map {name!r}; known: {', '.join(HEAT_COLORMAPS)}")
+    if name == "hot":
+        return vtk_to_numpy(image_lut("hot", n).GetTable())[:, :3].astype(np.uint8)  # RGBA 0-255 table
+    t = np.linspace(0, 1, n)  # jet: blue -> cyan -> yellow -> red
+    rgb = np.clip(np.stack([1.5 - np.abs(4 * t - 3), 1.5 - np.abs(4 * t - 2), 1.5 - np.abs(4 * t - 1)], 1), 0, 1)
+    return np.rint(rgb * 255).astype(np.uint8)
+
+
+def label_tables(colors: dict[int, tuple[int, int, int]], max_label: int, opacity: float,
+                 hidden=()) -> tuple[np.ndarray, np.ndarray]:
+    """Packed RGBA (uint32) per label id for area pixels (``opacity``) and for outline pixels (opaque);
+    id 0 and ``hidden`` ids transparent; ids missing from ``colors`` get the default palette."""
+    n = max(max_label + 1, 2)
+    fill = np.zeros((n, 4), np.uint8)
+    for lab in range(1, n):
+        fill[lab, :3] = colors.get(lab) or label_color(lab)
+    edge = fill.copy()
+    fill[1:, 3] = round(255 * opacity)
+    edge[1:, 3] = 255
+    hidden = [h for h in hidden if h < n]
+    fill[hidden, 3] = edge[hidden, 3] = 0
+    return fill.view(np.uint32).ravel(), edge.view(np.uint32).ravel()
+
+
+def colour_labels(lab: np.ndarray, fill32: np.ndarray, edge32: np.ndarray, outline: bool) -> np.ndarray:
+    """RGBA (rows, cols, 4) uint8 of a label slice: areas from ``fill32``, boundary pixels from ``edge32``."""
+    rgba = fill32.take(lab)
+    if outline:
+        edge = np.zeros(lab.shape, bool)
+        vertical = lab[1:, :] != lab[:-1, :]
+        horizontal = lab[:, 1:] != lab[:, :-1]
+        edge[1:, :] |= vertical
+        edge[:-1, :] |= vertical
+        edge[:, 1:] |= horizontal
+        edge[:, :-1] |= horizontal
+        rgba[edge] = edge32.take(lab[edge])
+    return rgba.view(np.uint8).reshape(*lab.shape, 4)
+
+
+def _rgba_slice(z: float) -> vtkImageSlice:
+    """A hidden RGBA image layer at depth ``z`` above the image (colours used as they are)."""
+    layer = vtkImageSlice()
+    layer.SetMapper(vtkImageSliceMapper())
+    prop = layer.GetProperty()
+    prop.SetInterpolationTypeToNearest()
+    prop.SetColorWindow(255)
+    prop.SetColorLevel(127.5)
+    layer.SetPosition(0, 0, z)
+    layer.VisibilityOff()
+    return layer
+
+
+class BoxLayer:
+    """Outlines where a view's current slice cuts world boxes (detections, the box ROI), as 2D rectangles.
+
+    A box is ``(lo_xyz, hi_xyz, rgb)`` in world LPS mm. ``pad_voxels`` widens it by that many voxels on
+    each side (0.5: boxes given by voxel centres then enclose their voxels). On oblique images the drawn
+    rectangle is the box's extent in the view's index plane.
+    """
+
+    def __init__(self, renderer: vtkRenderer, pad_voxels: float = 0.0, line_width: float = 2.0):
+        self.boxes: list[tuple[np.ndarray, np.ndarray, tuple[int, int, int]]] = []
+        self.pad = float(pad_voxels)
+        self.poly = vtkPolyData()
+        mapper = vtkPolyDataMapper()
+        mapper.SetInputData(self.poly)
+        mapper.SetColorModeToDirectScalars()
+        mapper.SetScalarModeToUseCellData()
+        self.actor = vtkActor()
+        self.actor.SetMapper(mapper)
+        self.actor.GetProperty().SetLineWidth(line_width)
+        self.actor.VisibilityOff()
+        renderer.AddViewProp(self.actor)
+
+    def set_boxes(self, boxes) -> None:
+        """Replace the boxes: an iterable of (lo_xyz, hi_xyz, rgb 0-255)."""
+        self.boxes = [(np.asarray(lo, float), np.asarray(hi, float), tuple(int(c) for c in rgb))
+                      for lo, hi, rgb in boxes]
+
+    def rectangles(self, view: SliceView) -> list[tuple[float, float, float, float, tuple[int, int, int]]]:
+        """(u0, v0, u1, v1, rgb) in the view's scene mm for each box the current slice cuts."""
+        vol, axes = view.volume, view.axes
+        su, sv = view.plane_spacing
+        out = []
+        for lo, hi, rgb in self.boxes:
+            corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+            plane = np.array([axes.index_to_plane(ijk, vol.size) for ijk in vol.world_to_index(corners)])
+            (c0, r0, k0), (c1, r1, k1) = plane.min(axis=0) - self.pad, plane.max(axis=0) + self.pad
+            if k0 - 1e-6 <= view.slice_index <= k1 + 1e-6:
+                out.append((c0 * su, r0 * sv, c1 * su, r1 * sv, rgb))
+        return out
+
+    def update(self, view: SliceView) -> None:
+        """Redraw the rectangles for ``view``'s current slice."""
+        rects = self.rectangles(view) if view.volume is not None else []
+        if not rects:
+            self.actor.VisibilityOff()
+            return
+        points, lines = vtkPoints(), vtkCellArray()
+        colours = vtkUnsignedCharArray()
+        colours.SetNumberOfComponents(3)
+        for u0, v0, u1, v1, rgb in rects:
+            first = points.GetNumberOfPoints()
+            for u, v in ((u0, v0), (u1, v0), (u1, v1), (u0, v1)):
+                points.InsertNextPoint(u, v, _Z_BOXES)
+            lines.InsertNextCell(5)
+            for i in (0, 1, 2, 3, 0):
+                lines.InsertCellPoint(first + i)
+            colours.InsertNextTuple3(*rgb)
+        self.poly.SetPoints(points)
+        self.poly.SetLines(lines)
+        self.poly.GetCellData().SetScalars(colours)
+        self.poly.Modified()
+        self.actor.VisibilityOn()
 
 
 class SliceView:
@@ -71,17 +198,27 @@ class SliceView:
         self._image.SetMapper(vtkImageSliceMapper())
         self._image.GetProperty().SetInterpolationTypeToNearest()
         self._image.VisibilityOff()
-        self._overlay = vtkImageSlice()
-        self._overlay.SetMapper(vtkImageSliceMapper())
-        self._overlay.GetProperty().SetInterpolationTypeToNearest()
-        self._overlay.SetPosition(0, 0, 0.1)
-        self._overlay.VisibilityOff()
+        self._overlay = _rgba_slice(_Z_LABELS)
+        self._heat: np.ndarray | None = None  # float heat map on this grid
+        self._heat_range = (0.0, 1.0)
+        self._heat_floor = 0.1
+        self._heat_opacity = 0.6
+        self._heat_visible = True
+        self._heat_colormap = "jet"
+        self._heat_layer = _rgba_slice(_Z_HEAT)
+        self._heat32 = np.zeros(256, np.uint32)
+        self._agreement: np.ndarray | None = None
+        self._agreement_tables = label_tables(AGREEMENT_COLORS, 3, AGREEMENT_OPACITY)
+        self._agreement_layer = _rgba_slice(_Z_AGREEMENT)
+        self.detection_boxes = BoxLayer(renderer, pad_voxels=0.5)
+        self.roi_box = BoxLayer(renderer, line_width=1.5)
         self._cross = self._make_crosshair()
         self.corner = vtkCornerAnnotation()
         self.corner.SetMaximumFontSize(14)
         self.corner.GetTextProperty().SetColor(0.9, 0.9, 0.6)
         self._letters = {side: self._make_letter() for side in ("left", "right", "top", "bottom")}
-        for prop in (self._image, self._overlay, self._cross, self.corner, *self._letters.values()):
+        for prop in (self._image, self._heat_layer, self._overlay, self._agreement_layer, self._cross, self.corner,
+                     *self._letters.values()):
             renderer.AddViewProp(prop)
         renderer.SetBackground(0, 0, 0)
         disable_multisampling(renderer)
@@ -124,8 +261,11 @@ class SliceView:
         self.axes = view_axes(vol, self.orientation)
         disable_multisampling(self.renderer)
         self._image.VisibilityOn()
-        self._labels = None
-        self._overlay.VisibilityOff()
+        self._labels = self._heat = self._agreement = None
+        for layer in (self._overlay, self._heat_layer, self._agreement_layer):
+            layer.VisibilityOff()
+        for boxes in (self.detection_boxes, self.roi_box):
+            boxes.set_boxes([])
         self.set_colormap(default_colormap(vol))
         w, level = auto_window_level(vol)
         self.set_window_level(w, level)
@@ -214,17 +354,8 @@ class SliceView:
 
     def _build_label_tables(self, max_label: int) -> None:
         """Packed RGBA (uint32) per label id for area pixels and for outline pixels; id 0 transparent."""
-        n = max(max_label + 1, 2)
-        fill = np.zeros((n, 4), np.uint8)
-        for lab in range(1, n):
-            fill[lab, :3] = self._label_colors.get(lab) or label_color(lab)
-        edge = fill.copy()
-        fill[1:, 3] = round(255 * self._label_opacity)
-        edge[1:, 3] = 255
-        hidden = [h for h in self._hidden_labels if h < n]
-        fill[hidden, 3] = edge[hidden, 3] = 0
-        self._fill32 = fill.view(np.uint32).ravel()
-        self._edge32 = edge.view(np.uint32).ravel()
+        self._fill32, self._edge32 = label_tables(self._label_colors, max_label, self._label_opacity,
+                                                  self._hidden_labels)
 
     def set_label_visible(self, label: int, visible: bool) -> None:
         """Show or hide one label id of the overlay."""
@@ -237,6 +368,100 @@ class SliceView:
         """Redraw the overlay after the label array changed in place (``region`` is unused: one slice)."""
         if self._labels is not None:
             self._update_slice()
+
+    # ------------------------------------------------------------------ AI result layers
+    def _on_this_grid(self, data: Volume | np.ndarray, nearest: bool) -> np.ndarray:
+        """``data`` as an array on this view's grid (a Volume on any grid is resampled by world geometry)."""
+        if isinstance(data, Volume):
+            data = resample_to(data, self.volume, nearest=nearest, default=0).array
+        if data.shape != self.volume.array.shape:
+            raise ValueError(f"overlay shape {data.shape} differs from the image {self.volume.array.shape}")
+        return data
+
+    def set_heatmap(self, heat: Volume | np.ndarray | None, *, colormap: str = "jet", opacity: float = 0.6,
+                    floor: float = 0.1, value_range: tuple[float, float] | None = None) -> None:
+        """Overlay a float map (Grad-CAM, uncertainty) as colours: ``value_range`` (default: 0 to the map's
+        maximum) spans ``colormap``; values below ``floor`` (a fraction of that range) stay transparent; the
+        rest is blended with an alpha rising with the value up to ``opacity`` at the top of the range, so
+        low values tint the image lightly. A Volume on any grid is resampled (linear) by world geometry."""
+        if heat is None:
+            self._heat = None
+            self._heat_layer.VisibilityOff()
+            return
+        heat = self._on_this_grid(heat, nearest=False).astype(np.float32, copy=False)
+        if value_range is None:
+            value_range = (0.0, float(heat.max()) if heat.size else 1.0)
+        lo, hi = float(value_range[0]), float(value_range[1])
+        self._heat = heat
+        self._heat_range = (lo, hi if hi > lo else lo + 1e-6)
+        self._heat_floor = float(floor)
+        self.set_heatmap_style(colormap=colormap, opacity=opacity)
+
+    def set_heatmap_style(self, *, colormap: str | None = None, opacity: float | None = None,
+                          visible: bool | None = None) -> None:
+        """Change the heat map's colour map, opacity (0-1) or visibility without recomputing it."""
+        if colormap is not None:
+            heat_table(colormap, 2)  # validates the name
+            self._heat_colormap = colormap
+        if opacity is not None:
+            self._heat_opacity = float(np.clip(opacity, 0.0, 1.0))
+        if visible is not None:
+            self._heat_visible = bool(visible)
+        rgba = np.empty((256, 4), np.uint8)
+        rgba[:, :3] = heat_table(self._heat_colormap, 256)
+        rgba[:, 3] = np.rint(np.linspace(0, 255 * self._heat_opacity, 256))  # stronger where the value is high
+        self._heat32 = rgba.view(np.uint32).ravel()
+        if self.volume is not None:
+            self._update_heat_layer()
+
+    @property
+    def heatmap_style(self) -> dict:
+        """{'colormap', 'opacity', 'visible', 'floor', 'range'} of the heat-map layer."""
+        return {"colormap": self._heat_colormap, "opacity": self._heat_opacity, "visible": self._heat_visible,
+                "floor": self._heat_floor, "range": self._heat_range}
+
+    def _update_heat_layer(self) -> None:
+        if self._heat is None or not self._heat_visible or self._heat_opacity <= 0:
+            self._heat_layer.VisibilityOff()
+            return
+        lo, hi = self._heat_range
+        t = (self.axes.extract(self._heat, self._k) - lo) / (hi - lo)
+        shown = t >= self._heat_floor
+        if not shown.any():
+            self._heat_layer.VisibilityOff()
+            return
+        rgba = self._heat32.take(np.clip(t * 255, 0, 255).astype(np.uint8))
+        rgba[~shown] = 0
+        self._heat_layer.GetMapper().SetInputData(
+            _image_data(rgba.view(np.uint8).reshape(*t.shape, 4), self.plane_spacing, 4))
+        self._heat_layer.VisibilityOn()
+
+    def set_agreement(self, amap: Volume | np.ndarray | None) -> None:
+        """Overlay an ai.compare agreement map: both (green), only A (orange), only B (blue); None removes it."""
+        self._agreement = None if amap is None else self._on_this_grid(amap, nearest=True).astype(np.uint8, copy=False)
+        self._update_agreement_layer()
+
+    def _update_agreement_layer(self) -> None:
+        lab = None if self._agreement is None else self.axes.extract(self._agreement, self._k)
+        if lab is None or not lab.any():
+            self._agreement_layer.VisibilityOff()
+            return
+        rgba = colour_labels(lab, *self._agreement_tables, outline=False)
+        self._agreement_layer.GetMapper().SetInputData(_image_data(rgba, self.plane_spacing, 4))
+        self._agreement_layer.VisibilityOn()
+
+    def set_detections(self, detections: list[dict]) -> None:
+        """Box outlines for ai.engine detections ({'label', 'box_mm': [lo, hi], ...}) where the slice cuts them."""
+        self.detection_boxes.set_boxes((d["box_mm"][0], d["box_mm"][1], label_color(int(d["label"])))
+                                       for d in detections)
+        if self.volume is not None:
+            self.detection_boxes.update(self)
+
+    def set_roi(self, box) -> None:
+        """Outline the box ROI ((x0, y0, z0), (x1, y1, z1)) world mm where the slice cuts it; None removes it."""
+        self.roi_box.set_boxes([] if box is None else [(box[0], box[1], ROI_COLOR)])
+        if self.volume is not None:
+            self.roi_box.update(self)
 
     def set_cursor(self, world_xyz) -> None:
         """Move the slice through ``world_xyz`` and draw the crosshair there."""
@@ -269,6 +494,10 @@ class SliceView:
         self._image.GetMapper().SetInputData(_image_data(plane, self.plane_spacing))
         if self._labels is not None:
             self._update_overlay(self.axes.extract(self._labels, self._k))
+        self._update_heat_layer()
+        self._update_agreement_layer()
+        self.detection_boxes.update(self)
+        self.roi_box.update(self)
         self._update_corner()
 
     def _update_overlay(self, lab: np.ndarray) -> None:
@@ -278,21 +507,8 @@ class SliceView:
             return
         if int(lab.max()) >= len(self._fill32):  # an id added since set_labels (in-place edit)
             self._build_label_tables(int(lab.max()))
-        rgba = self._fill32.take(lab)
-        if self._outline:
-            edge = np.zeros(lab.shape, bool)
-            vertical = lab[1:, :] != lab[:-1, :]
-            horizontal = lab[:, 1:] != lab[:, :-1]
-            edge[1:, :] |= vertical
-            edge[:-1, :] |= vertical
-            edge[:, 1:] |= horizontal
-            edge[:, :-1] |= horizontal
-            rgba[edge] = self._edge32.take(lab[edge])
-        self._overlay.GetMapper().SetInputData(_image_data(rgba.view(np.uint8).reshape(*lab.shape, 4),
-                                                           self.plane_spacing, 4))
-        prop = self._overlay.GetProperty()
-        prop.SetColorWindow(255)
-        prop.SetColorLevel(127.5)
+        rgba = colour_labels(lab, self._fill32, self._edge32, self._outline)
+        self._overlay.GetMapper().SetInputData(_image_data(rgba, self.plane_spacing, 4))
         self._overlay.VisibilityOn()
 
     def _update_crosshair(self, col: float, row: float) -> None:
@@ -301,7 +517,7 @@ class SliceView:
         u, v = col * su, row * sv
         pts = ((-0.5 * su, v), ((cols - 0.5) * su, v), (u, -0.5 * sv), (u, (rows - 0.5) * sv))
         for i, (x, y) in enumerate(pts):
-            self._cross_points.SetPoint(i, x, y, 0.2)
+            self._cross_points.SetPoint(i, x, y, _Z_CROSS)
         self._cross_points.Modified()
         self._cross.VisibilityOn()
 

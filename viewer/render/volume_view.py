@@ -16,9 +16,11 @@ import numpy as np
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401
 import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401  (OpenGL GPU ray cast implementation)
 from vtkmodules.util.numpy_support import numpy_to_vtk
-from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPiecewiseFunction
+from vtkmodules.vtkCommonCore import vtkUnsignedCharArray
+from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPiecewiseFunction, vtkPolyData
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
-from vtkmodules.vtkFiltersSources import vtkSphereSource
+from vtkmodules.vtkFiltersCore import vtkAppendPolyData
+from vtkmodules.vtkFiltersSources import vtkOutlineSource, vtkSphereSource
 from vtkmodules.vtkRenderingCore import (
     vtkActor,
     vtkColorTransferFunction,
@@ -31,6 +33,7 @@ from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper, vtkG
 
 from viewer.core.presets import auto_window_level, looks_like_hu
 from viewer.core.volume import Volume
+from viewer.render.colormaps import label_color
 from viewer.render.render_window import disable_multisampling, is_software_opengl
 
 #: name -> (blend mode, [(value, r, g, b)], [(value, opacity)])
@@ -87,6 +90,45 @@ def default_preset(vol: Volume) -> str:
     return "ct_bone" if looks_like_hu(vol) else "mip"
 
 
+def _coloured(poly_source, rgb) -> vtkPolyData:
+    """The output of ``poly_source`` with every cell coloured ``rgb`` (0-255)."""
+    poly_source.Update()
+    poly = poly_source.GetOutput()
+    colours = vtkUnsignedCharArray()
+    colours.SetNumberOfComponents(3)
+    for _ in range(poly.GetNumberOfCells()):
+        colours.InsertNextTuple3(*rgb)
+    poly.GetCellData().SetScalars(colours)
+    return poly
+
+
+def box_actor(boxes, marker_radius_mm: float = 0.0) -> vtkActor | None:
+    """One actor outlining world boxes ``(lo_xyz, hi_xyz, rgb 0-255)``, with a sphere of
+    ``marker_radius_mm`` at each centre when positive; None when there are no boxes."""
+    boxes = list(boxes)
+    if not boxes:
+        return None
+    append = vtkAppendPolyData()
+    for lo, hi, rgb in boxes:
+        outline = vtkOutlineSource()
+        outline.SetBounds(lo[0], hi[0], lo[1], hi[1], lo[2], hi[2])
+        append.AddInputData(_coloured(outline, rgb))
+        if marker_radius_mm > 0:
+            sphere = vtkSphereSource()
+            sphere.SetCenter(*((np.asarray(lo, float) + np.asarray(hi, float)) / 2))
+            sphere.SetRadius(marker_radius_mm)
+            append.AddInputData(_coloured(sphere, rgb))
+    append.Update()
+    mapper = vtkPolyDataMapper()
+    mapper.SetInputData(append.GetOutput())
+    mapper.SetColorModeToDirectScalars()
+    mapper.SetScalarModeToUseCellData()
+    actor = vtkActor()
+    actor.SetMapper(mapper)
+    actor.GetProperty().SetLineWidth(2.0)
+    return actor
+
+
 def world_matrix(vol: Volume) -> vtkMatrix4x4:
     """Rotation (direction) and translation (origin) from the spacing-scaled index frame to world LPS."""
     m = np.eye(4)
@@ -114,6 +156,7 @@ class VolumeView:
         self.preset = "ct_bone"
         self._interacting = False
         self._surfaces: vtkActor | None = None
+        self._overlays: dict[str, vtkActor] = {}  # 'detections' / 'roi' box actors
         self._gpu = vtkGPUVolumeRayCastMapper()
         self._cpu = vtkFixedPointVolumeRayCastMapper()
         self._cpu.SetNumberOfThreads(os.cpu_count() or 1)
@@ -151,6 +194,8 @@ class VolumeView:
     def set_volume(self, vol: Volume) -> None:
         """Render ``vol``; picks a preset matching its units and faces the patient (anterior view)."""
         self.volume = vol
+        for name in list(self._overlays):  # the previous image's detections and ROI
+            self._set_overlay(name, None)
         # The CPU ray caster ignores an image's direction matrix: both mappers get the index frame and
         # the prop carries the direction and origin.
         self.image_data = vtk_image(vol, geometry=False)
@@ -227,6 +272,23 @@ class VolumeView:
             self._surfaces = label_surface_actor(labels, colors, opacity)
             if self._surfaces is not None:
                 self.renderer.AddActor(self._surfaces)
+
+    def _set_overlay(self, name: str, actor: vtkActor | None) -> None:
+        old = self._overlays.pop(name, None)
+        if old is not None:
+            self.renderer.RemoveActor(old)
+        if actor is not None:
+            self._overlays[name] = actor
+            self.renderer.AddActor(actor)
+
+    def set_detections(self, detections: list[dict]) -> None:
+        """Outline boxes and a centre sphere (label colours) for ai.engine detections; [] removes them."""
+        self._set_overlay("detections", box_actor(((d["box_mm"][0], d["box_mm"][1], label_color(int(d["label"])))
+                                                   for d in detections), marker_radius_mm=4.0))
+
+    def set_roi(self, box, rgb=(0, 220, 220)) -> None:
+        """Outline the box ROI ((x0, y0, z0), (x1, y1, z1)) world mm; None removes it."""
+        self._set_overlay("roi", None if box is None else box_actor([(box[0], box[1], rgb)]))
 
     def set_cursor(self, world_xyz) -> None:
         """Show a marker at the linked crosshair point."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
         self.ai_panel = AiPanel(self.state, self.session)
         self.ai_panel.segmentation_ready.connect(self.segment_panel.adopt)
         self._add_dock("AI", self.ai_panel, Qt.RightDockWidgetArea)
+        self._init_measurements()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.setRange(0, 1000)
@@ -84,6 +85,8 @@ class MainWindow(QMainWindow):
         #: False in batch runs (--screenshot): errors go to the status bar and ``load_failed`` only.
         self.show_error_dialogs = True
         self._build_menus()
+        self._init_label_tools()
+        self._init_ai_results()
         self.set_layout("2x2")
         self.resize(1400, 900)
 
@@ -100,6 +103,10 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Open &file...", self._open_file_dialog, QKeySequence.Open)
         self._action(file_menu, "Open f&older...", self._open_folder_dialog, "Ctrl+Shift+O")
         self._action(file_menu, "Open &segmentation...", self._open_labels_dialog)
+        self._action(file_menu, "&Export segmentation...", self._export_segmentation_dialog)
+        self._action(file_menu, "Open s&ession...", self._open_session_dialog)
+        self._action(file_menu, "Sa&ve session...", self._save_session_dialog)
+        self._action(file_menu, "&Anonymize DICOM...", self.open_anonymize_dialog)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
@@ -121,7 +128,8 @@ class MainWindow(QMainWindow):
         modes = QActionGroup(self)
         self.tool_actions = {}
         for tool, text in (("crosshair", "Crosshair"), ("window_level", "Window/level"), ("paint", "Paint"),
-                           ("erase", "Erase")):
+                           ("erase", "Erase"), ("ruler", "Ruler"), ("angle", "Angle"), ("ellipse", "Ellipse ROI"),
+                           ("rectangle", "Rectangle ROI")):
             act = QAction(text, self, checkable=True, checked=tool == "crosshair")
             act.triggered.connect(lambda _=False, t=tool: self.state.set_tool(t))
             modes.addAction(act)
@@ -213,26 +221,25 @@ class MainWindow(QMainWindow):
         worker.start()
         return worker
 
-    def open_labels(self, path: str) -> None:
-        """Open a label map file as an editable segmentation of the current volume (any grid: resampled by
-        world geometry); names come from a JSON beside it (``labels.nii.gz`` -> ``labels.json``)."""
+    def open_labels(self, path: str):
+        """Open a label map file (NIfTI/NRRD/MHA, any grid: resampled by world geometry, names from a JSON
+        beside it, ``labels.nii.gz`` -> ``labels.json``) or a DICOM SEG (names and colours from its
+        segments) as an editable segmentation of the current volume; returns it (None on error)."""
         from viewer.core.errors import RadviewError
-        from viewer.core.io.labelmap import load_label_names, load_labelmap
+        from viewer.core.io.labelmap import open_segmentation
 
         vol = self.state.volume
         if vol is None:
-            show_error(self, "open an image before its segmentation")
-            return
-        names_file = Path(str(path).removesuffix(".gz")).with_suffix(".json")
+            self._tell_error("open an image before its segmentation")
+            return None
         try:
-            labels = load_labelmap(path, reference=vol)
-            names = load_label_names(names_file) if names_file.is_file() else {}
+            seg = open_segmentation(self.session, vol, path)
         except RadviewError as err:
-            show_error(self, str(err))
-            return
-        seg = self.session.new_segmentation(vol, Path(path).name, labels=labels.array, names=names)
+            self._tell_error(str(err))
+            return None
         self.segment_panel.adopt(seg)
         self.state.set_labels(seg.as_volume())
+        return seg
 
     def offer_recovery(self, ask=None) -> list:
         """After a crash: offer the journalled segmentations; reopen their images and restore them.
@@ -270,6 +277,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setVisible(busy)
 
     def _on_geometry(self, vol) -> None:
+        vol.meta.setdefault("source_path", self.worker.path)  # sessions re-open images from it
         self.state.set_volume(vol)
         self.setWindowTitle(f"radview - {vol.description or vol.modality}")
 
@@ -314,9 +322,143 @@ class MainWindow(QMainWindow):
 
     def _open_labels_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open segmentation", "", "Label maps (*.nii *.nii.gz *.nrrd "
-                                              "*.mha);;All files (*)")
+                                              "*.mha);;DICOM SEG (*.dcm);;All files (*)")
         if path:
             self.open_labels(path)
+
+    # ------------------------------------------------------------------ AI results
+    def _init_ai_results(self) -> None:
+        """Detections and Compare docks (tabbed with the AI dock) and the ROI tool (drag a box in a view)."""
+        from PySide6.QtWidgets import QToolBar
+
+        from viewer.ui.compare_panel import ComparePanel
+        from viewer.ui.detections_panel import DetectionsPanel
+
+        self.detections_panel = DetectionsPanel(self.state)
+        self.compare_panel = ComparePanel(self.state, self.session, self.ai_panel)
+        self._add_dock("Detections", self.detections_panel, Qt.RightDockWidgetArea)
+        self._add_dock("Compare", self.compare_panel, Qt.RightDockWidgetArea)
+        docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
+        for name in ("Detections", "Compare"):
+            self.tabifyDockWidget(docks["AI"], docks[name])
+        docks["AI"].raise_()
+        self.ai_panel.detections_ready.connect(lambda _d: docks["Detections"].raise_())
+        roi = QAction("ROI box", self, checkable=True)
+        roi.setToolTip("drag a box in a view: AI runs are restricted to it")
+        roi.triggered.connect(lambda _=False: self.state.set_tool("roi"))
+        self.tool_actions["crosshair"].actionGroup().addAction(roi)
+        toolbar = self.findChild(QToolBar, "Tools")
+        toolbar.insertAction(next((a for a in toolbar.actions() if a.isSeparator()), None), roi)
+        self.tool_actions["roi"] = roi
+
+    # ------------------------------------------------------------------ label tools
+    def _init_label_tools(self) -> None:
+        """The label tools panel (dock 'Label tools', tabbed with the AI dock) and Tools > Label tools."""
+        from viewer.ui.label_tools_panel import LabelToolsPanel
+
+        self.label_tools = LabelToolsPanel(self.state, self.session, self.segment_panel)
+        self._add_dock("Label tools", self.label_tools, Qt.RightDockWidgetArea)
+        docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
+        self.tabifyDockWidget(docks["AI"], docks["Label tools"])
+        docks["AI"].raise_()
+        self.menuBar().addMenu("&Tools").addAction(docks["Label tools"].toggleViewAction())
+
+    # ------------------------------------------------------------------ measurements, export, anonymize, sessions
+    def _init_measurements(self) -> None:
+        """Measurement tools in the MPR views and their table (dock 'Measurements')."""
+        from viewer.ui.measure_tool import MeasurementPanel, MeasureTool
+
+        self.measure_tool = MeasureTool(self.state, self.session, self.views, self)
+        self.measure_tool.failed.connect(self.statusBar().showMessage)
+        self.measurement_panel = MeasurementPanel(self.measure_tool)
+        self._add_dock("Measurements", self.measurement_panel, Qt.RightDockWidgetArea)
+        self.task_worker = None
+
+    def _tell_error(self, message: str) -> None:
+        """Report an error in the status bar and, unless ``show_error_dialogs`` is off, in a dialog."""
+        self.statusBar().showMessage(message)
+        if self.show_error_dialogs:
+            show_error(self, message)
+
+    def export_segmentation(self, path: str):
+        """Export the edited segmentation to ``path`` (.nii.gz/.nrrd/.mha, or .dcm DICOM SEG for DICOM
+        images) with ``<name>.audit.json`` beside it, in the background; returns the worker (None if
+        there is nothing to export)."""
+        from viewer.ui.export_dialog import export_worker
+
+        seg = self.segment_panel.segmentation
+        if seg is None:
+            self._tell_error("no segmentation to export")
+            return None
+        worker = export_worker(self.session, seg, path, self)
+        worker.finished_ok.connect(lambda paths: self.statusBar().showMessage(f"exported {paths[0]} and {paths[1]}"))
+        worker.failed.connect(self._tell_error)
+        self.task_worker = worker
+        worker.start()
+        return worker
+
+    def _export_segmentation_dialog(self) -> None:
+        from viewer.ui.export_dialog import ask_export_path
+
+        seg = self.segment_panel.segmentation
+        if seg is None:
+            self._tell_error("no segmentation to export")
+            return
+        path = ask_export_path(self, self.state.volume, seg.name)
+        if path:
+            self.export_segmentation(path)
+
+    def open_anonymize_dialog(self, input_path: str = ""):
+        """Show the Anonymize DICOM dialog (non-modal), by default on the current image's source; returns it."""
+        from viewer.ui.anonymize_dialog import AnonymizeDialog
+
+        vol = self.state.volume
+        if not input_path and vol is not None and vol.meta.get("format") == "dicom":
+            input_path = str(vol.meta.get("source_path") or "")
+        dialog = AnonymizeDialog(self, input_path)
+        dialog.show()
+        return dialog
+
+    def save_session(self, folder: str) -> Path:
+        """Save the session (images by path, segmentations, measurements, audit log) into ``folder``."""
+        vol = self.state.volume
+        if vol is not None and not any(v is vol for v in self.session.volumes):
+            self.session.volumes.append(vol)  # opened by the load worker, not through the session
+        path = self.session.save(folder)
+        self.statusBar().showMessage(f"session saved to {path}")
+        return path
+
+    def open_session(self, folder: str) -> bool:
+        """Open a saved session: its first image, its segmentations and measurements; False on error."""
+        from viewer.core.errors import RadviewError
+
+        before = len(self.session.volumes), set(self.session.segmentations)
+        try:
+            self.session.load(folder)
+        except RadviewError as err:
+            self._tell_error(str(err))
+            return False
+        opened = self.session.volumes[before[0]:]
+        if opened:
+            self.state.set_volume(opened[0])
+            self.histogram.update_histogram()
+            self.view3d.refresh()
+            for uid, seg in self.session.segmentations.items():
+                if uid not in before[1] and seg.reference is opened[0]:
+                    self.segment_panel.adopt(seg)
+                    self.state.set_labels(seg.as_volume())
+        self.measure_tool.refresh()
+        return True
+
+    def _save_session_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save session into folder")
+        if folder:
+            self.save_session(folder)
+
+    def _open_session_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open session folder")
+        if folder:
+            self.open_session(folder)
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -340,7 +482,11 @@ class MainWindow(QMainWindow):
         if self.worker is not None and self.worker.isRunning():
             self.worker.cancel()
             self.worker.wait(5000)
+        if self.task_worker is not None:
+            self.task_worker.wait(30000)  # an export in progress finishes writing its file
         self.session.close()
+        for timer in self.findChildren(QTimer):  # no deferred redraw (3D surfaces, previews) after Finalize
+            timer.stop()
         for w in (*self.views.values(), self.view3d):
             w.vtk.Finalize()
         super().closeEvent(event)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -45,6 +46,7 @@ class MprView(QWidget):
         state.labels_changed.connect(self._on_labels)
         state.labels_edited.connect(self._on_labels_edited)
         state.label_visibility_changed.connect(self._on_label_visibility)
+        self._connect_ai_layers()
 
     # ------------------------------------------------------------------ state -> view
     @property
@@ -100,6 +102,55 @@ class MprView(QWidget):
             self.slice_view.reset_camera()
             self.vtk.render()
 
+    # ------------------------------------------------------------------ AI result layers
+    def _connect_ai_layers(self) -> None:
+        """Heat map, agreement map, detection boxes and the box ROI follow the state."""
+        self._roi_start = None  # (world point where the ROI drag began, the ROI before it)
+        self.state.heatmap_changed.connect(self._on_heatmap)
+        self.state.heatmap_style_changed.connect(self._on_heatmap_style)
+        self.state.agreement_changed.connect(self._on_agreement)
+        self.state.detections_changed.connect(self._on_detections)
+        self.state.roi_changed.connect(self._on_roi)
+
+    def _on_heatmap(self, heat) -> None:
+        if self.has_volume:
+            st = self.state
+            self.slice_view.set_heatmap(heat, colormap=st.heatmap_colormap, opacity=st.heatmap_opacity)
+            self.slice_view.set_heatmap_style(visible=st.heatmap_visible)
+            self.vtk.render()
+
+    def _on_heatmap_style(self) -> None:
+        if self.has_volume:
+            st = self.state
+            self.slice_view.set_heatmap_style(colormap=st.heatmap_colormap, opacity=st.heatmap_opacity,
+                                              visible=st.heatmap_visible)
+            self.vtk.render()
+
+    def _on_agreement(self, amap) -> None:
+        if self.has_volume:
+            self.slice_view.set_agreement(amap)
+            self.vtk.render()
+
+    def _on_detections(self, detections) -> None:
+        if self.has_volume:
+            self.slice_view.set_detections(detections)
+            self.vtk.render()
+
+    def _on_roi(self, box) -> None:
+        if self.has_volume:
+            self.slice_view.set_roi(box)
+            self.vtk.render()
+
+    def _roi_drag_to(self, world) -> None:
+        """ROI tool: the dragged rectangle becomes the box ROI (extent along the normal kept, see box_from_drag)."""
+        from viewer.core.roi_box import box_from_drag
+
+        if self._roi_start is None or world is None:
+            return
+        start, previous = self._roi_start
+        if not np.allclose(start, world):
+            self.state.set_roi(box_from_drag(start, world, self.orientation, self.state.volume, previous))
+
     # ------------------------------------------------------------------ input -> state
     def _world_at(self, event):
         return self.slice_view.display_to_world(*self.vtk.display_xy(event.position()))
@@ -113,9 +164,13 @@ class MprView(QWidget):
             return
         world = self.slice_view.display_to_world(*xy)
         if self.state.tool in ("paint", "erase"):
-            self.state.stroke.emit("begin", world)
+            self.state.stroke.emit("begin", world, self.orientation)
         elif self.state.tool == "crosshair" and world is not None:
             self.state.set_cursor(world)
+        elif self.state.tool in self.state.MEASURE_TOOLS and world is not None:
+            self.state.measure.emit("press", world, self.orientation)
+        elif self.state.tool == "roi" and world is not None:
+            self._roi_start = (world, self.state.roi)
 
     def _mouseMoveEvent(self, event) -> None:
         if not self.has_volume:
@@ -133,7 +188,14 @@ class MprView(QWidget):
             self.state.set_window_level(w0 * (1 + WL_DRAG_GAIN * (x - x0)), l0 - (y - y0) * WL_DRAG_GAIN * w0)
             return
         if button == Qt.LeftButton and tool in ("paint", "erase"):
-            self.state.stroke.emit("move", world)
+            self.state.stroke.emit("move", world, self.orientation)
+            return
+        if button == Qt.LeftButton and tool in self.state.MEASURE_TOOLS:
+            if world is not None:
+                self.state.measure.emit("drag", world, self.orientation)
+            return
+        if button == Qt.LeftButton and tool == "roi":
+            self._roi_drag_to(world)
             return
         if button == Qt.LeftButton and world is not None:
             self.state.set_cursor(world)
@@ -146,8 +208,11 @@ class MprView(QWidget):
         self.vtk.render()
 
     def _mouseReleaseEvent(self, event) -> None:
+        if self._drag is not None and self._drag[0] == Qt.LeftButton and self.state.tool in self.state.MEASURE_TOOLS:
+            world = self.slice_view.display_to_world(*self.vtk.display_xy(event.position()))
+            self.state.measure.emit("release", world, self.orientation)
         if self._drag is not None and self._drag[0] == Qt.LeftButton and self.state.tool in ("paint", "erase"):
-            self.state.stroke.emit("end", None)
+            self.state.stroke.emit("end", None, self.orientation)
         self._drag = None
 
     def _mouseDoubleClickEvent(self, event) -> None:

@@ -1,12 +1,17 @@
-"""Segmentation panel: create a segmentation, brush label/size, paint/erase strokes, undo/redo, provenance."""
+"""Segmentation panel: create a segmentation, brush shape/size/rules, paint/erase strokes, undo/redo, label table."""
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QSpinBox,
@@ -16,10 +21,33 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from viewer.core.editing import stroke_points
 from viewer.core.session import Session
 from viewer.ui.state import ViewerState
 
-TABLE_COLUMNS = ["Show", "Label", "Name", "Voxels", "mL", "Mean", "Units", "By hand", "By AI"]
+TABLE_COLUMNS = ["Show", "Label", "Name", "Voxels", "mL", "Mean", "Units", "By hand", "By AI", "Lock"]
+LOCK_COLUMN = TABLE_COLUMNS.index("Lock")
+#: (combo text, value) of the brush shapes, editable areas and overwrite rules (viewer.core.editing)
+BRUSH_SHAPES = [("Sphere (3D)", "sphere"), ("Disc (2D, in the view's plane)", "disc")]
+EDITABLE_AREAS = [("Everywhere", "everywhere"), ("Inside label", "inside"), ("Outside label", "outside")]
+OVERWRITE_RULES = [("Other labels unless locked", "unlocked"), ("All labels (even locked)", "all"),
+                   ("Background only", "background")]
+#: brush dabs along a stroke are at most this fraction of the radius apart
+STROKE_STEP = 0.5
+
+
+def _combo(items: list[tuple[str, str]]) -> QComboBox:
+    box = QComboBox()
+    for text, value in items:
+        box.addItem(text, value)
+    return box
+
+
+def _value_box(low: float = -1e6, high: float = 1e6) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setDecimals(1)
+    return box
 
 
 class SegmentPanel(QWidget):
@@ -41,6 +69,14 @@ class SegmentPanel(QWidget):
         self.radius_box.setRange(0.5, 100.0)
         self.radius_box.setValue(5.0)
         self.radius_box.setSuffix(" mm")
+        self.shape_box = _combo(BRUSH_SHAPES)
+        self.threshold_check = QCheckBox("Threshold paint")
+        self.low_box, self.high_box = _value_box(), _value_box()
+        self.area_box = _combo(EDITABLE_AREAS)
+        self.area_label_box = QSpinBox()
+        self.area_label_box.setRange(1, 65535)
+        self.overwrite_box = _combo(OVERWRITE_RULES)
+        self._last_point = None  # previous brush dab of the current stroke
         self.undo_button = QPushButton("Undo")
         self.redo_button = QPushButton("Redo")
         self.undo_button.clicked.connect(self.undo)
@@ -55,10 +91,10 @@ class SegmentPanel(QWidget):
         self.rows: list[dict] = []
         form = QFormLayout()
         form.addRow("Label", self.label_box)
-        form.addRow("3D brush radius", self.radius_box)
         layout = QVBoxLayout(self)
         layout.addWidget(self.new_button)
         layout.addLayout(form)
+        layout.addWidget(self._brush_group())
         layout.addWidget(self.undo_button)
         layout.addWidget(self.redo_button)
         layout.addWidget(self.summary)
@@ -67,8 +103,50 @@ class SegmentPanel(QWidget):
         state.stroke.connect(self._on_stroke)
         state.volume_changed.connect(self._on_volume)
 
+    def _brush_group(self) -> QGroupBox:
+        """Brush shape and size, threshold-paint range, editable area and overwrite rule."""
+        group = QGroupBox("Brush")
+        form = QFormLayout(group)
+        form.addRow("Shape", self.shape_box)
+        form.addRow("Radius", self.radius_box)
+        value_range = QHBoxLayout()
+        value_range.addWidget(self.low_box)
+        value_range.addWidget(QLabel("to"))
+        value_range.addWidget(self.high_box)
+        form.addRow(self.threshold_check, value_range)
+        area = QHBoxLayout()
+        area.addWidget(self.area_box, 1)
+        area.addWidget(self.area_label_box)
+        form.addRow("Editable area", area)
+        form.addRow("Overwrite", self.overwrite_box)
+        self.threshold_check.toggled.connect(self._enable_rule_boxes)
+        self.area_box.currentIndexChanged.connect(self._enable_rule_boxes)
+        self._enable_rule_boxes()
+        return group
+
+    def _enable_rule_boxes(self, *_) -> None:
+        for box in (self.low_box, self.high_box):
+            box.setEnabled(self.threshold_check.isChecked())
+        self.area_label_box.setEnabled(self.area_box.currentData() != "everywhere")
+
+    def rule_options(self) -> dict:
+        """Editable area and overwrite rule chosen in the panel, as Session.paint options."""
+        area = self.area_box.currentData()
+        return {"editable": None if area == "everywhere" else (area, self.area_label_box.value()),
+                "overwrite": self.overwrite_box.currentData()}
+
+    def brush_options(self, orientation: str) -> dict:
+        """Every option of a brush dab drawn in the ``orientation`` view (see Session.paint)."""
+        options = {"shape": self.shape_box.currentData(), "orientation": orientation, **self.rule_options(),
+                   "active_label": self.label_box.value()}
+        if self.threshold_check.isChecked():
+            options["intensity_range"] = (self.low_box.value(), self.high_box.value())
+        return options
+
     def _on_volume(self, vol) -> None:
         self.segmentation = None
+        self.low_box.setValue(self.state.level - self.state.window / 2)
+        self.high_box.setValue(self.state.level + self.state.window / 2)
         self._refresh()
 
     def new_segmentation(self, name: str | None = None):
@@ -87,7 +165,7 @@ class SegmentPanel(QWidget):
         self.segmentation = seg
         self._refresh()
 
-    def _on_stroke(self, phase: str, world) -> None:
+    def _on_stroke(self, phase: str, world, orientation: str) -> None:
         if self.state.volume is None:
             return
         if self.segmentation is None:
@@ -95,15 +173,26 @@ class SegmentPanel(QWidget):
         label = 0 if self.state.tool == "erase" else self.label_box.value()
         if phase == "begin":
             self.session.begin_group("erase stroke" if label == 0 else f"paint label {label}")
+            self._last_point = None
         if world is not None and phase in ("begin", "move"):
-            dtype = self.segmentation.array.dtype
-            if self.session.paint(self.segmentation, label, world, self.radius_box.value()):
-                if self.segmentation.array.dtype != dtype:  # promoted to uint16: new array object
-                    self.state.set_labels(self.segmentation.as_volume())
-                self.state.labels_edited.emit()
+            self._dab_to(label, np.asarray(world, float), orientation)
         if phase == "end":
             self.session.end_group()
+            self._last_point = None
             self._refresh()
+
+    def _dab_to(self, label: int, world: np.ndarray, orientation: str) -> None:
+        """Brush dabs from the stroke's previous point to ``world``, close enough to leave no gaps."""
+        radius = self.radius_box.value()
+        points = [world] if self._last_point is None else stroke_points(self._last_point, world, radius * STROKE_STEP)
+        self._last_point = world
+        seg, options = self.segmentation, self.brush_options(orientation)
+        dtype = seg.array.dtype
+        changed = sum(self.session.paint(seg, label, p, radius, **options) for p in points)
+        if changed:
+            if seg.array.dtype != dtype:  # promoted to uint16: new array object
+                self.state.set_labels(seg.as_volume())
+            self.state.labels_edited.emit()
 
     def undo(self) -> None:
         if self.session.undo():
@@ -113,6 +202,10 @@ class SegmentPanel(QWidget):
     def redo(self) -> None:
         if self.session.redo():
             self.state.labels_edited.emit()
+        self._refresh()
+
+    def refresh(self) -> None:
+        """Update undo/redo buttons and the label table after an edit made elsewhere (e.g. a label tool)."""
         self._refresh()
 
     def _refresh(self) -> None:
@@ -145,14 +238,23 @@ class SegmentPanel(QWidget):
                       row["units"], prov["human_voxels"], prov["ai_voxels"]]
             for c, v in enumerate(values, start=1):
                 self.table.setItem(r, c, QTableWidgetItem(str(v)))
+            lock = QTableWidgetItem()
+            lock.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled)
+            lock.setCheckState(Qt.Checked if seg.table.ensure(row["label"]).locked else Qt.Unchecked)
+            lock.setData(Qt.UserRole, row["label"])
+            self.table.setItem(r, LOCK_COLUMN, lock)
         self.table.blockSignals(False)
 
     def _on_item_changed(self, item) -> None:
-        if item.column() != 0 or self.segmentation is None:
+        if item.column() not in (0, LOCK_COLUMN) or self.segmentation is None:
             return
-        label, visible = int(item.data(Qt.UserRole)), item.checkState() == Qt.Checked
-        self.segmentation.table.ensure(label).visible = visible
-        self.state.label_visibility_changed.emit(label, visible)
+        label, checked = int(item.data(Qt.UserRole)), item.checkState() == Qt.Checked
+        info = self.segmentation.table.ensure(label)
+        if item.column() == LOCK_COLUMN:  # a locked label is protected from brushes and tools
+            info.locked = checked
+            return
+        info.visible = checked
+        self.state.label_visibility_changed.emit(label, checked)
 
     def _export_csv(self, path: str | None = None) -> None:
         from viewer.core.stats import statistics_csv

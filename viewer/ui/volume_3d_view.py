@@ -43,6 +43,8 @@ class Volume3DView(QWidget):
         self._surface_timer.setInterval(SURFACE_DELAY_MS)
         self._surface_timer.timeout.connect(self._update_surfaces)
         state.labels_edited.connect(self._surface_timer.start)
+        state.detections_changed.connect(self._on_detections)
+        state.roi_changed.connect(self._on_roi)
 
     def _update_surfaces(self, *_) -> None:
         if self.volume_view.volume is None:
@@ -71,6 +73,16 @@ class Volume3DView(QWidget):
     def _on_preset(self, name: str) -> None:
         if self.volume_view.volume is not None:
             self.volume_view.set_preset(name)
+            self.vtk.render()
+
+    def _on_detections(self, detections) -> None:
+        if self.volume_view.volume is not None:
+            self.volume_view.set_detections(detections)
+            self.vtk.render()
+
+    def _on_roi(self, box) -> None:
+        if self.volume_view.volume is not None:
+            self.volume_view.set_roi(box)
             self.vtk.render()
 
     def _on_cursor(self, xyz) -> None:
