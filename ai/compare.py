@@ -14,7 +14,7 @@ def dice_table(a: np.ndarray, b: np.ndarray, names: dict[int, str] | None = None
         raise ValueError(f"label maps differ in shape: {a.shape} vs {b.shape}")
     names = names or {}
     rows = []
-    for label in sorted(set(np.unique(a)) | set(np.unique(b)) - {0}):
+    for label in sorted((set(np.unique(a)) | set(np.unique(b))) - {0}):
         ma, mb = a == label, b == label
         both = int((ma & mb).sum())
         na, nb = int(ma.sum()), int(mb.sum())

@@ -13,6 +13,7 @@ def test_dice_table_and_agreement():
     b[0, :2, :1] = 1  # 2 voxels, inside A
     b[0, 3, 3] = 2
     rows = {r["label"]: r for r in dice_table(a, b, {1: "liver"})}
+    assert sorted(rows) == [1, 2]  # background is never a row
     assert rows[1]["name"] == "liver" and rows[1]["dice"] == pytest.approx(2 * 2 / 6)
     assert rows[2]["dice"] == 0.0 and rows[2]["voxels_b"] == 1
     m = agreement_map(a, b)

@@ -66,6 +66,21 @@ def test_audit_of_one_segmentation_leaves_out_edits_of_another(session, ct, tmp_
     assert [e["voxels"] for e in json.loads(audit_b.read_text())["entries"]] == [nb]
 
 
+def test_undo_and_redo_are_audited_on_their_own_segmentation(session, ct, tmp_path):
+    a = session.new_segmentation(ct, "a")
+    b = session.new_segmentation(ct, "b")
+    session.paint(a, 1, ct.index_to_world((60, 50, 15)), 6.0)
+    nb = session.paint(b, 2, ct.index_to_world((30, 40, 10)), 9.0)
+    session.undo()  # undoes b's stroke
+    session.redo()
+    _, audit_a = export_segmentation(session, a, tmp_path / "a.nii.gz")
+    _, audit_b = export_segmentation(session, b, tmp_path / "b.nii.gz")
+    doc_a, doc_b = json.loads(audit_a.read_text()), json.loads(audit_b.read_text())
+    assert [e["action"].split(":")[0] for e in doc_b["entries"]] == ["paint label 2 sphere r=9.0 mm", "undo", "redo"]
+    assert all(e["voxels"] == nb and e["when"] for e in doc_b["entries"])
+    assert len(doc_a["entries"]) == 1 and doc_a.get("unattributed_entries", 0) == 0
+
+
 def test_dicom_seg_export_from_the_session_round_trips_with_provenance(session, shared_data, tmp_path):
     ct = session.open(shared_data / "ct_abdomen_dicom")
     model_out = np.zeros(ct.array.shape, np.uint8)

@@ -98,3 +98,18 @@ def test_gui_segmentations_remember_their_image_for_sessions_and_recovery(viewer
     viewer.session.flush()
     (recovered,) = Session().recover()  # as after a crash: the journal names the image to re-open
     assert recovered.source == str(demo_study.ct_dir) and np.array_equal(recovered.array, seg.array)
+
+
+def test_views_draw_labels_in_their_table_colours(viewer, open_and_wait, demo_study):
+    open_and_wait(viewer, demo_study.ct_dir)
+    seg = viewer.segment_panel.new_segmentation("blue")
+    seg.table.ensure(7)
+    seg.table.labels[7].color = (0, 0, 255)
+    axial = viewer.views["axial"]
+    centre = axial.slice_view.cursor
+    viewer.session.paint(seg, 7, centre, 15)
+    viewer.state.set_labels(seg.as_volume())
+    x, y = (int(round(v)) for v in axial.slice_view.world_to_display(centre + [5.0, 5.0, 0.0]))
+    pixels = view_pixels(axial)
+    r, g, b = pixels[pixels.shape[0] - 1 - y, x]
+    assert b > r + 60 and b > g + 60, (r, g, b)  # blue from the table, not the palette's cyan for 7

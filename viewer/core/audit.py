@@ -39,28 +39,20 @@ def _iso(seconds: float | None) -> str | None:
     return dt.datetime.fromtimestamp(float(seconds), dt.UTC).isoformat(timespec="seconds")
 
 
-def _touched_by_step(session) -> dict[float, set[str]]:
-    """Commit time of each undoable step -> uids of the segmentations its deltas changed."""
-    return {step.time: {d.seg_uid for d in step.deltas} for step in session.history.steps()}
-
-
 def segmentation_entries(session, seg: Segmentation) -> tuple[list[dict], int]:
     """(audit entries about ``seg``, number of entries that could not be attributed to a segmentation).
 
-    An entry belongs to ``seg`` when it names it (``segmentation_uid`` or ``segmentation`` name), when
-    the undo step committed at its ``time`` changed ``seg``, or, for entries naming no segmentation,
-    when ``seg`` is the session's only segmentation (then every edit was made on it).
+    An entry belongs to ``seg`` when it lists its uid (``segmentation_uids``, written by every Session
+    entry) or names it (``segmentation``); entries of older logs naming no segmentation belong to ``seg``
+    when it is the session's only segmentation, and are counted as unattributed otherwise.
     """
-    by_time = _touched_by_step(session)
     only_one = len(session.segmentations) == 1
     out, unattributed = [], 0
     for entry in session.audit_log():
-        if "segmentation_uid" in entry:
-            mine = entry["segmentation_uid"] == seg.uid
+        if "segmentation_uids" in entry:
+            mine = seg.uid in entry["segmentation_uids"]
         elif "segmentation" in entry:
             mine = entry["segmentation"] == seg.name
-        elif entry.get("time") in by_time:
-            mine = seg.uid in by_time[entry["time"]]
         elif only_one:
             mine = True
         else:

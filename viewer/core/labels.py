@@ -16,7 +16,13 @@ PROV_NONE, PROV_HUMAN, PROV_MODEL = 0, 1, 2
 _PALETTE = [
     (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
     (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
+    (170, 110, 40), (255, 250, 200), (128, 0, 0), (170, 255, 195), (128, 128, 0), (255, 215, 180),
+    (0, 0, 128), (128, 128, 128),
 ]
+
+
+#: Volume.meta key of a label map's colours, {id: (r, g, b) 0-255}.
+LABEL_COLORS_META = "label_colors"
 
 
 def default_color(label: int) -> tuple[int, int, int]:
@@ -98,8 +104,11 @@ class Segmentation:
             raise ValueError(f"label {label} exceeds the 65535 supported labels")
 
     def as_volume(self) -> Volume:
-        """The label map as a Volume on the reference grid (units 'label')."""
-        return self.reference.with_array(self.array, modality="SEG", units="label", description=self.name)
+        """The label map as a Volume on the reference grid (units 'label'); its colours in
+        ``meta['label_colors']`` ({id: (r, g, b)}), which every view draws it with."""
+        vol = self.reference.with_array(self.array, modality="SEG", units="label", description=self.name)
+        vol.meta[LABEL_COLORS_META] = {i: info.color for i, info in self.table.labels.items()}
+        return vol
 
     def provenance_summary(self) -> dict[int, dict[str, int]]:
         """Per label: voxels whose current value was written by a model vs by hand."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,6 +31,11 @@ from viewer.core.labels import PROV_HUMAN, PROV_MODEL, LabelTable, Segmentation
 from viewer.core.volume import Volume
 
 log = logging.getLogger(__name__)
+
+
+def _segmentations_of(step: Step) -> list[str]:
+    """uids of the segmentations an undo step changed (in first-touched order)."""
+    return list(dict.fromkeys(d.seg_uid for d in step.deltas))
 
 
 def default_home() -> Path:
@@ -90,7 +96,8 @@ class Session:
                            LabelTable.from_names(names), source=vol.meta.get("source_path"))
         seg.provenance[seg.array > 0] = PROV_MODEL
         self._register(seg)
-        self.audit.append({"action": "model output", "segmentation": seg.name,
+        self.audit.append({"time": time.time(), "action": "model output", "segmentation": seg.name,
+                           "segmentation_uids": [seg.uid],
                            "author": {"kind": "model", "id": model_id, "version": model_version},
                            "voxels": int((seg.array > 0).sum())})
         return seg
@@ -149,7 +156,7 @@ class Session:
             return
         self.history.push(step)
         self.audit.append({"time": step.time, "action": step.description, "author": step.author,
-                           "voxels": step.voxels})
+                           "voxels": step.voxels, "segmentation_uids": _segmentations_of(step)})
 
     def paint(self, seg: Segmentation, label: int, center_mm, radius_mm: float, **options) -> int:
         """3D sphere brush of ``radius_mm`` at world ``center_mm``; label 0 erases. One undo step.
@@ -178,7 +185,8 @@ class Session:
             return False
         for delta in reversed(step.deltas):
             self._revert(delta, forward=False)
-        self.audit.append({"action": f"undo: {step.description}", "author": self._author()})
+        self.audit.append({"time": time.time(), "action": f"undo: {step.description}", "author": self._author(),
+                           "voxels": step.voxels, "segmentation_uids": _segmentations_of(step)})
         return True
 
     def redo(self) -> bool:
@@ -188,7 +196,8 @@ class Session:
             return False
         for delta in step.deltas:
             self._revert(delta, forward=True)
-        self.audit.append({"action": f"redo: {step.description}", "author": self._author()})
+        self.audit.append({"time": time.time(), "action": f"redo: {step.description}", "author": self._author(),
+                           "voxels": step.voxels, "segmentation_uids": _segmentations_of(step)})
         return True
 
     def _revert(self, delta, forward: bool) -> None:

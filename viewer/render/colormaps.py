@@ -5,25 +5,13 @@ from __future__ import annotations
 import numpy as np
 from vtkmodules.vtkCommonCore import vtkLookupTable
 
+from viewer.core.labels import default_color
+
 COLORMAPS = ("gray", "gray_inverse", "hot")
 
-#: Distinct label colours (RGB 0-255), cycled by label id.
-LABEL_PALETTE = np.array(
-    [
-        (0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
-        (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128),
-        (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0), (170, 255, 195), (128, 128, 0),
-        (255, 215, 180), (0, 0, 128), (128, 128, 128),
-    ],
-    dtype=np.uint8,
-)
-
-
 def label_color(label: int) -> tuple[int, int, int]:
-    """The default colour of a label id (0 is background)."""
-    if label == 0:
-        return (0, 0, 0)
-    return tuple(int(c) for c in LABEL_PALETTE[1 + (label - 1) % (len(LABEL_PALETTE) - 1)])
+    """The default colour of a label id (0, background, is black)."""
+    return (0, 0, 0) if label == 0 else default_color(label)
 
 
 def image_lut(name: str, n: int = 256) -> vtkLookupTable | None:

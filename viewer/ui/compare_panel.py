@@ -144,7 +144,7 @@ class ComparePanel(QWidget):
         (a, names_a, title_a), (b, names_b, title_b) = self._resolved
         names = {**names_b, **names_a}
         # background is no structure (ai.compare.dice_table lists label 0 when A has background: see report)
-        self.rows = [r for r in dice_table(a, b, names) if r["label"] != 0]
+        self.rows = dice_table(a, b, names)
         self._fill_labels(names)
         self._update_agreement()
         self.table.setRowCount(0)

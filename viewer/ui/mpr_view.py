@@ -6,6 +6,7 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from viewer.core.labels import LABEL_COLORS_META
 from viewer.render.slice_view import SliceView
 from viewer.ui.state import ViewerState
 from viewer.ui.vtk_widget import VtkWidget
@@ -84,7 +85,8 @@ class MprView(QWidget):
 
     def _on_labels(self, labels) -> None:
         if self.has_volume:
-            self.slice_view.set_labels(labels)
+            colors = labels.meta.get(LABEL_COLORS_META) if labels is not None else None
+            self.slice_view.set_labels(labels, colors=colors)
             self.vtk.render()
 
     def _on_labels_edited(self) -> None:

@@ -6,6 +6,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QComboBox, QVBoxLayout, QWidget
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
 
+from viewer.core.labels import LABEL_COLORS_META
 from viewer.render.volume_view import VolumeView
 from viewer.ui.state import ViewerState
 from viewer.ui.vtk_widget import VtkWidget
@@ -49,7 +50,9 @@ class Volume3DView(QWidget):
     def _update_surfaces(self, *_) -> None:
         if self.volume_view.volume is None:
             return
-        self.volume_view.set_labels_surfaces(self.state.labels)
+        labels = self.state.labels
+        colors = labels.meta.get(LABEL_COLORS_META) if labels is not None else None
+        self.volume_view.set_labels_surfaces(labels, colors)
         self.vtk.render()
 
     def _on_release(self, *_):
