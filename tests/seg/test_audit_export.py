@@ -18,18 +18,6 @@ from viewer.core.measurements import measure, roi_statistics, slice_of
 from viewer.core.session import Session
 
 
-@pytest.fixture
-def session(tmp_path):
-    s = Session(home=tmp_path / "home", user="dr_test")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def ct(session, shared_data):
-    return session.open(shared_data / "ct_abdomen_3mm.nii.gz")
-
-
 @pytest.mark.parametrize("name", ["edited.nii.gz", "edited.nrrd"])
 def test_export_keeps_voxels_and_geometry_and_writes_the_audit_beside(session, ct, shared_data, tmp_path, name):
     reference = load_labelmap(shared_data / "ct_abdomen_3mm_labels.nii.gz", reference=ct).array

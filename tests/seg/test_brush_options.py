@@ -9,22 +9,9 @@ import pytest
 
 from viewer.core import label_tools as lt
 from viewer.core.editing import stroke_points, writable
-from viewer.core.session import Session
 
 LIVER, KIDNEY = 5, 2  # ids in the reference label map
 EDGE_IJK = (91, 37, 6)  # (x, y, z) index where liver, right kidney and background meet
-
-
-@pytest.fixture
-def session(tmp_path):
-    s = Session(home=tmp_path / "home")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def ct(session, shared_data):
-    return session.open(shared_data / "ct_abdomen_3mm.nii.gz")
 
 
 @pytest.fixture

@@ -9,18 +9,6 @@ from viewer.core.session import Session
 from viewer.core.volume import Volume
 
 
-@pytest.fixture
-def session(tmp_path):
-    s = Session(home=tmp_path / "home")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def ct(session, shared_data):
-    return session.open(shared_data / "ct_abdomen_3mm.nii.gz")
-
-
 def test_contract_paint_undo_redo_labels(session, ct):
     seg = session.new_segmentation(ct, "liver edit")
     centre = ct.index_to_world((60, 50, 15))

@@ -188,3 +188,9 @@ def test_3d_view_shows_label_surfaces(viewer, open_and_wait, demo_study):
     with_surfaces = view_pixels(view)
     changed = np.abs(with_surfaces - without).sum(axis=2) > 30
     assert changed.mean() > 0.02  # coloured organ surfaces appear in front of the bones
+
+
+def test_window_fits_a_laptop_screen(viewer):
+    """Docked panels scroll: the window never needs more than a 1366x768 screen."""
+    hint = viewer.minimumSizeHint()
+    assert hint.width() <= 1366 and hint.height() <= 768, (hint.width(), hint.height())

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -24,7 +23,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSlider,
     QTextBrowser,
     QVBoxLayout,
@@ -146,18 +144,10 @@ class AiPanel(QWidget):
         self.progress.setRange(0, 1000)
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        content = QWidget()
-        layout = QVBoxLayout(content)
+        layout = QVBoxLayout(self)
         for w in (QLabel("Models"), self.models, self.card, self.tta, self._build_roi_box(), self.run_button,
                   self._build_explain_box(), self.cancel_button, self.progress, self.status):
             layout.addWidget(w)
-        scroll = QScrollArea()  # the panel scrolls rather than forcing the window taller than the screen
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.NoFrame)
-        scroll.setWidget(content)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
         self._job_buttons = (self.run_button, self.explain_button, self.uncertainty_button, self.detect_button)
         self.worker: AiWorker | None = None
         self._on_result: Callable[[object], None] | None = None

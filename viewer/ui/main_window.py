@@ -10,11 +10,13 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QGridLayout,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QWidget,
 )
 
@@ -94,7 +96,11 @@ class MainWindow(QMainWindow):
     def _add_dock(self, title: str, widget: QWidget, area) -> None:
         dock = QDockWidget(title, self)
         dock.setObjectName(title)
-        dock.setWidget(widget)
+        scroll = QScrollArea()  # panels scroll rather than force the window taller than a laptop screen
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setWidget(widget)
+        dock.setWidget(scroll)
         self.addDockWidget(area, dock)
         self.resizeDocks([dock], [DOCK_WIDTH], Qt.Horizontal)
 
