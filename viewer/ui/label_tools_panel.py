@@ -68,6 +68,8 @@ class LabelToolsPanel(QWidget):
         self.session = session
         self.segments = segments
         self.tool_box = QComboBox()
+        self.tool_box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.tool_box.setMinimumContentsLength(16)  # long tool names are elided, not widening the dock
         for name, text in TOOLS.items():
             self.tool_box.addItem(text.split(":")[0], name)
             self.tool_box.setItemData(self.tool_box.count() - 1, text, Qt.ToolTipRole)
@@ -109,7 +111,9 @@ class LabelToolsPanel(QWidget):
         buttons.addWidget(self.apply_button)
         buttons.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Acts on the segmentation panel's label, editable area and overwrite rule."))
+        note = QLabel("Acts on the segmentation panel's label, editable area and overwrite rule.")
+        note.setWordWrap(True)
+        layout.addWidget(note)
         layout.addLayout(self.form)
         layout.addWidget(self.preview_check)
         layout.addLayout(buttons)

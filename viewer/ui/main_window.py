@@ -99,7 +99,9 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()  # panels scroll rather than force the window taller than a laptop screen
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setWidget(widget)
+        scroll.setMinimumWidth(widget.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
         dock.setWidget(scroll)
         self.addDockWidget(area, dock)
         self.resizeDocks([dock], [DOCK_WIDTH], Qt.Horizontal)
@@ -378,6 +380,9 @@ class MainWindow(QMainWindow):
         self.measure_tool.failed.connect(self.statusBar().showMessage)
         self.measurement_panel = MeasurementPanel(self.measure_tool)
         self._add_dock("Measurements", self.measurement_panel, Qt.RightDockWidgetArea)
+        docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
+        self.tabifyDockWidget(docks["AI"], docks["Measurements"])
+        docks["AI"].raise_()
         self.task_worker = None
 
     def _tell_error(self, message: str) -> None:
