@@ -169,15 +169,43 @@ def _softmax_(logits):
     return logits.div_(logits.sum(dim=1, keepdim=True))
 
 
-def export(probs: np.ndarray, grid: Volume, reference: Volume,
-           with_probabilities: bool = True) -> tuple[Volume, Volume | None, Volume | None]:
+def context_roi(model: LoadedModel, reference: Volume, roi):
+    """``roi`` widened (about its centre) to at least one patch of the model, so a small box is segmented
+    with the image context the network needs; model_grid clips it to the image."""
+    box = np.asarray(roi, float)
+    lo, hi = box.min(axis=0), box.max(axis=0)
+    spacing = np.asarray(model.card.spacing if model.card.spacing is not None else reference.spacing, float)
+    half = np.maximum((hi - lo) / 2, np.asarray(model.card.patch_size, float) * spacing / 2)
+    centre = (lo + hi) / 2
+    return centre - half, centre + half
+
+
+def _inside(grid: Volume, roi) -> np.ndarray:
+    """Boolean (z, y, x) mask of the axis-aligned ``grid``'s voxel centres inside the world box ``roi``."""
+    box = np.asarray(roi, float)
+    lo, hi = box.min(axis=0), box.max(axis=0)
+    axes = [(grid.origin[a] + np.arange(grid.size[a]) * grid.spacing[a]) for a in range(3)]  # x, y, z mm
+    x, y, z = ((w >= lo[a]) & (w <= hi[a]) for a, w in enumerate(axes))
+    return z[:, None, None] & y[None, :, None] & x[None, None, :]
+
+
+def export(probs: np.ndarray, grid: Volume, reference: Volume, with_probabilities: bool = True,
+           keep=None) -> tuple[Volume, Volume | None, Volume | None]:
     """(labels uint8, probability of the chosen label, uncertainty = 1 - that probability) resampled onto
-    ``reference``'s grid; the two float maps only ``with_probabilities`` (they cost 2 full-size float32)."""
-    labels = grid.with_array(np.argmax(probs, axis=0).astype(np.uint8), units="label", modality="SEG")
+    ``reference``'s grid; the two float maps only ``with_probabilities`` (they cost 2 full-size float32).
+    ``keep``: a world box outside which everything is background (the user's ROI within its context)."""
+    arr = np.argmax(probs, axis=0).astype(np.uint8)
+    outside = ~_inside(grid, keep) if keep is not None else None
+    if outside is not None:
+        arr[outside] = 0
+    labels = grid.with_array(arr, units="label", modality="SEG")
     out = resample_to(labels, reference, nearest=True)
     if not with_probabilities:
         return out, None, None
-    top = grid.with_array(probs.max(axis=0), units="arbitrary", modality="OT")
+    top = probs.max(axis=0)
+    if outside is not None:
+        top[outside] = 1.0  # background, not evaluated
+    top = grid.with_array(top, units="arbitrary", modality="OT")
     prob = resample_to(top, reference, default=1.0)  # outside a region: background, not evaluated
     unc = prob.with_array((1.0 - prob.array).astype(np.float32))
     return out, prob, unc
@@ -188,20 +216,25 @@ def run_segmentation(model: LoadedModel, volumes: list[Volume], *, device="auto"
                      return_probabilities: bool = False, roi=None) -> SegmentationResult:
     """Segment ``volumes`` (registered, first one defines the output grid) with ``model``.
 
-    ``roi`` = ((x0, y0, z0), (x1, y1, z1)) world LPS mm limits the work to that box; the label map
-    still covers the whole image (0 outside the box).
+    ``roi`` = ((x0, y0, z0), (x1, y1, z1)) world LPS mm limits the result to that box: the network
+    runs on the box widened to at least one patch (context_roi); the label map still covers the whole
+    image (0 outside the box).
 
     Raises ModelError on channel/modality mismatch and Cancelled when ``cancel`` fires (no partial
     output is returned).
     """
+    if hasattr(model, "segment_volumes"):  # formats that replay their own pipeline (nnU-Net v2)
+        return model.segment_volumes(volumes, device=select_device(device) if isinstance(device, str) else device,
+                                     tta=tta, progress=progress, cancel=cancel,
+                                     return_probabilities=return_probabilities, roi=roi)
     progress = progress or no_progress
     progress(0.0, f"preparing {model.card.id}")
-    x, grid = preprocess(model, volumes, roi)
+    x, grid = preprocess(model, volumes, context_roi(model, volumes[0], roi) if roi is not None else None)
     probs = predict(model, x, device=device, tta=tta, progress=progress, cancel=cancel)
     if cancel is not None:
         cancel.raise_if_cancelled()
     progress(0.96, "resampling to the image grid")
-    labels, prob, unc = export(probs, grid, volumes[0], return_probabilities)
+    labels, prob, unc = export(probs, grid, volumes[0], return_probabilities, keep=roi)
     del probs
     names = {k: v for k, v in model.card.labels.items() if k}
     progress(1.0, "done")

@@ -38,6 +38,21 @@ def test_dice_on_a_held_out_phantom(model, phantom):
     assert scores["kidney_left"] > 0.7 and scores["kidney_right"] > 0.7, scores
 
 
+def test_a_box_smaller_than_a_patch_is_segmented_with_context(model, phantom):
+    """A 60 mm box inside the liver (the network's patch is ~190 mm): liver inside the box, nothing outside."""
+    liver = phantom.labels.array == 5
+    centre = phantom.ct.index_to_world(np.argwhere(liver).mean(axis=0)[::-1])
+    box = (centre - 30.0, centre + 30.0)
+    result = run_segmentation(model, [phantom.ct], device="cpu", roi=box)
+    pred = result.labels.array
+    world = phantom.ct.index_to_world(np.argwhere(pred > 0)[:, ::-1].astype(float))
+    assert np.all(world >= box[0] - 2.0) and np.all(world <= box[1] + 2.0)  # within one model voxel
+    zyx = np.argwhere(np.ones(pred.shape, bool)).reshape(*pred.shape, 3)
+    grid_world = phantom.ct.index_to_world(zyx.reshape(-1, 3)[:, ::-1].astype(float)).reshape(*pred.shape, 3)
+    in_box = np.all((grid_world >= box[0]) & (grid_world <= box[1]), axis=-1)
+    assert dice(pred[in_box] == 1, liver[in_box]) > 0.9
+
+
 def test_grad_cam_highlights_the_organ(model, phantom):
     from ai.explain import grad_cam
 

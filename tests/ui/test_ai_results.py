@@ -188,7 +188,6 @@ def test_box_roi_restricts_the_run_and_the_result_covers_the_full_grid(ct_window
     viewer, vol = ct_window
     liver_centre = np.array([-60.0, 0.0, 6.0])  # the phantom's liver (patient right)
     viewer.state.set_cursor(liver_centre)
-    # at least the model's patch (64 x 64 x 32 voxels of 3 mm): smaller boxes lack the context it needs
     viewer.ai_panel.roi_size.setValue(100.0)
     viewer.ai_panel.set_roi_at_cursor()
     box = np.asarray(viewer.state.roi)

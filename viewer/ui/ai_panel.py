@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import numpy as np
 from PySide6.QtCore import Qt, QThread, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -257,18 +256,6 @@ class AiPanel(QWidget):
         if self.state.volume is not None:
             self.state.set_roi(box_around(self.state.cursor, self.roi_size.value()))
 
-    def _roi_warning(self, model_id: str) -> str:
-        """A note when the box ROI is smaller than the model's patch (it then sees less context than trained)."""
-        card = next((c for c in self._cards if c.id == model_id), None)
-        if self.state.roi is None or card is None or card.spacing is None:
-            return ""
-        field = np.asarray(card.patch_size, float) * np.asarray(card.spacing, float)
-        size = np.subtract(self.state.roi[1], self.state.roi[0])
-        if np.all(size >= field):
-            return ""
-        return (f" - note: the box is smaller than the model's field of view ({' x '.join(f'{v:.0f}' for v in field)}"
-                " mm); results may be poor")
-
     def _show_roi(self, box) -> None:
         if box is None:
             self.roi_label.setText("whole image (or drag a box with the ROI tool)")
@@ -384,8 +371,7 @@ class AiPanel(QWidget):
                                                result.model_version)
         self.state.set_labels(seg.as_volume())
         where = "in the box ROI" if self.state.roi is not None else "on the whole image"
-        self.status.setText(f"{result.model_id}: {len(result.names)} labels {where}, marked AI-written"
-                            + self._roi_warning(result.model_id))
+        self.status.setText(f"{result.model_id}: {len(result.names)} labels {where}, marked AI-written")
         self.segmentation_ready.emit(seg)
 
     def _show_heatmap(self, heat) -> None:
