@@ -84,3 +84,26 @@ def test_label_table_shows_statistics_hides_labels_and_exports_csv(viewer, open_
     assert shown > 100 and _overlay_pixels(view_pixels(axial)) == 0
     panel._export_csv(str(tmp_path / "stats.csv"))
     assert "volume_ml" in (tmp_path / "stats.csv").read_text()
+
+
+def _brush_pixels(rgb: np.ndarray) -> np.ndarray:
+    """(row, col) of the brush outline's yellow pixels (orientation letters are orange, text pale)."""
+    return np.argwhere((rgb[..., 0] > 240) & (rgb[..., 1] > 240) & (rgb[..., 2] < 110))
+
+
+def test_brush_outline_follows_the_mouse_with_the_radius_in_mm(viewer, open_and_wait, demo_study, qtbot):
+    open_and_wait(viewer, demo_study.ct_dir)
+    axial = viewer.views["axial"]
+    viewer.segment_panel.radius_box.setValue(20.0)
+    centre = axial.slice_view.cursor + [10.0, 0.0, 0.0]
+    qtbot.mouseMove(axial.vtk, _widget_pos(axial, centre))
+    assert len(_brush_pixels(view_pixels(axial))) == 0  # crosshair tool: no brush
+    viewer.set_tool("paint")
+    qtbot.mouseMove(axial.vtk, _widget_pos(axial, centre + [1.0, 0, 0]))
+    qtbot.mouseMove(axial.vtk, _widget_pos(axial, centre))
+    ring = _brush_pixels(view_pixels(axial))
+    (x0, _), (x1, _) = (axial.slice_view.world_to_display(centre + [d, 0, 0]) for d in (-20.0, 20.0))
+    assert abs((ring[:, 1].max() - ring[:, 1].min()) - abs(x1 - x0)) <= 3  # 40 mm wide on screen
+    assert abs((ring[:, 0].max() - ring[:, 0].min()) - abs(x1 - x0)) <= 3  # and as tall (a circle)
+    axial._leaveEvent(None)
+    assert len(_brush_pixels(view_pixels(axial))) == 0

@@ -33,6 +33,8 @@ from viewer.render.colormaps import image_lut, label_color
 from viewer.render.render_window import disable_multisampling
 
 CROSSHAIR_COLOR = (0.2, 0.9, 0.2)
+BRUSH_COLOR = (1.0, 1.0, 0.3)
+BRUSH_OUTLINE_POINTS = 48
 #: Colour maps for float heat maps (Grad-CAM, uncertainty).
 HEAT_COLORMAPS = ("hot", "jet")
 #: Agreement overlay colours (RGB 0-255) by ai.compare code: 1 both, 2 only A, 3 only B.
@@ -213,11 +215,13 @@ class SliceView:
         self.detection_boxes = BoxLayer(renderer, pad_voxels=0.5)
         self.roi_box = BoxLayer(renderer, line_width=1.5)
         self._cross = self._make_crosshair()
+        self._brush = self._make_brush_outline()
         self.corner = vtkCornerAnnotation()
         self.corner.SetMaximumFontSize(14)
         self.corner.GetTextProperty().SetColor(0.9, 0.9, 0.6)
         self._letters = {side: self._make_letter() for side in ("left", "right", "top", "bottom")}
-        for prop in (self._image, self._heat_layer, self._overlay, self._agreement_layer, self._cross, self.corner,
+        for prop in (self._image, self._heat_layer, self._overlay, self._agreement_layer, self._cross, self._brush,
+                     self.corner,
                      *self._letters.values()):
             renderer.AddViewProp(prop)
         renderer.SetBackground(0, 0, 0)
@@ -266,6 +270,7 @@ class SliceView:
             layer.VisibilityOff()
         for boxes in (self.detection_boxes, self.roi_box):
             boxes.set_boxes([])
+        self.set_brush_outline(None)
         self.set_colormap(default_colormap(vol))
         w, level = auto_window_level(vol)
         self.set_window_level(w, level)
@@ -523,6 +528,43 @@ class SliceView:
 
     def set_crosshair_visible(self, visible: bool) -> None:
         self._cross.SetVisibility(bool(visible))
+
+    # ------------------------------------------------------------------ brush outline
+    @staticmethod
+    def _make_brush_outline() -> vtkActor:
+        n = BRUSH_OUTLINE_POINTS
+        poly = vtkPolyData()
+        poly.SetPoints(vtkPoints())
+        poly.GetPoints().SetNumberOfPoints(n)
+        lines = vtkCellArray()
+        lines.InsertNextCell(n + 1)
+        for i in [*range(n), 0]:
+            lines.InsertCellPoint(i)
+        poly.SetLines(lines)
+        mapper = vtkPolyDataMapper()
+        mapper.SetInputData(poly)
+        actor = vtkActor()
+        actor.SetMapper(mapper)
+        actor.GetProperty().SetColor(*BRUSH_COLOR)
+        actor.VisibilityOff()
+        return actor
+
+    def set_brush_outline(self, world_xyz, radius_mm: float = 0.0) -> None:
+        """Outline of a brush of ``radius_mm`` centred on ``world_xyz`` (its cut with this slice; a sphere
+        and a disc brush cut it alike at their centre); ``None`` hides it."""
+        if world_xyz is None or self.volume is None:
+            self._brush.VisibilityOff()
+            return
+        col, row, _ = self.axes.index_to_plane(self.volume.world_to_index(world_xyz), self.volume.size)
+        su, sv = self.plane_spacing
+        t = np.linspace(0, 2 * np.pi, BRUSH_OUTLINE_POINTS, endpoint=False)
+        pts = np.column_stack([col * su + radius_mm * np.cos(t), row * sv + radius_mm * np.sin(t),
+                               np.full(t.size, _Z_CROSS)])
+        points = self._brush.GetMapper().GetInput().GetPoints()
+        for i, p in enumerate(pts):
+            points.SetPoint(i, *p)
+        points.Modified()
+        self._brush.VisibilityOn()
 
     # ------------------------------------------------------------------ text
     def _place_letters(self) -> None:

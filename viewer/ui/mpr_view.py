@@ -37,7 +37,7 @@ class MprView(QWidget):
         layout.addWidget(self.vtk)
         self._drag = None  # (button, last display xy, start W/L)
         for name in ("mousePressEvent", "mouseMoveEvent", "mouseReleaseEvent", "wheelEvent", "keyPressEvent",
-                     "mouseDoubleClickEvent"):
+                     "mouseDoubleClickEvent", "leaveEvent"):
             setattr(self.vtk, name, getattr(self, "_" + name))
         state.volume_changed.connect(self._on_volume)
         state.slices_loaded.connect(self._on_slices_loaded)
@@ -181,6 +181,8 @@ class MprView(QWidget):
         world = self.slice_view.display_to_world(x, y)
         if world is not None:
             self.slice_view.set_probe_text(self.slice_view.probe(world))
+        painting = self.state.tool in ("paint", "erase")
+        self.slice_view.set_brush_outline(world if painting else None, self.state.brush_radius_mm)
         if self._drag is None:
             self.vtk.render()
             return
@@ -216,6 +218,11 @@ class MprView(QWidget):
         if self._drag is not None and self._drag[0] == Qt.LeftButton and self.state.tool in ("paint", "erase"):
             self.state.stroke.emit("end", None, self.orientation)
         self._drag = None
+
+    def _leaveEvent(self, event) -> None:
+        if self.has_volume:
+            self.slice_view.set_brush_outline(None)
+            self.vtk.render()
 
     def _mouseDoubleClickEvent(self, event) -> None:
         self.maximize_requested.emit(self)

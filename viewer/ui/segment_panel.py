@@ -69,6 +69,7 @@ class SegmentPanel(QWidget):
         self.radius_box.setRange(0.5, 100.0)
         self.radius_box.setValue(5.0)
         self.radius_box.setSuffix(" mm")
+        self.radius_box.valueChanged.connect(lambda r: setattr(self.state, "brush_radius_mm", r))
         self.shape_box = _combo(BRUSH_SHAPES)
         self.threshold_check = QCheckBox("Threshold paint")
         self.low_box, self.high_box = _value_box(), _value_box()

@@ -45,6 +45,8 @@ class ViewerState(QObject):
         self.window, self.level = 400.0, 40.0
         self.colormap = "gray"
         self.tool = "crosshair"
+        #: radius of the paint/erase brush, drawn as an outline under the mouse in the MPR views
+        self.brush_radius_mm = 5.0
         self.heatmap_colormap, self.heatmap_opacity, self.heatmap_visible = "jet", 0.6, True
         self._clear_ai_results()
 
