@@ -117,3 +117,12 @@ def test_save_and_open_a_session(session, ct, tmp_path):
     assert np.array_equal(loaded.array, seg.array) and np.array_equal(loaded.provenance, seg.provenance)
     assert other.volumes[0].same_grid(ct) and other.measurements[0].values == {"length_mm": 10.0}
     other.close()
+
+
+def test_images_without_segmentations_are_released(session, ct, shared_data):
+    seg = session.new_segmentation(ct, "kept")
+    other = session.add_volume(session.open(shared_data / "ct_abdomen_3mm.nii.gz"))
+    third = session.add_volume(session.open(shared_data / "ct_abdomen_3mm.nii.gz"))
+    assert session.add_volume(third) is third and len(session.volumes) == 3  # added once
+    session.release_unused_volumes(keep=third)
+    assert session.volumes == [ct, third] and seg.reference is ct and other not in session.volumes

@@ -74,8 +74,18 @@ class Session:
 
         vol = load_volume(path, **options)
         vol.meta.setdefault("source_path", str(path))
-        self.volumes.append(vol)
+        return self.add_volume(vol)
+
+    def add_volume(self, vol: Volume) -> Volume:
+        """Keep an image loaded elsewhere (e.g. by the GUI's background loader) in the session, once."""
+        if not any(v is vol for v in self.volumes):
+            self.volumes.append(vol)
         return vol
+
+    def release_unused_volumes(self, keep: Volume) -> None:
+        """Forget the images other than ``keep`` that no segmentation refers to (frees their memory)."""
+        used = {id(seg.reference) for seg in self.segmentations.values()}
+        self.volumes = [v for v in self.volumes if v is keep or id(v) in used]
 
     def new_segmentation(self, vol: Volume, name: str, *, labels: np.ndarray | None = None,
                          names: dict[int, str] | None = None) -> Segmentation:

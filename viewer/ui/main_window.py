@@ -295,6 +295,8 @@ class MainWindow(QMainWindow):
 
     def _on_loaded(self, vol) -> None:
         self._set_busy(False)
+        self.session.add_volume(vol)
+        self.session.release_unused_volumes(keep=vol)
         if vol is not self.state.volume:
             self.state.set_volume(vol)
         else:
@@ -432,9 +434,6 @@ class MainWindow(QMainWindow):
 
     def save_session(self, folder: str) -> Path:
         """Save the session (images by path, segmentations, measurements, audit log) into ``folder``."""
-        vol = self.state.volume
-        if vol is not None and not any(v is vol for v in self.session.volumes):
-            self.session.volumes.append(vol)  # opened by the load worker, not through the session
         path = self.session.save(folder)
         self.statusBar().showMessage(f"session saved to {path}")
         return path
