@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import vtkmodules.vtkRenderingFreeType  # noqa: F401  (text rendering)
-from vtkmodules.vtkCommonCore import vtkPoints
-from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
-from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper, vtkTextActor
+from vtkmodules.vtkRenderingCore import vtkTextActor
 
 from viewer.core.measurements import Measurement, image_key, slice_of
+from viewer.render.polylines import polyline_actor
 from viewer.render.slice_view import SliceView
 
 MEASURE_COLOR = (1.0, 0.85, 0.1)
@@ -91,23 +90,7 @@ class MeasureOverlay:
             self._text(anchor, text, color)
 
     def _polyline(self, uv: np.ndarray, color) -> None:
-        points = vtkPoints()
-        for u, v in uv:
-            points.InsertNextPoint(float(u), float(v), _Z)
-        cells = vtkCellArray()
-        cells.InsertNextCell(len(uv))
-        for i in range(len(uv)):
-            cells.InsertCellPoint(i)
-        poly = vtkPolyData()
-        poly.SetPoints(points)
-        poly.SetLines(cells)
-        mapper = vtkPolyDataMapper()
-        mapper.SetInputData(poly)
-        actor = vtkActor()
-        actor.SetMapper(mapper)
-        actor.GetProperty().SetColor(*color)
-        actor.GetProperty().SetLineWidth(2)
-        self._add(actor)
+        self._add(polyline_actor(uv, _Z, color, width=2))
 
     def _text(self, uv, text: str, color) -> None:
         actor = vtkTextActor()

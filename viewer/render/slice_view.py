@@ -30,6 +30,7 @@ from viewer.core.resample import resample_to
 from viewer.core.slicing import ViewAxes, orientation_letters, view_axes
 from viewer.core.volume import Volume
 from viewer.render.colormaps import image_lut, label_color
+from viewer.render.polylines import polyline_actor, set_polyline_points
 from viewer.render.render_window import disable_multisampling
 
 CROSSHAIR_COLOR = (0.2, 0.9, 0.2)
@@ -214,8 +215,10 @@ class SliceView:
         self._agreement_layer = _rgba_slice(_Z_AGREEMENT)
         self.detection_boxes = BoxLayer(renderer, pad_voxels=0.5)
         self.roi_box = BoxLayer(renderer, line_width=1.5)
-        self._cross = self._make_crosshair()
-        self._brush = self._make_brush_outline()
+        self._cross = polyline_actor(np.zeros((4, 2)), _Z_CROSS, CROSSHAIR_COLOR, segments=True)
+        self._cross.VisibilityOff()
+        self._brush = polyline_actor(np.zeros((BRUSH_OUTLINE_POINTS + 1, 2)), _Z_CROSS, BRUSH_COLOR)
+        self._brush.VisibilityOff()
         self.corner = vtkCornerAnnotation()
         self.corner.SetMaximumFontSize(14)
         self.corner.GetTextProperty().SetColor(0.9, 0.9, 0.6)
@@ -237,26 +240,6 @@ class SliceView:
         actor.GetTextProperty().SetColor(1.0, 0.85, 0.2)
         actor.GetTextProperty().BoldOn()
         actor.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
-        return actor
-
-    def _make_crosshair(self) -> vtkActor:
-        self._cross_points = vtkPoints()
-        self._cross_points.SetNumberOfPoints(4)
-        lines = vtkCellArray()
-        for a, b in ((0, 1), (2, 3)):
-            lines.InsertNextCell(2)
-            lines.InsertCellPoint(a)
-            lines.InsertCellPoint(b)
-        poly = vtkPolyData()
-        poly.SetPoints(self._cross_points)
-        poly.SetLines(lines)
-        mapper = vtkPolyDataMapper()
-        mapper.SetInputData(poly)
-        self._cross_poly = poly
-        actor = vtkActor()
-        actor.SetMapper(mapper)
-        actor.GetProperty().SetColor(*CROSSHAIR_COLOR)  # opaque: a translucent line costs a render pass
-        actor.VisibilityOff()
         return actor
 
     def set_volume(self, vol: Volume) -> None:
@@ -521,34 +504,13 @@ class SliceView:
         cols, rows = self.volume.size[self.axes.right_axis], self.volume.size[self.axes.up_axis]
         u, v = col * su, row * sv
         pts = ((-0.5 * su, v), ((cols - 0.5) * su, v), (u, -0.5 * sv), (u, (rows - 0.5) * sv))
-        for i, (x, y) in enumerate(pts):
-            self._cross_points.SetPoint(i, x, y, _Z_CROSS)
-        self._cross_points.Modified()
+        set_polyline_points(self._cross, pts, _Z_CROSS)
         self._cross.VisibilityOn()
 
     def set_crosshair_visible(self, visible: bool) -> None:
         self._cross.SetVisibility(bool(visible))
 
     # ------------------------------------------------------------------ brush outline
-    @staticmethod
-    def _make_brush_outline() -> vtkActor:
-        n = BRUSH_OUTLINE_POINTS
-        poly = vtkPolyData()
-        poly.SetPoints(vtkPoints())
-        poly.GetPoints().SetNumberOfPoints(n)
-        lines = vtkCellArray()
-        lines.InsertNextCell(n + 1)
-        for i in [*range(n), 0]:
-            lines.InsertCellPoint(i)
-        poly.SetLines(lines)
-        mapper = vtkPolyDataMapper()
-        mapper.SetInputData(poly)
-        actor = vtkActor()
-        actor.SetMapper(mapper)
-        actor.GetProperty().SetColor(*BRUSH_COLOR)
-        actor.VisibilityOff()
-        return actor
-
     def set_brush_outline(self, world_xyz, radius_mm: float = 0.0) -> None:
         """Outline of a brush of ``radius_mm`` centred on ``world_xyz`` (its cut with this slice; a sphere
         and a disc brush cut it alike at their centre); ``None`` hides it."""
@@ -557,13 +519,9 @@ class SliceView:
             return
         col, row, _ = self.axes.index_to_plane(self.volume.world_to_index(world_xyz), self.volume.size)
         su, sv = self.plane_spacing
-        t = np.linspace(0, 2 * np.pi, BRUSH_OUTLINE_POINTS, endpoint=False)
-        pts = np.column_stack([col * su + radius_mm * np.cos(t), row * sv + radius_mm * np.sin(t),
-                               np.full(t.size, _Z_CROSS)])
-        points = self._brush.GetMapper().GetInput().GetPoints()
-        for i, p in enumerate(pts):
-            points.SetPoint(i, *p)
-        points.Modified()
+        t = np.linspace(0, 2 * np.pi, BRUSH_OUTLINE_POINTS + 1)  # closed: the last point is the first
+        set_polyline_points(self._brush, np.column_stack([col * su + radius_mm * np.cos(t),
+                                                          row * sv + radius_mm * np.sin(t)]), _Z_CROSS)
         self._brush.VisibilityOn()
 
     # ------------------------------------------------------------------ text
