@@ -10,6 +10,8 @@ APT_PACKAGES := xvfb xauth libgl1 libegl1 libglx-mesa0 libgl1-mesa-dri libxkbcom
 	libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 \
 	libxcb-xinerama0 libxcb-xkb1 libfontconfig1 libdbus-1-3 dicom3tools dcmtk
 DEMO_DIR := demo
+NO_DEPS_PACKAGES := dynamic-network-architectures==0.4.4 nnunetv2==2.8.1 acvl-utils==0.2.6 batchgenerators==0.25.5 \
+	batchgeneratorsv2==0.3.6
 
 .PHONY: demo test bench system-deps venv lint clean
 
@@ -44,6 +46,8 @@ $(STAMP): pyproject.toml | system-deps
 	# the CPU wheel first, so no dependency can pull a multi-GB CUDA build of torch
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# nnU-Net v2 support without torchvision: these declare timm/torchvision, which would replace the torch pin
+	$(BIN)/python -m pip install -q --no-deps $(NO_DEPS_PACKAGES)
 	touch $(STAMP)
 
 system-deps:

@@ -29,7 +29,9 @@ def model_format(folder: Path) -> str | None:
         return "card"
     if (folder / "configs" / "metadata.json").is_file():
         return "monai_bundle"
-    if (folder / "dataset.json").is_file() and (folder / "plans.json").is_file():
+    from ai.formats.nnunet import nnunet_candidates
+
+    if nnunet_candidates(folder):  # Trainer__Plans__Configuration folder, or the dataset folder holding it
         return "nnunetv2"
     return None
 
@@ -75,8 +77,9 @@ def load_model(id_or_path: str, device: str = "cpu") -> LoadedModel:
 
         return load_monai_bundle(folder).to(device)
     if kind == "nnunetv2":
-        raise ModelError("nnU-Net v2 result folders are recognised but not loadable yet (planned loader: "
-                         "ai/formats/nnunet.py)", folder)
+        from ai.formats.nnunet import load_nnunet_folder
+
+        return load_nnunet_folder(folder, device=device)
     card = ModelCard.from_file(folder / "model.json")
     if card.format == "builtin":
         from ai.formats.builtin import load_builtin

@@ -119,10 +119,10 @@ def test_roi_limits_the_work_and_keeps_the_grid(tiny_model_dir):
         run_segmentation(model, [vol], device="cpu", roi=(far - 500, far - 400))
 
 
-def test_nnunet_folder_is_recognised_with_a_clear_message(tmp_path):
+def test_broken_nnunet_folder_gets_a_clear_message(tmp_path):
     folder = tmp_path / "Dataset001__nnUNetTrainer__nnUNetPlans__3d_fullres"
     folder.mkdir()
     (folder / "dataset.json").write_text("{}")
     (folder / "plans.json").write_text("{}")
-    with pytest.raises(ModelError, match="nnU-Net v2"):
+    with pytest.raises(ModelError, match="nnU-Net v2 dataset.json has no labels"):
         load_model(str(folder))
