@@ -37,20 +37,34 @@ def model_format(folder: Path) -> str | None:
 
 
 def model_folders(user_dir: str | Path | None = None) -> list[Path]:
-    """Folders holding a model card (built-in first, then the user's folder)."""
+    """Folders holding a model of any known format (built-in first, then the user's folder)."""
     out = []
     for root in (BUILTIN_DIR, Path(user_dir) if user_dir else user_models_dir()):
         if root.is_dir():
-            out.extend(sorted(p for p in root.iterdir() if p.is_dir() and model_format(p) == "card"))
+            out.extend(sorted(p for p in root.iterdir() if p.is_dir() and model_format(p) is not None))
     return out
 
 
+def read_card(folder: Path) -> ModelCard:
+    """A model folder's card, read without loading weights (nnU-Net and MONAI bundles: from their metadata)."""
+    kind = model_format(folder)
+    if kind == "monai_bundle":
+        from ai.formats.monai_bundle import read_bundle_card
+
+        return read_bundle_card(folder)
+    if kind == "nnunetv2":
+        from ai.formats.nnunet import read_nnunet_card
+
+        return read_nnunet_card(folder)
+    return ModelCard.from_file(folder / "model.json")
+
+
 def list_models(user_dir: str | Path | None = None) -> list[ModelCard]:
-    """The cards of every installed model (a broken card is skipped with a log message)."""
+    """The cards of every installed model (a broken one is skipped with a log message)."""
     cards = []
     for folder in model_folders(user_dir):
         try:
-            cards.append(ModelCard.from_file(folder / "model.json"))
+            cards.append(read_card(folder))
         except ModelError as err:
             log.warning("%s", err)
     return cards
@@ -62,8 +76,11 @@ def find_model(id_or_path: str) -> Path:
     if path.exists():
         return path if path.is_dir() else path.parent
     for folder in model_folders():
-        if ModelCard.from_file(folder / "model.json").id == id_or_path:
-            return folder
+        try:
+            if read_card(folder).id == id_or_path:
+                return folder
+        except ModelError as err:
+            log.warning("%s", err)
     known = ", ".join(c.id for c in list_models()) or "none"
     raise ModelError(f"no model with id {id_or_path!r} (installed: {known})")
 

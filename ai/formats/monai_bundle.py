@@ -79,15 +79,21 @@ def card_from_bundle(folder: Path, metadata: dict, config: dict) -> ModelCard:
     )
 
 
+def read_bundle_card(folder: Path) -> ModelCard:
+    """The card of a MONAI bundle from configs/metadata.json and configs/inference.json (no weights loaded)."""
+    folder = Path(folder)
+    return card_from_bundle(folder, _read_json(folder / "configs" / "metadata.json"),
+                            _read_json(folder / "configs" / "inference.json"))
+
+
 def load_monai_bundle(folder: Path) -> LoadedModel:
     """Build the bundle's ``network_def`` and load models/model.pt (state dict, weights_only) or models/model.ts."""
     import torch
     from monai.bundle import ConfigParser
 
     folder = Path(folder)
-    metadata = _read_json(folder / "configs" / "metadata.json")
     config = _read_json(folder / "configs" / "inference.json")
-    card = card_from_bundle(folder, metadata, config)
+    card = read_bundle_card(folder)
     ts = folder / "models" / "model.ts"
     pt = folder / "models" / "model.pt"
     if pt.is_file():

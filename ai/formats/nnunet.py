@@ -325,6 +325,31 @@ def _card(folder: Path, dataset: dict, plans: dict, cfg: dict, config_name: str,
     )
 
 
+def _describe(folder: Path) -> tuple[dict, dict, dict[int, str], str | None]:
+    """(dataset.json, plans.json, labels, configuration name from the folder name Trainer__Plans__Configuration
+    or None) of a trained-model folder."""
+    dataset = _read_json(folder / "dataset.json")
+    plans = _read_json(folder / "plans.json")
+    labels, _ignore = read_labels(dataset, folder / "dataset.json")
+    parts = folder.name.split("__")
+    return dataset, plans, labels, parts[2] if len(parts) == 3 else None
+
+
+def _configuration_of(folder: Path, plans: dict, config_name: str | None) -> dict:
+    if not config_name:
+        raise ModelError("cannot tell the configuration (folder name is not Trainer__Plans__Configuration)", folder)
+    return _configuration(plans, config_name, folder / "plans.json")
+
+
+def read_nnunet_card(path: str | Path, checkpoint: str = CHECKPOINT) -> ModelCard:
+    """The card of an nnU-Net folder without loading its weights (for model lists; mirroring axes, which
+    only the checkpoints know, are left empty)."""
+    folder = trained_folder(path)
+    dataset, plans, labels, config_name = _describe(folder)
+    cfg = _configuration_of(folder, plans, config_name)
+    return _card(folder, dataset, plans, cfg, config_name, labels, find_folds(folder, checkpoint), checkpoint, [])
+
+
 def load_nnunet_folder(path: str | Path, folds=None, checkpoint: str = CHECKPOINT, use_mirroring: bool = True,
                        device: str = "cpu", precision: str = "float32") -> NnUNetModel:
     """Load an nnU-Net v2 trained-model folder (Trainer__Plans__Configuration, or the dataset folder holding one).
@@ -338,16 +363,11 @@ def load_nnunet_folder(path: str | Path, folds=None, checkpoint: str = CHECKPOIN
     if precision not in ("float32", "bfloat16"):
         raise ModelError(f"precision must be 'float32' or 'bfloat16', got {precision!r}")
     folder = trained_folder(path)
-    dataset = _read_json(folder / "dataset.json")
-    plans = _read_json(folder / "plans.json")
-    labels, _ignore = read_labels(dataset, folder / "dataset.json")
+    dataset, plans, labels, config_name = _describe(folder)
     folds = [str(f) for f in folds] if folds is not None else find_folds(folder, checkpoint)
     ckpts = [load_checkpoint(folder / f"fold_{f}" / checkpoint) for f in folds]
-    parts = folder.name.split("__")
-    config_name = parts[2] if len(parts) == 3 else ckpts[0].get("init_args", {}).get("configuration")
-    if not config_name:
-        raise ModelError("cannot tell the configuration (folder name is not Trainer__Plans__Configuration)", folder)
-    cfg = _configuration(plans, config_name, folder / "plans.json")
+    config_name = config_name or ckpts[0].get("init_args", {}).get("configuration")
+    cfg = _configuration_of(folder, plans, config_name)
     if cfg.get("previous_stage"):
         raise ModelError(f"{config_name} is a cascade stage (needs {cfg['previous_stage']}'s segmentation as input); "
                          "cascades are not supported", folder / "plans.json")
@@ -372,7 +392,7 @@ def load_nnunet_folder(path: str | Path, folds=None, checkpoint: str = CHECKPOIN
     network.load_state_dict(weights[0])
     allowed = ckpts[0].get("inference_allowed_mirroring_axes")
     allowed = tuple(int(a) for a in allowed) if allowed is not None else None
-    trainer = ckpts[0].get("trainer_name", parts[0] if parts else "")
+    trainer = ckpts[0].get("trainer_name", folder.name.split("__")[0])
     log.info("nnU-Net %s: trainer %s, configuration %s, folds %s, mirroring %s", folder, trainer, config_name,
              folds, allowed if use_mirroring else "off")
     fwd = plans["transpose_forward"]

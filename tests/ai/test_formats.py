@@ -98,3 +98,10 @@ def test_user_folder_models_are_listed(tmp_path):
 
     write_model(tmp_path / "mine" / "tiny")
     assert "tiny_builtin" in [c.id for c in list_models(tmp_path / "mine")]
+
+
+def test_bundle_in_the_user_folder_is_listed_without_loading_weights(tmp_path):
+    write_bundle(tmp_path / "mine" / "bundle")
+    (tmp_path / "mine" / "bundle" / "models" / "model.pt").write_bytes(b"not weights")  # never read by the list
+    (card,) = [c for c in list_models(tmp_path / "mine") if c.format == "monai_bundle"]
+    assert card.id == "tiny_bundle" and card.labels[1] == "liver"

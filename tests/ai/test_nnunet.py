@@ -200,3 +200,15 @@ def test_bfloat16_precision_stays_close_to_nnunet_labels(nnunet_folder, case):
     assert dice_per_label(fast, exact, (1,))[1] > 0.98
     with pytest.raises(ModelError, match="precision"):
         load_nnunet_folder(nnunet_folder, precision="float16")
+
+
+def test_user_models_folder_lists_nnunet_and_loads_it_by_id(nnunet_folder, tmp_path, monkeypatch):
+    from ai.registry import list_models, load_model
+
+    mine = tmp_path / "models"
+    mine.mkdir()
+    (mine / nnunet_folder.name).symlink_to(nnunet_folder, target_is_directory=True)
+    (card,) = [c for c in list_models(mine) if c.format == "nnunetv2"]
+    assert set(card.labels.values()) >= {"liver", "spleen"} and card.spacing
+    monkeypatch.setenv("RADVIEW_HOME", str(tmp_path))  # user models folder: RADVIEW_HOME/models
+    assert load_model(card.id).card.id == card.id
