@@ -107,3 +107,31 @@ def test_brush_outline_follows_the_mouse_with_the_radius_in_mm(viewer, open_and_
     assert abs((ring[:, 0].max() - ring[:, 0].min()) - abs(x1 - x0)) <= 3  # and as tall (a circle)
     axial._leaveEvent(None)
     assert len(_brush_pixels(view_pixels(axial))) == 0
+
+
+def test_label_opacity_typed_in_the_table_changes_the_fill(viewer, open_and_wait, demo_study):
+    from viewer.ui.segment_panel import OPACITY_COLUMN
+
+    open_and_wait(viewer, demo_study.ct_dir)
+    axial = viewer.views["axial"]
+    panel = viewer.segment_panel
+    seg = panel.new_segmentation("opacity")
+    centre = np.array([-60.0, -5.0, axial.slice_view.slice_position_mm])
+    viewer.session.paint(seg, 1, centre, 12)
+    viewer.state.labels_edited.emit()
+    panel._refresh()
+    x, y = (int(round(v)) for v in axial.slice_view.world_to_display(centre))
+
+    def centre_pixel():
+        rgb = view_pixels(axial)
+        return rgb[rgb.shape[0] - 1 - y, x]
+
+    blended = centre_pixel()
+    panel.table.item(0, OPACITY_COLUMN).setText("1")
+    assert seg.table.labels[1].opacity == 1.0
+    assert tuple(centre_pixel()) == seg.table.labels[1].color != tuple(blended)  # opaque: the label colour
+    panel.table.item(0, OPACITY_COLUMN).setText("0")
+    grey = centre_pixel()
+    assert grey[0] == grey[1] == grey[2]  # transparent fill: the CT shows through
+    panel.table.item(0, OPACITY_COLUMN).setText("lots")
+    assert panel.table.item(0, OPACITY_COLUMN).text() == "0.00"  # not a number: value kept

@@ -23,6 +23,8 @@ _PALETTE = [
 
 #: Volume.meta key of a label map's colours, {id: (r, g, b) 0-255}.
 LABEL_COLORS_META = "label_colors"
+#: Volume.meta key of a label map's fill opacities, {id: 0-1}.
+LABEL_OPACITY_META = "label_opacity"
 
 
 def default_color(label: int) -> tuple[int, int, int]:
@@ -38,7 +40,7 @@ class LabelInfo:
     name: str
     color: tuple[int, int, int]
     visible: bool = True
-    opacity: float = 0.5
+    opacity: float = 0.4
     locked: bool = False
 
 
@@ -68,7 +70,7 @@ class LabelTable:
     @classmethod
     def from_json(cls, rows: list[dict]) -> LabelTable:
         return cls({int(r["id"]): LabelInfo(int(r["id"]), r["name"], tuple(r["color"]), r.get("visible", True),
-                                            r.get("opacity", 0.5), r.get("locked", False)) for r in rows})
+                                            r.get("opacity", 0.4), r.get("locked", False)) for r in rows})
 
 
 class Segmentation:
@@ -104,10 +106,11 @@ class Segmentation:
             raise ValueError(f"label {label} exceeds the 65535 supported labels")
 
     def as_volume(self) -> Volume:
-        """The label map as a Volume on the reference grid (units 'label'); its colours in
-        ``meta['label_colors']`` ({id: (r, g, b)}), which every view draws it with."""
+        """The label map as a Volume on the reference grid (units 'label'); its colours and opacities in
+        ``meta['label_colors']`` ({id: (r, g, b)}) and ``meta['label_opacity']``, which the views draw it with."""
         vol = self.reference.with_array(self.array, modality="SEG", units="label", description=self.name)
         vol.meta[LABEL_COLORS_META] = {i: info.color for i, info in self.table.labels.items()}
+        vol.meta[LABEL_OPACITY_META] = {i: info.opacity for i, info in self.table.labels.items()}
         return vol
 
     def provenance_summary(self) -> dict[int, dict[str, int]]:

@@ -34,6 +34,7 @@ from viewer.render.polylines import polyline_actor, set_polyline_points
 from viewer.render.render_window import disable_multisampling
 
 CROSSHAIR_COLOR = (0.2, 0.9, 0.2)
+DEFAULT_LABEL_OPACITY = 0.4
 BRUSH_COLOR = (1.0, 1.0, 0.3)
 BRUSH_OUTLINE_POINTS = 48
 #: Colour maps for float heat maps (Grad-CAM, uncertainty).
@@ -71,16 +72,19 @@ def heat_table(name: str, n: int = 256) -> np.ndarray:
     return np.rint(rgb * 255).astype(np.uint8)
 
 
-def label_tables(colors: dict[int, tuple[int, int, int]], max_label: int, opacity: float,
+def label_tables(colors: dict[int, tuple[int, int, int]], max_label: int, opacity: float | dict[int, float],
                  hidden=()) -> tuple[np.ndarray, np.ndarray]:
-    """Packed RGBA (uint32) per label id for area pixels (``opacity``) and for outline pixels (opaque);
-    id 0 and ``hidden`` ids transparent; ids missing from ``colors`` get the default palette."""
+    """Packed RGBA (uint32) per label id for area pixels (``opacity``: one for all, or per label id with
+    DEFAULT_LABEL_OPACITY for the others) and for outline pixels (opaque); id 0 and ``hidden`` ids
+    transparent; ids missing from ``colors`` get the default palette."""
     n = max(max_label + 1, 2)
     fill = np.zeros((n, 4), np.uint8)
+    per_label = opacity if isinstance(opacity, dict) else {}
+    default = DEFAULT_LABEL_OPACITY if isinstance(opacity, dict) else float(opacity)
     for lab in range(1, n):
         fill[lab, :3] = colors.get(lab) or label_color(lab)
+        fill[lab, 3] = round(255 * float(np.clip(per_label.get(lab, default), 0.0, 1.0)))
     edge = fill.copy()
-    fill[1:, 3] = round(255 * opacity)
     edge[1:, 3] = 255
     hidden = [h for h in hidden if h < n]
     fill[hidden, 3] = edge[hidden, 3] = 0
@@ -195,7 +199,7 @@ class SliceView:
         self._hidden_labels: set[int] = set()
         self._label_colors: dict[int, tuple[int, int, int]] = {}
         self._fill32 = self._edge32 = np.zeros(2, np.uint32)
-        self._label_opacity = 0.4
+        self._label_opacity: float | dict[int, float] = DEFAULT_LABEL_OPACITY
         self._outline = True
         self._image = vtkImageSlice()
         self._image.SetMapper(vtkImageSliceMapper())
@@ -312,13 +316,13 @@ class SliceView:
     def colormap(self) -> str:
         return self._colormap
 
-    def set_labels(self, labels: Volume | np.ndarray | None, colors: dict | None = None, opacity: float = 0.4,
-                   outline: bool = True) -> None:
+    def set_labels(self, labels: Volume | np.ndarray | None, colors: dict | None = None,
+                   opacity: float | dict[int, float] = DEFAULT_LABEL_OPACITY, outline: bool = True) -> None:
         """Overlay a label map (a Volume on any grid, resampled by world geometry; or an array on this grid).
 
         ``colors`` maps label id -> (r, g, b) 0-255 (default palette otherwise); areas are drawn with
-        ``opacity`` and, with ``outline``, their boundary pixels opaque. The array is kept by reference:
-        call ``update_labels`` after editing it in place.
+        ``opacity`` (one value, or {label id: value}) and, with ``outline``, their boundary pixels opaque.
+        The array is kept by reference: call ``update_labels`` after editing it in place.
         """
         if labels is None:
             self._labels = None
@@ -334,7 +338,7 @@ class SliceView:
             raise ValueError("label maps hold non-negative ids; this one has negative values")
         self._labels = labels
         self._label_colors = dict(colors or {})
-        self._label_opacity = float(opacity)
+        self._label_opacity = dict(opacity) if isinstance(opacity, dict) else float(opacity)
         self._outline = outline
         self._build_label_tables(int(labels.max()) if labels.size else 0)
         self._overlay.VisibilityOn()

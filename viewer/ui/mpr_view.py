@@ -6,8 +6,8 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from viewer.core.labels import LABEL_COLORS_META
-from viewer.render.slice_view import SliceView
+from viewer.core.labels import LABEL_COLORS_META, LABEL_OPACITY_META
+from viewer.render.slice_view import DEFAULT_LABEL_OPACITY, SliceView
 from viewer.ui.state import ViewerState
 from viewer.ui.vtk_widget import VtkWidget
 
@@ -85,8 +85,9 @@ class MprView(QWidget):
 
     def _on_labels(self, labels) -> None:
         if self.has_volume:
-            colors = labels.meta.get(LABEL_COLORS_META) if labels is not None else None
-            self.slice_view.set_labels(labels, colors=colors)
+            meta = labels.meta if labels is not None else {}
+            self.slice_view.set_labels(labels, colors=meta.get(LABEL_COLORS_META),
+                                       opacity=meta.get(LABEL_OPACITY_META, DEFAULT_LABEL_OPACITY))
             self.vtk.render()
 
     def _on_labels_edited(self) -> None:

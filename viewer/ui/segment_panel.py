@@ -25,8 +25,9 @@ from viewer.core.editing import stroke_points
 from viewer.core.session import Session
 from viewer.ui.state import ViewerState
 
-TABLE_COLUMNS = ["Show", "Label", "Name", "Voxels", "mL", "Mean", "Units", "By hand", "By AI", "Lock"]
+TABLE_COLUMNS = ["Show", "Label", "Name", "Voxels", "mL", "Mean", "Units", "By hand", "By AI", "Lock", "Opacity"]
 LOCK_COLUMN = TABLE_COLUMNS.index("Lock")
+OPACITY_COLUMN = TABLE_COLUMNS.index("Opacity")
 #: (combo text, value) of the brush shapes, editable areas and overwrite rules (viewer.core.editing)
 BRUSH_SHAPES = [("Sphere (3D)", "sphere"), ("Disc (2D, in the view's plane)", "disc")]
 EDITABLE_AREAS = [("Everywhere", "everywhere"), ("Inside label", "inside"), ("Outside label", "outside")]
@@ -244,9 +245,15 @@ class SegmentPanel(QWidget):
             lock.setCheckState(Qt.Checked if seg.table.ensure(row["label"]).locked else Qt.Unchecked)
             lock.setData(Qt.UserRole, row["label"])
             self.table.setItem(r, LOCK_COLUMN, lock)
+            opacity = QTableWidgetItem(f"{seg.table.ensure(row['label']).opacity:.2f}")  # editable, 0-1
+            opacity.setData(Qt.UserRole, row["label"])
+            self.table.setItem(r, OPACITY_COLUMN, opacity)
         self.table.blockSignals(False)
 
     def _on_item_changed(self, item) -> None:
+        if self.segmentation is not None and item.column() == OPACITY_COLUMN:
+            self._set_opacity(int(item.data(Qt.UserRole)), item)
+            return
         if item.column() not in (0, LOCK_COLUMN) or self.segmentation is None:
             return
         label, checked = int(item.data(Qt.UserRole)), item.checkState() == Qt.Checked
@@ -256,6 +263,18 @@ class SegmentPanel(QWidget):
             return
         info.visible = checked
         self.state.label_visibility_changed.emit(label, checked)
+
+    def _set_opacity(self, label: int, item) -> None:
+        """A label's fill opacity typed in the table (0-1; anything else restores the current value)."""
+        info = self.segmentation.table.ensure(label)
+        try:
+            info.opacity = float(min(max(float(item.text()), 0.0), 1.0))
+        except ValueError:
+            pass
+        self.table.blockSignals(True)
+        item.setText(f"{info.opacity:.2f}")
+        self.table.blockSignals(False)
+        self.state.set_labels(self.segmentation.as_volume())
 
     def _export_csv(self, path: str | None = None) -> None:
         from viewer.core.stats import statistics_csv
