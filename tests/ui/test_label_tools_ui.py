@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QDockWidget
 
 from tests.ui.conftest import view_pixels
 from tests.ui.test_main_window import _widget_pos
+from viewer.ui.segment_panel import LOCK_COLUMN
 
 pytestmark = pytest.mark.gui
 
@@ -141,12 +142,12 @@ def test_region_grow_from_the_crosshair_then_shrink_respects_a_locked_label(ct_w
     assert np.array_equal(grown, components == components[LIVER_IJK[2], LIVER_IJK[1], LIVER_IJK[0]])
     # lock label 1 in the table: shrinking it changes nothing
     panel.refresh()
-    panel.table.item(0, panel.table.columnCount() - 1).setCheckState(Qt.Checked)
+    panel.table.item(0, LOCK_COLUMN).setCheckState(Qt.Checked)
     assert seg.table.labels[1].locked
     tools.set_tool("shrink")
     tools.mm_box.setValue(3.0)
     assert tools.apply() == 0 and len(viewer.session.history) == 1
-    panel.table.item(0, panel.table.columnCount() - 1).setCheckState(Qt.Unchecked)  # the table was refreshed
+    panel.table.item(0, LOCK_COLUMN).setCheckState(Qt.Unchecked)  # the table was refreshed
     assert tools.apply() > 0 and len(viewer.session.history) == 2
     viewer.undo_action.trigger()
     assert np.array_equal(seg.array == 1, grown)
