@@ -114,3 +114,23 @@ def test_labels_falling_outside_the_reference_are_reported(shared_data, ts_ct, t
     np.testing.assert_array_equal(labels.array[20:], raw[:10])  # label slice k now lies at slice k + 20
     assert not labels.array[:20].any()
     assert any("outside the reference" in w for w in labels.warnings)
+
+
+def test_label_values_beyond_the_name_table_are_kept_and_reported(shared_data, ts_ct, tmp_path):
+    import shutil
+
+    from viewer.core.io.labelmap import open_segmentation
+    from viewer.core.session import Session
+
+    labels_path = tmp_path / "organs.nii.gz"
+    shutil.copy(shared_data / "ct_abdomen_3mm_labels.nii.gz", labels_path)
+    (tmp_path / "organs.json").write_text(json.dumps({"5": "liver", "1": "spleen"}))  # most values unnamed
+    session = Session(home=tmp_path / "home")
+    seg = open_segmentation(session, ts_ct, labels_path)
+    reference = load_labelmap(labels_path, reference=ts_ct).array
+    np.testing.assert_array_equal(seg.array, reference)  # nothing dropped
+    assert seg.table.labels[5].name == "liver"
+    unnamed = sorted(set(np.unique(reference).tolist()) - {0, 1, 5})
+    (warning,) = seg.warnings
+    assert "organs.nii.gz" in warning and f"{unnamed[0]}, " in warning and "not in its label table" in warning
+    session.close()

@@ -95,6 +95,8 @@ class Segmentation:
         self.table = table or LabelTable()
         self.provenance = provenance if provenance is not None else np.zeros(shape, np.uint8)
         self.changed = Event()
+        #: what the user should know about how it was opened (labels without a name, voxels cut off, ...)
+        self.warnings: list[str] = []
         #: path of the image the segmentation was drawn on (for sessions and recovery)
         self.source = source
 

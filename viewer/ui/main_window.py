@@ -247,6 +247,8 @@ class MainWindow(QMainWindow):
             return None
         self.segment_panel.adopt(seg)
         self.state.set_labels(seg.as_volume())
+        if seg.warnings:
+            self.statusBar().showMessage("; ".join(seg.warnings))
         return seg
 
     def offer_recovery(self, ask=None) -> list:

@@ -250,6 +250,11 @@ def open_segmentation(session, image: Volume, path: str | PathLike):
         seg = session.new_segmentation(image, path.name, labels=labels.array, names=names)
         for label, rgb in colors.items():
             seg.table.ensure(label).color = rgb
+        seg.warnings.extend(labels.warnings)
+        unnamed = sorted(set(np.unique(labels.array).tolist()) - set(names) - {0}) if names else []
+        if unnamed:
+            seg.warnings.append(f"{path.name}: label value(s) {', '.join(map(str, unnamed[:10]))}"
+                                f"{' ...' if len(unnamed) > 10 else ''} are not in its label table; kept as label_N")
         return seg
     from viewer.core.io.seg import read_dicom_seg
 
