@@ -6,12 +6,21 @@ import numpy as np
 
 from viewer.core.errors import ModelError
 
+#: nnU-Net v2's normalisation schemes (see ai.formats.nnunet_preprocess), named as in plans.json
+NNUNET_SCHEMES = ("CTNormalization", "ZScoreNormalization", "NoNormalization", "RescaleTo01Normalization",
+                  "RGBTo01Normalization")
+
 
 def normalize(array: np.ndarray, spec: dict) -> np.ndarray:
     """Normalise one channel: ``ct_window`` / ``ct_clip`` (clip to [min, max], scale to [0, 1]), ``zscore``,
-    ``percentile_zscore`` (clip to [lower, upper] percentiles, then z-score) or ``suv`` (divide by max)."""
+    ``percentile_zscore`` (clip to [lower, upper] percentiles, then z-score), ``suv`` (divide by max) or one
+    of nnU-Net's schemes (NNUNET_SCHEMES)."""
     x = array.astype(np.float32, copy=True)
     kind = spec.get("kind")
+    if kind in NNUNET_SCHEMES:  # an nnU-Net card: its scheme with the foreground properties from plans.json
+        from ai.formats.nnunet_preprocess import normalize_channel
+
+        return normalize_channel(x, kind, spec, None)
     if kind in ("ct_window", "ct_clip"):
         lo, hi = float(spec["min"]), float(spec["max"])
         np.clip(x, lo, hi, out=x)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ai.formats.nnunet_resample import ResampleSpec, compute_new_shape, resample_image
+from ai.normalize import NNUNET_SCHEMES
 from viewer.core.errors import ModelError
 
 #: nnU-Net normalisation schemes reproduced here (nnunetv2.preprocessing.normalization)
-SCHEMES = ("CTNormalization", "ZScoreNormalization", "NoNormalization", "RescaleTo01Normalization",
-           "RGBTo01Normalization")
+SCHEMES = NNUNET_SCHEMES
 
 
 @dataclass

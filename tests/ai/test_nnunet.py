@@ -212,3 +212,18 @@ def test_user_models_folder_lists_nnunet_and_loads_it_by_id(nnunet_folder, tmp_p
     assert set(card.labels.values()) >= {"liver", "spleen"} and card.spacing
     monkeypatch.setenv("RADVIEW_HOME", str(tmp_path))  # user models folder: RADVIEW_HOME/models
     assert load_model(card.id).card.id == card.id
+
+
+def test_grad_cam_runs_on_an_nnunet_model(nnunet_folder, shared_data):
+    """Explanations go through the generic model grid with nnU-Net's own normalisation scheme."""
+    from ai.explain import grad_cam
+    from viewer.core.io import load_volume
+    from viewer.core.io.labelmap import load_labelmap
+
+    model = load_model(str(nnunet_folder))
+    ct = load_volume(shared_data / "ct_abdomen_3mm.nii.gz")
+    cam = grad_cam(model, [ct], 1)  # liver
+    assert cam.same_grid(ct) and 0 <= cam.array.min() and cam.array.max() <= 1 + 1e-5
+    liver = load_labelmap(shared_data / "ct_abdomen_3mm_labels.nii.gz", reference=ct).array == 5
+    body = ct.array > -500
+    assert cam.array[liver].mean() > 1.5 * cam.array[body & ~liver].mean()
