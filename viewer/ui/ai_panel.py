@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
-    QProgressBar,
     QPushButton,
     QSlider,
     QTextBrowser,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from viewer.core.errors import Cancelled, RadviewError
 from viewer.core.progress import CancelToken
+from viewer.ui.job_widgets import job_widgets
 from viewer.ui.state import ViewerState
 
 log = logging.getLogger(__name__)
@@ -136,13 +136,7 @@ class AiPanel(QWidget):
         self.tta = QCheckBox("Mirroring test-time augmentation")
         self.run_button = QPushButton("Run on current volume")
         self.run_button.clicked.connect(self.run_model)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.cancel_button.setEnabled(False)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.cancel_button, self.progress, self.status = job_widgets(self.cancel)
         layout = QVBoxLayout(self)
         for w in (QLabel("Models"), self.models, self.card, self.tta, self._build_roi_box(), self.run_button,
                   self._build_explain_box(), self.cancel_button, self.progress, self.status):

@@ -9,15 +9,14 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
+from viewer.ui.job_widgets import job_widgets
 from viewer.ui.task_worker import TaskWorker
 
 
@@ -69,13 +68,7 @@ class AnonymizeDialog(QDialog):
         form.addRow("Patient ID", self.id_edit)
         self.run_button = QPushButton("Anonymize")
         self.run_button.clicked.connect(self.run)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.cancel_button.setEnabled(False)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.cancel_button, self.progress, self.status = job_widgets(self.cancel)
         self.result_text = QPlainTextEdit()
         self.result_text.setReadOnly(True)
         buttons = QHBoxLayout()
