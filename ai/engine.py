@@ -241,26 +241,3 @@ def run_segmentation(model: LoadedModel, volumes: list[Volume], *, device="auto"
     return SegmentationResult(labels.with_array(labels.array, description=f"{model.card.id} labels"), names,
                               prob, unc, model.card.id, model.card.version)
 
-
-def detections_from_labels(result: SegmentationResult, min_voxels: int = 5) -> list[dict]:
-    """Connected components of each label as detections {label, name, score, center_mm, box_mm}."""
-    from scipy import ndimage
-
-    vol = result.labels
-    prob = result.probabilities.array if result.probabilities is not None else None
-    out = []
-    for label, name in result.names.items():
-        comps, n = ndimage.label(vol.array == label)
-        for i, box in enumerate(ndimage.find_objects(comps), start=1):
-            mask = comps[box] == i
-            if mask.sum() < min_voxels:
-                continue
-            zyx = np.argwhere(mask).mean(axis=0) + [s.start for s in box]
-            corners = vol.index_to_world(np.array([[box[2].start, box[1].start, box[0].start],
-                                                   [box[2].stop - 1, box[1].stop - 1, box[0].stop - 1]], float))
-            score = float(prob[box][mask].mean()) if prob is not None else 1.0
-            out.append({"label": int(label), "name": name, "score": round(score, 4),
-                        "center_mm": [round(float(v), 3) for v in vol.index_to_world(zyx[::-1])],
-                        "box_mm": [[round(float(v), 3) for v in corners.min(axis=0)],
-                                   [round(float(v), 3) for v in corners.max(axis=0)]]})
-    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ai.engine import detections_from_labels, run_segmentation, select_device
+from ai.engine import run_segmentation, select_device
 from ai.registry import load_model
 from tests.ai.conftest import write_model
 from viewer.core.errors import Cancelled, ModelError
@@ -87,20 +87,6 @@ def test_unavailable_device_is_refused():
     with pytest.raises(ModelError, match="no CUDA"):
         select_device("cuda")
     assert select_device("auto").type in ("cpu", "mps")
-
-
-def test_detections_are_components_in_world_mm():
-    from ai.engine import SegmentationResult
-
-    arr = np.zeros((10, 20, 20), np.uint8)
-    arr[2:5, 3:8, 3:8] = 1
-    arr[6:9, 12:18, 12:18] = 1
-    vol = Volume(arr, spacing=(2, 2, 3), origin=(10, 20, 30), modality="SEG", units="label")
-    found = detections_from_labels(SegmentationResult(vol, {1: "lesion"}))
-    assert len(found) == 2
-    centre = found[0]["center_mm"]
-    assert np.allclose(centre, vol.index_to_world((5, 5, 3)))
-    assert found[0]["box_mm"][0] == list(vol.index_to_world((3, 3, 2)))
 
 
 def test_roi_limits_the_work_and_keeps_the_grid(tiny_model_dir):

@@ -16,7 +16,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ai.engine import detections_from_labels, run_segmentation
+    from ai.detection import detections_from_labels
+    from ai.engine import run_segmentation
     from ai.registry import load_model
     from viewer.commands.progress_bar import ProgressBar
     from viewer.core.io import load_volume

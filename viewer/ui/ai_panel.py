@@ -374,7 +374,7 @@ class AiPanel(QWidget):
         self.heatmap_ready.emit(heat)
 
     def _show_detections(self, result) -> None:
-        from ai.engine import detections_from_labels
+        from ai.detection import detections_from_labels
 
         detections = detections_from_labels(result)
         self.state.set_detections(detections)
