@@ -122,7 +122,7 @@ def test_detections_list_click_moves_the_linked_cursor_to_the_centre(ct_window, 
     assert len(rects) >= 1
     lo, hi = detections[row]["box_mm"]
     px = _pixels(axial)
-    r, c = _row_col(axial, [lo[0] - 0.75, centre[1], centre[2]], px.shape[0])  # the box's left edge
+    r, c = _row_col(axial, [lo[0], centre[1], centre[2]], px.shape[0])  # the box's left edge
     from viewer.render.colormaps import label_color
 
     edge = px[max(r - 1, 0):r + 2, max(c - 1, 0):c + 2].reshape(-1, 3)

@@ -122,14 +122,12 @@ def _rgba_slice(z: float) -> vtkImageSlice:
 class BoxLayer:
     """Outlines where a view's current slice cuts world boxes (detections, the box ROI), as 2D rectangles.
 
-    A box is ``(lo_xyz, hi_xyz, rgb)`` in world LPS mm. ``pad_voxels`` widens it by that many voxels on
-    each side (0.5: boxes given by voxel centres then enclose their voxels). On oblique images the drawn
-    rectangle is the box's extent in the view's index plane.
+    A box is ``(lo_xyz, hi_xyz, rgb)`` in world LPS mm (a detection's box spans its voxels' outer edges).
+    On oblique images the drawn rectangle is the box's extent in the view's index plane.
     """
 
-    def __init__(self, renderer: vtkRenderer, pad_voxels: float = 0.0, line_width: float = 2.0):
+    def __init__(self, renderer: vtkRenderer, line_width: float = 2.0):
         self.boxes: list[tuple[np.ndarray, np.ndarray, tuple[int, int, int]]] = []
-        self.pad = float(pad_voxels)
         self.poly = vtkPolyData()
         mapper = vtkPolyDataMapper()
         mapper.SetInputData(self.poly)
@@ -154,7 +152,7 @@ class BoxLayer:
         for lo, hi, rgb in self.boxes:
             corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
             plane = np.array([axes.index_to_plane(ijk, vol.size) for ijk in vol.world_to_index(corners)])
-            (c0, r0, k0), (c1, r1, k1) = plane.min(axis=0) - self.pad, plane.max(axis=0) + self.pad
+            (c0, r0, k0), (c1, r1, k1) = plane.min(axis=0), plane.max(axis=0)
             if k0 - 1e-6 <= view.slice_index <= k1 + 1e-6:
                 out.append((c0 * su, r0 * sv, c1 * su, r1 * sv, rgb))
         return out
@@ -217,7 +215,7 @@ class SliceView:
         self._agreement: np.ndarray | None = None
         self._agreement_tables = label_tables(AGREEMENT_COLORS, 3, AGREEMENT_OPACITY)
         self._agreement_layer = _rgba_slice(_Z_AGREEMENT)
-        self.detection_boxes = BoxLayer(renderer, pad_voxels=0.5)
+        self.detection_boxes = BoxLayer(renderer)
         self.roi_box = BoxLayer(renderer, line_width=1.5)
         self._cross = polyline_actor(np.zeros((4, 2)), _Z_CROSS, CROSSHAIR_COLOR, segments=True)
         self._cross.VisibilityOff()
@@ -443,7 +441,7 @@ class SliceView:
         self._agreement_layer.VisibilityOn()
 
     def set_detections(self, detections: list[dict]) -> None:
-        """Box outlines for ai.engine detections ({'label', 'box_mm': [lo, hi], ...}) where the slice cuts them."""
+        """Box outlines for ai.detection detections ({'label', 'box_mm': [lo, hi], ...}) where the slice cuts them."""
         self.detection_boxes.set_boxes((d["box_mm"][0], d["box_mm"][1], label_color(int(d["label"])))
                                        for d in detections)
         if self.volume is not None:

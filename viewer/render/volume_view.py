@@ -282,7 +282,7 @@ class VolumeView:
             self.renderer.AddActor(actor)
 
     def set_detections(self, detections: list[dict]) -> None:
-        """Outline boxes and a centre sphere (label colours) for ai.engine detections; [] removes them."""
+        """Outline boxes and a centre sphere (label colours) for ai.detection detections; [] removes them."""
         self._set_overlay("detections", box_actor(((d["box_mm"][0], d["box_mm"][1], label_color(int(d["label"])))
                                                    for d in detections), marker_radius_mm=4.0))
 

@@ -18,10 +18,10 @@ from viewer.ui.state import ViewerState
 COLUMNS = ("Label", "Score", "Centre (mm)", "Size (mm)")
 
 
-def detection_size_mm(detection: dict, spacing) -> np.ndarray:
-    """Extent (x, y, z) mm of a detection's box: its voxel-centre corners widened by one voxel."""
+def detection_size_mm(detection: dict) -> np.ndarray:
+    """Extent (x, y, z) mm of a detection's box (ai.detection boxes span their voxels' outer edges)."""
     lo, hi = (np.asarray(c, float) for c in detection["box_mm"])
-    return np.abs(hi - lo) + np.asarray(spacing, float)
+    return np.abs(hi - lo)
 
 
 class DetectionsPanel(QWidget):
@@ -47,12 +47,11 @@ class DetectionsPanel(QWidget):
         state.volume_changed.connect(lambda _vol: self.show_detections([]))
 
     def show_detections(self, detections: list[dict]) -> None:
-        """Fill the table with ``detections`` (ai.engine.detections_from_labels dicts)."""
+        """Fill the table with ``detections`` (ai.detection dicts)."""
         self.table.blockSignals(True)
         self.table.setRowCount(0)
-        spacing = self.state.volume.spacing if self.state.volume is not None else (0.0, 0.0, 0.0)
         for row, d in enumerate(detections):
-            size = detection_size_mm(d, spacing)
+            size = detection_size_mm(d)
             cells = (f"{d['name']} ({d['label']})", f"{d['score']:.2f}",
                      "{:.1f}, {:.1f}, {:.1f}".format(*d["center_mm"]), "{:.0f} x {:.0f} x {:.0f}".format(*size))
             self.table.insertRow(row)

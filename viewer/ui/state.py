@@ -30,7 +30,7 @@ class ViewerState(QObject):
     measure = Signal(str, object, str)
     heatmap_changed = Signal(object)  # float Volume (Grad-CAM, uncertainty) | None
     heatmap_style_changed = Signal()  # heatmap_colormap / heatmap_opacity / heatmap_visible changed
-    detections_changed = Signal(object)  # list of ai.engine detection dicts
+    detections_changed = Signal(object)  # list of ai.detection dicts
     agreement_changed = Signal(object)  # ai.compare agreement map Volume | None
     roi_changed = Signal(object)  # box ROI ((x0, y0, z0), (x1, y1, z1)) world mm | None
 
