@@ -2,7 +2,8 @@
 
 Anatomy is a set of ellipsoids/cylinders in world millimetres (LPS: +x patient left, +y posterior,
 +z superior), evaluated on each modality's own grid, so the three images agree in world space exactly
-as real co-registered scans would. Everything is deterministic for a seed.
+as real co-registered scans would. Everything is deterministic for a seed: seed 0 is the demo study with
+its three documented lesions; every other seed also draws its own lesions (count, sites, sizes, uptake).
 """
 
 from __future__ import annotations
@@ -88,6 +89,54 @@ LESIONS = (
 )
 
 
+@dataclass(frozen=True)
+class LesionSite:
+    """Where a generated lesion may sit: how far off its organ's centre (a fraction of the organ's radii in
+    x, y, z), its largest radius (mm) and its CT HU range; its SUV is the organ's plus 2.5 to 10."""
+
+    organ: str
+    offset: tuple[float, float, float]
+    max_radius: float
+    hu: tuple[float, float]
+
+
+LESION_SITES = (
+    LesionSite("liver", (0.55, 0.55, 0.55), 14.0, (15, 45)),
+    LesionSite("lung_left", (0.5, 0.5, 0.45), 12.0, (0, 40)),
+    LesionSite("lung_right", (0.5, 0.5, 0.45), 12.0, (0, 40)),
+    LesionSite("spleen", (0.35, 0.35, 0.35), 12.0, (20, 40)),
+    LesionSite("vertebrae", (0.25, 0.25, 0.7), 9.0, (500, 800)),
+)
+
+
+def phantom_lesions(seed: int) -> tuple[Lesion, ...]:
+    """The lesions of phantom ``seed``: LESIONS for seed 0 (the demo study); otherwise 1 to 5 lesions drawn
+    from the seed (site, centre inside the organ, radius 6 mm to the site's largest, uptake), at least
+    10 mm apart, within the PET field of view. Drawn from their own random stream, so the image noise
+    of a seed does not depend on its lesions."""
+    if seed == 0:
+        return LESIONS
+    rng = np.random.default_rng([seed, 90])
+    organs = {o.name: o for o in ORGANS}
+    lesions: list[Lesion] = []
+    count = int(rng.integers(1, 6))
+    while len(lesions) < count:
+        site = LESION_SITES[rng.integers(len(LESION_SITES))]
+        organ = organs[site.organ]
+        u = rng.uniform(-1, 1, 3)
+        if float(u @ u) > 1:  # a point in the unit ball, so every site is drawn equally often
+            continue
+        centre = np.asarray(organ.center) + u * np.asarray(site.offset) * np.asarray(organ.radii)
+        radius = float(rng.uniform(6.0, site.max_radius))
+        if abs(centre[2]) + radius > 135 or any(
+                np.linalg.norm(centre - np.asarray(other.center)) < radius + other.radius + 10 for other in lesions):
+            continue
+        lesions.append(Lesion(f"{site.organ}_lesion_{len(lesions) + 1}", tuple(round(float(c), 2) for c in centre),
+                              round(radius, 2), round(float(rng.uniform(*site.hu))),
+                              round(organ.suv + float(rng.uniform(2.5, 10.0)), 2), site.organ))
+    return tuple(lesions)
+
+
 @dataclass
 class Phantom:
     """The demo study in memory."""
@@ -130,8 +179,8 @@ def _centred_origin(size, spacing, direction=None) -> tuple[float, float, float]
     return tuple(float(v) for v in -(d @ half))
 
 
-def _tissue_maps(x, y, z, value: str) -> tuple[np.ndarray, np.ndarray]:
-    """(values, labels) of the analytic anatomy at world points x, y, z for 'hu', 'suv' or 'mr'."""
+def _tissue_maps(x, y, z, value: str, lesions: tuple[Lesion, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(values, labels) of the analytic anatomy with ``lesions`` at world points x, y, z for 'hu', 'suv' or 'mr'."""
     outside = {"hu": -1000.0, "suv": 0.0, "mr": 0.0}[value]
     fat = {"hu": -100.0, "suv": 0.3, "mr": 900.0}[value]
     soft = {"hu": 40.0, "suv": 0.9, "mr": 300.0}[value]
@@ -151,7 +200,7 @@ def _tissue_maps(x, y, z, value: str) -> tuple[np.ndarray, np.ndarray]:
     rim = spine & ~_inside(x, y, z, (0, 62, 0), (17, 15, 150), cylinder=True) & ~disc
     if value == "hu":
         out[rim] = 700.0
-    for lesion in LESIONS:
+    for lesion in lesions:
         m = _inside(x, y, z, lesion.center, (lesion.radius,) * 3)
         out[m] = {"hu": lesion.hu, "suv": lesion.suv, "mr": 200.0}[value]
         labels[m] = 90
@@ -159,12 +208,14 @@ def _tissue_maps(x, y, z, value: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_phantom(seed: int = 0) -> Phantom:
-    """Generate the demo CT (int16 HU), PET (float32 SUVbw, 4 mm, offset), MR and CT-grid labels."""
+    """Generate the demo CT (int16 HU), PET (float32 SUVbw, 4 mm, offset), MR and CT-grid labels; the
+    lesions are ``phantom_lesions(seed)``."""
     rng = np.random.default_rng(seed)
+    lesions = phantom_lesions(seed)
     # ---- CT
     ct_origin = _centred_origin(CT_SIZE, CT_SPACING)
     x, y, z = _grid(CT_SIZE, CT_SPACING, ct_origin, np.eye(3))
-    hu, labels = _tissue_maps(x, y, z, "hu")
+    hu, labels = _tissue_maps(x, y, z, "hu", lesions)
     hu = ndimage.gaussian_filter(hu, sigma=0.6)  # scanner resolution
     hu += rng.normal(0, 8, hu.shape).astype(np.float32)
     ct = Volume(np.clip(np.rint(hu), -1024, 3071).astype(np.int16), CT_SPACING, ct_origin, np.eye(3), "CT", "HU",
@@ -180,7 +231,7 @@ def make_phantom(seed: int = 0) -> Phantom:
     cx = rot[0, 0] * px + rot[0, 1] * py + t[0]
     cy = rot[1, 0] * px + rot[1, 1] * py + t[1]
     cz = pz + t[2]
-    suv, _ = _tissue_maps(cx, cy, cz, "suv")
+    suv, _ = _tissue_maps(cx, cy, cz, "suv", lesions)
     sigma_vox = PET_FWHM_MM / 2.3548 / np.asarray(PET_SPACING)[::-1]
     suv = ndimage.gaussian_filter(suv, sigma=sigma_vox)
     suv = np.clip(suv * (1 + rng.normal(0, 0.03, suv.shape)).astype(np.float32), 0, None).astype(np.float32)
@@ -190,16 +241,17 @@ def make_phantom(seed: int = 0) -> Phantom:
     mr_size = (180, 100, 80)
     mr_origin = _centred_origin(mr_size, MR_SPACING, mr_dir)
     mx, my, mz = _grid(mr_size, MR_SPACING, mr_origin, mr_dir)
-    mr, _ = _tissue_maps(mx, my, mz, "mr")
+    mr, _ = _tissue_maps(mx, my, mz, "mr", lesions)
     mr *= 1 + 0.15 * (mx / 160.0) - 0.1 * (mz / 150.0) ** 2
     mr = ndimage.gaussian_filter(mr, 0.7) + rng.normal(0, 12, mr.shape).astype(np.float32)
     mr_vol = Volume(np.clip(mr, 0, None).astype(np.float32), MR_SPACING, mr_origin, mr_dir, "MR", "arbitrary",
                     "Demo MR T1")
-    truth = _truth(ct, label_vol, pet, rot, t)
+    truth = _truth(ct, label_vol, pet, rot, t, lesions)
     return Phantom(ct, pet, mr_vol, label_vol, dict(LABEL_NAMES), truth)
 
 
-def _truth(ct: Volume, labels: Volume, pet: Volume, rot: np.ndarray, t: np.ndarray) -> dict:
+def _truth(ct: Volume, labels: Volume, pet: Volume, rot: np.ndarray, t: np.ndarray,
+           lesions: tuple[Lesion, ...]) -> dict:
     """Known answers: lesion centres/radii/SUVmax, organ volumes and HU means, the PET->CT offset."""
     voxel_ml = float(np.prod(ct.spacing)) / 1000.0
     counts = np.bincount(labels.array.ravel(), minlength=256)
@@ -209,14 +261,14 @@ def _truth(ct: Volume, labels: Volume, pet: Volume, rot: np.ndarray, t: np.ndarr
                "mean_hu": round(float(sums[lab] / max(counts[lab], 1)), 2)}
         for lab, name in LABEL_NAMES.items()
     }
-    lesions = []
-    for lesion in LESIONS:
+    found = []
+    for lesion in lesions:
         pet_center = rot.T @ (np.asarray(lesion.center, np.float32) - t)  # CT point -> PET world point
         idx = np.rint(pet.world_to_index(pet_center)).astype(int)
         r = int(np.ceil((lesion.radius + 8) / PET_SPACING[0]))
         box = pet.array[max(idx[2] - r, 0): idx[2] + r + 1, max(idx[1] - r, 0): idx[1] + r + 1,
                         max(idx[0] - r, 0): idx[0] + r + 1]
-        lesions.append({
+        found.append({
             "name": lesion.name, "organ": lesion.organ, "center_mm": list(lesion.center),
             "center_pet_mm": [round(float(v), 4) for v in pet_center], "radius_mm": lesion.radius,
             "hu": lesion.hu, "suv_true": lesion.suv, "suv_max": round(float(box.max()), 5),
@@ -224,7 +276,7 @@ def _truth(ct: Volume, labels: Volume, pet: Volume, rot: np.ndarray, t: np.ndarr
     return {
         "phantom_version": PHANTOM_VERSION,
         "coordinates": "LPS mm (DICOM patient); lesion centres in the CT frame",
-        "lesions": lesions,
+        "lesions": found,
         "organs": organs,
         "pet_to_ct": {**PET_TO_CT, "convention": "a PET world point p maps to the CT world point R p + t, "
                       "R a rotation about z (superior axis) by rotation_deg[2]"},
