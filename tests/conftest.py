@@ -70,9 +70,6 @@ def pytest_unconfigure(config):
     """
     status = getattr(config, "_radview_exitstatus", None)
     if status is not None:
-        from viewer.core.io.decode_pool import shutdown_decode_pool
-
-        shutdown_decode_pool()  # os._exit skips atexit: stop the decoder processes here
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)

@@ -57,10 +57,18 @@ def test_demo_data_command_writes_the_study(tmp_path, capsys):
     assert len(list((tmp_path / "demo" / "ct").iterdir())) == 100
 
 
+def _cut(src, dst, n):
+    """A copy of ``src`` truncated to its first ``n`` bytes (negative: all but the last -n)."""
+    dst.write_bytes(Path(src).read_bytes()[:n])
+    return dst
+
+
 @pytest.mark.parametrize(
     "make_bad, expected",
     [
         (lambda p, f: f("MR_truncated.dcm"), "truncated"),
+        (lambda p, f: _cut(f("CT_small.dcm"), p / "head.dcm", 400), "ends before the pixel data"),
+        (lambda p, f: _cut(f("CT_small.dcm"), p / "tail.dcm", -5000), "ends inside the pixel data"),
         (lambda p, f: f("rtstruct.dcm"), "without pixel data"),
         (lambda p, f: (p / "empty").mkdir() or p / "empty", "holds no files"),
         (lambda p, f: (p / "x.txt").write_text("hi") and p / "x.txt", "not a DICOM"),

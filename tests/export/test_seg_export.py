@@ -202,3 +202,20 @@ def test_export_seg_command_takes_names_and_colours_from_a_colour_table(pydicom_
     for n, rgb in ((1, (221, 130, 101)), (2, (157, 108, 162))):
         assert np.abs(np.subtract(info["segments"][n]["color"], rgb)).max() <= 1  # CIELab round trip
     assert {s["algorithm_type"] for s in info["segments"].values()} == {"MANUAL"}
+
+
+def test_export_seg_command_reads_the_names_beside_the_labels(pydicom_file, tmp_path):
+    """Without --names, labels.nrrd takes its segment names from labels.json beside it."""
+    from viewer.core.io import save_volume
+
+    src = pydicom_file("CT_small.dcm")
+    vol = load_volume(src)
+    labels = np.zeros(vol.array.shape, np.uint8)
+    labels[0, 10:40, 10:40], labels[0, 60:90, 60:90] = 1, 2
+    path = save_volume(vol.with_array(labels, units="label"), tmp_path / "labels.nrrd")
+    (tmp_path / "labels.json").write_text('{"1": "liver", "2": "spleen"}')
+    parser = argparse.ArgumentParser()
+    export_seg.add_arguments(parser)
+    assert export_seg.run(parser.parse_args([str(src), str(path), "--out", str(tmp_path / "s.dcm")])) == 0
+    _, names, _ = read_dicom_seg(tmp_path / "s.dcm", reference=vol)
+    assert names == {1: "liver", 2: "spleen"}

@@ -38,3 +38,17 @@ def test_world_point_of_a_voxel_matches_nibabel_ras(shared_data):
     ras = img.affine @ np.r_[ijk, 1]
     lps = vol.index_to_world(ijk)
     assert np.allclose(lps, [-ras[0], -ras[1], ras[2]], atol=1e-3)
+
+
+def test_nifti_ct_is_recognised_as_hu_with_a_warning(shared_data):
+    """NIfTI records no modality: air at -1000 makes it CT in HU, and the reader says it inferred that."""
+    vol = load_volume(shared_data / "ct_abdomen_3mm.nii.gz")
+    assert (vol.modality, vol.units) == ("CT", "HU")
+    assert any("look like CT" in w for w in vol.warnings)
+
+
+def test_non_ct_nifti_stays_arbitrary(shared_data, demo_study):
+    labels = load_volume(shared_data / "ct_abdomen_3mm_labels.nii.gz")
+    mr = load_volume(demo_study.mr)
+    assert (labels.modality, labels.units) == ("OT", "arbitrary")
+    assert (mr.modality, mr.units) == ("OT", "arbitrary")

@@ -59,3 +59,40 @@ def test_demo_pet_suv_matches_truth_within_one_percent(demo_study):
         r = 4
         box = pet.array[idx[2] - r: idx[2] + r + 1, idx[1] - r: idx[1] + r + 1, idx[0] - r: idx[0] + r + 1]
         assert float(box.max()) == pytest.approx(lesion["suv_max"], rel=0.01), lesion["name"]
+
+
+def _edited_pet_copy(demo_study, tmp_path, edit):
+    """The demo PET series copied with ``edit(dataset)`` applied to every file."""
+    out = tmp_path / "pet"
+    out.mkdir()
+    for f in sorted(demo_study.pet_dir.iterdir()):
+        ds = pydicom.dcmread(f)
+        edit(ds)
+        ds.save_as(out / f.name)
+    return out
+
+
+def test_pet_without_weight_loads_in_bq_per_ml_with_a_warning(demo_study, tmp_path):
+    import numpy as np
+
+    from viewer.core.io import load_volume
+
+    suv = load_volume(demo_study.pet_dir)
+    ds0 = pydicom.dcmread(sorted(demo_study.pet_dir.iterdir())[0])
+    factor, _ = suv_factor_from_dataset(ds0)
+    pet = load_volume(_edited_pet_copy(demo_study, tmp_path, lambda ds: delattr(ds, "PatientWeight")))
+    assert pet.units == "Bq/mL"
+    assert any("SUV not computed" in w and "PatientWeight" in w for w in pet.warnings)
+    # the same voxels, one factor apart: nothing else changed in the conversion
+    np.testing.assert_allclose(pet.array * factor, suv.array, rtol=1e-5, atol=1e-5)
+
+
+def test_pet_in_counts_is_labelled_counts_not_bq_per_ml(demo_study, tmp_path):
+    from viewer.core.io import load_volume
+
+    def to_counts(ds):
+        ds.Units = "CNTS"
+
+    pet = load_volume(_edited_pet_copy(demo_study, tmp_path, to_counts))
+    assert pet.units == "counts"
+    assert any("CNTS" in w for w in pet.warnings)

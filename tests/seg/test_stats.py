@@ -50,3 +50,18 @@ def test_stats_command_json_shape(shared_data, capsys):
     first = data["labels"][0]
     assert set(first) == {"label", "name", "voxels", "volume_ml", "mean", "std", "min", "max", "units"}
     assert first["label"] == 1 and first["name"] == "spleen"
+
+
+def test_stats_command_reports_hu_on_a_nifti_ct(shared_data, capsys):
+    assert main(["stats", str(shared_data / "ct_abdomen_3mm.nii.gz"),
+                 str(shared_data / "ct_abdomen_3mm_labels.nii.gz"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["labels"]
+    assert rows and all(r["units"] == "HU" for r in rows)
+
+
+def test_stats_command_reads_the_names_beside_the_labels(demo_study, capsys):
+    """labels.nii.gz finds labels.json beside it (as the viewer does), without --names."""
+    names = json.loads((demo_study.labels.parent / "labels.json").read_text())
+    assert main(["stats", str(demo_study.ct_dir), str(demo_study.labels), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["labels"]
+    assert rows and all(r["name"] == names[str(r["label"])] for r in rows)

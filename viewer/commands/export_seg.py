@@ -12,7 +12,8 @@ def add_arguments(parser) -> None:
         "labels", help="label map (.nii/.nii.gz/.nrrd/.mha), resampled onto the series by world position"
     )
     parser.add_argument("--out", required=True, help="output SEG file (.dcm)")
-    parser.add_argument("--names", help="label names: JSON {id: name} or a Slicer/ITK-SNAP colour table")
+    parser.add_argument("--names", help="label names: JSON {id: name} or a Slicer/ITK-SNAP colour table "
+                        "(default: the table beside LABELS, e.g. labels.json for labels.nii.gz)")
     parser.add_argument(
         "--algorithm-type",
         choices=("MANUAL", "SEMIAUTOMATIC", "AUTOMATIC"),
@@ -29,18 +30,12 @@ def run(args) -> int:
     import numpy as np
 
     from viewer.core.io import open_series
-    from viewer.core.io.labelmap import load_color_table, load_label_names, load_labelmap
+    from viewer.core.io.labelmap import label_table, load_labelmap
     from viewer.core.io.seg import write_dicom_seg
 
     loader = open_series(args.series, series_uid=args.series_uid)
     labels = load_labelmap(args.labels, reference=loader.volume)
-    names, colors = {}, {}
-    if args.names and args.names.lower().endswith(".json"):
-        names = load_label_names(args.names)
-    elif args.names:  # a colour table: names and display colours
-        table = load_color_table(args.names)
-        names = {k: name for k, (name, _) in table.items()}
-        colors = {k: rgba[:3] for k, (_, rgba) in table.items()}
+    names, colors = label_table(args.labels, args.names)
     algorithm = args.algorithm_type or ("AUTOMATIC" if args.algorithm_name else "MANUAL")
     out = write_dicom_seg(
         labels.array,

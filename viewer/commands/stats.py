@@ -11,20 +11,21 @@ HELP = "per-label voxel count, volume (mL), mean/std/min/max in the image's unit
 def add_arguments(parser) -> None:
     parser.add_argument("image", help="image (DICOM folder/file or NIfTI/NRRD/MHA)")
     parser.add_argument("labels", help="label map (any grid; resampled by world geometry onto the image)")
-    parser.add_argument("--names", help="label names: JSON {id: name} or a colour table")
+    parser.add_argument("--names", help="label names: JSON {id: name} or a colour table (default: the table "
+                        "beside LABELS, e.g. labels.json for labels.nii.gz)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--csv", help="also write the table as CSV to this file")
 
 
 def run(args) -> int:
     from viewer.core.io import load_volume
-    from viewer.core.io.labelmap import load_label_names, load_labelmap
+    from viewer.core.io.labelmap import label_table, load_labelmap
     from viewer.core.stats import label_statistics, statistics_csv
 
     image = load_volume(args.image)
     labels = load_labelmap(args.labels, reference=image)
-    names = load_label_names(args.names) if args.names else None
-    rows = label_statistics(image, labels, names)
+    names, _ = label_table(args.labels, args.names)
+    rows = label_statistics(image, labels, names or None)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             f.write(statistics_csv(rows))

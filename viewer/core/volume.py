@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 #: Units a Volume may carry.
-UNITS = ("HU", "SUVbw", "Bq/mL", "Gy", "arbitrary", "label")
+UNITS = ("HU", "SUVbw", "Bq/mL", "counts", "Gy", "arbitrary", "label")
 
 
 @dataclass(eq=False)
@@ -23,7 +23,7 @@ class Volume:
         direction: 3x3 direction cosines, row-major as SimpleITK: column ``j`` is the world
             direction of index axis ``j`` (x, y, z).
         modality: DICOM modality code: 'CT', 'MR', 'PT', 'SEG', 'OT', ...
-        units: 'HU', 'SUVbw', 'Bq/mL', 'Gy' (RT dose), 'arbitrary' or 'label'.
+        units: 'HU', 'SUVbw', 'Bq/mL', 'counts' (PET CNTS), 'Gy' (RT dose), 'arbitrary' or 'label'.
         description: human-readable name (series description or file name).
         meta: free metadata (patient/study/series identifiers, source files, ...).
         warnings: problems found while reading that did not prevent it (uneven spacing, ...).

@@ -160,7 +160,27 @@ def read_header(path: Path) -> DicomHeader:
         raise CorruptFileError(f"DICOM header cannot be parsed ({err})", path) from err
     if not any(t.group > 0x0002 and pydicom.datadict.dictionary_has_tag(t) for t in ds.keys()):
         raise CorruptFileError("DICOM file holds no readable data elements (truncated, damaged or empty)", path)
-    return DicomHeader(Path(path), ds)
+    header = DicomHeader(Path(path), ds)
+    _check_complete(header)
+    return header
+
+
+def _check_complete(h: DicomHeader) -> None:
+    """Raise CorruptFileError for a file cut short: an image object that ends before or inside its pixels.
+
+    (Offsets in a deflated file refer to the inflated stream, so only the missing-pixels test applies.)
+    """
+    raw = h.dataset._dict.get(PIXEL_DATA_TAGS[0])  # noqa: SLF001 - the deferred element keeps offset/length
+    if raw is None:
+        if "Image Storage" in describe_non_image(h) and not any(t in h.dataset for t in PIXEL_DATA_TAGS[1:]):
+            raise CorruptFileError("file ends before the pixel data (truncated)", h.path)
+        return
+    meta = getattr(h.dataset, "file_meta", None)
+    deflated = meta is not None and meta.get("TransferSyntaxUID") == pydicom.uid.DeflatedExplicitVRLittleEndian
+    if (not deflated and isinstance(raw, pydicom.dataelem.RawDataElement) and raw.value is None
+            and raw.length != 0xFFFFFFFF and raw.value_tell + raw.length > os.path.getsize(h.path)):
+        raise CorruptFileError(f"file ends inside the pixel data (truncated: {raw.length} bytes declared, "
+                               f"{os.path.getsize(h.path) - raw.value_tell} present)", h.path)
 
 
 def _read_without_preamble(path: Path) -> pydicom.Dataset:

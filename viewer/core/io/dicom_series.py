@@ -6,7 +6,6 @@ import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pydicom
@@ -14,10 +13,10 @@ from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from viewer.core.errors import CorruptFileError, UnsupportedFormatError
-from viewer.core.io.decode_pool import decode_file, decode_pool, worth_it
+from viewer.core.io import jpeg2000
 from viewer.core.io.dicom_geometry import SeriesGeometry, SliceRef, _frame_item, series_geometry
 from viewer.core.io.dicom_headers import SeriesInfo, describe_non_image, number, uint
-from viewer.core.io.suv import suv_factor_from_dataset
+from viewer.core.io.suv import pet_units, suv_factor_from_dataset
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 from viewer.core.volume import Volume
 
@@ -108,14 +107,21 @@ def _read_native(ref: SliceRef, rows: int, cols: int) -> np.ndarray | None:
     return arr
 
 
-def _decode_file(ref: SliceRef, in_process_pool: bool) -> np.ndarray:
-    """All frames of the slice's file decoded by pydicom's pixel handlers (compressed syntaxes)."""
+def _decode_file(ref: SliceRef) -> np.ndarray:
+    """All frames of the slice's file decoded (compressed syntaxes), shape (frames, rows, cols).
+
+    JPEG 2000 goes through :mod:`viewer.core.io.jpeg2000` (decoder threads run in parallel), the rest
+    through pydicom's pixel handlers (pylibjpeg plugins).
+    """
+    ds = ref.header.dataset
+    meta = getattr(ds, "file_meta", None)
+    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     try:
-        if in_process_pool:
-            return decode_pool().submit(decode_file, str(ref.header.path)).result()
-        arr = ref.header.dataset.pixel_array
-    except BrokenProcessPool:
-        raise
+        if jpeg2000.available(syntax):
+            frames = jpeg2000.decode_frames(ds, ref.header.path)
+            if frames is not None:
+                return frames
+        arr = ds.pixel_array
     except Exception as err:  # decoders raise many types on broken data
         raise CorruptFileError(f"pixel data cannot be decoded ({err})", ref.header.path) from err
     return arr if ref.header.n_frames > 1 else arr[np.newaxis]
@@ -142,14 +148,11 @@ class SeriesLoader:
             units = "Gy"
         elif modality == "PT":
             self._suv, why = suv_factor_from_dataset(ds0)
-            units = "SUVbw" if self._suv is not None else "Bq/mL"
+            units = "SUVbw" if self._suv is not None else pet_units(ds0)
             if self._suv is None:
-                warnings.append(f"values in Bq/mL, SUV not computed: {why}")
+                warnings.append(f"values in {units}, SUV not computed: {why}")
         self._rescales = [_rescale(s, modality) for s in self.geometry.slices]
         dtype = _output_dtype(self.geometry, self._rescales, modality, self._suv)
-        meta0 = getattr(ds0, "file_meta", None)
-        syntax = str(meta0.get("TransferSyntaxUID", "")) if meta0 is not None else ""
-        self._in_process_pool = worth_it(syntax, len(series.headers))
         g = self.geometry
         self.volume = Volume(
             array=np.zeros((len(g.slices), g.rows, g.columns), dtype=dtype),
@@ -203,7 +206,7 @@ class SeriesLoader:
             stored = _read_native(ref, g.rows, g.columns)
             if stored is None:
                 if frames is None:  # a compressed file is decoded once for all its frames
-                    frames = _decode_file(ref, self._in_process_pool)
+                    frames = _decode_file(ref)
                     if frames.shape[-2:] != (g.rows, g.columns):
                         raise CorruptFileError(
                             f"decoded size {frames.shape[-2:]} differs from Rows/Columns", ref.header.path

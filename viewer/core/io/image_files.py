@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from viewer.core.errors import CorruptFileError, UnsupportedFormatError
+from viewer.core.presets import looks_like_hu
 from viewer.core.volume import Volume
 
 #: Extensions SimpleITK reads and writes for us, longest first so '.nii.gz' wins over '.gz'.
@@ -21,7 +22,11 @@ def image_extension(path: Path) -> str | None:
 
 
 def read_image_file(path: Path) -> Volume:
-    """Read a NIfTI/NRRD/MHA file. Modality is 'OT' and units 'arbitrary' (files don't say)."""
+    """Read a NIfTI/NRRD/MHA file.
+
+    These formats do not record the modality: an integer image whose darkest values sit at air
+    (-1000) is taken as CT in HU (with a warning saying so), anything else is 'OT' / 'arbitrary'.
+    """
     import SimpleITK as sitk
 
     try:
@@ -40,28 +45,10 @@ def read_image_file(path: Path) -> Volume:
     vol = Volume.from_sitk(img, description=path.name, meta={"files": [str(path)], "format": image_extension(path)})
     if vol.array.dtype == np.float64:
         vol.array = vol.array.astype(np.float32)
+    if looks_like_hu(vol):
+        vol.modality, vol.units = "CT", "HU"
+        vol.warnings.append("modality not recorded in the file: values look like CT in HU (air at -1000)")
     return vol
-
-
-def read_image_info(path: Path) -> Volume:
-    """Geometry of an image file from its header only; the returned array is an empty placeholder."""
-    import SimpleITK as sitk
-
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as err:
-        raise CorruptFileError("cannot read image header", path) from err
-    size = list(reader.GetSize()) + [1] * (3 - reader.GetDimension())
-    if reader.GetDimension() > 3 and any(n != 1 for n in reader.GetSize()[3:]):
-        raise UnsupportedFormatError(f"{reader.GetDimension()}D image is not a volume", path)
-    spacing = list(reader.GetSpacing())[:3] + [1.0] * (3 - reader.GetDimension())
-    origin = list(reader.GetOrigin())[:3] + [0.0] * (3 - reader.GetDimension())
-    n = reader.GetDimension()
-    d = np.array(reader.GetDirection()).reshape(n, n)[:3, :3] if n >= 3 else np.eye(3)
-    placeholder = np.broadcast_to(np.zeros((), np.uint8), size[:3][::-1])
-    return Volume(placeholder, spacing, origin, d, description=path.name, meta={"files": [str(path)]})
 
 
 def write_image_file(vol: Volume, path: Path) -> Path:

@@ -168,6 +168,14 @@ def names_path_for(labels_path: str | PathLike) -> Path:
 COLOR_TABLE_SUFFIXES = (".ctbl", ".txt", ".lut")
 
 
+def _read_table(path: Path) -> tuple[dict[int, str], dict[int, tuple[int, int, int]]]:
+    """({id: name}, {id: (r, g, b)}) from a JSON names table (no colours) or a colour table."""
+    if path.suffix.lower() == ".json":
+        return load_label_names(path), {}
+    table = load_color_table(path)
+    return {k: name for k, (name, _) in table.items()}, {k: rgba[:3] for k, (_, rgba) in table.items()}
+
+
 def label_table_beside(labels_path: str | PathLike) -> tuple[dict[int, str], dict[int, tuple[int, int, int]]]:
     """({id: name}, {id: (r, g, b)}) from the label table stored beside a label file, if any.
 
@@ -175,14 +183,18 @@ def label_table_beside(labels_path: str | PathLike) -> tuple[dict[int, str], dic
     ``labels.txt``, ``labels.lut`` (names and colours); none found gives empty tables.
     """
     names_file = names_path_for(labels_path)
-    if names_file.is_file():
-        return load_label_names(names_file), {}
-    for suffix in COLOR_TABLE_SUFFIXES:
-        table_file = names_file.with_suffix(suffix)
-        if table_file.is_file():
-            table = load_color_table(table_file)
-            return {k: name for k, (name, _) in table.items()}, {k: rgba[:3] for k, (_, rgba) in table.items()}
+    for candidate in [names_file, *(names_file.with_suffix(s) for s in COLOR_TABLE_SUFFIXES)]:
+        if candidate.is_file():
+            return _read_table(candidate)
     return {}, {}
+
+
+def label_table(
+    labels_path: str | PathLike, names_path: str | PathLike | None = None
+) -> tuple[dict[int, str], dict[int, tuple[int, int, int]]]:
+    """({id: name}, {id: (r, g, b)}) for a label file: from ``names_path`` when given (JSON or colour
+    table), else from the table stored beside the label file (:func:`label_table_beside`)."""
+    return label_table_beside(labels_path) if names_path is None else _read_table(Path(names_path))
 
 
 def save_labelmap(labels: Volume, path: str | PathLike, names: dict[int, str] | None = None) -> Path:

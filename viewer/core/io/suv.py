@@ -35,6 +35,13 @@ def suv_bw_factor(weight_kg: float, injected_dose_bq: float, half_life_s: float,
     return weight_kg * 1000.0 / decayed
 
 
+def pet_units(ds: pydicom.Dataset) -> str:
+    """The Volume units of a PET image's stored (rescaled) values: 'Bq/mL' for BQML, 'counts' for CNTS,
+    'arbitrary' for anything else."""
+    units = str(ds.get("Units", "")).upper()
+    return {"BQML": "Bq/mL", "BQ/ML": "Bq/mL", "CNTS": "counts"}.get(units, "arbitrary")
+
+
 def suv_factor_from_dataset(ds: pydicom.Dataset) -> tuple[float | None, str]:
     """(factor, reason): the Bq/mL -> SUVbw factor for a PET image, or (None, why not)."""
     units = str(ds.get("Units", "")).upper()
