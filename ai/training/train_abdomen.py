@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ai.engine import preprocess, run_segmentation
-from ai.model import LoadedModel, ModelCard
-from viewer.core.resample import resample_to
+from ai.engine import run_segmentation
+from ai.model import ModelCard
+from ai.training.common import fit, reproducible, save_model, to_model_grid, write_card
 
 log = logging.getLogger(__name__)
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -62,59 +61,22 @@ def cases() -> list[tuple[str, object, object]]:
     return out
 
 
-def to_model_grid(card: ModelCard, ct, labels):
-    """(image (1, z, y, x) float32, labels (z, y, x) uint8) on the model's grid."""
-    x, grid = preprocess(LoadedModel(card, None), [ct])
-    y = resample_to(labels, grid, nearest=True).array
-    return x, y
+def intensity_jitter(xp: np.ndarray, yp: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random contrast (x0.9-1.1), offset (+-0.05) and noise (sd 0.02) on a normalised CT patch."""
+    return xp * rng.uniform(0.9, 1.1) + rng.uniform(-0.05, 0.05) + rng.normal(0, 0.02, xp.shape), yp
 
 
 def train(out: Path, seconds: float, seed: int = 0) -> dict:
-    import torch
-    from monai.losses import DiceCELoss
-
     from ai.formats.builtin import build_network
 
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    torch.set_num_threads(2)
+    rng = reproducible(seed)
     card = base_card()
-    data = [to_model_grid(card, ct, lab) for _, ct, lab in cases()]
+    data = [to_model_grid(card, [ct], lab) for _, ct, lab in cases()]
     net = build_network(card.network)
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    pz, py, px = card.patch_size[::-1]
-    start, it, losses = time.monotonic(), 0, []
-    while time.monotonic() - start < seconds:
-        xs, ys = [], []
-        for _ in range(4):
-            x, y = data[rng.integers(len(data))]
-            fg = np.argwhere(y > 0)
-            if rng.random() < 0.7 and len(fg):
-                c = fg[rng.integers(len(fg))]
-            else:
-                c = np.array([rng.integers(s) for s in y.shape])
-            lo = [int(np.clip(c[a] - p // 2, 0, max(y.shape[a] - p, 0))) for a, p in enumerate((pz, py, px))]
-            sl = tuple(slice(lo[a], lo[a] + p) for a, p in enumerate((pz, py, px)))
-            xp, yp = x[(slice(None), *sl)], y[sl]
-            pad = [(0, p - s) for p, s in zip((pz, py, px), yp.shape, strict=True)]
-            xp = np.pad(xp, [(0, 0), *pad])
-            yp = np.pad(yp, pad)
-            xp = xp * rng.uniform(0.9, 1.1) + rng.uniform(-0.05, 0.05) + rng.normal(0, 0.02, xp.shape)
-            xs.append(xp.astype(np.float32))
-            ys.append(yp[None].astype(np.int64))
-        xb, yb = torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
-        opt.zero_grad()
-        loss = loss_fn(net(xb), yb)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        it += 1
-        if it % 50 == 0:
-            log.info("iteration %d loss %.4f", it, np.mean(losses[-50:]))
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.half() for k, v in net.state_dict().items()}, out / "model.pt")
-    return {"iterations": it, "seconds": round(time.monotonic() - start, 1), "final_loss": float(np.mean(losses[-50:]))}
+    run = fit(net, data, tuple(card.patch_size[::-1]), rng, stop=lambda _it, elapsed: elapsed >= seconds,
+              augment=intensity_jitter)
+    save_model(net, card, out)  # evaluate needs the card
+    return run
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -155,7 +117,6 @@ def main(argv=None) -> int:
     out = Path(args.out)
     card = base_card()
     run = train(out, args.seconds)
-    (out / "model.json").write_text(json.dumps(card.to_json(), indent=1))  # evaluate needs a card
     card.metrics = evaluate(out)
     card.training_data = (
         "radview's own data only: ../shared/data/ct_abdomen_3mm.nii.gz with its TotalSegmentator reference labels "
@@ -173,7 +134,7 @@ def main(argv=None) -> int:
     card.license = "Apache-2.0 (weights and training code); training CT from the TotalSegmentator test files."
     card.authors = "radview developers"
     card.changelog = {"0.1.0": "first built-in model"}
-    (out / "model.json").write_text(json.dumps(card.to_json(), indent=1))
+    write_card(card, out)
     print(json.dumps({"run": run, "metrics": card.metrics}, indent=1))
     return 0
 

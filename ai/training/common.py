@@ -1,0 +1,98 @@
+"""Shared pieces of the built-in models' training scripts: data on the model grid, patch sampling, the train loop."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ai.engine import preprocess
+from ai.model import LoadedModel, ModelCard
+from viewer.core.resample import resample_to
+from viewer.core.volume import Volume
+
+log = logging.getLogger(__name__)
+#: (image patch (C, z, y, x), label patch (z, y, x), rng) -> the augmented pair
+Augment = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+
+def reproducible(seed: int, threads: int = 2) -> np.random.Generator:
+    """Seed torch (network initialisation) and return the numpy generator for sampling; fix the CPU threads."""
+    import torch
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    return np.random.default_rng(seed)
+
+
+def to_model_grid(card: ModelCard, volumes: list[Volume], labels: Volume) -> tuple[np.ndarray, np.ndarray]:
+    """(image (C, z, y, x) float32, labels (z, y, x) uint8) on the model's grid, normalised as the card says."""
+    x, grid = preprocess(LoadedModel(card, None), volumes)
+    y = resample_to(labels, grid, nearest=True).array
+    return x, y
+
+
+def sample_patch(x: np.ndarray, y: np.ndarray, foreground: np.ndarray, patch: tuple[int, int, int],
+                 rng: np.random.Generator, foreground_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """A (z, y, x) ``patch`` of image and labels (zero-padded at the far edges), centred on a random
+    foreground voxel (rows of ``foreground``) with probability ``foreground_fraction``, else anywhere."""
+    if rng.random() < foreground_fraction and len(foreground):
+        c = foreground[rng.integers(len(foreground))]
+    else:
+        c = np.array([rng.integers(s) for s in y.shape])
+    lo = [int(np.clip(c[a] - p // 2, 0, max(y.shape[a] - p, 0))) for a, p in enumerate(patch)]
+    sl = tuple(slice(lo[a], lo[a] + p) for a, p in enumerate(patch))
+    xp, yp = x[(slice(None), *sl)], y[sl]
+    pad = [(0, p - s) for p, s in zip(patch, yp.shape, strict=True)]
+    return np.pad(xp, [(0, 0), *pad]), np.pad(yp, pad)
+
+
+def fit(net, data: list[tuple[np.ndarray, np.ndarray]], patch: tuple[int, int, int], rng: np.random.Generator, *,
+        stop: Callable[[int, float], bool], augment: Augment, batch: int = 4, lr: float = 2e-3,
+        foreground_fraction: float = 0.7) -> dict:
+    """Train ``net`` with Adam and Dice + cross-entropy on random patches of ``data`` [(image, labels)]
+    until ``stop(iterations done, seconds)``; returns {iterations, seconds, final_loss}."""
+    import torch
+    from monai.losses import DiceCELoss
+
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    foregrounds = [np.argwhere(y > 0) for _, y in data]
+    net.train()
+    start, it, losses = time.monotonic(), 0, []
+    while not stop(it, time.monotonic() - start):
+        xs, ys = [], []
+        for _ in range(batch):
+            k = rng.integers(len(data))
+            xp, yp = augment(*sample_patch(*data[k], foregrounds[k], patch, rng, foreground_fraction), rng)
+            xs.append(xp.astype(np.float32))
+            ys.append(yp[None].astype(np.int64))
+        xb, yb = torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+        opt.zero_grad()
+        loss = loss_fn(net(xb), yb)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        it += 1
+        if it % 50 == 0:
+            log.info("iteration %d loss %.4f", it, np.mean(losses[-50:]))
+    net.eval()
+    return {"iterations": it, "seconds": round(time.monotonic() - start, 1), "final_loss": float(np.mean(losses[-50:]))}
+
+
+def save_model(net, card: ModelCard, out: Path) -> None:
+    """Write ``out``/model.pt (fp16 state dict) and ``out``/model.json (the card)."""
+    import torch
+
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.half() for k, v in net.state_dict().items()}, out / card.weights)
+    write_card(card, out)
+
+
+def write_card(card: ModelCard, out: Path) -> None:
+    """Write ``out``/model.json from ``card``."""
+    (out / "model.json").write_text(json.dumps(card.to_json(), indent=1))
