@@ -34,6 +34,10 @@ from viewer.render.polylines import polyline_actor, set_polyline_points
 from viewer.render.render_window import disable_multisampling
 
 CROSSHAIR_COLOR = (0.2, 0.9, 0.2)
+LETTER_COLOR = (1.0, 0.85, 0.2)
+LETTER_BACKGROUND_OPACITY = 0.55
+#: Pixels between the view's bottom edge and the bottom orientation letter: clear of the corner text.
+BOTTOM_LETTER_OFFSET_PX = 24
 DEFAULT_LABEL_OPACITY = 0.4
 BRUSH_COLOR = (1.0, 1.0, 0.3)
 BRUSH_OUTLINE_POINTS = 48
@@ -224,6 +228,7 @@ class SliceView:
         self.corner = vtkCornerAnnotation()
         self.corner.SetMaximumFontSize(14)
         self.corner.GetTextProperty().SetColor(0.9, 0.9, 0.6)
+        self.corner.GetTextProperty().ShadowOn()  # readable on white (PET inverse grey) too
         self._letters = {side: self._make_letter() for side in ("left", "right", "top", "bottom")}
         for prop in (self._image, self._heat_layer, self._overlay, self._agreement_layer, self._cross, self._brush,
                      self.corner,
@@ -237,11 +242,16 @@ class SliceView:
     # ------------------------------------------------------------------ setup
     @staticmethod
     def _make_letter() -> vtkTextActor:
+        """An orientation letter: yellow on a translucent dark box, readable on black and on white
+        (PET inverse grey) images alike."""
         actor = vtkTextActor()
-        actor.GetTextProperty().SetFontSize(16)
-        actor.GetTextProperty().SetColor(1.0, 0.85, 0.2)
-        actor.GetTextProperty().BoldOn()
-        actor.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
+        text = actor.GetTextProperty()
+        text.SetFontSize(16)
+        text.SetColor(*LETTER_COLOR)
+        text.BoldOn()
+        text.SetBackgroundColor(0.0, 0.0, 0.0)
+        text.SetBackgroundOpacity(LETTER_BACKGROUND_OPACITY)
+        text.SetFrame(False)
         return actor
 
     def set_volume(self, vol: Volume) -> None:
@@ -528,11 +538,26 @@ class SliceView:
 
     # ------------------------------------------------------------------ text
     def _place_letters(self) -> None:
+        """Letters at the middle of each edge, a few pixels in; the bottom one above the corner text line."""
         letters = orientation_letters(self.orientation)
-        places = {"left": (0.01, 0.5), "right": (0.97, 0.5), "top": (0.49, 0.95), "bottom": (0.49, 0.02)}
+        # (normalized viewport anchor, pixel offset, horizontal and vertical justification)
+        places = {"left": ((0, 0.5), (4, 0), "Left", "Centered"),
+                  "right": ((1, 0.5), (-4, 0), "Right", "Centered"),
+                  "top": ((0.5, 1), (0, -4), "Centered", "Top"),
+                  "bottom": ((0.5, 0), (0, BOTTOM_LETTER_OFFSET_PX), "Centered", "Bottom")}
         for side, actor in self._letters.items():
+            anchor, offset, horizontal, vertical = places[side]
             actor.SetInput(letters[side])
-            actor.SetPosition(*places[side])
+            text = actor.GetTextProperty()
+            getattr(text, f"SetJustificationTo{horizontal}")()
+            getattr(text, f"SetVerticalJustificationTo{vertical}")()
+            reference = vtkCoordinate()
+            reference.SetCoordinateSystemToNormalizedViewport()
+            reference.SetValue(*anchor, 0)
+            position = actor.GetPositionCoordinate()
+            position.SetCoordinateSystemToViewport()
+            position.SetReferenceCoordinate(reference)
+            position.SetValue(*offset, 0)
 
     def orientation_labels(self) -> dict[str, str]:
         """Patient-direction letters on the left/right/top/bottom screen edges."""

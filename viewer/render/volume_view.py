@@ -26,6 +26,7 @@ from vtkmodules.vtkRenderingCore import (
     vtkColorTransferFunction,
     vtkPolyDataMapper,
     vtkRenderer,
+    vtkTextActor,
     vtkVolume,
     vtkVolumeProperty,
 )
@@ -59,6 +60,9 @@ INTERACTIVE_COARSENING = 3.0
 #: Ray spacing in pixels while interacting (2: a quarter of the rays).
 INTERACTIVE_IMAGE_SAMPLING = 2.0
 MAPPERS = ("auto", "gpu", "cpu")
+#: Shown instead of a rendering when the volume is a single slice (or a single row/column): the ray
+#: casters' gradients need neighbours on every axis (VTK's CPU ray caster reads past a 1-slice image).
+TOO_THIN_MESSAGE = "3D needs >= 2 slices"
 
 log = logging.getLogger(__name__)
 
@@ -187,15 +191,46 @@ class VolumeView:
         self._marker.SetMapper(marker_mapper)
         self._marker.GetProperty().SetColor(0.2, 0.9, 0.2)
         self._marker.VisibilityOff()
+        self.message = vtkTextActor()
+        self.message.SetInput(TOO_THIN_MESSAGE)
+        text = self.message.GetTextProperty()
+        text.SetFontSize(18)
+        text.SetColor(0.9, 0.9, 0.6)
+        text.SetJustificationToCentered()
+        text.SetVerticalJustificationToCentered()
+        self.message.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
+        self.message.SetPosition(0.5, 0.5)
+        self.message.VisibilityOff()
         renderer.AddVolume(self.actor)
         renderer.AddActor(self._marker)
+        renderer.AddViewProp(self.message)
         renderer.SetBackground(*DEFAULT_BACKGROUND)
 
+    @staticmethod
+    def can_render(vol: Volume) -> bool:
+        """Whether ``vol`` can be volume rendered: at least 2 voxels along every axis."""
+        return min(vol.size) >= 2
+
     def set_volume(self, vol: Volume) -> None:
-        """Render ``vol``; picks a preset matching its units and faces the patient (anterior view)."""
+        """Render ``vol``; picks a preset matching its units and faces the patient (anterior view).
+
+        A volume that ``can_render`` refuses (one slice) shows ``TOO_THIN_MESSAGE`` instead.
+        """
         self.volume = vol
         for name in list(self._overlays):  # the previous image's detections and ROI
             self._set_overlay(name, None)
+        renderable = self.can_render(vol)
+        self.message.SetVisibility(not renderable)
+        if not renderable:
+            self.actor.VisibilityOff()
+            self._marker.VisibilityOff()
+            self.set_labels_surfaces(None)
+            for m in (self._gpu, self._cpu):
+                m.RemoveAllInputs()
+            self.image_data = None
+            self.renderer.SetBackground(*DEFAULT_BACKGROUND)
+            self.reset_camera()
+            return
         # The CPU ray caster ignores an image's direction matrix: both mappers get the index frame and
         # the prop carries the direction and origin.
         self.image_data = vtk_image(vol, geometry=False)
@@ -219,7 +254,8 @@ class VolumeView:
             lo, hi = level - window / 2, level + window / 2
             colors, opacities = [(lo, 0, 0, 0), (hi, 1, 1, 1)], [(lo, 0), (hi, 1)]
         self.preset = name
-        self.renderer.SetBackground(*BACKGROUNDS.get(name, DEFAULT_BACKGROUND))
+        shown = self.volume is not None and self.can_render(self.volume)
+        self.renderer.SetBackground(*(BACKGROUNDS.get(name, DEFAULT_BACKGROUND) if shown else DEFAULT_BACKGROUND))
         ctf = vtkColorTransferFunction()
         for value, r, g, b in colors:
             ctf.AddRGBPoint(value, r, g, b)
@@ -268,7 +304,7 @@ class VolumeView:
         if self._surfaces is not None:
             self.renderer.RemoveActor(self._surfaces)
             self._surfaces = None
-        if labels is not None:
+        if labels is not None and self.volume is not None and self.can_render(self.volume):
             self._surfaces = label_surface_actor(labels, colors, opacity)
             if self._surfaces is not None:
                 self.renderer.AddActor(self._surfaces)
@@ -291,9 +327,9 @@ class VolumeView:
         self._set_overlay("roi", None if box is None else box_actor([(box[0], box[1], rgb)]))
 
     def set_cursor(self, world_xyz) -> None:
-        """Show a marker at the linked crosshair point."""
+        """Show a marker at the linked crosshair point (none when the volume cannot be rendered)."""
         self._marker.SetPosition(*np.asarray(world_xyz, float))
-        self._marker.VisibilityOn()
+        self._marker.SetVisibility(self.volume is None or self.can_render(self.volume))
 
     def reset_camera(self) -> None:
         """Anterior view (patient's left on screen right), superior up, whole volume in view."""

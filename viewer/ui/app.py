@@ -28,31 +28,48 @@ def grab_window(window, out: str | Path) -> Path:
     return out
 
 
-def run_gui(paths: list[str], demo: bool = False, screenshot: str | None = None) -> int:
-    """Open the main window on ``paths`` (or the demo study); with ``screenshot`` save a grab and exit."""
+def _once(signal, slot) -> None:
+    """Connect ``slot`` to ``signal`` for its next emission only."""
+    def call(*args):
+        signal.disconnect(call)
+        slot(*args)
+
+    signal.connect(call)
+
+
+def start_window(paths: list[str], demo: bool = False, screenshot: str | None = None):
+    """Create and show the main window and start opening ``paths`` (with ``demo``: the demo CT, PET and MR
+    first, the demo labels on the CT). Interactive starts offer crash recovery; --screenshot runs never
+    ask anything. Returns the window."""
     from viewer.ui.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("radview")
     window = MainWindow()
     window.show()
-    labels = None
+    if screenshot:
+        window.show_error_dialogs = False
     if demo:
         from viewer.core.phantom import demo_study_dir
 
         study = demo_study_dir()
-        paths = [str(study.ct_dir), *paths]
+        paths = [str(study.ct_dir), str(study.pet_dir), str(study.mr), *paths]
         labels = str(study.labels)
-    if labels:
-        window.load_finished.connect(lambda _vol: window.open_labels(labels) if window.state.labels is None else None)
+        _once(window.load_finished, lambda _vol: window.open_labels(labels) if window.state.labels is None else None)
+    QTimer.singleShot(0, lambda: window.start(list(paths), recover=not screenshot))
+    return window
+
+
+def run_gui(paths: list[str], demo: bool = False, screenshot: str | None = None) -> int:
+    """Open the main window on ``paths`` (or the demo study); with ``screenshot`` save a grab and exit."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("radview")
+    window = start_window(paths, demo, screenshot)
     result = {"code": 0}
     if screenshot:
-        window.show_error_dialogs = False
-
         def finish(ok: bool) -> None:
             QTimer.singleShot(300, lambda: _shoot(ok))
 
         def _shoot(ok: bool) -> None:
+            window.wait_for_scans()  # every given path listed in the study browser
             grab_window(window, screenshot)
             result["code"] = 0 if ok else 2
             window.close()
@@ -61,11 +78,7 @@ def run_gui(paths: list[str], demo: bool = False, screenshot: str | None = None)
         window.load_finished.connect(lambda _vol: finish(True))
         window.load_failed.connect(lambda msg: (print(f"radview: error: {msg}", file=sys.stderr), finish(False)))
         QTimer.singleShot(SCREENSHOT_TIMEOUT_S * 1000, lambda: finish(False))
-        if not paths:
+        if not paths and not demo:
             QTimer.singleShot(200, lambda: finish(True))
-    if paths:
-        QTimer.singleShot(0, lambda: window.open_path(paths[0]))
-    elif not screenshot:
-        QTimer.singleShot(0, window.offer_recovery)
     app.exec()
     return result["code"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QFrame,
@@ -29,7 +30,7 @@ from viewer.ui.segment_panel import SegmentPanel
 from viewer.ui.state import ViewerState
 from viewer.ui.study_browser import StudyBrowser
 from viewer.ui.volume_3d_view import Volume3DView
-from viewer.ui.workers import LoadWorker
+from viewer.ui.workers import LoadWorker, ScanWorker
 
 log = logging.getLogger(__name__)
 LAYOUTS = ("2x2", "1x3", "single")
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.cancel_button)
         self._set_busy(False)
         self.worker: LoadWorker | None = None
+        self.scan_workers: list[ScanWorker] = []
         #: False in batch runs (--screenshot): errors go to the status bar and ``load_failed`` only.
         self.show_error_dialogs = True
         self._build_menus()
@@ -200,34 +202,67 @@ class MainWindow(QMainWindow):
             v.reset_view()
 
     # ------------------------------------------------------------------ loading
-    def open_path(self, path: str, series_uid: str | None = None) -> LoadWorker:
-        """Start loading ``path`` in the background; the first slice shows before the series is complete."""
-        from viewer.core.errors import RadviewError
-        from viewer.core.io import scan
-
+    def open_path(self, path: str, series=None) -> LoadWorker:
+        """Start loading ``path`` in the background (``series``: a SeriesInfo of it from the study browser,
+        else its first series); the scan lists its series in the browser, and the first slice shows
+        before the series is complete. Returns the worker."""
         if self.worker is not None and self.worker.isRunning():
             self.worker.cancel()
             self.worker.wait()
-        try:
-            found = scan(path)
-        except RadviewError as err:
-            self._on_failed(str(err))
-            return None
-        if series_uid is None:
-            self.browser.add_series(str(path), found)
-        add_recent_file(str(path))
         self._before_load = (self.state.volume, self.state.labels)
-        worker = LoadWorker(path, series_uid or found[0].series_uid, self)
-        worker.geometry_ready.connect(self._on_geometry)
-        worker.slices_loaded.connect(self.state.slices_loaded.emit)
-        worker.progress.connect(self._on_progress)
-        worker.finished_ok.connect(self._on_loaded)
-        worker.failed.connect(self._on_failed)
+        worker = LoadWorker(path, series, self)
+        for signal, slot in ((worker.scanned, self._on_scanned), (worker.geometry_ready, self._on_geometry),
+                             (worker.slices_loaded, self.state.slices_loaded.emit),
+                             (worker.progress, self._on_progress), (worker.finished_ok, self._on_loaded),
+                             (worker.failed, self._on_failed)):
+            # a cancelled worker's queued signals must not reach the window once another load started
+            signal.connect(lambda *args, w=worker, slot=slot: slot(*args) if w is self.worker else None)
         self.worker = worker
         self._set_busy(True)
         self.statusBar().showMessage(f"loading {path}")
         worker.start()
         return worker
+
+    def open_paths(self, paths: list[str]) -> LoadWorker | None:
+        """Open several files/folders: all are scanned into the study browser (in the background), the
+        first one is loaded and shown. Returns the first one's worker (None without paths)."""
+        paths = [str(p) for p in paths]
+        if not paths:
+            return None
+        if len(paths) > 1:
+            scanner = ScanWorker(paths[1:], self)
+            scanner.scanned.connect(self._on_scanned)
+            scanner.failed.connect(self._tell_error)
+            scanner.finished.connect(lambda s=scanner: self.scan_workers.remove(s))
+            self.scan_workers.append(scanner)
+            scanner.start()
+        return self.open_path(paths[0])
+
+    def wait_for_scans(self) -> None:
+        """Block until the background scans of ``open_paths`` are done and their series are listed."""
+        for scanner in list(self.scan_workers):
+            scanner.wait()
+        QApplication.processEvents()
+
+    def start(self, paths: list[str], recover: bool = True) -> None:
+        """What ``radview [PATH ...]`` does once the window is up: open ``paths`` (all listed, the first
+        shown) and, with ``recover``, offer to recover the segmentations of a crashed session (after the
+        first path has loaded, or at once without paths)."""
+        if recover and paths:
+            def then_recover(*_):
+                self.load_finished.disconnect(then_recover)
+                self.load_failed.disconnect(then_recover)
+                QTimer.singleShot(0, self.offer_recovery)
+
+            self.load_finished.connect(then_recover)
+            self.load_failed.connect(then_recover)
+        elif recover:
+            QTimer.singleShot(0, self.offer_recovery)
+        self.open_paths(paths)
+
+    def _on_scanned(self, path: str, found: list) -> None:
+        self.browser.add_series(path, found)
+        add_recent_file(path)
 
     def open_labels(self, path: str):
         """Open a label map file (NIfTI/NRRD/MHA, any grid: resampled by world geometry, names from a JSON
@@ -255,7 +290,11 @@ class MainWindow(QMainWindow):
         """After a crash: offer the journalled segmentations; reopen their images and restore them.
 
         ``ask(names) -> bool`` defaults to a Yes/No dialog. Returns the segmentations being restored.
+        Every recovered segmentation is restored: each one's image is opened in turn (the first one's
+        last, so it is the one shown).
         """
+        from viewer.core.errors import RadviewError
+
         recovered = [r for r in self.session.recover() if r.source]
         if not recovered:
             return []
@@ -264,18 +303,36 @@ class MainWindow(QMainWindow):
         if not ask(f"radview was not closed cleanly. Recover {names}?"):
             self.session.discard_recovery()
             return []
-        first = recovered[0]
+        by_source: dict[str, list] = {}
+        for r in recovered:
+            by_source.setdefault(r.source, []).append(r)
+        queue = list(by_source)  # popped from the end: the first segmentation's image is opened last, shown
 
         def restore(vol) -> None:
-            self.load_finished.disconnect(restore)
-            for r in recovered:
-                if r.source == first.source:
+            for r in by_source[queue.pop()]:
+                try:
                     seg = self.session.adopt_recovered(vol, r)
-                    self.segment_panel.adopt(seg)
-                    self.state.set_labels(seg.as_volume())
+                except RadviewError as err:
+                    self._tell_error(str(err))
+                    continue
+                self.segment_panel.adopt(seg)
+                self.state.set_labels(seg.as_volume())
+            next_image()
+
+        def skip(_message: str) -> None:  # the image cannot be opened: its journal stays for the next start
+            queue.pop()
+            next_image()
+
+        def next_image() -> None:
+            if not queue:
+                self.load_finished.disconnect(restore)
+                self.load_failed.disconnect(skip)
+                return
+            QTimer.singleShot(0, lambda: self.open_path(queue[-1]))
 
         self.load_finished.connect(restore)
-        self.open_path(first.source)
+        self.load_failed.connect(skip)
+        next_image()
         return recovered
 
     def cancel_loading(self) -> None:
@@ -484,16 +541,15 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
-            self.open_path(paths[0])
-            for p in paths[1:]:
-                if Path(p).exists():
-                    self.browser.add_series(p, [])
+            self.open_paths(paths)
             event.acceptProposedAction()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if self.worker is not None and self.worker.isRunning():
             self.worker.cancel()
             self.worker.wait(5000)
+        for scanner in list(self.scan_workers):
+            scanner.wait(5000)
         if self.task_worker is not None:
             self.task_worker.wait(30000)  # an export in progress finishes writing its file
         self.session.close()

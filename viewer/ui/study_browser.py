@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem
 
 COLUMNS = ("Patient / study / series", "Modality", "Slices", "Description")
 
 
 class StudyBrowser(QTreeWidget):
-    """Tree of the series found in opened paths; double-click a series to open it (``series_activated``)."""
+    """Tree of the series found in opened paths; double-click a series to open it (``series_activated``
+    with the path and its SeriesInfo, so it loads without scanning again)."""
 
-    series_activated = Signal(str, str)  # path, series uid
+    series_activated = Signal(str, object)  # path, SeriesInfo
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setHeaderLabels(list(COLUMNS))
-        self.setColumnWidth(0, 220)
+        header = self.header()
+        header.setStretchLastSection(True)
+        header.setMinimumSectionSize(24)
+        for col in (1, 2):  # short values: as wide as their content, so Description stays in view
+            header.setSectionResizeMode(col, QHeaderView.ResizeToContents)
+        self.setColumnWidth(0, 120)
+        self.setTextElideMode(Qt.ElideMiddle)
         self.itemDoubleClicked.connect(self._on_double_click)
         self._patients: dict[str, QTreeWidgetItem] = {}
         self._studies: dict[tuple[str, str], QTreeWidgetItem] = {}
+        self._series: set[str] = set()
 
     def add_series(self, path: str, series_list) -> None:
-        """Add the SeriesInfo entries found under ``path``."""
+        """Add the SeriesInfo entries found under ``path`` (series already listed are skipped)."""
         for s in series_list:
+            if s.series_uid in self._series:
+                continue
+            self._series.add(s.series_uid)
             pkey = s.patient_id or s.patient_name or "(no patient)"
             patient = self._patients.get(pkey)
             if patient is None:
@@ -36,11 +47,26 @@ class StudyBrowser(QTreeWidget):
                 self._studies[skey] = study
             item = QTreeWidgetItem(study, [f"series {s.series_number or ''}".strip(), s.modality,
                                            str(s.n_slices), s.description])
-            item.setData(0, 0x0100, (path, s.series_uid))  # Qt.UserRole
+            item.setData(0, Qt.UserRole, (path, s))
+            for col in range(len(COLUMNS)):
+                item.setToolTip(col, item.text(col))
             patient.setExpanded(True)
             study.setExpanded(True)
 
+    def series_rows(self) -> list[dict[str, str]]:
+        """Every listed series as {'patient', 'study', 'series', 'modality', 'slices', 'description'}."""
+        rows = []
+        for p in range(self.topLevelItemCount()):
+            patient = self.topLevelItem(p)
+            for s in range(patient.childCount()):
+                study = patient.child(s)
+                for i in range(study.childCount()):
+                    item = study.child(i)
+                    rows.append({"patient": patient.text(0), "study": study.text(0), "series": item.text(0),
+                                 "modality": item.text(1), "slices": item.text(2), "description": item.text(3)})
+        return rows
+
     def _on_double_click(self, item: QTreeWidgetItem, column: int) -> None:
-        data = item.data(0, 0x0100)
+        data = item.data(0, Qt.UserRole)
         if data:
             self.series_activated.emit(*data)

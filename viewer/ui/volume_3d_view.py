@@ -64,6 +64,7 @@ class Volume3DView(QWidget):
         self.preset_box.blockSignals(True)
         self.preset_box.setCurrentText(self.volume_view.preset)
         self.preset_box.blockSignals(False)
+        self.preset_box.setEnabled(VolumeView.can_render(vol))  # a single slice shows a message instead
         self.volume_view.set_cursor(self.state.cursor)
         self.vtk.render()
 

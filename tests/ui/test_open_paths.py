@@ -1,0 +1,145 @@
+"""Opening images in the GUI: several paths at once, the demo study, one header parse, progressive display,
+bad files (error dialog, window stays up) and single-slice images in the 3D view."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from tests.ui.conftest import view_pixels
+
+pytestmark = pytest.mark.gui
+
+
+def _listed(viewer) -> dict[str, dict]:
+    """The study browser's series rows by description."""
+    return {row["description"]: row for row in viewer.browser.series_rows()}
+
+
+def test_several_paths_are_all_listed_and_the_first_shown(viewer, qtbot, demo_study):
+    with qtbot.waitSignal(viewer.load_finished, timeout=30000) as blocker:
+        viewer.open_paths([str(demo_study.ct_dir), str(demo_study.pet_dir), str(demo_study.mr)])
+    viewer.wait_for_scans()
+    assert blocker.args[0].modality == "CT" and viewer.state.volume is blocker.args[0]
+    rows = _listed(viewer)
+    assert rows["Demo CT"]["modality"] == "CT" and rows["Demo CT"]["slices"] == "100"
+    assert rows["Demo PET FDG"]["modality"] == "PT" and rows["Demo PET FDG"]["slices"] == "76"
+    assert "mr.nii.gz" in rows
+    assert rows["Demo CT"]["patient"].startswith("Demo^Phantom")
+    # a listed series opens from the browser without another scan
+    item = viewer.browser.findItems("Demo PET FDG", Qt.MatchExactly | Qt.MatchRecursive, 3)[0]
+    with qtbot.waitSignal(viewer.load_finished, timeout=30000) as blocker:
+        viewer.browser.itemDoubleClicked.emit(item, 0)
+    assert blocker.args[0].units == "SUVbw"
+    assert len(viewer.browser.series_rows()) == 3  # nothing listed twice
+
+
+def test_dropping_several_folders_lists_them_all(viewer, qtbot, demo_study):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in (demo_study.ct_dir, demo_study.pet_dir)])
+    event = QDropEvent(QPointF(200, 200), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    with qtbot.waitSignal(viewer.load_finished, timeout=30000):
+        viewer.dropEvent(event)
+    viewer.wait_for_scans()
+    assert {r["modality"] for r in viewer.browser.series_rows()} == {"CT", "PT"}
+
+
+def test_demo_start_lists_ct_pet_and_mr(qtbot, demo_study, monkeypatch):
+    import viewer.core.phantom as phantom
+    from viewer.ui.app import start_window
+
+    monkeypatch.setattr(phantom, "demo_study_dir", lambda progress=None: demo_study)
+    window = start_window([], demo=True, screenshot="unused.png")  # batch start: no recovery question
+    try:
+        with qtbot.waitSignal(window.load_finished, timeout=30000):
+            pass
+        window.wait_for_scans()
+        modalities = sorted(r["modality"] for r in window.browser.series_rows())
+        assert modalities == ["CT", "OT", "PT"]  # the MR NIfTI is listed by file (scan reads no header)
+        assert window.state.volume.modality == "CT"
+        qtbot.waitUntil(lambda: window.state.labels is not None, timeout=10000)  # demo labels on the CT
+    finally:
+        window.close()
+
+
+def test_each_header_is_parsed_once_off_the_gui_thread(viewer, open_and_wait, demo_study, monkeypatch):
+    import viewer.core.io.dicom_headers as headers
+
+    calls = []
+    real = headers.read_header
+
+    def counting(path):
+        calls.append((str(path), threading.current_thread() is threading.main_thread()))
+        return real(path)
+
+    monkeypatch.setattr(headers, "read_header", counting)
+    vol = open_and_wait(viewer, demo_study.ct_dir)
+    files = [c[0] for c in calls]
+    assert len(files) == vol.size[2] == len(set(files))  # one parse per file
+    assert not any(on_gui for _, on_gui in calls)
+
+
+def test_a_slice_shows_before_the_series_has_loaded(viewer, qtbot, demo_study, monkeypatch):
+    import time
+
+    from viewer.core.io.dicom_series import SeriesLoader
+
+    real = SeriesLoader._load_task
+    monkeypatch.setattr(SeriesLoader, "_load_task", lambda self, ks: (time.sleep(0.05), real(self, ks))[1])
+    with qtbot.waitSignal(viewer.state.slices_loaded, timeout=30000):
+        worker = viewer.open_path(str(demo_study.ct_dir))
+    assert worker.isRunning() and viewer.views["axial"].slice_view.volume is not None
+    axial = view_pixels(viewer.views["axial"])  # the middle slice, decoded first, is on screen
+    assert axial.std() > 20
+    assert np.count_nonzero(viewer.state.volume.array.any(axis=(1, 2))) < viewer.state.volume.size[2]
+    qtbot.waitSignal(viewer.load_finished, timeout=30000).wait()
+
+
+@pytest.fixture
+def truncated_ct(pydicom_file, tmp_path):
+    """pydicom's CT_small.dcm without its last 5000 bytes (pixel data cut short)."""
+    data = pydicom_file("CT_small.dcm").read_bytes()
+    path = tmp_path / "CT_truncated.dcm"
+    path.write_bytes(data[:-5000])
+    return path
+
+
+def test_truncated_ct_shows_the_error_in_a_dialog_and_stays_up(viewer, qtbot, truncated_ct, monkeypatch):
+    import viewer.ui.main_window as mw
+
+    shown = []
+    monkeypatch.setattr(mw, "show_error", lambda parent, message: shown.append(message))
+    viewer.show_error_dialogs = True
+    with qtbot.waitSignal(viewer.load_failed, timeout=10000) as blocker:
+        viewer.open_path(str(truncated_ct))
+    assert "truncated" in blocker.args[0] and "CT_truncated.dcm" in blocker.args[0]
+    assert shown == [blocker.args[0]]
+    qtbot.wait(100)
+    assert viewer.isVisible()
+    for view in (*viewer.views.values(), viewer.view3d):
+        view_pixels(view)  # every view still renders
+
+
+def test_single_slice_image_in_the_3d_view_says_it_needs_two(viewer, qtbot, artifacts):
+    from viewer.core.volume import Volume
+    from viewer.render.volume_view import TOO_THIN_MESSAGE
+
+    for dtype in (np.int32, np.int16):  # int32 zeros crashed VTK's CPU ray caster (gradients of one slice)
+        vol = Volume(np.zeros((1, 128, 128), dtype), spacing=(0.66, 0.66, 5.0), modality="CT", units="HU")
+        viewer.state.set_volume(vol)
+        px = view_pixels(viewer.view3d)
+        view3d = viewer.view3d.volume_view
+        assert view3d.message.GetVisibility() and view3d.message.GetInput() == TOO_THIN_MESSAGE
+        assert not view3d.actor.GetVisibility() and not viewer.view3d.preset_box.isEnabled()
+        assert (px.sum(axis=2) > 300).any()  # the message is drawn
+        assert view_pixels(viewer.views["axial"]).std() >= 0
+    from viewer.ui.app import grab_window
+
+    grab_window(viewer, artifacts / "single_slice_3d.png")
+    viewer.state.set_volume(Volume(np.full((2, 64, 64), 500, np.int16), spacing=(1, 1, 1), modality="CT",
+                                   units="HU"))
+    assert viewer.view3d.volume_view.actor.GetVisibility() and not viewer.view3d.volume_view.message.GetVisibility()
