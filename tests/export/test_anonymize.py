@@ -153,6 +153,7 @@ def test_anonymize_command_reports_burned_in_annotation(tagged_ct_small, tmp_pat
     assert anonymize_cmd.run(args) == 0
     captured = capsys.readouterr()
     assert "wrote 1 files" in captured.out
+    assert "BurnedInAnnotation: 1 YES" in captured.out
     assert "BurnedInAnnotation YES" in captured.err
     written = list((tmp_path / "cli").rglob("*.dcm"))
     assert str(pydicom.dcmread(written[0]).PatientName) == "Case^One"
@@ -201,3 +202,11 @@ def test_cancel_keeps_nothing_partial(ct_dir, tmp_path):
     with pytest.raises(Cancelled):
         anonymize(ct_dir, tmp_path / "out", progress=progress, cancel=token)
     assert not list((tmp_path / "out").rglob("*.dcm"))
+
+
+def test_anonymize_command_reports_undeclared_burned_in_flags(pydicom_file, tmp_path, capsys):
+    """CT_small does not declare BurnedInAnnotation: the report says so rather than staying silent."""
+    parser = argparse.ArgumentParser()
+    anonymize_cmd.add_arguments(parser)
+    assert anonymize_cmd.run(parser.parse_args([str(pydicom_file("CT_small.dcm")), str(tmp_path / "o")])) == 0
+    assert "BurnedInAnnotation: 1 not declared" in capsys.readouterr().out

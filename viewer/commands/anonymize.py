@@ -22,6 +22,8 @@ def run(args) -> int:
     print(f"wrote {len(report.files_written)} files to {report.out_dir} ({report.uid_map_size} UIDs replaced)")
     for path, why in report.skipped:
         print(f"skipped {path}: {why}")
+    counts = ", ".join(f"{n} {flag}" for flag, n in sorted(report.burned_in_counts.items()))
+    print(f"BurnedInAnnotation: {counts or 'no files'}")
     for path in report.burned_in:
         print(f"warning: {path}: BurnedInAnnotation YES, text in the pixels is not removed", file=sys.stderr)
     return 0

@@ -358,6 +358,8 @@ class AnonymizeReport:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     uid_map_size: int = 0
     burned_in: list[Path] = field(default_factory=list)
+    #: files per BurnedInAnnotation value: 'YES', 'NO' or 'not declared' (the pixels were not checked)
+    burned_in_counts: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -501,6 +503,8 @@ def anonymize(
         except CorruptFileError as err:
             report.skipped.append((f, err.problem))
             continue
+        flag = burned if burned in ("YES", "NO") else "not declared"
+        report.burned_in_counts[flag] = report.burned_in_counts.get(flag, 0) + 1
         if burned == "YES":
             report.burned_in.append(f)
             report.warnings.append(f"{f}: BurnedInAnnotation YES: identifying text may remain in the pixels")
