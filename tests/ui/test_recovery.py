@@ -31,3 +31,39 @@ def test_start_after_crash_restores_the_segmentation(qtbot, demo_study, monkeypa
     assert window.state.labels is not None and np.array_equal(window.state.labels.array, seg.array)
     window.close()
     assert Session().recover() == []  # handled: not offered again
+
+
+def test_every_start_offers_recovery_and_restores_all_segmentations(qtbot, demo_study, monkeypatch):
+    """The start-up path itself (app.start_window with a path on the command line): the question is asked,
+    and the segmentations of two different images are both restored, each on its own re-opened image."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from viewer.ui.app import start_window
+
+    crashed = Session()
+    ct, pet = crashed.open(demo_study.ct_dir), crashed.open(demo_study.pet_dir)
+    on_ct = crashed.new_segmentation(ct, "liver edits")
+    crashed.paint(on_ct, 2, ct.index_to_world((100, 120, 50)), 10)
+    on_pet = crashed.new_segmentation(pet, "lesion edits")
+    crashed.paint(on_pet, 1, pet.index_to_world((40, 40, 38)), 12)
+    crashed.flush()  # the process dies without close()
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text: asked.append(text) or QMessageBox.Yes)
+    window = start_window([str(demo_study.mr)])  # started with a path: recovery is still offered
+    try:
+        qtbot.waitUntil(lambda: len(window.session.segmentations) == 2 and not window.worker.isRunning(),
+                        timeout=60000)
+        qtbot.wait(100)
+        assert len(asked) == 1 and "liver edits" in asked[0] and "lesion edits" in asked[0]
+        restored = {s.name: s for s in window.session.segmentations.values()}
+        assert np.array_equal(restored["liver edits"].array, on_ct.array)
+        assert np.array_equal(restored["lesion edits"].array, on_pet.array)
+        assert restored["liver edits"].reference.modality == "CT"
+        assert restored["lesion edits"].reference.units == "SUVbw"
+        shown = window.segment_panel.segmentation  # the last image opened is on screen with its labels
+        assert shown.reference is window.state.volume
+        assert np.array_equal(window.state.labels.array, shown.array)
+        assert any(r["description"] == "mr.nii.gz" for r in window.browser.series_rows())
+    finally:
+        window.close()
+    assert Session().recover() == []

@@ -20,7 +20,8 @@ class MprView(QWidget):
     """Axial, coronal or sagittal view bound to a ViewerState.
 
     Left click/drag: the current tool (crosshair, window/level, paint, erase); right drag: zoom;
-    middle drag: pan; wheel, PageUp/PageDown, Up/Down arrows: scroll slices; R: reset the view.
+    middle drag: pan; wheel, PageUp/PageDown, arrow keys (Up/Right: next, Down/Left: previous): scroll
+    slices; R: reset the view.
     Double-click asks the main window to maximise this view (``maximize_requested``).
     """
 
@@ -234,9 +235,9 @@ class MprView(QWidget):
 
     def _keyPressEvent(self, event) -> None:
         key = event.key()
-        if key in (Qt.Key_PageUp, Qt.Key_Up):
+        if key in (Qt.Key_PageUp, Qt.Key_Up, Qt.Key_Right):
             self.scroll(1)
-        elif key in (Qt.Key_PageDown, Qt.Key_Down):
+        elif key in (Qt.Key_PageDown, Qt.Key_Down, Qt.Key_Left):
             self.scroll(-1)
         elif key == Qt.Key_R:
             self.reset_view()
