@@ -9,6 +9,7 @@ labels back onto the first input's grid with nearest neighbour, exactly.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ai.model import LoadedModel
+from ai.model import LoadedModel, axis_codes
 from ai.normalize import normalize
 from viewer.core.errors import ModelError
 from viewer.core.presets import looks_like_hu
@@ -59,22 +60,68 @@ def select_device(preference: str = "auto"):
     return torch.device(preference)
 
 
-def model_grid(reference: Volume, spacing, roi=None) -> Volume:
-    """An axis-aligned (identity direction, LPS) grid at ``spacing`` covering ``reference``'s extent,
-    or only its part inside ``roi`` = ((x0, y0, z0), (x1, y1, z1)) world LPS mm."""
-    lo, hi = reference.world_bounds()
-    half = np.abs(reference.direction @ np.diag(reference.spacing)).sum(axis=1) / 2  # half a voxel, world axes
-    lo, hi = lo - half, hi + half
-    if roi is not None:
-        box = np.asarray(roi, float)
-        lo, hi = np.maximum(lo, box.min(axis=0)), np.minimum(hi, box.max(axis=0))
-        if np.any(hi <= lo):
-            raise ModelError(f"the region {box.tolist()} mm does not overlap the image")
-    spacing = np.asarray(spacing if spacing is not None else reference.spacing, float)
-    size = np.maximum(np.ceil((hi - lo) / spacing).astype(int), 1)
-    origin = lo + spacing / 2
+def _corners(lo, hi) -> np.ndarray:
+    """The 8 corners (8, 3) of the box spanned by ``lo`` and ``hi``."""
+    return np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])], float)
+
+
+def grid_frame(reference: Volume, orientation: str = "LPS", grid: str = "axis_aligned"):
+    """(direction, stored_axes) of the model grid: columns of ``direction`` are the world LPS unit vectors
+    of its axes; ``stored_axes[i]`` is the reference axis grid axis i comes from ("monai" grids and ""
+    = stored orientation), else None. See ModelCard.orientation / grid."""
+    if not orientation:
+        return np.asarray(reference.direction, float), [0, 1, 2]
+    codes = axis_codes(orientation)
+    if codes is None:
+        raise ModelError(f"model orientation {orientation!r} is not three axis codes (e.g. LPS, RAS)")
+    if grid == "axis_aligned":
+        direction = np.zeros((3, 3))
+        for i, (w, sign) in enumerate(codes):
+            direction[w, i] = sign
+        return direction, None
+    stored = np.asarray(reference.direction, float)  # MONAI Orientationd: permute/flip the stored axes
+    dominant = np.argmax(np.abs(stored), axis=0)
+    if sorted(dominant) != [0, 1, 2]:
+        raise ModelError(f"{reference.description}: the image axes are too oblique to reorient to {orientation}")
+    axes = [int(np.flatnonzero(dominant == w)[0]) for w, _ in codes]
+    direction = np.column_stack([stored[:, j] * sign * np.sign(stored[w, j]) for (w, sign), j in zip(codes, axes,
+                                                                                                       strict=True)])
+    return direction, axes
+
+
+def model_grid(reference: Volume, spacing, roi=None, *, orientation: str = "LPS", grid: str = "axis_aligned"
+               ) -> Volume:
+    """The model grid at ``spacing`` (per grid axis; None = the reference's) over ``reference``.
+
+    ``grid`` "axis_aligned" (radview's models): axes exactly along ``orientation``'s world directions,
+    covering the reference's extent, voxel edges on its outer edges. "monai" (MONAI bundles): the
+    reference's stored axes permuted/flipped to the nearest ``orientation`` (Orientationd), first voxel
+    centre on the reference's first corner centre and round(extent / spacing) + 1 voxels (Spacingd).
+    ``roi`` = ((x0, y0, z0), (x1, y1, z1)) world LPS mm keeps only the part inside that box (extent rule).
+    """
+    direction, stored_axes = grid_frame(reference, orientation, grid)
+    if spacing is None:
+        spacing = np.asarray(reference.spacing, float)[stored_axes] if stored_axes else reference.spacing
+    spacing = np.asarray(spacing, float)
+    x, y, z = reference.size
+    local = reference.index_to_world(_corners((0, 0, 0), (x - 1, y - 1, z - 1))) @ direction  # grid-frame mm
+    lo, hi = local.min(axis=0), local.max(axis=0)
+    if grid == "monai" and roi is None:
+        size = np.maximum(np.round((hi - lo) / spacing + 1).astype(int), 1)
+        origin = direction @ lo
+    else:
+        half = np.abs(direction.T @ reference.direction @ np.diag(reference.spacing)).sum(axis=1) / 2
+        lo, hi = lo - half, hi + half
+        if roi is not None:
+            box = np.asarray(roi, float)
+            local_box = _corners(box.min(axis=0), box.max(axis=0)) @ direction
+            lo, hi = np.maximum(lo, local_box.min(axis=0)), np.minimum(hi, local_box.max(axis=0))
+            if np.any(hi <= lo):
+                raise ModelError(f"the region {box.tolist()} mm does not overlap the image")
+        size = np.maximum(np.ceil((hi - lo) / spacing).astype(int), 1)
+        origin = direction @ (lo + spacing / 2)
     placeholder = np.broadcast_to(np.zeros((), np.uint8), tuple(size[::-1]))
-    return Volume(placeholder, tuple(spacing), tuple(origin), np.eye(3))
+    return Volume(placeholder, tuple(spacing), tuple(origin), direction)
 
 
 def _fits(wanted: str, vol: Volume) -> bool:
@@ -97,13 +144,17 @@ def check_inputs(model: LoadedModel, volumes: list[Volume]) -> None:
 
 
 def preprocess(model: LoadedModel, volumes: list[Volume], roi=None) -> tuple[np.ndarray, Volume]:
-    """(channels (C, z, y, x) float32 on the model grid, that grid); ``roi``: see model_grid."""
+    """(channels (C, z, y, x) float32 on the model grid, that grid); ``roi``: see model_grid. The grid's
+    layout is the card's (orientation, grid); predict puts the array in the network's axis order."""
     check_inputs(model, volumes)
-    grid = model_grid(volumes[0], model.card.spacing, roi)
+    card = model.card
+    grid = model_grid(volumes[0], card.spacing, roi, orientation=card.orientation, grid=card.grid)
     channels = []
     for vol, spec in zip(volumes, model.card.normalization, strict=True):
         # integer images are interpolated in their own type (< 0.5 unit rounding) to spare a float32 copy
-        # of the full-resolution input; float images stay float
+        # of the full-resolution input; float images stay float. MONAI grids: float32, as LoadImage gives
+        if card.grid == "monai" and vol.array.dtype != np.float32:
+            vol = vol.with_array(vol.array.astype(np.float32))
         on_grid = resample_to(vol, grid, default=_background(vol))
         channels.append(normalize(on_grid.array, spec))
     return np.stack(channels), grid
@@ -123,7 +174,9 @@ def _window_count(shape, roi) -> int:
 
 def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = False,
             progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> np.ndarray:
-    """Softmax probabilities (K, z, y, x) float32 at model resolution, by Gaussian-weighted sliding windows."""
+    """Softmax probabilities (K, z, y, x) float32 on the model grid, by Gaussian-weighted sliding windows
+    over ``x`` (C, z, y, x) put in the network's axis order; ``tta`` averages the identity and every
+    combination of the card's mirror axes (mirror_combinations)."""
     import torch
     from monai.inferers import sliding_window_inference
 
@@ -132,9 +185,11 @@ def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = Fal
     if device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
     model.to(device).network.eval()
-    roi = tuple(int(v) for v in model.card.patch_size[::-1])  # card: (x, y, z) -> (z, y, x)
-    flips = [()] + ([(a,) for a in model.mirror_axes] if tta else [])
-    total = _window_count(x.shape[1:], roi) * len(flips)
+    patch = [int(v) for v in model.card.patch_size]  # card: grid axes (x, y, z)
+    roi = tuple(patch if model.card.array_order == "xyz" else patch[::-1])
+    flips = mirror_combinations(model.mirror_axes) if tta else [()]
+    inputs = model.to_network_order(torch.from_numpy(x[None]))
+    total = _window_count(inputs.shape[2:], roi) * len(flips)
     done = [0]
 
     def window(batch):
@@ -148,11 +203,10 @@ def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = Fal
         progress(min(done[0] / total, 1.0) * 0.95, f"window {done[0]}/{total}")
         return out.float()
 
-    inputs = torch.from_numpy(x[None])
     probs = None
     with torch.inference_mode():
         for axes in flips:
-            dims = [2 + (2 - a) for a in axes]  # mirror axis a (x=0, y=1, z=2) -> tensor dim
+            dims = model.mirror_dims(axes)
             inp = torch.flip(inputs, dims) if dims else inputs
             logits = sliding_window_inference(inp, roi, sw_batch_size=2, predictor=window, overlap=OVERLAP,
                                               mode="gaussian", sw_device=device, device=torch.device("cpu"))
@@ -160,7 +214,13 @@ def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = Fal
             p = torch.flip(p, dims) if dims else p
             probs = p if probs is None else probs.add_(p)
         probs.div_(len(flips))
-    return probs[0].numpy().astype(np.float32, copy=False)
+    return model.to_network_order(probs)[0].numpy().astype(np.float32, copy=False)
+
+
+def mirror_combinations(axes) -> list[tuple[int, ...]]:
+    """The identity and every non-empty combination of the mirror ``axes`` (2^k runs, as nnU-Net)."""
+    axes = sorted(set(axes))
+    return [c for n in range(len(axes) + 1) for c in itertools.combinations(axes, n)]
 
 
 def _softmax_(logits):

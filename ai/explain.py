@@ -66,16 +66,16 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
     hook = modules[layer].register_forward_hook(lambda _m, _i, out: saved.__setitem__("act", out))
     try:
         net = model.network.cpu().eval()
-        inp = torch.from_numpy(xp[None])
-        logits = net(inp)[0, :, : shape[0], : shape[1], : shape[2]]
+        inp = model.to_network_order(torch.from_numpy(xp[None]))
+        logits = model.to_network_order(net(inp))[0, :, : shape[0], : shape[1], : shape[2]]
         target = logits[label][torch.from_numpy(mask)].sum()
         act = saved["act"]
         (grads,) = torch.autograd.grad(target, act)
     finally:
         hook.remove()
     cam = torch.relu((grads * act).sum(1, keepdim=True))
-    cam = torch.nn.functional.interpolate(cam, size=xp.shape[1:], mode="trilinear", align_corners=False)
-    cam = cam[0, 0, : shape[0], : shape[1], : shape[2]].detach().numpy()
+    cam = torch.nn.functional.interpolate(cam, size=inp.shape[2:], mode="trilinear", align_corners=False)
+    cam = model.to_network_order(cam)[0, 0, : shape[0], : shape[1], : shape[2]].detach().numpy()
     positive = cam[cam > 0]
     scale = float(np.percentile(positive, 99.5)) if positive.size else 1.0
     cam = np.clip(cam / max(scale, 1e-12), 0, 1).astype(np.float32)

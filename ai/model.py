@@ -10,6 +10,19 @@ from typing import Any
 from viewer.core.errors import ModelError
 
 TASKS = ("segmentation", "detection", "translation")
+_POSITIVE_LPS = ("LR", "PA", "SI")  # per world LPS axis: (code of +direction, code of -direction)
+
+
+def axis_codes(codes: str) -> list[tuple[int, int]] | None:
+    """[(world LPS axis, sign)] per grid axis for axis codes such as "RAS" (nibabel/MONAI meaning: the
+    axis runs towards R, A, S), or None if ``codes`` is not a permutation of one code per world axis."""
+    out = []
+    for c in codes.upper():
+        hit = [(w, 1 if pair[0] == c else -1) for w, pair in enumerate(_POSITIVE_LPS) if c in pair]
+        if not hit:
+            return None
+        out.append(hit[0])
+    return out if len(out) == 3 and sorted(w for w, _ in out) == [0, 1, 2] else None
 
 
 @dataclass
@@ -42,7 +55,14 @@ class ModelCard:
     changelog: dict = field(default_factory=dict)
     weights: str = "model.pt"
     mirror_axes: list[int] = field(default_factory=lambda: [0, 1, 2])
-    orientation: str = "LPS"  # the model grid is axis-aligned LPS (see ai.engine.model_grid)
+    #: the model grid's layout (see ai.engine.model_grid): ``orientation`` = axis codes of its axes
+    #: ("LPS", "RAS", ...; "" = the image's stored axes), ``grid`` = "axis_aligned" (radview: resampled
+    #: onto exactly those world axes, covering the image's extent) or "monai" (MONAI Orientationd +
+    #: Spacingd: the stored axes permuted/flipped to the nearest codes, starting at the first voxel
+    #: centre), ``array_order`` = the network's axis order: "zyx" (SimpleITK) or "xyz" (MONAI LoadImage)
+    orientation: str = "LPS"
+    grid: str = "axis_aligned"
+    array_order: str = "zyx"
     network_data_format: dict = field(default_factory=dict)  # MONAI bundle style inputs/outputs description
 
     @classmethod
@@ -66,7 +86,20 @@ class ModelCard:
         card.labels = {int(k): v for k, v in card.labels.items()}
         if len(card.normalization) != len(card.inputs):
             raise ModelError("normalization must have one entry per input channel", path)
+        problem = card.layout_problem()
+        if problem:
+            raise ModelError(problem, path)
         return card
+
+    def layout_problem(self) -> str | None:
+        """Why ``orientation`` / ``grid`` / ``array_order`` are not valid, or None."""
+        if self.orientation and axis_codes(self.orientation) is None:
+            return f"orientation {self.orientation!r} is not three axis codes (e.g. LPS, RAS) or ''"
+        if self.grid not in ("axis_aligned", "monai"):
+            return f"grid {self.grid!r} is not 'axis_aligned' or 'monai'"
+        if self.array_order not in ("zyx", "xyz"):
+            return f"array_order {self.array_order!r} is not 'zyx' or 'xyz'"
+        return None
 
     @property
     def modalities(self) -> list[str]:
@@ -96,8 +129,20 @@ class LoadedModel:
         return list(self.card.mirror_axes)
 
     def predict_logits(self, x):
-        """Logits (B, K, z, y, x) for a batch (B, C, z, y, x) of normalised patches (a torch module call)."""
+        """Logits (B, K, *patch) for a batch (B, C, *patch) of normalised patches in the network's own
+        axis order (card ``array_order``; see :meth:`to_network_order`), a torch module call."""
         return self.network(x)
+
+    def to_network_order(self, x):
+        """A (B, C, z, y, x) array or tensor of the model grid in the network's axis order (a view), and
+        back again (the permutation is its own inverse)."""
+        if self.card.array_order == "zyx":
+            return x
+        return x.permute(0, 1, 4, 3, 2) if hasattr(x, "permute") else x.transpose(0, 1, 4, 3, 2)
+
+    def mirror_dims(self, axes) -> list[int]:
+        """Dimensions of a (B, C, ...) network-order tensor for model-grid axes (x=0, y=1, z=2)."""
+        return [2 + (a if self.card.array_order == "xyz" else 2 - a) for a in axes]
 
     def to(self, device) -> LoadedModel:
         self.network = self.network.to(device)

@@ -12,26 +12,34 @@ NNUNET_SCHEMES = ("CTNormalization", "ZScoreNormalization", "NoNormalization", "
 
 
 def normalize(array: np.ndarray, spec: dict) -> np.ndarray:
-    """Normalise one channel: ``ct_window`` / ``ct_clip`` (clip to [min, max], scale to [0, 1]), ``zscore``,
-    ``percentile_zscore`` (clip to [lower, upper] percentiles, then z-score), ``suv`` (divide by max) or one
-    of nnU-Net's schemes (NNUNET_SCHEMES)."""
+    """Normalise one channel: ``ct_window`` / ``ct_clip`` (clip to [min, max] unless ``clip`` is false, scale
+    to [b_min, b_max], default [0, 1]: MONAI's ScaleIntensityRange), ``zscore``, ``percentile_zscore`` (clip
+    to [lower, upper] percentiles, then z-score), ``suv`` (clip to [0, max], divide by max), ``none`` (values
+    as stored) or one of nnU-Net's schemes (NNUNET_SCHEMES)."""
     x = array.astype(np.float32, copy=True)
     kind = spec.get("kind")
     if kind in NNUNET_SCHEMES:  # an nnU-Net card: its scheme with the foreground properties from plans.json
         from ai.formats.nnunet_preprocess import normalize_channel
 
         return normalize_channel(x, kind, spec, None)
-    if kind in ("ct_window", "ct_clip"):
+    if kind in ("ct_window", "ct_clip"):  # as MONAI ScaleIntensityRange(a_min, a_max, b_min, b_max, clip)
         lo, hi = float(spec["min"]), float(spec["max"])
-        np.clip(x, lo, hi, out=x)
+        b_lo, b_hi = float(spec.get("b_min", 0.0)), float(spec.get("b_max", 1.0))
+        if spec.get("clip", True):
+            np.clip(x, lo, hi, out=x)
         x -= lo
         x /= hi - lo
+        if (b_lo, b_hi) != (0.0, 1.0):
+            x *= b_hi - b_lo
+            x += b_lo
     elif kind in ("zscore", "percentile_zscore"):
         if kind == "percentile_zscore":
             lo, hi = np.percentile(x[:: max(1, x.shape[0] // 32)], [spec.get("lower", 0.5), spec.get("upper", 99.5)])
             np.clip(x, lo, hi, out=x)
         x -= x.mean()
         x /= max(float(x.std()), 1e-6)
+    elif kind == "none":
+        pass
     elif kind == "suv":
         np.clip(x, 0, float(spec.get("max", 20)), out=x)
         x /= float(spec.get("max", 20))

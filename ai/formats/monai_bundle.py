@@ -2,15 +2,20 @@
 
 The network comes from the bundle's ``network_def`` parsed with ``monai.bundle.ConfigParser``; the
 model card is derived from ``metadata.json`` (name, version, ``network_data_format``) and from the
-preprocessing the bundle declares (``Spacingd`` pixdim -> spacing, ``ScaleIntensityRanged`` -> CT
-window, ``NormalizeIntensityd`` -> z-score, ``inferer.roi_size`` -> patch size). Other bundle
-transforms are not replayed: the engine's own preprocessing stands in for them.
+preprocessing the bundle declares, built by ConfigParser (``Orientationd`` axcodes -> orientation,
+``Spacingd`` pixdim -> spacing, ``ScaleIntensityRanged`` -> CT window, ``NormalizeIntensityd`` ->
+z-score, ``inferer.roi_size`` -> patch size). The card's layout is MONAI's: the network sees
+(C, x, y, z) arrays as LoadImage gives them, reoriented and resampled as Orientationd + Spacingd do
+(grid "monai", array_order "xyz"). Other bundle transforms are not replayed: the engine's own
+preprocessing stands in for them.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import numpy as np
 
 from ai.model import TASKS, LoadedModel, ModelCard
 from viewer.core.errors import ModelError
@@ -30,28 +35,50 @@ def _read_json(path: Path) -> dict:
         raise ModelError(f"not valid JSON ({err})", path) from err
 
 
-def _transforms(config: dict) -> list[dict]:
-    """The bundle's preprocessing transform dicts (Compose ``transforms`` list), if declared."""
-    pre = config.get("preprocessing", {})
-    items = pre.get("transforms", []) if isinstance(pre, dict) else []
-    return [t for t in items if isinstance(t, dict)]
+def _transforms(folder: Path, config: dict) -> list:
+    """The bundle's preprocessing transforms, built by MONAI's ConfigParser (references resolved); []
+    when inference.json declares none."""
+    from monai.bundle import ConfigParser
+
+    if "preprocessing" not in config:
+        return []
+    parser = ConfigParser(config)
+    parser.update({"bundle_root": str(folder)})
+    try:
+        pre = parser.get_parsed_content("preprocessing")
+    except Exception as err:  # ConfigParser wraps import/argument errors in several types
+        raise ModelError(f"cannot build preprocessing ({err})", folder / "configs" / "inference.json") from err
+    return list(getattr(pre, "transforms", [pre]))
 
 
-def _normalization(transforms: list[dict], modality: str) -> dict:
+def _normalization(transforms: list) -> dict:
+    """The bundle's intensity transform as a card normalisation; "none" (values as stored) without one."""
+    from monai.transforms import NormalizeIntensityd, ScaleIntensityRanged
+
     for t in transforms:
-        target = str(t.get("_target_", ""))
-        if target.endswith("ScaleIntensityRanged") or target.endswith("ScaleIntensityRange"):
-            return {"kind": "ct_window", "min": float(t["a_min"]), "max": float(t["a_max"])}
-        if target.endswith("NormalizeIntensityd") or target.endswith("NormalizeIntensity"):
+        if isinstance(t, ScaleIntensityRanged):
+            s = t.scaler
+            return {"kind": "ct_window", "min": float(s.a_min), "max": float(s.a_max), "b_min": float(s.b_min),
+                    "b_max": float(s.b_max), "clip": bool(s.clip)}
+        if isinstance(t, NormalizeIntensityd):
             return {"kind": "zscore"}
-    return {"kind": "ct_window", "min": -1000, "max": 1000} if modality == "CT" else {"kind": "zscore"}
+    return {"kind": "none"}
 
 
-def _spacing(transforms: list[dict]) -> list[float] | None:
+def _spacing(transforms: list) -> list[float] | None:
+    from monai.transforms import Spacingd
+
     for t in transforms:
-        if str(t.get("_target_", "")).endswith(("Spacingd", "Spacing")) and "pixdim" in t:
-            return [float(v) for v in t["pixdim"]]
+        if isinstance(t, Spacingd):
+            return [float(v) for v in np.atleast_1d(t.spacing_transform.pixdim)]
     return None
+
+
+def _orientation(transforms: list) -> str:
+    """Orientationd's axis codes; "" (the image's stored axes, as MONAI LoadImage gives them) without one."""
+    from monai.transforms import Orientationd
+
+    return next((str(t.ornt_transform.axcodes) for t in transforms if isinstance(t, Orientationd)), "")
 
 
 def card_from_bundle(folder: Path, metadata: dict, config: dict) -> ModelCard:
@@ -63,16 +90,17 @@ def card_from_bundle(folder: Path, metadata: dict, config: dict) -> ModelCard:
     task = metadata.get("task") if metadata.get("task") in TASKS else "segmentation"
     channels = int(image.get("num_channels", 1))
     channel_def = pred.get("channel_def") or {str(k): f"class_{k}" for k in range(int(pred.get("num_channels", 2)))}
-    transforms = _transforms(config)
+    transforms = _transforms(folder, config)
     roi = config.get("inferer", {}).get("roi_size") if isinstance(config.get("inferer"), dict) else None
     spacing = _spacing(transforms)
     return ModelCard(
         id=metadata.get("name", folder.name).replace(" ", "_").lower(), version=str(metadata.get("version", "0")),
         name=metadata.get("name", folder.name), task=task,
         inputs=[{"modality": modality, "name": f"channel_{c}"} for c in range(channels)],
-        normalization=[_normalization(transforms, modality)] * channels,
+        normalization=[_normalization(transforms)] * channels,
         labels={int(k): v for k, v in channel_def.items()},
         spacing=spacing, patch_size=[int(v) for v in roi] if roi else [96, 96, 96], format="monai_bundle",
+        orientation=_orientation(transforms), grid="monai", array_order="xyz",
         network_data_format=fmt, intended_use=metadata.get("intended_use", ""), license=metadata.get("copyright", ""),
         authors=metadata.get("authors", ""), changelog=metadata.get("changelog", {}),
         limitations=metadata.get("data_source", ""), weights="models/model.pt",

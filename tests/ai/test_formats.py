@@ -61,7 +61,8 @@ def test_monai_bundle_loads_card_and_weights(tmp_path, torchscript):
     assert card.format == "monai_bundle" and card.version == "0.2.0"
     assert card.labels == {0: "background", 1: "liver", 2: "spleen"}
     assert card.spacing == [4.0, 4.0, 4.0] and card.patch_size == [16, 16, 16]
-    assert card.normalization == [{"kind": "ct_window", "min": -57.0, "max": 164.0}]
+    assert card.normalization == [{"kind": "ct_window", "min": -57.0, "max": 164.0, "b_min": 0.0, "b_max": 1.0,
+                                   "clip": True}]
     x = torch.randn(1, 1, 16, 16, 16)
     with torch.inference_mode():
         assert torch.allclose(model.predict_logits(x), net(x), atol=1e-5)

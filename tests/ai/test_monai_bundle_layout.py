@@ -1,0 +1,114 @@
+"""MONAI bundles see their input as MONAI does: (C, x, y, z) arrays, reoriented by the bundle's Orientationd
+and resampled by its Spacingd; the engine's label map equals MONAI's own preprocessing + network + inverse."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ai.engine import run_segmentation
+from ai.registry import load_model
+from viewer.core.io import load_volume
+
+#: a network that marks voxels whose intensity rises along the first array axis (not symmetric in any axis)
+NETWORK_DEF = {"_target_": "torch.nn.Conv3d", "in_channels": 1, "out_channels": 2, "kernel_size": [3, 1, 1],
+               "padding": [1, 0, 0]}
+
+
+def write_probe_bundle(folder, transforms):
+    """A MONAI bundle whose Conv3d labels 'rising along the first array axis'; returns the folder."""
+    import torch
+
+    (folder / "configs").mkdir(parents=True)
+    (folder / "models").mkdir()
+    metadata = {"name": "axis probe", "version": "0.1", "network_data_format": {
+        "inputs": {"image": {"modality": "CT", "num_channels": 1}},
+        "outputs": {"pred": {"num_channels": 2, "channel_def": {"0": "background", "1": "rising"}}}}}
+    inference = {"network_def": NETWORK_DEF,
+                 "preprocessing": {"_target_": "Compose", "transforms": [
+                     {"_target_": "LoadImaged", "keys": "image"},
+                     {"_target_": "EnsureChannelFirstd", "keys": "image"}, *transforms]},
+                 "inferer": {"_target_": "SlidingWindowInferer", "roi_size": [24, 20, 16]}}
+    (folder / "configs" / "metadata.json").write_text(json.dumps(metadata))
+    (folder / "configs" / "inference.json").write_text(json.dumps(inference))
+    weight = torch.zeros(2, 1, 3, 1, 1)
+    weight[1, 0, :, 0, 0] = torch.tensor([-1.0, 0.0, 1.0])
+    torch.save({"weight": weight, "bias": torch.zeros(2)}, folder / "models" / "model.pt")
+    return folder
+
+
+def write_ct(path, spacing, direction=(1, 0, 0, 0, 1, 0, 0, 0, 1)):
+    """A smooth random CT (HU) whose intensity changes along every axis, as NIfTI."""
+    import SimpleITK as sitk
+    from scipy import ndimage
+
+    noise = np.random.default_rng(3).normal(size=(30, 44, 52))
+    arr = ndimage.gaussian_filter(noise, 3)
+    arr = (arr / np.abs(arr).max() * 600 - 100).astype(np.int16)
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing(spacing)
+    img.SetOrigin((-40.0, 25.0, 100.0))
+    img.SetDirection(direction)
+    sitk.WriteImage(img, str(path))
+    return path
+
+
+def monai_labels(bundle, image_path) -> np.ndarray:
+    """The bundle run by MONAI itself: its preprocessing, sliding window, argmax and Invertd back to the
+    image as stored; returned as a (z, y, x) array like SimpleITK's."""
+    import torch
+    from monai.bundle import ConfigParser
+    from monai.inferers import sliding_window_inference
+    from monai.transforms import Invertd
+
+    parser = ConfigParser(json.loads((bundle / "configs" / "inference.json").read_text()))
+    pre = parser.get_parsed_content("preprocessing")
+    net = parser.get_parsed_content("network_def")
+    net.load_state_dict(torch.load(bundle / "models" / "model.pt", weights_only=True))
+    data = pre({"image": str(image_path)})
+    with torch.no_grad():
+        logits = sliding_window_inference(data["image"][None].float(), parser["inferer"]["roi_size"], 2, net.eval(),
+                                          overlap=0.25, mode="gaussian")
+    data["pred"] = logits[0].argmax(0, keepdim=True).float()
+    data = Invertd(keys="pred", transform=pre, orig_keys="image", nearest_interp=True)(data)
+    return np.asarray(data["pred"][0]).astype(np.uint8).transpose(2, 1, 0)
+
+
+def dice(a, b) -> float:
+    return 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
+
+
+@pytest.mark.parametrize("transforms, spacing, direction, min_dice", [
+    # Orientationd RAS on an LPS-stored image: MONAI flips x and y before the network
+    ([{"_target_": "Orientationd", "keys": "image", "axcodes": "RAS"},
+      {"_target_": "Spacingd", "keys": "image", "pixdim": [3.0, 3.0, 3.0]}], (3.0, 3.0, 3.0), None, 1.0),
+    # no Orientationd: the stored axes as they are, here a permuted direction (stored x runs along world z)
+    ([{"_target_": "Spacingd", "keys": "image", "pixdim": [3.0, 3.0, 3.0]}], (3.0, 3.0, 3.0),
+     (0, 0, 1, 0, 1, 0, -1, 0, 0), 1.0),
+    # Orientationd PLI on that permuted image, with resampling (3 mm -> 2.2 x 2.7 x 3.7 mm: no nearest-neighbour
+    # ties on the way back, which MONAI and SimpleITK round differently)
+    ([{"_target_": "Orientationd", "keys": "image", "axcodes": "PLI"},
+      {"_target_": "Spacingd", "keys": "image", "pixdim": [2.2, 2.7, 3.7]}], (3.0, 3.0, 3.0),
+     (0, 0, 1, 0, 1, 0, -1, 0, 0), 0.999),
+])
+def test_bundle_labels_equal_monai_own_pipeline(tmp_path, transforms, spacing, direction, min_dice):
+    bundle = write_probe_bundle(tmp_path / "bundle", transforms)
+    path = write_ct(tmp_path / "ct.nii.gz", spacing, direction or (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    reference = monai_labels(bundle, path)
+    ct = load_volume(path)
+    ct.modality, ct.units = "CT", "HU"
+    ours = run_segmentation(load_model(str(bundle)), [ct], device="cpu").labels.array
+    assert ours.shape == reference.shape
+    assert 0.2 < reference.mean() < 0.8  # the probe marks a real fraction of the image
+    assert dice(ours == 1, reference == 1) >= min_dice
+
+
+def test_bundle_card_states_the_monai_layout(tmp_path):
+    bundle = write_probe_bundle(tmp_path / "bundle", [
+        {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS"},
+        {"_target_": "Spacingd", "keys": "image", "pixdim": [3.0, 2.0, 1.5]}])
+    card = load_model(str(bundle)).card
+    assert (card.orientation, card.grid, card.array_order) == ("RAS", "monai", "xyz")
+    assert card.spacing == [3.0, 2.0, 1.5] and card.patch_size == [24, 20, 16]
