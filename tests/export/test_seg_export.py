@@ -182,14 +182,19 @@ def test_labelmap_segmentation_from_another_writer_is_read(pydicom_file, tmp_pat
     assert names == {1: "s1", 2: "s2"} and info["segmentation_type"] == "LABELMAP"
 
 
-def test_export_seg_command_takes_names_and_colours_from_a_colour_table(pydicom_file, tmp_path):
+def _two_squares_on_ct_small(pydicom_file, path):
+    """(CT_small's path, its Volume, a two-label map on it, that map saved at ``path``)."""
     from viewer.core.io import save_volume
 
     src = pydicom_file("CT_small.dcm")
     vol = load_volume(src)
     labels = np.zeros(vol.array.shape, np.uint8)
     labels[0, 10:40, 10:40], labels[0, 60:90, 60:90] = 1, 2
-    nifti = save_volume(vol.with_array(labels, units="label"), tmp_path / "l.nrrd")
+    return src, vol, labels, save_volume(vol.with_array(labels, units="label"), path)
+
+
+def test_export_seg_command_takes_names_and_colours_from_a_colour_table(pydicom_file, tmp_path):
+    src, vol, labels, nifti = _two_squares_on_ct_small(pydicom_file, tmp_path / "l.nrrd")
     table = tmp_path / "t.ctbl"
     table.write_text("1 liver 221 130 101 255\n2 spleen 157 108 162 255\n")
     parser = argparse.ArgumentParser()
@@ -206,13 +211,7 @@ def test_export_seg_command_takes_names_and_colours_from_a_colour_table(pydicom_
 
 def test_export_seg_command_reads_the_names_beside_the_labels(pydicom_file, tmp_path):
     """Without --names, labels.nrrd takes its segment names from labels.json beside it."""
-    from viewer.core.io import save_volume
-
-    src = pydicom_file("CT_small.dcm")
-    vol = load_volume(src)
-    labels = np.zeros(vol.array.shape, np.uint8)
-    labels[0, 10:40, 10:40], labels[0, 60:90, 60:90] = 1, 2
-    path = save_volume(vol.with_array(labels, units="label"), tmp_path / "labels.nrrd")
+    src, vol, _, path = _two_squares_on_ct_small(pydicom_file, tmp_path / "labels.nrrd")
     (tmp_path / "labels.json").write_text('{"1": "liver", "2": "spleen"}')
     parser = argparse.ArgumentParser()
     export_seg.add_arguments(parser)
