@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 #: Agreement map codes.
@@ -25,10 +27,71 @@ def dice_table(a: np.ndarray, b: np.ndarray, names: dict[int, str] | None = None
 
 
 def agreement_map(a: np.ndarray, b: np.ndarray, label: int | None = None) -> np.ndarray:
-    """uint8 map: BOTH where A and B agree on (the label / any foreground), ONLY_A, ONLY_B, else NEITHER."""
-    ma, mb = (a > 0, b > 0) if label is None else (a == label, b == label)
+    """uint8 map: BOTH where A and B have the same structure (``label``, or any of them), ONLY_A where A
+    has it and B has not (also where B has a different structure there), ONLY_B where only B has one,
+    else NEITHER. ``a`` and ``b`` must use the same label ids (see :func:`compare_labels`)."""
+    if label is None:
+        both, ma, mb = (a == b) & (a > 0), a > 0, b > 0
+    else:
+        ma, mb = a == label, b == label
+        both = ma & mb
     out = np.zeros(a.shape, np.uint8)
-    out[ma & mb] = BOTH
-    out[ma & ~mb] = ONLY_A
-    out[~ma & mb] = ONLY_B
+    out[mb & ~ma] = ONLY_B
+    out[ma & ~both] = ONLY_A
+    out[both] = BOTH
     return out
+
+
+def _key(name: str) -> str:
+    """Label names compared case-blind, with spaces, dashes and underscores alike ("Kidney left" = "kidney_left")."""
+    return "_".join(name.strip().lower().replace("-", " ").replace("_", " ").split())
+
+
+@dataclass
+class Comparison:
+    """Two label maps in A's label ids, their Dice rows and the structures only one side names."""
+
+    a: np.ndarray  # A, only the labels compared
+    b: np.ndarray  # B relabelled to A's ids, only the labels compared
+    names: dict[int, str]
+    rows: list[dict]
+    by_name: bool  # labels matched by name (both sides named them), else by number
+    only_a: list[str] = field(default_factory=list)
+    only_b: list[str] = field(default_factory=list)
+
+
+def _relabel(array: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
+    """``array`` with each id replaced by ``mapping[id]`` (0 for ids not in the mapping)."""
+    lut = np.zeros(int(array.max(initial=0)) + 1, np.uint16)
+    for src, dst in mapping.items():
+        if src < lut.size:
+            lut[src] = dst
+    out = lut[array]
+    return out.astype(np.uint8) if int(out.max(initial=0)) < 256 else out
+
+
+def compare_labels(a: np.ndarray, b: np.ndarray, names_a: dict[int, str] | None,
+                   names_b: dict[int, str] | None) -> Comparison:
+    """Compare label maps ``a`` and ``b`` of one grid. When both sides name their labels, structures are
+    matched by name (B's ids mapped to A's; names on one side only are listed in ``only_a`` / ``only_b``
+    and left out of the Dice rows and agreement); otherwise labels are matched by number."""
+    names_a = {int(k): v for k, v in (names_a or {}).items() if int(k)}
+    names_b = {int(k): v for k, v in (names_b or {}).items() if int(k)}
+    if not (names_a and names_b):
+        names = {**names_b, **names_a}
+        return Comparison(a, b, names, dice_table(a, b, names), False)
+    ids_a = {}
+    for label, name in sorted(names_a.items()):
+        ids_a.setdefault(_key(name), label)
+    b_to_a = {}
+    for label, name in sorted(names_b.items()):
+        if _key(name) in ids_a:
+            b_to_a.setdefault(label, ids_a[_key(name)])
+    matched = set(b_to_a.values())
+    names = {label: names_a[label] for label in sorted(matched)}
+    a_kept = _relabel(a, {label: label for label in matched})
+    b_in_a = _relabel(b, b_to_a)
+    only_b_keys = {_key(n) for n in names_b.values()} - set(ids_a)
+    return Comparison(a_kept, b_in_a, names, dice_table(a_kept, b_in_a, names), True,
+                      only_a=[names_a[label] for label in sorted(set(ids_a.values()) - matched)],
+                      only_b=sorted({n for n in names_b.values() if _key(n) in only_b_keys}))

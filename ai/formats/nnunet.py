@@ -30,21 +30,28 @@ SUPPORTED_RESAMPLING = "resample_data_or_seg_to_shape"
 _MODALITY = {"CT": "CT", "PET": "PT", "PT": "PT"}
 
 
+def looks_like_nnunet(folder: Path) -> bool:
+    """Does ``folder`` hold any part of an nnU-Net trained-model folder (dataset.json, plans.json or a
+    fold_* folder)? A broken one is recognised too, so loading it names the missing file."""
+    return ((folder / "dataset.json").is_file() or (folder / "plans.json").is_file()
+            or any(p.is_dir() for p in folder.glob("fold_*")))
+
+
 def nnunet_candidates(path: str | Path) -> list[Path]:
-    """Trained-model folders (holding dataset.json and plans.json) at ``path`` or directly under it."""
+    """Trained-model folders (see looks_like_nnunet) at ``path`` or directly under it."""
     path = Path(path)
-    if (path / "dataset.json").is_file() and (path / "plans.json").is_file():
-        return [path]
     if not path.is_dir():
         return []
-    return sorted(p for p in path.iterdir() if (p / "dataset.json").is_file() and (p / "plans.json").is_file())
+    if looks_like_nnunet(path):
+        return [path]
+    return sorted(p for p in path.iterdir() if p.is_dir() and looks_like_nnunet(p))
 
 
 def trained_folder(path: str | Path) -> Path:
     """The Trainer__Plans__Configuration folder ``path`` is or holds; ModelError if none or several."""
     found = nnunet_candidates(path)
     if not found:
-        raise ModelError("not an nnU-Net trained-model folder (dataset.json and plans.json are missing)", path)
+        raise ModelError("not an nnU-Net trained-model folder (no dataset.json, plans.json or fold_*)", path)
     if len(found) > 1:
         raise ModelError(f"holds several nnU-Net trained models ({', '.join(p.name for p in found)}); "
                          "give the folder of one", path)

@@ -39,3 +39,18 @@ def write_model(folder, *, modalities=("CT",), out_channels=3, fmt="builtin", se
 @pytest.fixture
 def tiny_model_dir(tmp_path):
     return write_model(tmp_path / "tiny")
+
+
+@pytest.fixture(scope="session")
+def real_ct_run(shared_data):
+    """(built-in model result, reference label Volume, reference names) on the real CT ct_abdomen_3mm,
+    which is the built-in model's training case (its card says so)."""
+    from ai.engine import run_segmentation
+    from ai.registry import load_model
+    from viewer.core.io import load_volume
+    from viewer.core.io.labelmap import load_label_names
+
+    ct = load_volume(shared_data / "ct_abdomen_3mm.nii.gz")
+    result = run_segmentation(load_model("abdomen_ct_unet"), [ct], device="cpu")
+    reference = load_volume(shared_data / "ct_abdomen_3mm_labels.nii.gz")
+    return result, reference, load_label_names(shared_data / "totalsegmentator_total_labels.json")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ai.compare import BOTH, ONLY_A, ONLY_B, agreement_map, dice_table
+from ai.compare import BOTH, ONLY_A, ONLY_B, agreement_map, compare_labels, dice_table
 
 
 def test_dice_table_and_agreement():
@@ -34,3 +34,31 @@ def test_two_runs_of_the_builtin_model_agree_with_and_without_tta(demo_study):
     rows = dice_table(plain, tta, model.card.labels)
     assert {r["name"] for r in rows} >= {"liver", "spleen"}
     assert all(r["dice"] > 0.9 for r in rows if r["name"] == "liver")
+
+
+def test_labels_are_matched_by_name_when_both_sides_name_them():
+    a = np.array([[[1, 1, 2, 0]]], np.uint8)  # A: 1 liver, 2 spleen
+    b = np.array([[[5, 5, 1, 7]]], np.uint8)  # B: 5 liver, 1 spleen, 7 aorta
+    cmp = compare_labels(a, b, {1: "liver", 2: "Spleen"}, {1: "spleen", 5: "liver", 7: "aorta"})
+    assert cmp.by_name and cmp.only_a == [] and cmp.only_b == ["aorta"]
+    assert [(r["name"], r["dice"]) for r in cmp.rows] == [("liver", 1.0), ("Spleen", 1.0)]
+    m = agreement_map(cmp.a, cmp.b)
+    assert (m == BOTH).sum() == 3 and (m == ONLY_B).sum() == 0  # aorta is not compared
+    # two different structures on one voxel are not "both"
+    assert agreement_map(np.array([1, 2]), np.array([2, 2]))[0] == ONLY_A
+    by_number = compare_labels(a, b, {1: "liver"}, None)
+    assert not by_number.by_name and {r["label"] for r in by_number.rows} == {1, 2, 5, 7}
+
+
+def test_builtin_model_vs_totalsegmentator_labels_matches_organs_by_name(real_ct_run):
+    result, reference, names = real_ct_run
+    cmp = compare_labels(result.labels.array, reference.array, result.names, names)
+    rows = {r["name"]: r for r in cmp.rows}
+    assert sorted(rows) == ["kidney_left", "kidney_right", "liver", "spleen"]  # one row per organ
+    assert rows["liver"]["dice"] >= 0.9 and rows["spleen"]["dice"] >= 0.85
+    assert cmp.only_a == [] and "aorta" in cmp.only_b and len(cmp.only_b) == len(names) - 4
+    m = agreement_map(cmp.a, cmp.b)
+    liver = result.labels.array == 1
+    assert (m[liver] == BOTH).mean() > 0.85
+    aorta = (reference.array == 52) & (result.labels.array == 0)  # a structure only B has: not compared
+    assert names[52] == "aorta" and aorta.any() and (m[aorta] == 0).all()

@@ -129,6 +129,16 @@ def test_missing_checkpoint_names_the_file(nnunet_folder, tmp_path):
         load_model(str(folder))
 
 
+@pytest.mark.parametrize("missing", ["plans.json", "dataset.json"])
+def test_missing_dataset_or_plans_names_the_file(nnunet_folder, tmp_path, missing):
+    folder = tmp_path / "Dataset901_X" / nnunet_folder.name
+    shutil.copytree(nnunet_folder, folder)
+    (folder / missing).unlink()
+    for path in (folder, folder.parent):  # the trained-model folder or the dataset folder holding it
+        with pytest.raises(ModelError, match=f"nnU-Net file {missing} is missing"):
+            load_model(str(path))
+
+
 def test_region_based_dataset_is_refused(nnunet_folder, tmp_path):
     folder = _copy_jsons(nnunet_folder, tmp_path / nnunet_folder.name)
     dataset = json.loads((folder / "dataset.json").read_text())

@@ -70,6 +70,7 @@ class ComparePanel(QWidget):
         self.rows: list[dict] = []
         self._agreement = None
         self._resolved: list[tuple] = []
+        self.comparison = None  # ai.compare.Comparison of the last pair
         ai_panel.segmentation_ready.connect(self.refresh_sources)
         state.labels_changed.connect(self.refresh_sources)
         state.volume_changed.connect(self._on_volume)
@@ -108,6 +109,7 @@ class ComparePanel(QWidget):
             self.status.setText("open an image first")
             return
         self._resolved = []
+        self.comparison = None
         self._pending = [tuple(box.currentData().split(":", 1)) for box in (self.source_a, self.source_b)]
         self.compare_button.setEnabled(False)
         self._resolve_next()
@@ -139,13 +141,12 @@ class ComparePanel(QWidget):
         self.status.setText(message)
 
     def _finish_compare(self) -> None:
-        from ai.compare import dice_table
+        from ai.compare import compare_labels
 
         (a, names_a, title_a), (b, names_b, title_b) = self._resolved
-        names = {**names_b, **names_a}
-        # background is no structure (ai.compare.dice_table lists label 0 when A has background: see report)
-        self.rows = dice_table(a, b, names)
-        self._fill_labels(names)
+        self.comparison = compare_labels(a, b, names_a, names_b)  # by name when both sides name their labels
+        self.rows = self.comparison.rows
+        self._fill_labels(self.comparison.names)
         self._update_agreement()
         self.table.setRowCount(0)
         for row, r in enumerate(self.rows):
@@ -154,7 +155,11 @@ class ComparePanel(QWidget):
                                         str(r["voxels_both"]))):
                 self.table.setItem(row, col, QTableWidgetItem(text))
         self.compare_button.setEnabled(True)
-        self.status.setText(f"A = {title_a}, B = {title_b}")
+        lines = [f"A = {title_a}, B = {title_b}; labels matched by {'name' if self.comparison.by_name else 'number'}"]
+        for side, only in (("A", self.comparison.only_a), ("B", self.comparison.only_b)):
+            if only:
+                lines.append(f"only in {side} ({len(only)}): {', '.join(only)}")
+        self.status.setText("\n".join(lines))
         self.compared.emit(self.rows)
 
     def _fill_labels(self, names: dict[int, str]) -> None:
@@ -171,10 +176,10 @@ class ComparePanel(QWidget):
         """Agreement map of the compared pair for the chosen label (or any foreground) on the image grid."""
         from ai.compare import agreement_map
 
-        if len(self._resolved) != 2:
+        if self.comparison is None:
             return
-        (a, _, title_a), (b, _, title_b) = self._resolved
-        amap = agreement_map(a, b, self.label_choice.currentData())
+        (_, _, title_a), (_, _, title_b) = self._resolved
+        amap = agreement_map(self.comparison.a, self.comparison.b, self.label_choice.currentData())
         self._agreement = self.state.volume.with_array(amap, modality="SEG", units="label",
                                                       description=f"agreement {title_a} vs {title_b}")
         self._show_overlay(self.show_agreement.isChecked())
@@ -186,6 +191,7 @@ class ComparePanel(QWidget):
     def _on_volume(self, _vol) -> None:
         self._agreement = None
         self._resolved = []
+        self.comparison = None
         self.compare_button.setEnabled(True)  # a run for the previous image is discarded by the AI panel
         self.rows = []
         self.table.setRowCount(0)
