@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from viewer.core.errors import JournalError
+from viewer.core.journal import MAGIC
 from viewer.core.session import Session
 
 DABS = [(60 + 3 * t, 50, 15) for t in range(12)]
@@ -75,19 +76,43 @@ def _crashed_session(home, shared_data, name):
 
 def test_truncated_tail_keeps_the_edits_before_it(shared_data, tmp_path):
     s, seg = _crashed_session(tmp_path, shared_data, "tail")
-    deltas = tmp_path / "journal" / seg.uid / "deltas.bin"
+    deltas = s.journal_folder(seg) / "deltas.bin"
     data = deltas.read_bytes()
-    deltas.write_bytes(data[:-10])  # the last record is cut short
+    deltas.write_bytes(data[:_delta_records(data)[-1] + 20])  # the third dab's record is cut short
     recovered = Session(home=tmp_path)
     (seg2,) = recovered.recover()
     assert 0 < (seg2.array > 0).sum() < (seg.array > 0).sum()  # the first two dabs survive, the third is lost
     assert any("truncated" in w or "damaged" in w for w in recovered.recovery_warnings)
 
 
+def _delta_records(data: bytes) -> list[int]:
+    """Byte offsets of the delta records of a journal."""
+    starts = [i for i in range(len(data)) if data.startswith(MAGIC, i)]
+    return [i for i in starts if data[i + len(MAGIC) + 8: i + len(MAGIC) + 9] == b"D"]
+
+
+def test_flipped_byte_mid_journal_loses_only_that_record(shared_data, tmp_path):
+    s, seg = _crashed_session(tmp_path, shared_data, "flip")
+    deltas = s.journal_folder(seg) / "deltas.bin"
+    data = bytearray(deltas.read_bytes())
+    second = _delta_records(bytes(data))[1]
+    data[second + 40] ^= 0xFF  # inside the second dab's record
+    deltas.write_bytes(bytes(data))
+    recovered = Session(home=tmp_path)
+    (seg2,) = recovered.recover()
+    first = s.history.steps()[1].deltas[0]
+    lost = np.zeros(seg.array.shape, bool)
+    lost[first.box][first.mask] = True
+    assert np.array_equal(seg2.array[~lost], seg.array[~lost])  # the first and third dabs survive
+    assert (seg2.array[lost] == 0).any()  # only the second dab is lost
+    (warning,) = recovered.recovery_warnings
+    assert str(deltas) in warning and "later records recovered" in warning
+
+
 def test_corrupt_header_is_a_journal_error_and_others_still_recover(shared_data, tmp_path):
-    _, bad = _crashed_session(tmp_path, shared_data, "bad")
+    crashed, bad = _crashed_session(tmp_path, shared_data, "bad")
     _, good = _crashed_session(tmp_path, shared_data, "good")
-    (tmp_path / "journal" / bad.uid / "header.json").write_text("{not json")
+    (crashed.journal_folder(bad) / "header.json").write_text("{not json")
     s = Session(home=tmp_path)
     recovered = s.recover()
     assert [r.name for r in recovered] == ["good"]

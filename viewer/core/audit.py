@@ -65,12 +65,12 @@ def segmentation_entries(session, seg: Segmentation) -> tuple[list[dict], int]:
 
 def segmentation_audit(session, seg: Segmentation, labels_file: str | None = None) -> dict:
     """The JSON document exported beside a segmentation's labels: its label table with per-label
-    provenance (voxels last written by a model / by hand) and every audit entry about it."""
+    provenance (voxels last written by a model / by hand, voxels removed by hand) and every audit entry about it."""
     entries, unattributed = segmentation_entries(session, seg)
     provenance = seg.provenance_summary()
     labels = []
     for label, name in seg.table.names().items():
-        counts = provenance.get(label, {"ai_voxels": 0, "human_voxels": 0})
+        counts = {"ai_voxels": 0, "human_voxels": 0, "human_removed": 0, **provenance.get(label, {})}
         labels.append({"id": label, "name": name, **counts})
     return {
         "format": AUDIT_FORMAT,
@@ -97,16 +97,18 @@ def write_audit(session, seg: Segmentation, labels_path: str | PathLike) -> Path
 def segment_algorithms(session, seg: Segmentation) -> dict[int, dict]:
     """Per label present in ``seg``, who wrote its current voxels as a DICOM SEG algorithm description.
 
-    Only by hand: MANUAL; only by a model: AUTOMATIC with the model's id and version; both:
-    SEMIAUTOMATIC (a model's output corrected by hand). The model is the latest one that wrote into
-    ``seg`` according to the audit log.
+    Only by hand: MANUAL; only by a model: AUTOMATIC with the model's id and version; both (a model's
+    output corrected by hand: painted into, or partly erased / overwritten by hand): SEMIAUTOMATIC. The
+    model is the latest one that wrote into ``seg`` according to the audit log.
     """
     entries, _ = segmentation_entries(session, seg)
     models = [e["author"] for e in entries if (e.get("author") or {}).get("kind") == "model"]
     model = models[-1] if models else {}
     out = {}
     for label, counts in seg.provenance_summary().items():
-        if counts["ai_voxels"] and counts["human_voxels"]:
+        if not counts["ai_voxels"] and not counts["human_voxels"]:  # removed entirely: not in the SEG
+            continue
+        if counts["ai_voxels"] and (counts["human_voxels"] or counts.get("human_removed")):
             kind = "SEMIAUTOMATIC"
         elif counts["ai_voxels"]:
             kind = "AUTOMATIC"

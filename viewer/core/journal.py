@@ -1,10 +1,20 @@
 """Crash-safe edit journal: every committed change is appended to disk by a background thread.
 
-Layout under ``<home>/journal/<segmentation uid>/``: ``header.json`` (name, reference geometry and
-source, label table) and ``deltas.bin``, a sequence of records ``[u32 length][u32 crc32][payload]``
-where the payload is an .npz of one delta (box, packed mask, values to write, provenance). Replaying
-the records in order rebuilds the label map; undo/redo are journalled as the deltas they apply.
-A clean close writes ``closed``; a journal without it is offered for recovery.
+Each Journal writes its own folder ``<home>/journal/<journal id>/`` (one per segmentation and process,
+so a segmentation reopened from a saved session gets a fresh live journal): ``deltas.bin``, a sequence
+of self-delimiting records ``[magic "RVJ2"][u32 length][u32 crc32][payload]``, and ``header.json``
+(name, segmentation uid, reference geometry and source), written once the segmentation's initial label
+map is on disk. A payload is one kind byte and its body:
+
+- ``F``: the whole label map and provenance (zlib), the state the journal started from;
+- ``D``: one delta (.npz: box, packed mask, values written with their dtype, so labels past 255
+  come back as uint16, provenance);
+- ``M``: metadata as JSON: name, label table, hand removals per label and new audit entries.
+
+Replaying the records in order rebuilds the segmentation; undo/redo are journalled as the deltas they
+apply. A damaged record is skipped (with a warning naming the file) and the records after it, found by
+their magic and checksum, are still replayed. A clean close writes ``closed`` and deletes the folder;
+folders left ``closed`` (recovered, declined) are deleted by :func:`clean_closed`.
 """
 
 from __future__ import annotations
@@ -14,25 +24,38 @@ import json
 import logging
 import os
 import queue
+import shutil
 import struct
 import threading
+import time
+import uuid
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from viewer.core.errors import JournalError
-from viewer.core.history import Delta, compact
+from viewer.core.history import Delta
 from viewer.core.labels import LabelTable, Segmentation
 from viewer.core.volume import Volume
 
 log = logging.getLogger(__name__)
 #: Seconds between forced flushes to disk (fsync): at most this much committed work is at risk.
 FLUSH_INTERVAL_S = 0.5
+#: A folder without header.json older than this is debris of a crash during a journal's first write.
+ORPHAN_AGE_S = 3600.0
+FORMAT_VERSION = 2
+MAGIC = b"RVJ2"
 _RECORD = struct.Struct("<II")
+_STOP, _SYNC = object(), object()
 
 
-def _encode(delta: Delta, forward: bool) -> bytes:
+def _record(kind: bytes, body: bytes) -> bytes:
+    payload = kind + body
+    return MAGIC + _RECORD.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def _encode_delta(delta: Delta, forward: bool) -> bytes:
     buf = io.BytesIO()
     np.savez(
         buf,
@@ -42,42 +65,83 @@ def _encode(delta: Delta, forward: bool) -> bytes:
         values=delta.new if forward else delta.old,
         prov=delta.new_prov if forward else delta.old_prov,
     )
-    payload = buf.getvalue()
-    return _RECORD.pack(len(payload), zlib.crc32(payload)) + payload
+    return _record(b"D", buf.getvalue())
 
 
-def _apply_record(payload: bytes, array: np.ndarray, provenance: np.ndarray) -> None:
-    with np.load(io.BytesIO(payload)) as z:
-        box = tuple(slice(int(a), int(b)) for a, b in z["box"])
-        shape = tuple(int(v) for v in z["shape"])
-        mask = np.unpackbits(z["mask"], count=int(np.prod(shape))).astype(bool).reshape(shape)
-        array[box][mask] = z["values"]
-        provenance[box][mask] = z["prov"]
+def _encode_full(array: np.ndarray, provenance: np.ndarray) -> bytes:
+    """The whole map: ``[u8 dtype length][dtype][u32 compressed size][zlib labels][zlib provenance]``.
+    zlib reads the arrays in place (no copy) and releases the GIL while it compresses."""
+    labels = zlib.compress(memoryview(np.ascontiguousarray(array)).cast("B"), 1)
+    prov = zlib.compress(memoryview(np.ascontiguousarray(provenance)).cast("B"), 1)
+    dtype = array.dtype.str.encode()
+    return _record(b"F", bytes([len(dtype)]) + dtype + struct.pack("<I", len(labels)) + labels + prov)
+
+
+class _State:
+    """The segmentation being rebuilt by :func:`replay`."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype):
+        self.array = np.zeros(shape, dtype)
+        self.provenance = np.zeros(shape, np.uint8)
+        self.meta: dict = {}
+        self.audit: list[dict] = []
+
+    def apply(self, payload: bytes) -> None:
+        kind, body = payload[:1], payload[1:]
+        if kind == b"D":
+            self._apply_delta(body)
+        elif kind == b"F":
+            self._apply_full(body)
+        elif kind == b"M":
+            meta = json.loads(body)
+            self.audit.extend(meta.pop("audit", []))
+            self.meta.update(meta)
+        else:
+            raise ValueError(f"unknown record kind {kind!r}")
+
+    def _apply_delta(self, body: bytes) -> None:
+        with np.load(io.BytesIO(body)) as z:
+            box = tuple(slice(int(a), int(b)) for a, b in z["box"])
+            shape = tuple(int(v) for v in z["shape"])
+            mask = np.unpackbits(z["mask"], count=int(np.prod(shape))).astype(bool).reshape(shape)
+            values = z["values"]
+            if values.dtype.itemsize > self.array.dtype.itemsize:  # the map was promoted to uint16 here
+                self.array = self.array.astype(values.dtype)
+            self.array[box][mask] = values
+            self.provenance[box][mask] = z["prov"]
+
+    def _apply_full(self, body: bytes) -> None:
+        n = body[0]
+        dtype = np.dtype(body[1:1 + n].decode())
+        (size,) = struct.unpack_from("<I", body, 1 + n)
+        start = 5 + n
+        labels = np.frombuffer(zlib.decompress(body[start:start + size]), dtype)
+        prov = np.frombuffer(zlib.decompress(body[start + size:]), np.uint8)
+        self.array = labels.reshape(self.array.shape).copy()
+        self.provenance = prov.reshape(self.array.shape).copy()
 
 
 class Journal:
-    """The on-disk journal of one segmentation, written by a daemon thread (callers never block on I/O)."""
+    """The on-disk journal of one segmentation, written by a daemon thread (callers never block on I/O).
 
-    def __init__(self, root: Path, seg: Segmentation, source: str | None = None):
-        self.dir = Path(root) / seg.uid
-        self.dir.mkdir(parents=True, exist_ok=True)
-        ref = seg.reference
-        header = {
-            "version": 1, "name": seg.name, "uid": seg.uid, "source": source, "dtype": str(seg.array.dtype),
-            "shape": list(seg.array.shape), "spacing": list(ref.spacing), "origin": list(ref.origin),
-            "direction": list(np.asarray(ref.direction).ravel()), "table": seg.table.to_json(),
+    Unless ``initial`` is False (a new, empty segmentation), the label map it starts from is handed to the
+    thread too: it compresses ``seg.array`` in place rather than a copy, which is safe because every voxel
+    changed after the journal starts is also written by a later delta record, and replaying records
+    overwrites with absolute values.
+    """
+
+    def __init__(self, root: Path, seg: Segmentation, source: str | None = None, *, initial: bool = True):
+        self.dir = Path(root) / f"{seg.uid}-{uuid.uuid4().hex[:8]}"
+        self._seg = seg
+        self._header = {
+            "version": FORMAT_VERSION, "name": seg.name, "uid": seg.uid, "source": source,
+            "dtype": str(seg.array.dtype), "shape": list(seg.array.shape), "spacing": list(seg.reference.spacing),
+            "origin": list(seg.reference.origin), "direction": list(np.asarray(seg.reference.direction).ravel()),
+            "created": time.time(),
         }
-        (self.dir / "header.json").write_text(json.dumps(header))
-        self._file = open(self.dir / "deltas.bin", "ab")  # noqa: SIM115 - closed in close()
-        if seg.array.any():  # an initial label map (e.g. from a model) is journalled as one record
-            from viewer.core.editing import replace_all
-
-            blank = Segmentation(ref, seg.name, np.zeros_like(seg.array), uid=seg.uid,
-                                 provenance=np.zeros_like(seg.provenance))
-            delta = replace_all(blank, seg.array, 0)
-            delta.new_prov = compact(seg.provenance[delta.box][delta.mask])
-            self._file.write(_encode(delta, True))
-            self._file.flush()
+        self._initial = initial
+        self._meta_written: str | None = None
+        self._file = None
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=f"journal-{seg.uid[:8]}", daemon=True)
         self._thread.start()
@@ -89,40 +153,92 @@ class Journal:
         """
         self._queue.put((delta, forward))
 
+    def append_audit(self, entry: dict) -> None:
+        """Queue an audit entry about this segmentation (written with the current name and label table)."""
+        self._queue.put(entry)
+
+    def _start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.dir / "deltas.bin", "wb")  # noqa: SIM115 - closed in close()
+        seg = self._seg
+        array = seg.array
+        if self._initial and array.any():
+            self._file.write(_encode_full(array, seg.provenance))
+        self._write_meta([], force=True)
+        self._sync()
+        tmp = self.dir / "header.json.tmp"
+        tmp.write_text(json.dumps(self._header))
+        os.replace(tmp, self.dir / "header.json")  # from now on the folder is offered for recovery
+
     def _run(self) -> None:
+        self._start()
         while True:
             try:
-                item = self._queue.get(timeout=FLUSH_INTERVAL_S)
+                batch = [self._queue.get(timeout=FLUSH_INTERVAL_S)]
             except queue.Empty:
+                if self._write_meta([]):
+                    self._sync()
                 continue
-            batch = [item]
-            while item is not None and not self._queue.empty():  # batch what is waiting
-                item = self._queue.get_nowait()
-                batch.append(item)
+            while batch[-1] is not _STOP and not self._queue.empty():  # batch what is waiting
+                batch.append(self._queue.get_nowait())
+            audit = []
             for entry in batch:
-                if entry is not None:
-                    self._file.write(_encode(*entry))
+                if isinstance(entry, tuple):
+                    self._file.write(_encode_delta(*entry))
+                elif isinstance(entry, dict):
+                    audit.append(entry)
+            self._write_meta(audit)
             self._sync()  # then make it durable
             for _ in batch:
                 self._queue.task_done()
-            if batch[-1] is None:
+            if batch[-1] is _STOP:
                 return
+
+    def _write_meta(self, audit: list[dict], force: bool = False) -> bool:
+        """Write an ``M`` record when there are audit entries or the name/table/hand removals changed."""
+        seg = self._seg
+        for _ in range(3):  # the GUI thread may edit the table while it is read
+            try:
+                state = json.dumps({"name": seg.name, "table": seg.table.to_json(),
+                                    "hand_removed": {str(k): v for k, v in dict(seg.hand_removed).items()}})
+                break
+            except RuntimeError:
+                continue
+        else:
+            return False
+        if not audit and not force and state == self._meta_written:
+            return False
+        meta = json.loads(state)
+        meta["audit"] = audit
+        self._file.write(_record(b"M", json.dumps(meta, default=str).encode()))
+        self._meta_written = state
+        return True
 
     def _sync(self) -> None:
         self._file.flush()
         os.fsync(self._file.fileno())
 
     def flush(self) -> None:
-        """Block until everything queued is on disk."""
+        """Block until everything queued (and the current label table) is on disk."""
+        self._queue.put(_SYNC)
         self._queue.join()
 
     def close(self, keep: bool = False) -> None:
-        """Stop the writer; mark the journal closed (not offered for recovery) unless ``keep``."""
-        self._queue.put(None)
-        self._thread.join(timeout=10)
+        """Stop the writer. Unless ``keep``, the journal is marked closed and deleted (nothing to recover)."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            log.error("journal %s: the writer did not finish; kept for recovery", self.dir)
+            return
         self._file.close()
         if not keep:
-            (self.dir / "closed").write_text("closed cleanly\n")
+            mark_closed(self.dir, "closed cleanly")
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def mark_closed(folder: Path, why: str) -> None:
+    """Mark a journal folder as handled: it is no longer offered for recovery and may be deleted."""
+    (Path(folder) / "closed").write_text(why + "\n")
 
 
 def open_journals(root: Path) -> list[Path]:
@@ -132,42 +248,91 @@ def open_journals(root: Path) -> list[Path]:
     return sorted(p for p in Path(root).iterdir() if (p / "header.json").exists() and not (p / "closed").exists())
 
 
-def replay(folder: Path) -> tuple[Segmentation, list[str]]:
-    """Rebuild the segmentation recorded in ``folder``; a damaged tail is dropped with a warning.
+def clean_closed(root: Path) -> list[Path]:
+    """Delete the journal folders marked closed (and debris of a crash before a journal's header was
+    written, older than ORPHAN_AGE_S); never a recoverable one. Returns the folders deleted."""
+    if not Path(root).is_dir():
+        return []
+    gone = []
+    now = time.time()
+    for folder in Path(root).iterdir():
+        closed = (folder / "closed").exists()
+        orphan = not (folder / "header.json").exists() and now - folder.stat().st_mtime > ORPHAN_AGE_S
+        if folder.is_dir() and (closed or orphan):
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+    return gone
 
+
+def _records(data: bytes, version: int):
+    """(offset, payload) of each intact record and (offset, problem) of each damaged stretch."""
+    if version == 1:  # [length][crc][npz delta], not self-delimiting: stop at the first damage
+        pos = 0
+        while pos < len(data):
+            length, crc = _RECORD.unpack_from(data, pos) if pos + _RECORD.size <= len(data) else (-1, 0)
+            payload = data[pos + _RECORD.size: pos + _RECORD.size + length]
+            if length < 0 or len(payload) < length or zlib.crc32(payload) != crc:
+                yield pos, "truncated or damaged record; later edits lost"
+                return
+            yield pos, b"D" + payload
+            pos += _RECORD.size + length
+        return
+    pos = 0
+    while pos < len(data):
+        head = pos + len(MAGIC) + _RECORD.size
+        if data[pos:pos + len(MAGIC)] == MAGIC and head <= len(data):
+            length, crc = _RECORD.unpack_from(data, pos + len(MAGIC))
+            payload = data[head:head + length]
+            if len(payload) == length and zlib.crc32(payload) == crc:
+                yield pos, payload
+                pos = head + length
+                continue
+        nxt = data.find(MAGIC, pos + 1)
+        if nxt < 0:
+            yield pos, f"truncated or damaged record at byte {pos}; the edits after it are lost"
+            return
+        yield pos, f"damaged record at byte {pos}; skipped {nxt - pos} bytes, later records recovered"
+        pos = nxt
+
+
+def replay(folder: Path) -> tuple[Segmentation, list[str]]:
+    """Rebuild the segmentation recorded in ``folder``; damaged records are skipped with a warning.
+
+    The result carries ``recovered_from`` (the folder) and ``recovered_audit`` (its audit entries).
     Raises JournalError (naming the file) when the header cannot be read.
     """
-    header_path = Path(folder) / "header.json"
+    folder = Path(folder)
+    header_path = folder / "header.json"
     try:
         h = json.loads(header_path.read_text())
         ref = Volume(np.broadcast_to(np.zeros((), np.uint8), tuple(h["shape"])), h["spacing"], h["origin"],
                      np.reshape(h["direction"], (3, 3)), description=h.get("source") or "")
-        array = np.zeros(tuple(h["shape"]), np.dtype(h["dtype"]))
-        table = LabelTable.from_json(h["table"])
+        state = _State(tuple(h["shape"]), np.dtype(h["dtype"]))
+        table = LabelTable.from_json(h.get("table", []))
+        version = int(h.get("version", 1))
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise JournalError(f"journal header is damaged ({err})", header_path) from err
-    provenance = np.zeros(array.shape, np.uint8)
+    deltas = folder / "deltas.bin"
+    data = deltas.read_bytes() if deltas.exists() else b""
     warnings = []
-    data = (Path(folder) / "deltas.bin").read_bytes() if (Path(folder) / "deltas.bin").exists() else b""
-    pos = n = 0
-    while pos < len(data):
-        if pos + _RECORD.size > len(data):
-            warnings.append(f"{folder / 'deltas.bin'}: truncated record after {n} edits; later edits lost")
-            break
-        length, crc = _RECORD.unpack_from(data, pos)
-        payload = data[pos + _RECORD.size: pos + _RECORD.size + length]
-        if len(payload) < length or zlib.crc32(payload) != crc:
-            warnings.append(f"{folder / 'deltas.bin'}: damaged record after {n} edits; later edits lost")
-            break
+    n = 0
+    for _pos, item in _records(data, version):
+        if isinstance(item, str):
+            warnings.append(f"{deltas}: after {n} records: {item}")
+            continue
         try:
-            _apply_record(payload, array, provenance)
-        except (ValueError, KeyError, OSError) as err:
-            warnings.append(f"{folder / 'deltas.bin'}: unreadable record {n} ({err}); later edits lost")
-            break
-        pos += _RECORD.size + length
-        n += 1
-    for label in np.unique(array):
+            state.apply(item)
+            n += 1
+        except (ValueError, KeyError, OSError, zlib.error) as err:
+            warnings.append(f"{deltas}: unreadable record {n} ({err}); skipped")
+    if "table" in state.meta:
+        table = LabelTable.from_json(state.meta["table"])
+    for label in np.unique(state.array):
         if label:
             table.ensure(int(label))
-    return Segmentation(ref, h["name"], array, table, uid=h["uid"], provenance=provenance,
-                        source=h.get("source")), warnings
+    seg = Segmentation(ref, state.meta.get("name", h["name"]), state.array, table, uid=h["uid"],
+                       provenance=state.provenance, source=h.get("source"))
+    seg.hand_removed.update({int(k): int(v) for k, v in state.meta.get("hand_removed", {}).items()})
+    seg.recovered_from = folder
+    seg.recovered_audit = state.audit
+    return seg, warnings

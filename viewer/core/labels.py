@@ -65,7 +65,7 @@ class LabelTable:
 
     def to_json(self) -> list[dict]:
         return [{"id": i.id, "name": i.name, "color": list(i.color), "visible": i.visible, "opacity": i.opacity,
-                 "locked": i.locked} for i in self.labels.values()]
+                 "locked": i.locked} for i in list(self.labels.values())]
 
     @classmethod
     def from_json(cls, rows: list[dict]) -> LabelTable:
@@ -101,6 +101,11 @@ class Segmentation:
         self.warnings: list[str] = []
         #: path of the image the segmentation was drawn on (for sessions and recovery)
         self.source = source
+        #: per label, voxels of it that hand edits removed or overwrote (undo gives them back)
+        self.hand_removed: dict[int, int] = {}
+        #: for a segmentation rebuilt by recovery: its journal folder and the audit entries journalled there
+        self.recovered_from = None
+        self.recovered_audit: list[dict] = []
 
     def promote_for(self, label: int) -> None:
         """Switch to uint16 storage when ``label`` does not fit uint8."""
@@ -117,14 +122,30 @@ class Segmentation:
         vol.meta[LABEL_OPACITY_META] = {i: info.opacity for i, info in self.table.labels.items()}
         return vol
 
+    def count_hand_removals(self, old: np.ndarray, count: int, sign: int = 1) -> None:
+        """Add (``sign`` 1) or take back (-1, undo) a hand edit's removals: ``old`` are the previous values
+        of the ``count`` voxels it changed (one value when uniform, see viewer.core.history.compact)."""
+        labels, n = (old[:1], np.array([count])) if old.size == 1 else np.unique(old, return_counts=True)
+        for label, k in zip(labels.tolist(), n.tolist(), strict=True):
+            if label:
+                left = self.hand_removed.get(label, 0) + sign * k
+                if left > 0:
+                    self.hand_removed[label] = left
+                else:
+                    self.hand_removed.pop(label, None)
+
     def provenance_summary(self) -> dict[int, dict[str, int]]:
-        """Per label: voxels whose current value was written by a model vs by hand."""
+        """Per label: voxels whose current value was written by a model (``ai_voxels``) vs by hand
+        (``human_voxels``), and, when hand edits erased or overwrote some of it, ``human_removed``."""
         out = {}
         lab, prov = self.array.ravel(), self.provenance.ravel()
-        n = int(lab.max()) + 1 if lab.size else 1
+        n = max(int(lab.max()) + 1 if lab.size else 1, max(self.hand_removed, default=0) + 1)
         ai = np.bincount(lab[prov == PROV_MODEL], minlength=n)
         human = np.bincount(lab[prov == PROV_HUMAN], minlength=n)
         for label in range(1, n):
-            if ai[label] or human[label]:
+            removed = self.hand_removed.get(label, 0)
+            if ai[label] or human[label] or removed:
                 out[label] = {"ai_voxels": int(ai[label]), "human_voxels": int(human[label])}
+                if removed:
+                    out[label]["human_removed"] = removed
         return out

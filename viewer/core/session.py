@@ -26,7 +26,7 @@ from viewer.core.editing import paint_brush, replace_all
 from viewer.core.errors import JournalError, LabelMapError
 from viewer.core.events import Event
 from viewer.core.history import DEFAULT_BUDGET_BYTES, History, Step
-from viewer.core.journal import Journal, open_journals, replay
+from viewer.core.journal import Journal, clean_closed, mark_closed, open_journals, replay
 from viewer.core.labels import PROV_HUMAN, PROV_MODEL, LabelTable, Segmentation
 from viewer.core.volume import Volume
 
@@ -36,6 +36,14 @@ log = logging.getLogger(__name__)
 def _segmentations_of(step: Step) -> list[str]:
     """uids of the segmentations an undo step changed (in first-touched order)."""
     return list(dict.fromkeys(d.seg_uid for d in step.deltas))
+
+
+def _provenance(array: np.ndarray, code: int) -> np.ndarray:
+    """A provenance map marking every labelled voxel of ``array`` with ``code`` (one pass, no fancy indexing)."""
+    prov = (array != 0).view(np.uint8)
+    if code != 1:
+        prov *= np.uint8(code)
+    return prov
 
 
 def default_home() -> Path:
@@ -66,6 +74,7 @@ class Session:
         self._journals: dict[str, Journal] = {}
         self._group: Step | None = None
         self.edited = Event()  # (segmentation, bounding box)
+        clean_closed(self.journal_dir)  # journals of cleanly closed or recovered sessions
 
     # ------------------------------------------------------------------ images and segmentations
     def open(self, path: str | os.PathLike, **options) -> Volume:
@@ -90,11 +99,10 @@ class Session:
     def new_segmentation(self, vol: Volume, name: str, *, labels: np.ndarray | None = None,
                          names: dict[int, str] | None = None) -> Segmentation:
         """An empty (or given) label map on ``vol``'s grid, journalled from now on."""
-        seg = Segmentation(vol, name, None if labels is None else np.array(labels, copy=True),
-                           LabelTable.from_names(names or {}), source=vol.meta.get("source_path"))
-        if labels is not None:
-            seg.provenance[seg.array > 0] = PROV_HUMAN
-        self._register(seg)
+        array = None if labels is None else np.array(labels, copy=True)
+        seg = Segmentation(vol, name, array, LabelTable.from_names(names or {}), source=vol.meta.get("source_path"),
+                           provenance=None if array is None else _provenance(array, PROV_HUMAN))
+        self._register(seg, initial=array is not None)
         return seg
 
     def add_ai_segmentation(self, vol: Volume, array: np.ndarray, names: dict[int, str], model_id: str,
@@ -102,19 +110,45 @@ class Session:
         """A segmentation written by a model: every labelled voxel is marked AI-written."""
         if array.shape != vol.array.shape:
             raise LabelMapError(f"model output {array.shape} is not on the image grid {vol.array.shape}")
-        seg = Segmentation(vol, f"{model_id} {model_version}", np.asarray(array).copy(),
-                           LabelTable.from_names(names), source=vol.meta.get("source_path"))
-        seg.provenance[seg.array > 0] = PROV_MODEL
+        array = np.array(array, copy=True)
+        seg = Segmentation(vol, f"{model_id} {model_version}", array, LabelTable.from_names(names),
+                           source=vol.meta.get("source_path"), provenance=_provenance(array, PROV_MODEL))
         self._register(seg)
-        self.audit.append({"time": time.time(), "action": "model output", "segmentation": seg.name,
+        self._log({"time": time.time(), "action": "model output", "segmentation": seg.name,
                            "segmentation_uids": [seg.uid],
                            "author": {"kind": "model", "id": model_id, "version": model_version},
-                           "voxels": int((seg.array > 0).sum())})
+                           "voxels": int(np.count_nonzero(seg.provenance))})
         return seg
 
-    def _register(self, seg: Segmentation) -> None:
+    def _register(self, seg: Segmentation, initial: bool = True) -> None:
+        """Keep ``seg`` and start its live journal; its current label map (unless ``initial`` is False: a new
+        empty one) is journalled by the journal's thread, not this one."""
         self.segmentations[seg.uid] = seg
-        self._journals[seg.uid] = Journal(self.journal_dir, seg, seg.source)
+        self._journals[seg.uid] = Journal(self.journal_dir, seg, seg.source, initial=initial)
+
+    def _log(self, entry: dict) -> None:
+        """Append an audit entry and journal it with the segmentations it names."""
+        self.audit.append(entry)
+        for uid in entry.get("segmentation_uids", ()):
+            if uid in self._journals:
+                self._journals[uid].append_audit(entry)
+
+    def journal_folder(self, seg: Segmentation) -> Path:
+        """The folder of ``seg``'s live journal."""
+        return self._journals[seg.uid].dir
+
+    def edit_label(self, seg: Segmentation, label: int, **fields) -> None:
+        """Change a label table row (``name``, ``color``, ``visible``, ``opacity``, ``locked``), audited and
+        journalled (direct changes to ``seg.table`` are journalled too, within FLUSH_INTERVAL_S)."""
+        info = seg.table.ensure(int(label))
+        unknown = set(fields) - {"name", "color", "visible", "opacity", "locked"}
+        if unknown:
+            raise ValueError(f"label table rows have no field {sorted(unknown)}")
+        for key, value in fields.items():
+            setattr(info, key, tuple(value) if key == "color" else value)
+        self._log({"time": time.time(), "action": f"label {label} table edit", "author": self._author(),
+                   "changes": {k: list(v) if k == "color" else v for k, v in fields.items()},
+                   "segmentation": seg.name, "segmentation_uids": [seg.uid]})
 
     def labels(self, seg: Segmentation) -> np.ndarray:
         """The label array (z, y, x) on the reference grid."""
@@ -153,6 +187,7 @@ class Session:
         if delta is None:
             return 0
         self._journals[seg.uid].append(delta, forward=True)
+        seg.count_hand_removals(delta.old, delta.count)
         seg.changed.emit(delta.box)
         self.edited.emit(seg, delta.box)
         if self._group is not None:
@@ -165,7 +200,7 @@ class Session:
         if not step.deltas:
             return
         self.history.push(step)
-        self.audit.append({"time": step.time, "action": step.description, "author": step.author,
+        self._log({"time": step.time, "action": step.description, "author": step.author,
                            "voxels": step.voxels, "segmentation_uids": _segmentations_of(step)})
 
     def paint(self, seg: Segmentation, label: int, center_mm, radius_mm: float, **options) -> int:
@@ -195,7 +230,7 @@ class Session:
             return False
         for delta in reversed(step.deltas):
             self._revert(delta, forward=False)
-        self.audit.append({"time": time.time(), "action": f"undo: {step.description}", "author": self._author(),
+        self._log({"time": time.time(), "action": f"undo: {step.description}", "author": self._author(),
                            "voxels": step.voxels, "segmentation_uids": _segmentations_of(step)})
         return True
 
@@ -206,7 +241,7 @@ class Session:
             return False
         for delta in step.deltas:
             self._revert(delta, forward=True)
-        self.audit.append({"time": time.time(), "action": f"redo: {step.description}", "author": self._author(),
+        self._log({"time": time.time(), "action": f"redo: {step.description}", "author": self._author(),
                            "voxels": step.voxels, "segmentation_uids": _segmentations_of(step)})
         return True
 
@@ -214,6 +249,7 @@ class Session:
         seg = self.segmentations[delta.seg_uid]
         delta.apply(seg.array, seg.provenance, forward)
         self._journals[seg.uid].append(delta, forward=forward)
+        seg.count_hand_removals(delta.old, delta.count, 1 if forward else -1)
         seg.changed.emit(delta.box)
         self.edited.emit(seg, delta.box)
 
@@ -241,7 +277,7 @@ class Session:
             j.flush()
 
     def close(self) -> None:
-        """Stop journalling; the journals are marked closed and not offered for recovery."""
+        """Stop journalling; the journals are closed and deleted (not offered for recovery)."""
         for j in self._journals.values():
             j.close()
         self._journals.clear()
@@ -254,8 +290,9 @@ class Session:
         file), the others are still recovered.
         """
         out = []
+        live = {j.dir for j in self._journals.values()}
         for folder in open_journals(self.journal_dir):
-            if folder.name in self._journals:
+            if folder in live:
                 continue
             try:
                 seg, warnings = replay(folder)
@@ -269,20 +306,25 @@ class Session:
 
     def adopt_recovered(self, vol: Volume, recovered: Segmentation) -> Segmentation:
         """Attach a recovered segmentation to its re-opened image (same grid), journal it anew and mark the
-        old journal handled. Provenance and label table are kept."""
+        old journal handled. Provenance, hand removals, label table and its audit entries are kept."""
         if recovered.array.shape != vol.array.shape or not recovered.reference.same_grid(vol, tol=1e-3):
             raise LabelMapError(f"recovered segmentation '{recovered.name}' does not fit {vol.description}")
         seg = Segmentation(vol, recovered.name, recovered.array, recovered.table, provenance=recovered.provenance,
                            source=recovered.source)
+        seg.hand_removed.update(recovered.hand_removed)
         self._register(seg)
-        old = self.journal_dir / recovered.uid
-        if old.is_dir():
-            (old / "closed").write_text(f"recovered into {seg.uid}\n")
-        self.audit.append({"action": "recovered after a crash", "segmentation": seg.name, "author": self._author()})
+        for entry in recovered.recovered_audit:  # the entries now name the adopted segmentation
+            uids = [seg.uid if u == recovered.uid else u for u in entry.get("segmentation_uids", [])]
+            self._log({**entry, "segmentation_uids": uids})
+        if recovered.recovered_from is not None and recovered.recovered_from.is_dir():
+            mark_closed(recovered.recovered_from, f"recovered into {seg.uid}")
+        self._log({"time": time.time(), "action": "recovered after a crash", "segmentation": seg.name,
+                   "segmentation_uids": [seg.uid], "author": self._author()})
         return seg
 
     def discard_recovery(self) -> None:
         """Mark every unclosed journal as handled (after the user declined or saved the recovery)."""
+        live = {j.dir for j in self._journals.values()}
         for folder in open_journals(self.journal_dir):
-            if folder.name not in self._journals:
-                (folder / "closed").write_text("recovery handled\n")
+            if folder not in live:
+                mark_closed(folder, "recovery declined")

@@ -25,7 +25,7 @@ def save_session(session, folder: str | Path) -> Path:
         save_volume(seg.as_volume(), folder / labels)
         save_volume(seg.reference.with_array(seg.provenance, units="label"), folder / prov)
         segs.append({"name": seg.name, "uid": seg.uid, "source": seg.source, "labels": labels, "provenance": prov,
-                     "table": seg.table.to_json()})
+                     "table": seg.table.to_json(), "hand_removed": {str(k): v for k, v in seg.hand_removed.items()}})
     doc = {
         "format": "radview-session", "version": FORMAT_VERSION,
         "images": [v.meta.get("source_path") for v in session.volumes],
@@ -40,7 +40,7 @@ def save_session(session, folder: str | Path) -> Path:
 
 
 def load_session(session, folder: str | Path) -> None:
-    """Re-open the images and segmentations of a saved session into ``session``."""
+    """Re-open the images and segmentations of a saved session into ``session``, each journalled anew."""
     from viewer.core.io import load_volume
 
     path = Path(folder) / SESSION_FILE
@@ -60,6 +60,8 @@ def load_session(session, folder: str | Path) -> None:
         prov = load_volume(Path(folder) / s["provenance"]).array
         seg = Segmentation(ref, s["name"], labels.copy(), LabelTable.from_json(s["table"]), uid=s["uid"],
                            provenance=prov.copy(), source=s["source"])
-        session._register(seg)
+        seg.hand_removed.update({int(k): int(v) for k, v in s.get("hand_removed", {}).items()})
+        session._register(seg)  # a live journal again: edits after opening are recoverable
     session.measurements.extend(Measurement(**m) for m in doc.get("measurements", []))
-    session.audit.extend(doc.get("audit", []))
+    for entry in doc.get("audit", []):
+        session._log(entry)
