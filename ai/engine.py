@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ai.model import LoadedModel, axis_codes
-from ai.normalize import normalize
+from ai.normalize import check_units, normalize
 from viewer.core.errors import ModelError
 from viewer.core.presets import looks_like_hu
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
@@ -136,11 +136,14 @@ def _fits(wanted: str, vol: Volume) -> bool:
 
 
 def check_inputs(model: LoadedModel, volumes: list[Volume]) -> None:
-    """ModelError unless the volumes match the card's input channels (count and modality)."""
+    """ModelError unless the volumes match the card's input channels (count, modality and the units the
+    normalisation needs, e.g. SUVbw for 'suv')."""
     wanted = model.card.modalities
     got = [v.modality for v in volumes]
     if len(got) != len(wanted) or not all(_fits(w, v) for w, v in zip(wanted, volumes, strict=False)):
         raise ModelError(f"model {model.card.id} needs {' and '.join(wanted)}, got {' and '.join(got) or 'nothing'}")
+    for vol, spec in zip(volumes, model.card.normalization, strict=True):
+        check_units(vol, spec, model.card.id)
 
 
 def preprocess(model: LoadedModel, volumes: list[Volume], roi=None) -> tuple[np.ndarray, Volume]:
@@ -198,7 +201,13 @@ def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = Fal
         if device.type == "cuda":
             batch = batch.to(memory_format=torch.channels_last_3d)
         with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=device.type == "cuda"):
-            out = model.predict_logits(batch)
+            try:
+                out = model.predict_logits(batch)
+            except torch.OutOfMemoryError:
+                raise
+            except RuntimeError as err:  # e.g. a traced network whose card lists other input channels
+                raise ModelError(f"the network rejects a {tuple(batch.shape)} input patch "
+                                 f"({str(err).strip().splitlines()[-1]})", model.card_path) from err
         done[0] += batch.shape[0]
         progress(min(done[0] / total, 1.0) * 0.95, f"window {done[0]}/{total}")
         return out.float()

@@ -111,6 +111,16 @@ class ModelCard:
         return d
 
 
+def network_channels(network) -> tuple[int | None, int | None]:
+    """(in_channels of the first convolution, out_channels of the last) of a torch module, TorchScript
+    ones included; (None, None) when it has no convolution."""
+    convs = [m for m in network.modules()
+             if isinstance(getattr(m, "in_channels", None), int) and isinstance(getattr(m, "out_channels", None), int)
+             and (type(m).__name__.startswith("Conv") or
+                  str(getattr(m, "original_name", "")).startswith("Conv"))]
+    return (convs[0].in_channels, convs[-1].out_channels) if convs else (None, None)
+
+
 @dataclass
 class LoadedModel:
     """A model ready to run: its card, a torch module mapping (B, C, *patch) to logits, and its folder."""
@@ -122,6 +132,16 @@ class LoadedModel:
     @property
     def num_classes(self) -> int:
         return max(self.card.labels) + 1
+
+    @property
+    def card_path(self) -> Path | None:
+        """The file the card was read from (model.json, or a bundle's metadata.json / nnU-Net's dataset.json)."""
+        if self.folder is None:
+            return None
+        for name in ("model.json", "configs/metadata.json", "dataset.json"):
+            if (self.folder / name).is_file():
+                return self.folder / name
+        return self.folder
 
     @property
     def mirror_axes(self) -> list[int]:
@@ -143,6 +163,18 @@ class LoadedModel:
     def mirror_dims(self, axes) -> list[int]:
         """Dimensions of a (B, C, ...) network-order tensor for model-grid axes (x=0, y=1, z=2)."""
         return [2 + (a if self.card.array_order == "xyz" else 2 - a) for a in axes]
+
+    def check_network(self) -> None:
+        """ModelError naming the card file unless the network's first convolution takes one channel per
+        card input and its last one gives one channel per label (networks without convolutions pass)."""
+        first, last = network_channels(self.network)
+        n_inputs = len(self.card.inputs)
+        if first is not None and first != n_inputs:
+            raise ModelError(f"the card lists {n_inputs} input channel(s) ({' + '.join(self.card.modalities)}) but "
+                             f"the network takes {first}", self.card_path)
+        if last is not None and last != self.num_classes:
+            raise ModelError(f"the card's labels 0..{self.num_classes - 1} need {self.num_classes} output channels but "
+                             f"the network gives {last}", self.card_path)
 
     def to(self, device) -> LoadedModel:
         self.network = self.network.to(device)

@@ -5,10 +5,25 @@ from __future__ import annotations
 import numpy as np
 
 from viewer.core.errors import ModelError
+from viewer.core.volume import Volume
 
 #: nnU-Net v2's normalisation schemes (see ai.formats.nnunet_preprocess), named as in plans.json
 NNUNET_SCHEMES = ("CTNormalization", "ZScoreNormalization", "NoNormalization", "RescaleTo01Normalization",
                   "RGBTo01Normalization")
+
+
+#: units an input channel must be in for a normalisation kind (PET SUV models see SUV, not Bq/mL)
+REQUIRED_UNITS = {"suv": "SUVbw"}
+
+
+def check_units(vol: Volume, spec: dict, model_id: str) -> None:
+    """ModelError naming the image unless ``vol`` is in the units ``spec``'s kind needs (REQUIRED_UNITS)."""
+    wanted = REQUIRED_UNITS.get(spec.get("kind"))
+    if wanted and vol.units != wanted:
+        image = vol.description or "the image"
+        raise ModelError(f"model {model_id} needs PET in {wanted} for its 'suv' normalisation; {image} is in "
+                         f"{vol.units} (SUV needs the patient weight, injected dose and times in the DICOM)",
+                         (vol.meta.get("files") or [None])[0])
 
 
 def normalize(array: np.ndarray, spec: dict) -> np.ndarray:

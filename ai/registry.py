@@ -92,7 +92,9 @@ def load_model(id_or_path: str, device: str = "cpu") -> LoadedModel:
     if kind == "monai_bundle":
         from ai.formats.monai_bundle import load_monai_bundle
 
-        return load_monai_bundle(folder).to(device)
+        model = load_monai_bundle(folder)
+        model.check_network()
+        return model.to(device)
     if kind == "nnunetv2":
         from ai.formats.nnunet import load_nnunet_folder
 
@@ -108,4 +110,5 @@ def load_model(id_or_path: str, device: str = "cpu") -> LoadedModel:
         model = load_torchscript(folder, card)
     else:
         raise ModelError(f"model format {card.format!r} is not supported", folder / "model.json")
+    model.check_network()
     return model.to(device)

@@ -7,8 +7,9 @@ import json
 import pytest
 
 
-def write_model(folder, *, modalities=("CT",), out_channels=3, fmt="builtin", seed=0):
-    """A model folder (card + weights) for a tiny 3D U-Net; returns the folder."""
+def write_model(folder, *, modalities=("CT",), out_channels=3, fmt="builtin", seed=0, **card_changes):
+    """A model folder (card + weights) for a tiny 3D U-Net; returns the folder. ``card_changes`` overwrite
+    card fields after the network is built (to make a card disagree with its network)."""
     import torch
 
     from ai.formats.builtin import build_network
@@ -32,7 +33,7 @@ def write_model(folder, *, modalities=("CT",), out_channels=3, fmt="builtin", se
         torch.jit.trace(net, torch.zeros(1, len(modalities), 16, 16, 16)).save(str(folder / "model.ts"))
     else:
         torch.save({k: v.half() for k, v in net.state_dict().items()}, folder / "model.pt")
-    (folder / "model.json").write_text(json.dumps(card))
+    (folder / "model.json").write_text(json.dumps({**card, **card_changes}))
     return folder
 
 

@@ -58,6 +58,42 @@ def test_modality_mismatch_is_a_clear_error(tmp_path):
         run_segmentation(model, [_oblique_ct()], device="cpu")
 
 
+def test_suv_normalisation_needs_pet_in_suv(tmp_path):
+    model = load_model(str(write_model(tmp_path / "pet", modalities=("PT",),
+                                       normalization=[{"kind": "suv", "max": 20}])))
+    rng = np.random.default_rng(0)
+    pet = Volume(rng.random((12, 20, 20), np.float32) * 5000, spacing=(4.0, 4.0, 4.0), origin=(0, 0, 0),
+                 modality="PT", units="Bq/mL", description="PET AC")
+    with pytest.raises(ModelError, match="needs PET in SUVbw .* PET AC is in Bq/mL"):
+        run_segmentation(model, [pet], device="cpu")
+    pet = pet.with_array(pet.array / 1000, units="SUVbw")
+    assert run_segmentation(model, [pet], device="cpu").labels.same_grid(pet)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"inputs": [{"modality": "CT", "name": "ct"}, {"modality": "PT", "name": "pet"}],
+      "normalization": [{"kind": "ct_window", "min": -250, "max": 350}, {"kind": "zscore"}]},
+     "the card lists 2 input channel\\(s\\) \\(CT \\+ PT\\) but the network takes 1"),
+    ({"labels": {"0": "background", "1": "a", "2": "b", "3": "c"}},
+     "labels 0..3 need 4 output channels but the network gives 3"),
+])
+def test_card_disagreeing_with_its_network_is_refused_at_load(tmp_path, changes, message):
+    folder = write_model(tmp_path / "m", **changes)
+    with pytest.raises(ModelError, match=message) as err:
+        load_model(str(folder))
+    assert err.value.path == str(folder / "model.json")
+
+
+def test_traced_network_rejecting_its_input_names_the_card(tmp_path):
+    folder = write_model(tmp_path / "ts", fmt="torchscript", inputs=[{"modality": "CT", "name": "ct"}] * 2,
+                         normalization=[{"kind": "ct_window", "min": -250, "max": 350}] * 2)
+    model = load_model(str(folder))  # a traced network hides its layers: the first window tells
+    rejected = "the network rejects a \\(\\d, 2, 16, 16, 16\\) input patch .*channels"
+    with pytest.raises(ModelError, match=rejected) as err:
+        run_segmentation(model, [_oblique_ct(), _oblique_ct()], device="cpu")
+    assert err.value.path == str(folder / "model.json")
+
+
 def test_broken_model_folders_name_the_problem(tmp_path, tiny_model_dir):
     (tiny_model_dir / "model.pt").unlink()
     with pytest.raises(ModelError, match="model.pt"):
