@@ -73,6 +73,40 @@ def test_history_memory_is_sparse_and_budget_drops_oldest(tmp_path, ct):
     s.close()
 
 
+@pytest.mark.parametrize(("n_labels", "bytes_per_changed_byte"), [(3, 1.0), (300, 2.0)])
+def test_history_over_mixed_labels_stays_within_twice_the_changed_bytes(tmp_path, n_labels, bytes_per_changed_byte):
+    """A stroke over many other labels and provenances: <= 2x the changed bytes + the per-step constant
+    (<= 1x over 3 labels: 2-bit codes; 300 labels take 16-bit codes), and undo/redo stay exact."""
+    vol = Volume(np.zeros((60, 128, 128), np.int16), (0.8, 0.8, 2.5))
+    rng = np.random.default_rng(0)
+    s = Session(home=tmp_path)
+    seg = s.new_segmentation(vol, "mixed", labels=rng.integers(0, n_labels, vol.array.shape))
+    seg.provenance[:] = rng.integers(0, 3, vol.array.shape).astype(np.uint8)
+    before, prov_before = seg.array.copy(), seg.provenance.copy()
+    for k in range(5):
+        n = s.paint(seg, 7, (30.0 + 10 * k, 50.0, 70.0), 8)
+        step = s.history.steps()[-1]
+        assert step.nbytes <= bytes_per_changed_byte * n * seg.array.itemsize + 200 + 64
+    painted = seg.array.copy()
+    while s.undo():
+        pass
+    assert np.array_equal(seg.array, before) and np.array_equal(seg.provenance, prov_before)
+    while s.redo():
+        pass
+    assert np.array_equal(seg.array, painted)
+    s.close()
+
+
+def test_scattered_changes_are_stored_as_indices_and_undo_exactly(session, ct):
+    seg = session.new_segmentation(ct, "scattered")
+    new = seg.array.copy()
+    new[0, 0, 0] = new[-1, -1, -1] = new[10, 20, 30] = 4
+    assert session.apply(seg, new, "three voxels") == 3
+    assert session.history.steps()[-1].nbytes <= 200 + 64  # not a bit per voxel of the whole grid
+    assert session.undo() and not seg.array.any()
+    assert session.redo() and np.array_equal(seg.array, new)
+
+
 def test_provenance_counts_ai_and_hand_edits_and_follows_undo(session, ct):
     ai = np.zeros(ct.array.shape, np.uint8)
     ai[10:20, 40:60, 50:70] = 1

@@ -12,46 +12,114 @@ import numpy as np
 DEFAULT_BUDGET_BYTES = 1 << 30
 
 
-def compact(values: np.ndarray) -> np.ndarray:
-    """``values`` or, when they are all equal, a single element (assignment broadcasts it back)."""
-    if values.size > 1 and (values == values.flat[0]).all():
-        return values[:1].copy()
-    return values
+_CODE_BITS = (1, 2, 4, 8, 16)
+
+
+class Packed:
+    """Values of a delta's changed voxels as their distinct values and, per voxel, the index of its value
+    packed into 0 (all equal, as a brush writes one label), 1, 2, 4, 8 or 16 bits: an eraser over three
+    labels costs 2 bits a voxel instead of a byte."""
+
+    __slots__ = ("uniq", "counts", "size", "bits", "codes")
+
+    def __init__(self, values: np.ndarray):
+        values = np.asarray(values).ravel()
+        self.size = values.size
+        histogram = np.bincount(values, minlength=1) if values.size else np.zeros(1, np.intp)
+        self.uniq = np.flatnonzero(histogram).astype(values.dtype)
+        self.counts = histogram[self.uniq]
+        k = len(self.uniq)
+        self.bits = 0 if k <= 1 else next(b for b in _CODE_BITS if (1 << b) >= k)
+        if self.bits == 0:
+            self.codes = np.zeros(0, np.uint8)
+            return
+        lut = np.zeros(histogram.size, np.uint16 if self.bits == 16 else np.uint8)
+        lut[self.uniq] = np.arange(k)
+        codes = lut[values]
+        if self.bits >= 8:
+            self.codes = codes
+            return
+        per = 8 // self.bits
+        codes = np.concatenate([codes, np.zeros(-self.size % per, np.uint8)]).reshape(-1, per)
+        shifts = (np.arange(per) * self.bits).astype(np.uint8)
+        self.codes = np.bitwise_or.reduce(codes << shifts, axis=1).astype(np.uint8)
+
+    def unpack(self) -> np.ndarray:
+        """The values (a single element when all are equal: assignment broadcasts it)."""
+        if self.bits == 0:
+            return self.uniq
+        if self.bits >= 8:
+            return self.uniq[self.codes]
+        per = 8 // self.bits
+        shifts = (np.arange(per) * self.bits).astype(np.uint8)
+        codes = ((self.codes[:, None] >> shifts) & np.uint8((1 << self.bits) - 1)).ravel()[: self.size]
+        return self.uniq[codes]
+
+    @property
+    def nbytes(self) -> int:
+        return self.uniq.nbytes + self.codes.nbytes
+
+
+def _tight(box: tuple[slice, slice, slice], mask: np.ndarray) -> tuple[tuple[slice, ...], np.ndarray]:
+    """``box`` and ``mask`` cropped to the bounding box of the mask's True voxels."""
+    lo_hi = []
+    for axis in range(mask.ndim):
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        lo_hi.append((int(hit[0]), int(hit[-1]) + 1) if hit.size else (0, 0))
+    crop = tuple(slice(lo, hi) for lo, hi in lo_hi)
+    return tuple(slice(b.start + lo, b.start + hi) for b, (lo, hi) in zip(box, lo_hi, strict=True)), mask[crop]
 
 
 class Delta:
-    """Voxels changed inside ``box`` of one segmentation: where (a bit-packed mask), from what, to what.
+    """Voxels changed inside ``box`` of one segmentation: where, from what, to what.
 
-    Value arrays are stored compacted (one element when uniform, as a brush writes one label), so the
-    memory is about 2 bytes per changed voxel plus 1 bit per voxel of the bounding box.
+    ``box`` is cropped to the changed voxels; where they are is a bit-packed mask of it, or their flat
+    indices when fewer bytes (scattered voxels); old/new labels and provenance are :class:`Packed`. A brush
+    dab over background costs 1 bit per voxel of its box; over mixed labels a few bits more per voxel.
     """
 
-    __slots__ = ("seg_uid", "box", "shape", "bits", "count", "old", "new", "old_prov", "new_prov")
+    __slots__ = ("seg_uid", "box", "shape", "_bits", "_index", "count", "old", "new", "old_prov", "new_prov")
 
     def __init__(self, seg_uid: str, box: tuple[slice, slice, slice], mask: np.ndarray, old: np.ndarray,
                  new: np.ndarray, old_prov: np.ndarray, new_prov: np.ndarray):
         self.seg_uid = seg_uid
-        self.box = box
+        self.box, mask = _tight(box, mask)
         self.shape = mask.shape
-        self.bits = np.packbits(mask.ravel())
         self.count = int(old.size)
-        self.old, self.new = compact(old), compact(new)
-        self.old_prov, self.new_prov = compact(old_prov), compact(new_prov)
+        index_dtype = np.uint16 if mask.size <= 1 << 16 else np.uint32
+        if self.count * np.dtype(index_dtype).itemsize < mask.size / 8:
+            self._bits, self._index = None, np.flatnonzero(mask).astype(index_dtype)
+        else:
+            self._bits, self._index = np.packbits(mask.ravel()), None
+        self.old, self.new = Packed(old), Packed(new)
+        self.old_prov, self.new_prov = Packed(old_prov), Packed(new_prov)
 
     @property
     def mask(self) -> np.ndarray:
         """The changed voxels of the box (bool, box shape)."""
-        return np.unpackbits(self.bits, count=int(np.prod(self.shape))).view(bool).reshape(self.shape)
+        size = int(np.prod(self.shape))
+        if self._bits is not None:
+            return np.unpackbits(self._bits, count=size).view(bool).reshape(self.shape)
+        mask = np.zeros(size, bool)
+        mask[self._index] = True
+        return mask.reshape(self.shape)
 
     @property
     def nbytes(self) -> int:
-        return self.bits.nbytes + self.old.nbytes + self.new.nbytes + self.old_prov.nbytes + self.new_prov.nbytes
+        where = self._bits if self._bits is not None else self._index
+        return where.nbytes + self.old.nbytes + self.new.nbytes + self.old_prov.nbytes + self.new_prov.nbytes
+
+    def values(self, forward: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, provenance) the delta writes: the new ones (forward) or the old ones (undo)."""
+        labels, prov = (self.new, self.new_prov) if forward else (self.old, self.old_prov)
+        return labels.unpack(), prov.unpack()
 
     def apply(self, array: np.ndarray, provenance: np.ndarray, forward: bool) -> None:
         """Write the new (forward) or old values back."""
         mask = self.mask
-        array[self.box][mask] = self.new if forward else self.old
-        provenance[self.box][mask] = self.new_prov if forward else self.old_prov
+        labels, prov = self.values(forward)
+        array[self.box][mask] = labels
+        provenance[self.box][mask] = prov
 
 
 @dataclass

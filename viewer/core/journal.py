@@ -57,13 +57,14 @@ def _record(kind: bytes, body: bytes) -> bytes:
 
 def _encode_delta(delta: Delta, forward: bool) -> bytes:
     buf = io.BytesIO()
+    values, prov = delta.values(forward)
     np.savez(
         buf,
         box=np.array([[s.start, s.stop] for s in delta.box], np.int64),
         shape=np.array(delta.shape, np.int64),
-        mask=delta.bits,
-        values=delta.new if forward else delta.old,
-        prov=delta.new_prov if forward else delta.old_prov,
+        mask=np.packbits(delta.mask.ravel()),
+        values=values,
+        prov=prov,
     )
     return _record(b"D", buf.getvalue())
 

@@ -122,11 +122,10 @@ class Segmentation:
         vol.meta[LABEL_OPACITY_META] = {i: info.opacity for i, info in self.table.labels.items()}
         return vol
 
-    def count_hand_removals(self, old: np.ndarray, count: int, sign: int = 1) -> None:
-        """Add (``sign`` 1) or take back (-1, undo) a hand edit's removals: ``old`` are the previous values
-        of the ``count`` voxels it changed (one value when uniform, see viewer.core.history.compact)."""
-        labels, n = (old[:1], np.array([count])) if old.size == 1 else np.unique(old, return_counts=True)
-        for label, k in zip(labels.tolist(), n.tolist(), strict=True):
+    def count_hand_removals(self, labels: np.ndarray, counts: np.ndarray, sign: int = 1) -> None:
+        """Add (``sign`` 1) or take back (-1, undo) a hand edit's removals: it changed ``counts[i]`` voxels
+        that had label ``labels[i]``."""
+        for label, k in zip(labels.tolist(), counts.tolist(), strict=True):
             if label:
                 left = self.hand_removed.get(label, 0) + sign * k
                 if left > 0:

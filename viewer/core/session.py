@@ -187,7 +187,7 @@ class Session:
         if delta is None:
             return 0
         self._journals[seg.uid].append(delta, forward=True)
-        seg.count_hand_removals(delta.old, delta.count)
+        seg.count_hand_removals(delta.old.uniq, delta.old.counts)
         seg.changed.emit(delta.box)
         self.edited.emit(seg, delta.box)
         if self._group is not None:
@@ -249,7 +249,7 @@ class Session:
         seg = self.segmentations[delta.seg_uid]
         delta.apply(seg.array, seg.provenance, forward)
         self._journals[seg.uid].append(delta, forward=forward)
-        seg.count_hand_removals(delta.old, delta.count, 1 if forward else -1)
+        seg.count_hand_removals(delta.old.uniq, delta.old.counts, 1 if forward else -1)
         seg.changed.emit(delta.box)
         self.edited.emit(seg, delta.box)
 
