@@ -7,6 +7,8 @@ with a uint8 label map, in 512 x 512 offscreen windows. Peers measured in the sa
 - 3D: the same VolumeView at full quality (the interactive speed-up), and VolumeView forced onto
   vtkGPUVolumeRayCastMapper, what vtkSmartVolumeMapper picks by default whenever OpenGL works (on
   llvmpipe VolumeView's 'auto' picks the CPU vtkFixedPointVolumeRayCastMapper instead).
+SliceView is measured in its steady state: the x-major copies that a sagittal view reads its slices
+from (viewer/render/slice_cache.py) are built first, as the GUI does in the background after loading.
 Prints one JSON object. Run: `.venv/bin/python benchmarks/bench_render.py` (EGL without DISPLAY, or
 under xvfb-run).
 """
@@ -121,6 +123,7 @@ def slice_view_scene(ct: Volume, labels: Volume, orientation: str):
     sv = SliceView(ren, orientation)
     sv.set_volume(ct)
     sv.set_labels(labels)
+    sv.wait_for_slice_caches()  # the GUI builds them in the background once the voxels stop changing
     _frame(win)
     sv.reset_camera()
     return win, sv.set_slice_index, sv.n_slices

@@ -32,6 +32,7 @@ from viewer.core.volume import Volume
 from viewer.render.colormaps import image_lut, label_color
 from viewer.render.polylines import polyline_actor, set_polyline_points
 from viewer.render.render_window import disable_multisampling
+from viewer.render.slice_cache import XMajorCache
 
 CROSSHAIR_COLOR = (0.2, 0.9, 0.2)
 LETTER_COLOR = (1.0, 0.85, 0.2)
@@ -39,6 +40,8 @@ LETTER_BACKGROUND_OPACITY = 0.55
 #: Pixels between the view's bottom edge and the bottom orientation letter: clear of the corner text.
 BOTTOM_LETTER_OFFSET_PX = 24
 DEFAULT_LABEL_OPACITY = 0.4
+#: Seconds without voxel changes (progressive loading, label edits) before an x-major copy is rebuilt.
+SLICE_CACHE_DELAY_S = 0.5
 BRUSH_COLOR = (1.0, 1.0, 0.3)
 BRUSH_OUTLINE_POINTS = 48
 #: Colour maps for float heat maps (Grad-CAM, uncertainty).
@@ -203,6 +206,8 @@ class SliceView:
         self._fill32 = self._edge32 = np.zeros(2, np.uint32)
         self._label_opacity: float | dict[int, float] = DEFAULT_LABEL_OPACITY
         self._outline = True
+        # x-major copies of the image and labels, for views whose slice axis is x (see slice_cache)
+        self._image_cache, self._label_cache = XMajorCache(), XMajorCache()
         self._image = vtkImageSlice()
         self._image.SetMapper(vtkImageSliceMapper())
         self._image.GetProperty().SetInterpolationTypeToNearest()
@@ -258,6 +263,8 @@ class SliceView:
         """Show ``vol``; resets W/L to its default, the cursor to its centre and the camera."""
         self.volume = vol
         self.axes = view_axes(vol, self.orientation)
+        self._label_cache.invalidate(None)
+        self._cache_voxels(self._image_cache, vol.array)
         disable_multisampling(self.renderer)
         self._image.VisibilityOn()
         self._labels = self._heat = self._agreement = None
@@ -334,6 +341,7 @@ class SliceView:
         """
         if labels is None:
             self._labels = None
+            self._label_cache.invalidate(None)
             self._overlay.VisibilityOff()
             return
         if isinstance(labels, Volume):
@@ -345,6 +353,7 @@ class SliceView:
         if labels.size and labels.min() < 0:
             raise ValueError("label maps hold non-negative ids; this one has negative values")
         self._labels = labels
+        self._cache_voxels(self._label_cache, labels, delay_s=0.0)
         self._label_colors = dict(colors or {})
         self._label_opacity = dict(opacity) if isinstance(opacity, dict) else float(opacity)
         self._outline = outline
@@ -367,7 +376,31 @@ class SliceView:
     def update_labels(self, region=None) -> None:
         """Redraw the overlay after the label array changed in place (``region`` is unused: one slice)."""
         if self._labels is not None:
+            self._cache_voxels(self._label_cache, self._labels)
             self._update_slice()
+
+    # ------------------------------------------------------------------ x-major slice copies
+    def _cache_voxels(self, cache: XMajorCache, array: np.ndarray, delay_s: float = SLICE_CACHE_DELAY_S) -> None:
+        """(Re)build ``cache`` from ``array`` in the background if this view slices along x (else drop it)."""
+        cache.invalidate(array if self.axes.slice_axis == 0 else None, delay_s)
+
+    def voxels_changed(self) -> None:
+        """The image's voxels changed in place (slices of a progressive load landed): redraw; the x-major
+        copy is rebuilt once they stop changing."""
+        if self.volume is not None:
+            self._cache_voxels(self._image_cache, self.volume.array)
+            self._update_slice()
+
+    def wait_for_slice_caches(self) -> bool:
+        """Block until the background x-major copies are built; True if this view reads slices from them."""
+        for cache in (self._image_cache, self._label_cache):
+            cache.wait()
+        return self._image_cache.ready
+
+    def _plane(self, array: np.ndarray, cache: XMajorCache) -> np.ndarray:
+        """Slice ``k`` of ``array`` on screen (rows up, cols right), from the x-major copy when it is current."""
+        slab = cache.slab(array, self._k)
+        return self.axes.extract(array, self._k) if slab is None else self.axes.extract(slab, 0)
 
     # ------------------------------------------------------------------ AI result layers
     def _on_this_grid(self, data: Volume | np.ndarray, nearest: bool) -> np.ndarray:
@@ -490,10 +523,10 @@ class SliceView:
     def _update_slice(self) -> None:
         if self.volume is None:
             return
-        plane = self.axes.extract(self.volume.array, self._k)
+        plane = self._plane(self.volume.array, self._image_cache)
         self._image.GetMapper().SetInputData(_image_data(plane, self.plane_spacing))
         if self._labels is not None:
-            self._update_overlay(self.axes.extract(self._labels, self._k))
+            self._update_overlay(self._plane(self._labels, self._label_cache))
         self._update_heat_layer()
         self._update_agreement_layer()
         self.detection_boxes.update(self)

@@ -66,7 +66,7 @@ class MprView(QWidget):
 
     def _on_slices_loaded(self, ks) -> None:
         if self.has_volume:
-            self.slice_view.set_cursor(self.state.cursor)
+            self.slice_view.voxels_changed()
             self.vtk.render()
 
     def _on_cursor(self, xyz) -> None:
