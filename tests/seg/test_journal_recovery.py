@@ -7,8 +7,10 @@ import textwrap
 import time
 
 import numpy as np
+import pytest
 
 from viewer.core.audit import segment_algorithms
+from viewer.core.errors import JournalError
 from viewer.core.journal import Journal, replay
 from viewer.core.labels import Segmentation
 from viewer.core.session import Session
@@ -40,6 +42,7 @@ def test_labels_past_255_recover_as_uint16(tmp_path, ct):
 REOPEN_CHILD = """
 import os, signal, sys
 import numpy as np
+import pytest
 from viewer.core.session import Session
 s = Session(home=sys.argv[1])
 s.load(sys.argv[2])
@@ -142,6 +145,7 @@ def test_journalling_an_initial_label_map_does_not_block_the_caller(tmp_path):
 BIG_CHILD = """
 import os, signal, sys
 import numpy as np
+import pytest
 from viewer.core.session import Session
 from viewer.core.volume import Volume
 from tests.seg.test_journal_recovery import _big_labels
@@ -182,3 +186,14 @@ def test_closed_journals_are_deleted_and_unclosed_ones_kept(tmp_path, ct):
     assert crashed.journal_folder(kept).is_dir()
     Session(home=tmp_path)  # ... and deleted at the next start
     assert not crashed.journal_folder(kept).exists()
+
+
+def test_a_journal_that_cannot_be_written_is_a_journal_error_not_a_hang(tmp_path, ct):
+    (tmp_path / "journal").write_text("a file where the journal folder should be")
+    s = Session(home=tmp_path)
+    seg = s.new_segmentation(ct, "unwritable")
+    assert s.paint(seg, 1, ct.index_to_world((60, 50, 15)), 5) > 0  # editing goes on
+    with pytest.raises(JournalError, match="cannot write the journal") as err:
+        s.flush()
+    assert str(s.journal_folder(seg)) in str(err.value)
+    s.close()

@@ -141,8 +141,10 @@ class Journal:
             "created": time.time(),
         }
         self._initial = initial
-        self._meta_written: str | None = None
+        self._meta_written: dict[str, str] = {}
         self._file = None
+        #: why writing failed (JournalError naming the file), None while the journal is healthy
+        self.error: JournalError | None = None
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=f"journal-{seg.uid[:8]}", daemon=True)
         self._thread.start()
@@ -155,7 +157,7 @@ class Journal:
         self._queue.put((delta, forward))
 
     def append_audit(self, entry: dict) -> None:
-        """Queue an audit entry about this segmentation (written with the current name and label table)."""
+        """Queue an audit entry about this segmentation (written with any change of its name or label table)."""
         self._queue.put(entry)
 
     def _start(self) -> None:
@@ -165,54 +167,73 @@ class Journal:
         array = seg.array
         if self._initial and array.any():
             self._file.write(_encode_full(array, seg.provenance))
-        self._write_meta([], force=True)
+        self._write_meta([])
         self._sync()
         tmp = self.dir / "header.json.tmp"
         tmp.write_text(json.dumps(self._header))
         os.replace(tmp, self.dir / "header.json")  # from now on the folder is offered for recovery
 
     def _run(self) -> None:
-        self._start()
+        self._guarded(self._start)
         while True:
             try:
                 batch = [self._queue.get(timeout=FLUSH_INTERVAL_S)]
             except queue.Empty:
-                if self._write_meta([]):
-                    self._sync()
+                self._guarded(self._write_batch, [])  # label-table edits made directly
                 continue
             while batch[-1] is not _STOP and not self._queue.empty():  # batch what is waiting
                 batch.append(self._queue.get_nowait())
-            audit = []
-            for entry in batch:
-                if isinstance(entry, tuple):
-                    self._file.write(_encode_delta(*entry))
-                elif isinstance(entry, dict):
-                    audit.append(entry)
-            self._write_meta(audit)
-            self._sync()  # then make it durable
+            self._guarded(self._write_batch, batch)
             for _ in batch:
                 self._queue.task_done()
             if batch[-1] is _STOP:
                 return
 
-    def _write_meta(self, audit: list[dict], force: bool = False) -> bool:
-        """Write an ``M`` record when there are audit entries or the name/table/hand removals changed."""
+    def _guarded(self, write, *args) -> None:
+        """Run ``write`` unless writing already failed; a failure (disk full, folder removed) is kept in
+        ``error`` (raised by Session.flush) and the thread goes on consuming, so flush() never hangs."""
+        if self.error is not None:
+            return
+        try:
+            write(*args)
+        except (OSError, ValueError) as err:
+            self.error = JournalError(f"cannot write the journal ({err}); later edits are not crash-safe",
+                                      self.dir / "deltas.bin")
+            log.error("%s", self.error)
+
+    def _write_batch(self, batch: list) -> None:
+        audit = []
+        for entry in batch:
+            if isinstance(entry, tuple):
+                self._file.write(_encode_delta(*entry))
+            elif isinstance(entry, dict):
+                audit.append(entry)
+        if self._write_meta(audit) or batch:
+            self._sync()  # then make it durable
+
+    def _meta_parts(self) -> dict[str, str] | None:
+        """The segmentation's name, label table and hand removals as JSON (None if the GUI thread kept
+        changing the table while it was read)."""
         seg = self._seg
-        for _ in range(3):  # the GUI thread may edit the table while it is read
+        for _ in range(3):
             try:
-                state = json.dumps({"name": seg.name, "table": seg.table.to_json(),
-                                    "hand_removed": {str(k): v for k, v in dict(seg.hand_removed).items()}})
-                break
+                return {"name": json.dumps(seg.name), "table": json.dumps(seg.table.to_json()),
+                        "hand_removed": json.dumps({str(k): v for k, v in dict(seg.hand_removed).items()})}
             except RuntimeError:
                 continue
-        else:
+        return None
+
+    def _write_meta(self, audit: list[dict]) -> bool:
+        """Write an ``M`` record with the audit entries and the parts of name / label table / hand removals
+        that changed since the last one; False when there was nothing to write."""
+        parts = self._meta_parts() or {}
+        changed = {k: v for k, v in parts.items() if self._meta_written.get(k) != v}
+        if not audit and not changed:
             return False
-        if not audit and not force and state == self._meta_written:
-            return False
-        meta = json.loads(state)
+        meta = {k: json.loads(v) for k, v in changed.items()}
         meta["audit"] = audit
         self._file.write(_record(b"M", json.dumps(meta, default=str).encode()))
-        self._meta_written = state
+        self._meta_written.update(changed)
         return True
 
     def _sync(self) -> None:
@@ -231,8 +252,9 @@ class Journal:
         if self._thread.is_alive():
             log.error("journal %s: the writer did not finish; kept for recovery", self.dir)
             return
-        self._file.close()
-        if not keep:
+        if self._file is not None:
+            self._file.close()
+        if not keep and self.dir.is_dir():
             mark_closed(self.dir, "closed cleanly")
             shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -272,9 +272,12 @@ class Session:
 
     # ------------------------------------------------------------------ crash safety
     def flush(self) -> None:
-        """Make every committed edit durable now."""
+        """Make every committed edit durable now; raises the JournalError of a journal that cannot be written."""
         for j in self._journals.values():
             j.flush()
+        for j in self._journals.values():
+            if j.error is not None:
+                raise j.error
 
     def close(self) -> None:
         """Stop journalling; the journals are closed and deleted (not offered for recovery)."""
