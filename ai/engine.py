@@ -13,7 +13,7 @@ import itertools
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from viewer.core.volume import Volume
 
 log = logging.getLogger(__name__)
 OVERLAP = 0.25
+NO_MIRRORING = "model card allows no mirroring: test-time augmentation skipped"
 
 
 @dataclass
@@ -39,6 +40,7 @@ class SegmentationResult:
     uncertainty: Volume | None = None  # float32: 1 - max probability (or TTA spread)
     model_id: str = ""
     model_version: str = ""
+    warnings: list[str] = field(default_factory=list)  # e.g. NO_MIRRORING: what the run could not do
 
 
 def select_device(preference: str = "auto"):
@@ -292,10 +294,21 @@ def run_segmentation(model: LoadedModel, volumes: list[Volume], *, device="auto"
     Raises ModelError on channel/modality mismatch and Cancelled when ``cancel`` fires (no partial
     output is returned).
     """
+    if tta and not model.mirror_axes:
+        log.warning("%s: %s", model.card.id, NO_MIRRORING)
     if hasattr(model, "segment_volumes"):  # formats that replay their own pipeline (nnU-Net v2)
-        return model.segment_volumes(volumes, device=select_device(device) if isinstance(device, str) else device,
-                                     tta=tta, progress=progress, cancel=cancel,
-                                     return_probabilities=return_probabilities, roi=roi)
+        result = model.segment_volumes(volumes, device=select_device(device) if isinstance(device, str) else device,
+                                       tta=tta, progress=progress, cancel=cancel,
+                                       return_probabilities=return_probabilities, roi=roi)
+    else:
+        result = _segment(model, volumes, device, tta, progress, cancel, return_probabilities, roi)
+    if tta and not model.mirror_axes:
+        result.warnings.append(NO_MIRRORING)
+    return result
+
+
+def _segment(model, volumes, device, tta, progress, cancel, return_probabilities, roi) -> SegmentationResult:
+    """run_segmentation's preprocess -> predict -> export for formats without their own pipeline."""
     progress = progress or no_progress
     progress(0.0, f"preparing {model.card.id}")
     x, grid = preprocess(model, volumes, context_roi(model, volumes[0], roi) if roi is not None else None)

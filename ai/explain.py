@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ai.engine import predict, preprocess
+from ai.engine import mirror_combinations, predict, preprocess
 from ai.model import LoadedModel
 from viewer.core.errors import ModelError
+from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 from viewer.core.resample import resample_to
 from viewer.core.volume import Volume
 
@@ -83,16 +84,29 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
     return out.with_array(out.array.astype(np.float32), description=f"Grad-CAM {model.card.labels[label]} @ {layer}")
 
 
-def tta_uncertainty(model: LoadedModel, volumes: list[Volume], *, device="cpu") -> Volume:
+def tta_uncertainty(model: LoadedModel, volumes: list[Volume], *, device="cpu",
+                    progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> Volume:
     """Per-voxel spread of the mirrored predictions: the largest standard deviation of any class
-    probability across the identity and each mirror axis of the card (0 = all agree)."""
+    probability across the identity and every combination of the card's mirror axes (0 = all agree).
+    ``cancel`` is honoured within and between the passes (Cancelled, nothing returned)."""
+    progress = progress or no_progress
     x, grid = preprocess(model, volumes)
-    runs = []
-    for axis in [None, *model.mirror_axes]:
-        dim = None if axis is None else 3 - axis  # x=0 -> array dim 3 of (C, z, y, x)
-        xi = x if dim is None else np.ascontiguousarray(np.flip(x, dim))
-        p = predict(model, xi, device=device)
-        runs.append(p if dim is None else np.flip(p, dim))
-    spread = np.stack(runs).std(axis=0).max(axis=0).astype(np.float32)
+    flips = mirror_combinations(model.mirror_axes)
+    mean = m2 = None
+    for n, axes in enumerate(flips, start=1):  # Welford's running mean and variance: two maps, not 2^k
+        dims = tuple(3 - a for a in axes)  # x=0 -> array dim 3 of (C, z, y, x)
+        xi = np.ascontiguousarray(np.flip(x, dims)) if dims else x
+        p = predict(model, xi, device=device, cancel=cancel,
+                    progress=lambda f, m, n=n: progress((n - 1 + f) / len(flips) * 0.95, f"pass {n}/{len(flips)}: {m}"))
+        p = np.flip(p, dims) if dims else p  # (K, z, y, x): the same dims
+        if mean is None:
+            mean, m2 = p.copy(), np.zeros_like(p)
+        else:
+            delta = p - mean
+            mean += delta / n
+            m2 += delta * (p - mean)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+    spread = np.sqrt(m2 / len(flips)).max(axis=0).astype(np.float32)
     out = resample_to(grid.with_array(spread, units="arbitrary", modality="OT"), volumes[0])
     return out.with_array(out.array.astype(np.float32), description=f"{model.card.id} TTA uncertainty")

@@ -85,10 +85,15 @@ def find_model(id_or_path: str) -> Path:
     raise ModelError(f"no model with id {id_or_path!r} (installed: {known})")
 
 
-def load_model(id_or_path: str, device: str = "cpu") -> LoadedModel:
-    """Load a model folder (by id or path) into the common interface, dispatching on its contents."""
+def load_model(id_or_path: str, device: str = "cpu", *, folds=None, use_mirroring: bool = True) -> LoadedModel:
+    """Load a model folder (by id or path) into the common interface, dispatching on its contents.
+
+    ``folds`` (fold ids to average; None = all) and ``use_mirroring`` apply to nnU-Net folders only
+    (ModelError for other formats)."""
     folder = find_model(id_or_path)
     kind = model_format(folder)
+    if kind != "nnunetv2" and (folds is not None or not use_mirroring):
+        raise ModelError("folds and mirroring on/off apply to nnU-Net folders only", folder)
     if kind == "monai_bundle":
         from ai.formats.monai_bundle import load_monai_bundle
 
@@ -98,7 +103,7 @@ def load_model(id_or_path: str, device: str = "cpu") -> LoadedModel:
     if kind == "nnunetv2":
         from ai.formats.nnunet import load_nnunet_folder
 
-        return load_nnunet_folder(folder, device=device)
+        return load_nnunet_folder(folder, folds=folds, use_mirroring=use_mirroring, device=device)
     card = ModelCard.from_file(folder / "model.json")
     if card.format == "builtin":
         from ai.formats.builtin import load_builtin

@@ -38,6 +38,18 @@ def test_dice_on_a_held_out_phantom(model, phantom):
     assert scores["kidney_left"] > 0.7 and scores["kidney_right"] > 0.7, scores
 
 
+def test_dice_on_the_real_ct_it_was_trained_on(model, real_ct_run):
+    """The real CT ct_abdomen_3mm is the model's training case: the card says so beside these numbers."""
+    result, reference, _ = real_ct_run
+    dices = {name: dice(result.labels.array == ours, reference.array == src) for name, (src, ours) in ORGANS.items()}
+    assert dices["liver"] >= 0.85 and dices["spleen"] >= 0.85, dices
+    assert dices["kidney_left"] >= 0.75 and dices["kidney_right"] >= 0.75, dices
+    card = {m["name"]: m for m in model.card.metrics if "ct_abdomen_3mm" in m["data"]}
+    assert set(card) == {f"dice_{n}" for n in ORGANS} and all("TRAINING" in m["data"] for m in card.values())
+    for name, value in dices.items():  # the card's numbers are what the engine gives
+        assert abs(card[f"dice_{name}"]["value"] - value) < 0.01, (name, value)
+
+
 def test_a_box_smaller_than_a_patch_is_segmented_with_context(model, phantom):
     """A 60 mm box inside the liver (the network's patch is ~190 mm): liver inside the box, nothing outside."""
     liver = phantom.labels.array == 5

@@ -52,6 +52,47 @@ def test_tta_runs_and_keeps_geometry(tiny_model_dir):
     assert result.labels.same_grid(vol)
 
 
+def test_tta_is_the_mean_over_every_combination_of_mirror_axes(tiny_model_dir):
+    from ai.engine import mirror_combinations, predict, preprocess
+
+    model = load_model(str(tiny_model_dir))
+    model.card.mirror_axes = [0, 2]
+    assert mirror_combinations([2, 0]) == [(), (0,), (2,), (0, 2)]
+    x, _ = preprocess(model, [_oblique_ct()])
+    runs = []
+    for axes in mirror_combinations(model.mirror_axes):
+        dims = tuple(3 - a for a in axes)  # grid axis x=0 is array dim 3 of (C, z, y, x)
+        p = predict(model, np.ascontiguousarray(np.flip(x, dims)), device="cpu")
+        runs.append(np.flip(p, dims))
+    assert len(runs) == 4 and not np.allclose(runs[0], runs[3], atol=1e-3)  # the flips do differ
+    np.testing.assert_allclose(predict(model, x, device="cpu", tta=True), np.mean(runs, axis=0), atol=1e-5)
+
+
+def test_tta_uncertainty_reports_passes_and_honours_cancel(tiny_model_dir):
+    from ai.explain import tta_uncertainty
+
+    model = load_model(str(tiny_model_dir))
+    seen, token = [], CancelToken()
+    unc = tta_uncertainty(model, [_oblique_ct()], progress=lambda f, m: seen.append(m))
+    assert unc.array.max() > 0 and any(m.startswith("pass 8/8") for m in seen)  # 2^3 mirror combinations
+
+    def cancel_in_pass_2(fraction, message):
+        if message.startswith("pass 2/"):
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        tta_uncertainty(model, [_oblique_ct()], progress=cancel_in_pass_2, cancel=token)
+
+
+def test_tta_without_mirror_axes_says_so(tiny_model_dir):
+    from ai.engine import NO_MIRRORING
+
+    model = load_model(str(tiny_model_dir))
+    model.card.mirror_axes = []
+    assert run_segmentation(model, [_oblique_ct()], device="cpu", tta=True).warnings == [NO_MIRRORING]
+    assert run_segmentation(model, [_oblique_ct()], device="cpu").warnings == []
+
+
 def test_modality_mismatch_is_a_clear_error(tmp_path):
     model = load_model(str(write_model(tmp_path / "petct", modalities=("PT", "CT"))))
     with pytest.raises(ModelError, match="needs PT and CT, got CT"):

@@ -113,6 +113,19 @@ def test_cli_segment_writes_labels_on_the_image_grid(nnunet_folder, case, tmp_pa
     assert "Dataset901_RadviewTiny" in capsys.readouterr().out
 
 
+def test_cli_folds_and_no_mirroring_reach_the_nnunet_loader(nnunet_folder, case, tmp_path):
+    from viewer.cli import main
+    from viewer.core.io import load_volume
+
+    out = tmp_path / "fold0.nii.gz"
+    assert main(["segment", str(case), "--model", str(nnunet_folder), "--out", str(out), "--device", "cpu",
+                 "--folds", "0", "--no-mirroring"]) == 0
+    model = load_nnunet_folder(nnunet_folder, folds=[0], use_mirroring=False)
+    assert model.folds == ["0"] and not model.use_mirroring
+    expected = run_segmentation(model, [load_volume(case)], device="cpu").labels.array
+    np.testing.assert_array_equal(load_volume(out).array, expected)
+
+
 def _copy_jsons(src, dst):
     dst.mkdir(parents=True)
     for name in ("dataset.json", "plans.json"):

@@ -61,3 +61,14 @@ def test_cancel_leaves_no_segmentation(viewer, open_and_wait, demo_study, qtbot)
         worker.progress.connect(lambda f, m: panel.cancel() if "window" in m else None)
     assert "cancelled" in blocker.args[0]
     assert not viewer.session.segmentations
+
+
+def test_tta_on_a_model_without_mirror_axes_says_so(viewer, open_and_wait, demo_study, qtbot):
+    open_and_wait(viewer, demo_study.ct_dir)
+    panel = viewer.ai_panel
+    _select(panel, "abdomen_ct_unet")
+    panel.tta.setChecked(True)
+    with qtbot.waitSignal(panel.segmentation_ready, timeout=120000):
+        panel.run_model()
+    assert "model card allows no mirroring" in panel.status.text()
+    assert "marked AI-written" in panel.status.text()

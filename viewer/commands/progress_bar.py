@@ -6,17 +6,28 @@ import sys
 
 
 class ProgressBar:
-    """``ProgressBar()(fraction, message)`` redraws one stderr line when it is a terminal."""
+    """``ProgressBar()(fraction, message)`` redraws one line of ``stream`` (default stderr) when it is a
+    terminal; :meth:`end_line` ends a line left open (before a message such as "cancelled")."""
 
-    def __init__(self, width: int = 30):
+    def __init__(self, width: int = 30, stream=None):
         self.width = width
-        self.tty = sys.stderr.isatty()
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
+        self.open = False  # a bar is drawn and its line not ended
 
     def __call__(self, fraction: float, message: str) -> None:
         if not self.tty:
             return
         filled = int(round(fraction * self.width))
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {fraction * 100:5.1f}% {message[:40]:40}")
-        if fraction >= 1.0:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {fraction * 100:5.1f}% {message[:40]:40}")
+        self.open = fraction < 1.0
+        if not self.open:
+            self.stream.write("\n")
+        self.stream.flush()
+
+    def end_line(self) -> None:
+        """Finish the bar's line if one is open, so the next message starts on a new line."""
+        if self.open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.open = False

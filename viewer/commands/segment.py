@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 NAME = "segment"
 HELP = "segment images with an AI model; writes the label map on the first image's grid"
 
@@ -9,32 +13,68 @@ HELP = "segment images with an AI model; writes the label map on the first image
 def add_arguments(parser) -> None:
     parser.add_argument("images", nargs="+", help="input images (registered), in the model's channel order")
     parser.add_argument("--model", required=True, help="model id (radview models) or model folder")
-    parser.add_argument("--out", required=True, help="output label map (.nii.gz, .nrrd, .mha)")
+    parser.add_argument("--out", required=True,
+                        help="output label map (.nii.gz, .nii, .nrrd, .mha); its {id: name} table is written beside "
+                             "it (labels.nii.gz -> labels.json)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation")
     parser.add_argument("--probabilities", help="also write the probability of the chosen label here")
+    parser.add_argument("--folds", help="nnU-Net folders: comma-separated folds to average, e.g. 0,1 (default: all)")
+    parser.add_argument("--no-mirroring", action="store_true",
+                        help="nnU-Net folders: turn off the mirroring the checkpoint allows (faster)")
+
+
+def _partial(path: Path) -> Path:
+    """A temporary name beside ``path`` with the same extension (so writers pick the same format)."""
+    return path.with_name(f".partial-{os.getpid()}-{path.name}")
+
+
+def write_outputs(result, out: Path, probabilities: Path | None) -> None:
+    """Write the label map, its names table beside it (names_path_for) and the probabilities, each to a
+    temporary file renamed into place once everything is written: an interrupted run leaves no file."""
+    from viewer.core.io import save_volume
+    from viewer.core.io.labelmap import names_path_for, save_labelmap
+
+    planned = [(_partial(out), out), (names_path_for(_partial(out)), names_path_for(out))]
+    if probabilities is not None:
+        planned.append((_partial(probabilities), probabilities))
+    try:
+        save_labelmap(result.labels, planned[0][0], result.names)
+        if probabilities is not None:
+            save_volume(result.probabilities, planned[2][0])
+        for tmp, final in reversed(planned):  # the label map last: present means complete
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in planned:
+            tmp.unlink(missing_ok=True)
 
 
 def run(args) -> int:
-    from ai.engine import run_segmentation, select_device
+    from ai.engine import NO_MIRRORING, run_segmentation, select_device
     from ai.registry import load_model
     from viewer.commands.progress_bar import ProgressBar
-    from viewer.core.io import load_volume, save_volume
+    from viewer.core.errors import ModelError
+    from viewer.core.io import load_volume
     from viewer.core.progress import CancelToken
 
+    if args.tta and args.no_mirroring:
+        raise ModelError("--tta and --no-mirroring contradict each other")
+    folds = [f.strip() for f in args.folds.split(",") if f.strip()] if args.folds else None
     device = select_device(args.device)
-    model = load_model(args.model, device="cpu")
+    model = load_model(args.model, device="cpu", folds=folds, use_mirroring=not args.no_mirroring)
+    if args.tta and not model.mirror_axes:
+        print(f"radview: warning: {model.card.id}: {NO_MIRRORING}", file=sys.stderr)
     volumes = [load_volume(p) for p in args.images]
-    cancel = CancelToken()
+    cancel, bar = CancelToken(), ProgressBar()
     try:
-        result = run_segmentation(model, volumes, device=device, tta=args.tta, progress=ProgressBar(),
-                                  cancel=cancel, return_probabilities=bool(args.probabilities))
+        result = run_segmentation(model, volumes, device=device, tta=args.tta, progress=bar, cancel=cancel,
+                                  return_probabilities=bool(args.probabilities))
+        write_outputs(result, Path(args.out), Path(args.probabilities) if args.probabilities else None)
     except KeyboardInterrupt:
         cancel.cancel()
         raise
-    save_volume(result.labels, args.out)
-    if args.probabilities:
-        save_volume(result.probabilities, args.probabilities)
+    finally:
+        bar.end_line()  # "radview: cancelled" / an error starts on its own line
     counts = {name: int((result.labels.array == k).sum()) for k, name in result.names.items()}
     print(f"wrote {args.out} ({model.card.id} {model.card.version} on {device}); voxels per label: {counts}")
     return 0

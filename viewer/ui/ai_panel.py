@@ -74,9 +74,7 @@ def tta_uncertainty_job(model_id: str, volume) -> Job:
         from ai.explain import tta_uncertainty
         from ai.registry import load_model
 
-        model = load_model(model_id)
-        progress(0.05, f"TTA uncertainty over mirror axes {model.mirror_axes}")
-        return tta_uncertainty(model, [volume])
+        return tta_uncertainty(load_model(model_id), [volume], progress=progress, cancel=cancel)
 
     return job
 
@@ -365,8 +363,12 @@ class AiPanel(QWidget):
                                                result.model_version)
         self.state.set_labels(seg.as_volume())
         where = "in the box ROI" if self.state.roi is not None else "on the whole image"
-        self.status.setText(f"{result.model_id}: {len(result.names)} labels {where}, marked AI-written")
+        self._report(result, f"{result.model_id}: {len(result.names)} labels {where}, marked AI-written")
         self.segmentation_ready.emit(seg)
+
+    def _report(self, result, text: str) -> None:
+        """Status line for a segmentation result, with what the run could not do (e.g. no mirroring)."""
+        self.status.setText("; ".join([text, *result.warnings]))
 
     def _show_heatmap(self, heat) -> None:
         self.state.set_heatmap(heat)
@@ -378,7 +380,7 @@ class AiPanel(QWidget):
 
         detections = detections_from_labels(result)
         self.state.set_detections(detections)
-        self.status.setText(f"{result.model_id}: {len(detections)} detections")
+        self._report(result, f"{result.model_id}: {len(detections)} detections")
         self.detections_ready.emit(detections)
 
     def _on_failed(self, message: str) -> None:
