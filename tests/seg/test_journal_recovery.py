@@ -1,5 +1,6 @@
 """Recovery restores everything a crash could lose: uint16 labels, reopened sessions, metadata, hand removals."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 
 from viewer.core.audit import segment_algorithms
 from viewer.core.errors import JournalError
-from viewer.core.journal import Journal, replay
+from viewer.core.journal import ORPHAN_AGE_S, Journal, replay
 from viewer.core.labels import Segmentation
 from viewer.core.session import Session
 from viewer.core.volume import Volume
@@ -197,3 +198,29 @@ def test_a_journal_that_cannot_be_written_is_a_journal_error_not_a_hang(tmp_path
         s.flush()
     assert str(s.journal_folder(seg)) in str(err.value)
     s.close()
+
+
+def test_debris_of_a_crash_before_the_header_is_deleted_only_when_old(tmp_path):
+    old, fresh = tmp_path / "journal" / "old-debris", tmp_path / "journal" / "fresh"
+    for folder in (old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "deltas.bin").write_bytes(b"RVJ2")
+    os.utime(old, (time.time() - 2 * ORPHAN_AGE_S,) * 2)
+    Session(home=tmp_path)
+    assert not old.exists() and fresh.is_dir()  # a fresh one may be a journal still writing its first map
+
+
+def test_hand_removals_are_saved_with_the_session(tmp_path, ct):
+    a = Session(home=tmp_path / "home")
+    ai = np.zeros(ct.array.shape, np.uint8)
+    ai[10:20, 40:60, 50:70] = 5
+    seg = a.add_ai_segmentation(ct, ai, {5: "liver"}, "abdomen-unet", "1.2")
+    n = a.erase(seg, ct.index_to_world((60, 50, 15)), 6)
+    a.save(tmp_path / "saved")
+    a.close()
+    b = Session(home=tmp_path / "home")
+    b.load(tmp_path / "saved")
+    (loaded,) = b.segmentations.values()
+    assert loaded.provenance_summary()[5]["human_removed"] == n
+    assert segment_algorithms(b, loaded)[5]["algorithm_type"] == "SEMIAUTOMATIC"
+    b.close()
