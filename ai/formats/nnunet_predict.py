@@ -4,13 +4,19 @@ Same tiles, weights, mirror combinations and fold averaging as ``nnUNetPredictor
 arranged for the CPU: one worker thread per core, each running whole network calls with single-threaded ops
 (nnU-Net runs one call at a time over an OpenMP team, whose per-op barriers stall whenever a core is busy
 elsewhere), tiles cut by the workers (nnU-Net: a producer thread with a second OpenMP team), results stitched
-in nnU-Net's order. The stitching keeps nnU-Net's float16 arithmetic on purpose: labels at tile borders
-depend on it.
+in nnU-Net's order. On the CPU the network runs as a channels-last copy (oneDNN convolutions without layout
+reorders; instance norm per sample in that layout; 1x1 convolutions as matrix products) and freed memory is
+kept for reuse while tiles run (no page faults on every fresh activation). The stitching keeps nnU-Net's
+float16 arithmetic on purpose: labels at tile borders depend on it.
 """
 
 from __future__ import annotations
 
+import copy
+import ctypes
+import ctypes.util
 import itertools
+import logging
 import math
 import os
 from collections import deque
@@ -22,11 +28,17 @@ import numpy as np
 
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 
+log = logging.getLogger(__name__)
+
 #: tile voxels in the network at once (all workers, whole batches), at most MAX_BATCH tiles per call on a GPU
 BATCH_VOXELS = 2 ** 20
 MAX_BATCH = 8
 #: at most this many tiles per call on a CPU worker (measured on 2 cores: 2 beats 1, 4 and 8)
 CPU_BATCH = 2
+#: glibc mallopt parameters, and the block size below which freed memory is kept while tiles run
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+GLIBC_DEFAULT_THRESHOLD = 128 * 1024
+KEEP_BYTES = 1 << 30
 
 
 @lru_cache(maxsize=4)
@@ -107,15 +119,21 @@ def sliding_window_logits(network, data, tile, *, fold_weights=(None,), mirror_a
     batch = max(1, min(CPU_BATCH if cpu else MAX_BATCH, BATCH_VOXELS // (voxels * workers)))
     groups = [jobs[s:s + batch] for s in range(0, len(jobs), batch)]
     gauss = gaussian_weights(tuple(tile)).half()
+    layout = torch.contiguous_format
+    if cpu:
+        network = cpu_inference_network(network)
+        layout = torch.channels_last_3d if len(tile) == 3 else torch.channels_last
 
     def run(group):
         with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=precision == "bfloat16"):
             inp = torch.stack([_flip(data[(slice(None), *slices[i])], flip, two_d) for i, flip in group])
-            return network(inp.to(device)).float().cpu()
+            out = network(inp.to(device).contiguous(memory_format=layout))
+            return out.float().cpu().contiguous()
 
     total = len(groups) * len(fold_weights)
     result = None
-    with _one_thread_per_worker(workers), ThreadPoolExecutor(workers) as pool, torch.inference_mode():
+    with _one_thread_per_worker(workers), _reuse_freed_memory(cpu), ThreadPoolExecutor(workers) as pool, \
+            torch.inference_mode():
         weight = torch.zeros(data.shape[1:], dtype=torch.float16)
         for sl in slices:
             weight[sl] += gauss
@@ -140,6 +158,107 @@ def sliding_window_logits(network, data, tile, *, fold_weights=(None,), mirror_a
         if len(fold_weights) > 1:
             result.div_(len(fold_weights))
     return result[back]
+
+
+def cpu_inference_network(network):
+    """A copy of ``network`` for CPU inference: channels-last, instance norms and 1x1 convolutions replaced by
+    layout-friendly equivalents (same parameter names, so fold state dicts still load; same results up to
+    float32 rounding). ``network`` itself is left as it is."""
+    import torch
+
+    net = copy.deepcopy(network)
+    done: dict[int, torch.nn.Module] = {}
+    for module in list(net.modules()):
+        for name, child in list(module.named_children()):
+            if id(child) not in done:
+                done[id(child)] = _cpu_replacement(child) or child
+            setattr(module, name, done[id(child)])
+    ndim = max((p.ndim for p in net.parameters()), default=0)
+    if ndim in (4, 5):
+        net = net.to(memory_format=torch.channels_last if ndim == 4 else torch.channels_last_3d)
+    return net.eval()
+
+
+def _cpu_replacement(module):
+    """The layout-friendly stand-in for an instance norm (batch statistics) or a plain 1x1 convolution, or None."""
+    import torch
+
+    sample_norm, pointwise = _layout_modules()
+    norms = (torch.nn.InstanceNorm1d, torch.nn.InstanceNorm2d, torch.nn.InstanceNorm3d)
+    if isinstance(module, norms) and not module.track_running_stats:
+        return sample_norm(module)
+    convs = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+    if (type(module) in convs and all(k == 1 for k in module.kernel_size) and all(s == 1 for s in module.stride)
+            and all(p == 0 for p in module.padding) and module.groups == 1 and module.padding_mode == "zeros"):
+        return pointwise(module)
+    return None
+
+
+@lru_cache(maxsize=1)
+def _layout_modules():
+    """The (SampleNorm, Pointwise) module classes (defined on first use: torch is imported lazily here)."""
+    import torch
+    from torch.nn import functional
+
+    class SampleNorm(torch.nn.Module):
+        """InstanceNorm as batch norm over each sample: keeps channels-last (InstanceNorm's reshape copies it)."""
+
+        def __init__(self, norm):
+            super().__init__()
+            self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
+
+        def forward(self, x):
+            out = torch.empty_like(x)
+            stats = torch.float32 if x.dtype in (torch.bfloat16, torch.float16) else x.dtype  # as aten's opmath
+            mean, invstd = x.new_empty(x.shape[1], dtype=stats), x.new_empty(x.shape[1], dtype=stats)
+            for n in range(x.shape[0]):
+                torch.ops.aten.native_batch_norm.out(x[n:n + 1], self.weight, self.bias, None, None, True, 0.0,
+                                                     self.eps, out=out[n:n + 1], save_mean=mean, save_invstd=invstd)
+            return out
+
+    class Pointwise(torch.nn.Module):
+        """A 1x1 convolution as a matrix product over the channels-last voxels (no layout copy)."""
+
+        def __init__(self, conv):
+            super().__init__()
+            self.weight, self.bias = conv.weight, conv.bias
+
+        def forward(self, x):
+            weight = self.weight.reshape(self.weight.shape[0], -1)
+            return functional.linear(x.movedim(1, -1), weight, self.bias).movedim(-1, 1)
+
+    return SampleNorm, Pointwise
+
+
+@contextmanager
+def _reuse_freed_memory(enabled: bool):
+    """glibc keeps freed large blocks for reuse (no fresh pages to fault in for every activation), then trims."""
+    libc = _glibc() if enabled else None
+    if libc is None:
+        yield
+        return
+    libc.mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)
+    libc.mallopt(M_TRIM_THRESHOLD, KEEP_BYTES)
+    try:
+        yield
+    finally:
+        libc.mallopt(M_MMAP_THRESHOLD, GLIBC_DEFAULT_THRESHOLD)
+        libc.mallopt(M_TRIM_THRESHOLD, GLIBC_DEFAULT_THRESHOLD)
+        libc.malloc_trim(0)
+
+
+@lru_cache(maxsize=1)
+def _glibc():
+    """The C library if it is glibc (has mallopt and malloc_trim), else None."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        libc = None
+    if libc is None or not all(hasattr(libc, f) for f in ("mallopt", "malloc_trim")):
+        log.debug("no glibc mallopt: freed memory is not kept between tiles")
+        return None
+    return libc
 
 
 @contextmanager
