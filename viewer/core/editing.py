@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from viewer.core.history import Delta
+from viewer.core.history import Delta, bounding_box
 from viewer.core.labels import Segmentation
 from viewer.core.slicing import view_axes
 from viewer.core.volume import Volume
@@ -177,11 +177,9 @@ def replace_all(seg: Segmentation, new_array: np.ndarray, provenance: int) -> De
     if new_array.size:
         seg.promote_for(int(new_array.max()))
     changed = new_array != seg.array
-    if not changed.any():
+    box = bounding_box(changed)
+    if box is None:
         return None
-    idx = np.argwhere(changed)
-    lo, hi = idx.min(axis=0), idx.max(axis=0) + 1
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     sel = changed[box]
     region, prov_region = seg.array[box], seg.provenance[box]
     old, old_prov = region[sel].copy(), prov_region[sel].copy()

@@ -60,14 +60,21 @@ class Packed:
         return self.uniq.nbytes + self.codes.nbytes
 
 
-def _tight(box: tuple[slice, slice, slice], mask: np.ndarray) -> tuple[tuple[slice, ...], np.ndarray]:
-    """``box`` and ``mask`` cropped to the bounding box of the mask's True voxels."""
-    lo_hi = []
+def bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
+    """The smallest box (tuple of slices) holding every True voxel of ``mask``; None if there is none."""
+    box = []
     for axis in range(mask.ndim):
         hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        lo_hi.append((int(hit[0]), int(hit[-1]) + 1) if hit.size else (0, 0))
-    crop = tuple(slice(lo, hi) for lo, hi in lo_hi)
-    return tuple(slice(b.start + lo, b.start + hi) for b, (lo, hi) in zip(box, lo_hi, strict=True)), mask[crop]
+        if not hit.size:
+            return None
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)
+
+
+def _tight(box: tuple[slice, ...], mask: np.ndarray) -> tuple[tuple[slice, ...], np.ndarray]:
+    """``box`` and ``mask`` cropped to the bounding box of the mask's True voxels (which must exist)."""
+    crop = bounding_box(mask)
+    return tuple(slice(b.start + c.start, b.start + c.stop) for b, c in zip(box, crop, strict=True)), mask[crop]
 
 
 class Delta:

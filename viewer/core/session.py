@@ -286,9 +286,11 @@ class Session:
         self._journals.clear()
 
     def recover(self) -> list[Segmentation]:
-        """Segmentations of sessions that ended without close() (crash, kill -9), rebuilt from journals.
+        """Segmentations of sessions that ended without close() (crash, kill -9), rebuilt from journals:
+        labels (uint16 past 255), provenance, hand removals, name and label table; their audit entries
+        (model id and version, edits) are restored by :meth:`adopt_recovered`.
 
-        A damaged tail loses only the edits after the damage (``recovery_warnings``); a journal whose
+        A damaged record loses only its own edit (``recovery_warnings`` name the file); a journal whose
         header is unreadable is skipped and reported in ``recovery_errors`` (JournalError naming the
         file), the others are still recovered.
         """
