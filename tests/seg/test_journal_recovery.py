@@ -224,3 +224,32 @@ def test_hand_removals_are_saved_with_the_session(tmp_path, ct):
     assert loaded.provenance_summary()[5]["human_removed"] == n
     assert segment_algorithms(b, loaded)[5]["algorithm_type"] == "SEMIAUTOMATIC"
     b.close()
+
+
+LIVE_CHILD = """
+import sys, time
+from viewer.core.session import Session
+s = Session(home=sys.argv[1])
+vol = s.open(sys.argv[2])
+seg = s.new_segmentation(vol, "still editing")
+s.paint(seg, 1, vol.index_to_world((60, 50, 15)), 5)
+s.flush()
+print("painted", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_journal_another_running_radview_writes_is_not_offered(tmp_path, shared_data):
+    ct_path = shared_data / "ct_abdomen_3mm.nii.gz"
+    proc = subprocess.Popen([sys.executable, "-c", LIVE_CHILD, str(tmp_path), str(ct_path)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "painted"
+        other = Session(home=tmp_path)
+        assert other.recover() == []
+        other.discard_recovery()  # declining does not close the other window's journal
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    (rec,) = Session(home=tmp_path).recover()
+    assert rec.name == "still editing" and rec.array.any()

@@ -19,6 +19,7 @@ folders left ``closed`` (recovered, declined) are deleted by :func:`clean_closed
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
@@ -33,6 +34,11 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: no liveness check between processes
+    fcntl = None
 
 from viewer.core.errors import JournalError
 from viewer.core.history import Delta
@@ -163,6 +169,8 @@ class Journal:
     def _start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._file = open(self.dir / "deltas.bin", "wb")  # noqa: SIM115 - closed in close()
+        if fcntl is not None:  # other processes see the journal is live, not to recover
+            fcntl.lockf(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         seg = self._seg
         array = seg.array
         if self._initial and array.any():
@@ -264,11 +272,30 @@ def mark_closed(folder: Path, why: str) -> None:
     (Path(folder) / "closed").write_text(why + "\n")
 
 
-def open_journals(root: Path) -> list[Path]:
-    """Journal folders under ``root`` that were not closed cleanly (crash, kill)."""
+def _locked_by_another_process(folder: Path) -> bool:
+    """Whether a live radview process holds the folder's journal (its writer keeps a POSIX lock on
+    deltas.bin, which the system releases when the process dies, even by SIGKILL)."""
+    if fcntl is None:
+        return False
+    try:
+        with open(Path(folder) / "deltas.bin", "rb") as f:
+            fcntl.lockf(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.lockf(f, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except OSError as err:
+        return err.errno in (errno.EACCES, errno.EAGAIN)
+    return False
+
+
+def open_journals(root: Path, exclude: set[Path] = frozenset()) -> list[Path]:
+    """Journal folders under ``root`` that were not closed cleanly (crash, kill), other than ``exclude``
+    (this session's live journals) and those another running radview is still writing."""
     if not Path(root).is_dir():
         return []
-    return sorted(p for p in Path(root).iterdir() if (p / "header.json").exists() and not (p / "closed").exists())
+    return sorted(p for p in Path(root).iterdir()
+                  if p not in exclude and (p / "header.json").exists() and not (p / "closed").exists()
+                  and not _locked_by_another_process(p))
 
 
 def clean_closed(root: Path) -> list[Path]:

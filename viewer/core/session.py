@@ -295,10 +295,7 @@ class Session:
         file), the others are still recovered.
         """
         out = []
-        live = {j.dir for j in self._journals.values()}
-        for folder in open_journals(self.journal_dir):
-            if folder in live:
-                continue
+        for folder in open_journals(self.journal_dir, exclude={j.dir for j in self._journals.values()}):
             try:
                 seg, warnings = replay(folder)
             except JournalError as err:
@@ -329,7 +326,5 @@ class Session:
 
     def discard_recovery(self) -> None:
         """Mark every unclosed journal as handled (after the user declined or saved the recovery)."""
-        live = {j.dir for j in self._journals.values()}
-        for folder in open_journals(self.journal_dir):
-            if folder not in live:
-                mark_closed(folder, "recovery declined")
+        for folder in open_journals(self.journal_dir, exclude={j.dir for j in self._journals.values()}):
+            mark_closed(folder, "recovery declined")
