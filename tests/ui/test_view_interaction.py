@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
@@ -93,8 +93,8 @@ def test_dragging_the_histogram_region_sets_window_level(viewer, open_and_wait, 
     lo, hi = region.getRegion()
     # drag the region's right edge (a real mouse drag on the plot) from hi to hi + 400 HU
     y_mid = sum(vb.viewRange()[1]) / 2
-    start = plot.mapFromScene(vb.mapViewToScene(pg_point(hi, y_mid)))
-    end = plot.mapFromScene(vb.mapViewToScene(pg_point(hi + 400, y_mid)))
+    start = plot.mapFromScene(vb.mapViewToScene(QPointF(hi, y_mid)))
+    end = plot.mapFromScene(vb.mapViewToScene(QPointF(hi + 400, y_mid)))
     widget = plot.viewport()
     qtbot.mousePress(widget, Qt.LeftButton, pos=start)
     for i in range(1, 9):
@@ -106,12 +106,6 @@ def test_dragging_the_histogram_region_sets_window_level(viewer, open_and_wait, 
     assert viewer.state.level == pytest.approx((new_hi + new_lo) / 2)
     assert axial.slice_view.window_level == (viewer.state.window, viewer.state.level)
     assert not np.array_equal(before, view_pixels(axial))  # wider window: the image changed
-
-
-def pg_point(x: float, y: float):
-    from PySide6.QtCore import QPointF
-
-    return QPointF(x, y)
 
 
 def _letter_box(view, side: str) -> tuple[float, float, float, float]:
