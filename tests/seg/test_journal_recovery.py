@@ -34,10 +34,13 @@ def test_labels_past_255_recover_as_uint16(tmp_path, ct):
     crashed.paint(seg, 5, centre + [20, 0, 0], 5)
     crashed.paint(seg, 300, centre, 8)  # promotes the map to uint16
     crashed.paint(seg, 7, centre + [0, 20, 0], 5)
+    initial = crashed.new_segmentation(ct, "many from a file", labels=seg.array)  # journalled whole, uint16
     crashed.flush()
-    (rec,) = Session(home=tmp_path).recover()
-    assert rec.array.dtype == np.uint16 and np.array_equal(rec.array, seg.array)
-    assert (rec.array == 300).sum() > 0
+    recovered = {r.name: r for r in Session(home=tmp_path).recover()}
+    for original in (seg, initial):
+        rec = recovered[original.name]
+        assert rec.array.dtype == np.uint16 and np.array_equal(rec.array, original.array)
+        assert (rec.array == 300).sum() > 0 and np.array_equal(rec.provenance, original.provenance)
 
 
 REOPEN_CHILD = """

@@ -13,8 +13,9 @@ map is on disk. A payload is one kind byte and its body:
 
 Replaying the records in order rebuilds the segmentation; undo/redo are journalled as the deltas they
 apply. A damaged record is skipped (with a warning naming the file) and the records after it, found by
-their magic and checksum, are still replayed. A clean close writes ``closed`` and deletes the folder;
-folders left ``closed`` (recovered, declined) are deleted by :func:`clean_closed`.
+their magic and checksum, are still replayed. The writer holds a POSIX lock on ``deltas.bin``, so a
+journal another running radview writes is not taken for a crashed one. A clean close writes ``closed``
+and deletes the folder; folders left ``closed`` (recovered, declined) are deleted by :func:`clean_closed`.
 """
 
 from __future__ import annotations
