@@ -169,12 +169,19 @@ def _background(vol: Volume) -> float:
     return -1024.0 if vol.units == "HU" else 0.0
 
 
-def _window_count(shape, roi) -> int:
+def window_count(shape, roi) -> int:
+    """How many sliding windows of size ``roi`` (OVERLAP) cover an array of ``shape``."""
     n = 1
     for s, r in zip(shape, roi, strict=True):
         step = max(int(r * (1 - OVERLAP)), 1)
         n *= 1 if s <= r else math.ceil((s - r) / step) + 1
     return n
+
+
+def network_roi(model: LoadedModel) -> tuple[int, ...]:
+    """The card's patch size (listed along the grid axes x, y, z) in the network's axis order."""
+    patch = [int(v) for v in model.card.patch_size]
+    return tuple(patch if model.card.array_order == "xyz" else patch[::-1])
 
 
 def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = False,
@@ -190,11 +197,10 @@ def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = Fal
     if device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
     model.to(device).network.eval()
-    patch = [int(v) for v in model.card.patch_size]  # card: grid axes (x, y, z)
-    roi = tuple(patch if model.card.array_order == "xyz" else patch[::-1])
+    roi = network_roi(model)
     flips = mirror_combinations(model.mirror_axes) if tta else [()]
     inputs = model.to_network_order(torch.from_numpy(x[None]))
-    total = _window_count(inputs.shape[2:], roi) * len(flips)
+    total = window_count(inputs.shape[2:], roi) * len(flips)
     done = [0]
 
     def window(batch):

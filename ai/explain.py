@@ -1,14 +1,15 @@
 """Explanations of a segmentation model's output: Grad-CAM on a chosen layer and TTA uncertainty.
 
-Both are computed on the model grid (see ai.engine) and returned as float32 Volumes resampled onto the
-first input's grid, so they overlay the image directly.
+Both are computed on the model grid (see ai.engine), tile by tile or pass by pass with progress and
+cancel, and returned as float32 Volumes resampled onto the first input's grid, so they overlay the image
+directly.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ai.engine import mirror_combinations, predict, preprocess
+from ai.engine import OVERLAP, mirror_combinations, network_roi, predict, preprocess, window_count
 from ai.model import LoadedModel
 from viewer.core.errors import ModelError
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
@@ -23,12 +24,6 @@ def layer_names(model: LoadedModel) -> list[str]:
     return [n for n, m in model.network.named_modules() if isinstance(m, torch.nn.Conv3d | torch.nn.ConvTranspose3d)]
 
 
-def _padded(x: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    shape = x.shape[1:]
-    pad = [(0, (-s) % multiple) for s in shape]
-    return np.pad(x, [(0, 0), *pad], mode="edge"), shape
-
-
 def default_layer(model: LoadedModel) -> str:
     """The last convolution that still has more channels than the model has classes: the decoder's
     final feature layer, at full or half resolution, before the output head."""
@@ -39,16 +34,20 @@ def default_layer(model: LoadedModel) -> str:
 
 
 def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: str | None = None,
-             roi: Volume | None = None, multiple: int = 16) -> Volume:
+             roi: Volume | None = None, progress: ProgressCallback | None = None,
+             cancel: CancelToken | None = None) -> Volume:
     """Class activation map (0..1) of ``label`` by HiResCAM, the Grad-CAM variant that multiplies
     gradients and activations voxel by voxel instead of averaging the gradients over the volume: for a
     fully convolutional segmentation network it shows where the evidence for the label is, where
     averaged weights smear it across the body. Target: the sum of the label's logits inside ``roi``
-    (a mask on the first input's grid; default: where the engine's segmentation has ``label``). ``layer`` names a
-    module (default: :func:`default_layer`). Scaled so the 99.5th percentile of the positive values
-    is 1. The whole model grid goes through the network at once, padded to ``multiple`` voxels."""
+    (a mask on the first input's grid; default: where the engine's segmentation has ``label``). ``layer``
+    names a module (default: :func:`default_layer`). Computed per sliding-window tile (the engine's
+    patch, overlap and Gaussian blending), so memory stays that of one patch; ``progress`` is reported
+    and ``cancel`` honoured per tile. Scaled so the 99.5th percentile of the positive values is 1."""
     import torch
+    from monai.inferers import sliding_window_inference
 
+    progress = progress or no_progress
     if label not in model.card.labels:
         raise ModelError(f"model {model.card.id} has no label {label}")
     layer = layer or default_layer(model)
@@ -59,28 +58,45 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
     if roi is not None:
         mask = resample_to(roi.with_array((roi.array > 0).astype(np.uint8)), grid, nearest=True).array > 0
     else:  # the label where the engine's sliding-window run puts it (as in the segmentation shown)
-        mask = predict(model, x, device="cpu").argmax(0) == label
+        mask = predict(model, x, device="cpu", cancel=cancel,
+                       progress=lambda f, m: progress(f * 0.5, f"segmenting: {m}")).argmax(0) == label
     if not mask.any():
         raise ModelError(f"Grad-CAM: no voxels of label {label} in the region")
-    xp, shape = _padded(x, multiple)
-    saved = {}
+    channels = x.shape[0]
+    roi_size = network_roi(model)
+    stacked = model.to_network_order(torch.from_numpy(np.concatenate([x, mask[None].astype(np.float32)])[None]))
+    total, done, saved = window_count(stacked.shape[2:], roi_size), [0], {}
+    net = model.network.cpu().eval()
+
+    def tile_cam(batch):  # the mask rides along as the last channel, so each tile knows its target voxels
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        inp, target_mask = batch[:, :channels], batch[:, channels] > 0.5
+        cam = torch.zeros((batch.shape[0], 1, *batch.shape[2:]))
+        if target_mask.any():
+            with torch.enable_grad():
+                logits = net(inp)
+                act = saved["act"]
+                (grads,) = torch.autograd.grad(logits[:, label][target_mask].sum(), act)
+            heat = torch.relu((grads * act).sum(1, keepdim=True)).detach()
+            cam = torch.nn.functional.interpolate(heat, size=inp.shape[2:], mode="trilinear", align_corners=False)
+        done[0] += batch.shape[0]
+        progress(0.5 + 0.45 * min(done[0] / total, 1.0), f"Grad-CAM tile {done[0]}/{total}")
+        return cam
+
     hook = modules[layer].register_forward_hook(lambda _m, _i, out: saved.__setitem__("act", out))
     try:
-        net = model.network.cpu().eval()
-        inp = model.to_network_order(torch.from_numpy(xp[None]))
-        logits = model.to_network_order(net(inp))[0, :, : shape[0], : shape[1], : shape[2]]
-        target = logits[label][torch.from_numpy(mask)].sum()
-        act = saved["act"]
-        (grads,) = torch.autograd.grad(target, act)
+        with torch.no_grad():
+            cam = sliding_window_inference(stacked, roi_size, sw_batch_size=2, predictor=tile_cam, overlap=OVERLAP,
+                                           mode="gaussian")
     finally:
         hook.remove()
-    cam = torch.relu((grads * act).sum(1, keepdim=True))
-    cam = torch.nn.functional.interpolate(cam, size=inp.shape[2:], mode="trilinear", align_corners=False)
-    cam = model.to_network_order(cam)[0, 0, : shape[0], : shape[1], : shape[2]].detach().numpy()
+    cam = model.to_network_order(cam)[0, 0].numpy()
     positive = cam[cam > 0]
     scale = float(np.percentile(positive, 99.5)) if positive.size else 1.0
     cam = np.clip(cam / max(scale, 1e-12), 0, 1).astype(np.float32)
     out = resample_to(grid.with_array(cam, units="arbitrary", modality="OT"), volumes[0])
+    progress(1.0, "done")
     return out.with_array(out.array.astype(np.float32), description=f"Grad-CAM {model.card.labels[label]} @ {layer}")
 
 

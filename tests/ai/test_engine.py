@@ -84,6 +84,28 @@ def test_tta_uncertainty_reports_passes_and_honours_cancel(tiny_model_dir):
         tta_uncertainty(model, [_oblique_ct()], progress=cancel_in_pass_2, cancel=token)
 
 
+def test_grad_cam_runs_tile_by_tile_with_progress_and_cancel(tiny_model_dir):
+    from ai.explain import grad_cam
+
+    arr = np.random.default_rng(2).integers(-1000, 400, (30, 60, 60)).astype(np.int16)
+    vol = Volume(arr, spacing=(1.5, 1.5, 2.5), origin=(0, 0, 0), modality="CT", units="HU")  # 23 x 23 x 19 model grid
+    model = load_model(str(tiny_model_dir))
+    region = vol.with_array(np.ones(vol.array.shape, np.uint8))
+    seen, token = [], CancelToken()
+    cam = grad_cam(model, [vol], 1, roi=region, progress=lambda f, m: seen.append((f, m)))
+    tiles = [m for _, m in seen if m.startswith("Grad-CAM tile")]
+    assert len(tiles) > 1 and tiles[-1].split()[-1].split("/")[0] == tiles[-1].split("/")[-1]  # every tile
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[-1][0] == 1.0
+    assert cam.same_grid(vol) and cam.array.max() > 0
+
+    def cancel_at_first_tile(fraction, message):
+        if message.startswith("Grad-CAM tile"):
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        grad_cam(model, [vol], 1, roi=region, progress=cancel_at_first_tile, cancel=token)
+
+
 def test_tta_without_mirror_axes_says_so(tiny_model_dir):
     from ai.engine import NO_MIRRORING
 

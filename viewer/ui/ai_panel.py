@@ -61,8 +61,7 @@ def grad_cam_job(model_id: str, volume, label: int) -> Job:
         from ai.explain import grad_cam
         from ai.registry import load_model
 
-        progress(0.05, f"Grad-CAM of label {label}: forward and backward pass")
-        return grad_cam(load_model(model_id), [volume], label)
+        return grad_cam(load_model(model_id), [volume], label, progress=progress, cancel=cancel)
 
     return job
 
