@@ -31,7 +31,8 @@ class ModelCard:
 
     ``inputs``: one dict per channel, e.g. ``{"modality": "CT", "name": "ct"}``;
     ``normalization``: one dict per channel, e.g. ``{"kind": "ct_window", "min": -250, "max": 350}``
-    (kinds: ct_window or its alias ct_clip, zscore, percentile_zscore, suv); ``spacing``: model voxel size (x, y, z) mm;
+    (kinds: ct_window or its alias ct_clip, zscore, percentile_zscore, suv, none: see ai.normalize);
+    ``spacing`` and ``patch_size``: per model-grid axis (x, y, z) in mm and voxels;
     ``labels``: {id: name} with 0 = background.
     """
 
