@@ -20,9 +20,10 @@ def test_standard_ct_and_pet_presets():
 
 
 def test_nifti_ct_without_modality_gets_the_abdomen_window(shared_data):
-    vol = load_volume(shared_data / "ct_abdomen_3mm.nii.gz")
-    assert vol.modality == "OT" and looks_like_hu(vol)
+    vol = load_volume(shared_data / "ct_abdomen_3mm.nii.gz")  # the reader recognises HU: modality CT
+    assert vol.modality == "CT" and vol.units == "HU" and looks_like_hu(vol)
     assert auto_window_level(vol) == (400, 40)
+    assert auto_window_level(vol.with_array(vol.array, modality="OT", units="arbitrary")) == (400, 40)
 
 
 def test_mr_window_spans_its_percentiles_and_pet_is_suv_0_to_6():
