@@ -1,10 +1,13 @@
 """Run a model on registered volumes: preprocess -> sliding-window predict -> export to the image grid.
 
 Axis order is SimpleITK's: arrays are (z, y, x), geometry (x, y, z) in LPS mm. The three steps follow
-nnU-Net: ``preprocess`` resamples every input onto one axis-aligned LPS grid at the model's spacing and
-normalises it as the card says; ``predict`` runs MONAI's sliding-window inference with Gaussian
-weighting (optional mirroring TTA); ``export`` takes the argmax at model resolution and resamples the
-labels back onto the first input's grid with nearest neighbour, exactly.
+nnU-Net: ``preprocess`` resamples every input onto the model grid the card describes (orientation and
+grid rule: radview's axis-aligned LPS grid, or MONAI's Orientationd + Spacingd grid for bundles) at
+the model's spacing and normalises it as the card says; ``predict`` puts the array in the network's
+axis order (card ``array_order``: (z, y, x), or MONAI's (x, y, z)) and runs MONAI's sliding-window
+inference with Gaussian weighting (optional mirroring TTA over every combination of the mirror axes);
+``export`` takes the argmax at model resolution and resamples the labels back onto the first input's
+grid with nearest neighbour, exactly.
 """
 
 from __future__ import annotations
