@@ -83,3 +83,16 @@ def test_progressive_voxels_are_not_served_stale():
     view.voxels_changed()
     view.set_slice_index(5)
     assert (view._plane(vol.array, view._image_cache) == 300).all()
+
+
+def test_edits_in_a_row_are_copied_once_by_one_thread():
+    import threading
+
+    arr = np.zeros((16, 16, 16), np.uint8)
+    cache = XMajorCache()
+    for _ in range(50):  # brush dabs
+        cache.invalidate(arr, delay_s=0.2)
+    assert sum(t.name == "x-major-copy" for t in threading.enumerate()) == 1
+    assert not cache.ready
+    cache.wait()
+    assert cache.ready

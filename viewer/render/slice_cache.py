@@ -38,35 +38,52 @@ class XMajorCache:
         self._generation = 0
         self._source: np.ndarray | None = None
         self._copy: np.ndarray | None = None
+        self._wanted: np.ndarray | None = None  # the array to copy next
+        self._delay = 0.0
+        self._building = False  # a thread is waiting or copying
         self._thread: threading.Thread | None = None
 
     def invalidate(self, array: np.ndarray | None, delay_s: float = 0.0) -> None:
         """``array``'s voxels changed (or a new array is shown; None: none): drop the copy and build a new
-        one after ``delay_s`` seconds without another ``invalidate`` (edits in a row rebuild once)."""
+        one once ``delay_s`` seconds pass without another ``invalidate`` (edits in a row rebuild once, by
+        one thread)."""
+        wanted = array is not None and array.ndim == 3 and array.nbytes <= MAX_COPY_BYTES
         with self._lock:
             self._generation += 1
             self._copy = self._source = None
-            generation = self._generation
-        if array is None or array.ndim != 3 or array.nbytes > MAX_COPY_BYTES:
-            return
-        self._thread = threading.Thread(target=self._build, args=(array, generation, delay_s),
-                                        name="x-major-copy", daemon=True)
-        self._thread.start()
+            self._wanted = array if wanted else None
+            self._delay = float(delay_s)
+            if wanted and not self._building:
+                self._building = True
+                self._thread = threading.Thread(target=self._build, name="x-major-copy", daemon=True)
+                self._thread.start()
 
-    def _build(self, array: np.ndarray, generation: int, delay_s: float) -> None:
-        if delay_s > 0:
-            time.sleep(delay_s)
-        if generation != self._generation:
-            return
-        copy = x_major_copy(array)
-        with self._lock:
-            if generation == self._generation:  # no change while copying
-                self._copy, self._source = copy, array
+    def _build(self) -> None:
+        """Wait until the source stops changing, copy it, keep the copy if nothing changed meanwhile."""
+        while True:
+            with self._lock:
+                generation, delay = self._generation, self._delay
+            if delay > 0:
+                time.sleep(delay)
+            with self._lock:
+                if generation != self._generation:  # changed while waiting: wait again
+                    continue
+                array = self._wanted
+                if array is None:
+                    self._building = False
+                    return
+            copy = x_major_copy(array)
+            with self._lock:
+                if generation == self._generation:  # no change while copying
+                    self._copy, self._source = copy, array
+                    self._building = False
+                    return
 
     def wait(self) -> None:
         """Block until the copy being built (if any) is done."""
-        if self._thread is not None:
-            self._thread.join()
+        thread = self._thread
+        if thread is not None:
+            thread.join()
 
     @property
     def ready(self) -> bool:
