@@ -73,8 +73,9 @@ def _relabel(array: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
 def compare_labels(a: np.ndarray, b: np.ndarray, names_a: dict[int, str] | None,
                    names_b: dict[int, str] | None) -> Comparison:
     """Compare label maps ``a`` and ``b`` of one grid. When both sides name their labels, structures are
-    matched by name (B's ids mapped to A's; names on one side only are listed in ``only_a`` / ``only_b``
-    and left out of the Dice rows and agreement); otherwise labels are matched by number."""
+    matched by name (B's ids mapped to A's; structures present in one map whose name the other side lacks
+    are listed in ``only_a`` / ``only_b`` and left out of the Dice rows and agreement); otherwise labels
+    are matched by number."""
     names_a = {int(k): v for k, v in (names_a or {}).items() if int(k)}
     names_b = {int(k): v for k, v in (names_b or {}).items() if int(k)}
     if not (names_a and names_b):
@@ -91,7 +92,11 @@ def compare_labels(a: np.ndarray, b: np.ndarray, names_a: dict[int, str] | None,
     names = {label: names_a[label] for label in sorted(matched)}
     a_kept = _relabel(a, {label: label for label in matched})
     b_in_a = _relabel(b, b_to_a)
-    only_b_keys = {_key(n) for n in names_b.values()} - set(ids_a)
+    keys_b = {_key(n) for n in names_b.values()}
+
+    def unmatched(array, side_names, other_keys) -> list[str]:
+        present = set(np.unique(array).tolist())
+        return [n for label, n in sorted(side_names.items()) if label in present and _key(n) not in other_keys]
+
     return Comparison(a_kept, b_in_a, names, dice_table(a_kept, b_in_a, names), True,
-                      only_a=[names_a[label] for label in sorted(set(ids_a.values()) - matched)],
-                      only_b=sorted({n for n in names_b.values() if _key(n) in only_b_keys}))
+                      only_a=unmatched(a, names_a, keys_b), only_b=unmatched(b, names_b, ids_a))

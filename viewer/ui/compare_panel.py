@@ -158,7 +158,8 @@ class ComparePanel(QWidget):
         lines = [f"A = {title_a}, B = {title_b}; labels matched by {'name' if self.comparison.by_name else 'number'}"]
         for side, only in (("A", self.comparison.only_a), ("B", self.comparison.only_b)):
             if only:
-                lines.append(f"only in {side} ({len(only)}): {', '.join(only)}")
+                more = f" and {len(only) - 12} more" if len(only) > 12 else ""
+                lines.append(f"only in {side} ({len(only)}): {', '.join(only[:12])}{more}")
         self.status.setText("\n".join(lines))
         self.compared.emit(self.rows)
 
