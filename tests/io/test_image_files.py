@@ -52,3 +52,10 @@ def test_non_ct_nifti_stays_arbitrary(shared_data, demo_study):
     mr = load_volume(demo_study.mr)
     assert (labels.modality, labels.units) == ("OT", "arbitrary")
     assert (mr.modality, mr.units) == ("OT", "arbitrary")
+
+
+def test_scan_lists_an_image_file_with_its_slice_count(shared_data):
+    from viewer.core.io import scan
+
+    (found,) = scan(shared_data / "ct_abdomen_3mm.nii.gz")
+    assert found.n_slices == 30 and found.n_files == 1

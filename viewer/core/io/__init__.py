@@ -42,7 +42,20 @@ def _paths(path: PathArg) -> tuple[list[Path], Path]:
 
 
 def _image_file_info(f: Path) -> SeriesInfo:
-    return SeriesInfo(series_uid=str(f.resolve()), modality="OT", description=f.name, n_files=1, files=[f])
+    """A NIfTI/NRRD/MHA file as a series: its slice count from the header (the modality is only known
+    once the values are read, see :func:`viewer.core.io.image_files.read_image_file`)."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(f))
+    try:
+        reader.ReadImageInformation()
+        size = reader.GetSize()
+        slices = int(size[2]) if len(size) > 2 else 1
+    except RuntimeError:  # a damaged file: load_volume names the problem
+        slices = 0
+    return SeriesInfo(series_uid=str(f.resolve()), modality="OT", description=f.name, n_files=1, files=[f],
+                      file_slices=slices)
 
 
 def scan(path: PathArg) -> list[SeriesInfo]:

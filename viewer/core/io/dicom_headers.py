@@ -143,11 +143,15 @@ class SeriesInfo:
     series_number: int | None = None
     files: list[Path] = field(default_factory=list)
     headers: list[DicomHeader] = field(default_factory=list, repr=False)
+    #: slices of a NIfTI/NRRD/MHA file, from its header (0: unknown)
+    file_slices: int = 0
 
     @property
     def n_slices(self) -> int:
         """Number of image slices (frames for multi-frame objects)."""
-        return sum(h.n_frames for h in self.headers) if self.headers else self.n_files
+        if self.headers:
+            return sum(h.n_frames for h in self.headers)
+        return self.file_slices or self.n_files
 
 
 def read_header(path: Path) -> DicomHeader:
