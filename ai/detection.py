@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
-from ai.engine import SegmentationResult
+from ai.engine import SegmentationResult, run_segmentation
+from ai.model import LoadedModel
+from viewer.core.errors import ModelError
+from viewer.core.progress import CancelToken, ProgressCallback
+from viewer.core.volume import Volume
+
+#: Tasks whose output is a label map that findings can be taken from.
+DETECTING_TASKS = ("detection", "segmentation")
 
 
 def _box_corners(box: tuple[slice, slice, slice]) -> np.ndarray:
@@ -47,3 +56,37 @@ def detections_from_labels(result: SegmentationResult, min_voxels: int = 5) -> l
                                      [round(float(v), 3) for v in corners.max(axis=0)]]})
         out.extend(sorted(found, key=lambda d: -d["score"]))
     return out
+
+
+@dataclass
+class DetectionResult:
+    """A model's findings on the first input's grid, with what the run could not do (``warnings``)."""
+
+    detections: list[dict]
+    model_id: str
+    model_version: str
+    task: str
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """The ``radview detect`` document: {model, coordinates: "LPS mm", detections}."""
+        return {"model": {"id": self.model_id, "version": self.model_version, "task": self.task},
+                "coordinates": "LPS mm", "detections": self.detections}
+
+
+def run_detection(model: LoadedModel, volumes: list[Volume], *, device="auto", tta: bool = False,
+                  progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+                  roi=None) -> DetectionResult:
+    """Findings of ``model`` on ``volumes`` (registered; the first defines the grid), as detections_from_labels.
+
+    A detection model (card task "detection") gives its lesion-type labels; a segmentation model gives one
+    finding per connected structure. Raises ModelError for other tasks or mismatched inputs, Cancelled when
+    ``cancel`` fires.
+    """
+    if model.card.task not in DETECTING_TASKS:
+        raise ModelError(f"model {model.card.id} is a {model.card.task} model; detection needs a "
+                         f"{' or '.join(DETECTING_TASKS)} model")
+    result = run_segmentation(model, volumes, device=device, tta=tta, progress=progress, cancel=cancel,
+                              return_probabilities=True, roi=roi)
+    return DetectionResult(detections_from_labels(result), model.card.id, model.card.version, model.card.task,
+                           list(result.warnings))

@@ -55,7 +55,7 @@ def fit(net, data: list[tuple[np.ndarray, np.ndarray]], patch: tuple[int, int, i
         stop: Callable[[int, float], bool], augment: Augment, batch: int = 4, lr: float = 2e-3,
         foreground_fraction: float = 0.7) -> dict:
     """Train ``net`` with Adam and Dice + cross-entropy on random patches of ``data`` [(image, labels)]
-    until ``stop(iterations done, seconds)``; returns {iterations, seconds, final_loss}."""
+    until ``stop(iterations done, seconds)``; returns {iterations, seconds, cpu_seconds (all threads), final_loss}."""
     import torch
     from monai.losses import DiceCELoss
 
@@ -63,7 +63,7 @@ def fit(net, data: list[tuple[np.ndarray, np.ndarray]], patch: tuple[int, int, i
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     foregrounds = [np.argwhere(y > 0) for _, y in data]
     net.train()
-    start, it, losses = time.monotonic(), 0, []
+    start, cpu, it, losses = time.monotonic(), time.process_time(), 0, []
     while not stop(it, time.monotonic() - start):
         xs, ys = [], []
         for _ in range(batch):
@@ -81,7 +81,8 @@ def fit(net, data: list[tuple[np.ndarray, np.ndarray]], patch: tuple[int, int, i
         if it % 50 == 0:
             log.info("iteration %d loss %.4f", it, np.mean(losses[-50:]))
     net.eval()
-    return {"iterations": it, "seconds": round(time.monotonic() - start, 1), "final_loss": float(np.mean(losses[-50:]))}
+    return {"iterations": it, "seconds": round(time.monotonic() - start, 1),
+            "cpu_seconds": round(time.process_time() - cpu, 1), "final_loss": float(np.mean(losses[-50:]))}
 
 
 def save_model(net, card: ModelCard, out: Path) -> None:

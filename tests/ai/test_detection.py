@@ -1,12 +1,23 @@
-"""Detections from a model's output: components in world mm, boxes on voxel edges, probability scores/centres."""
+"""Detections: components in world mm (voxel-edge boxes, probability scores and centres), the built-in PET
+lesion detector on the demo study, segmentation models used for detection, the registry entry."""
 
 from __future__ import annotations
 
-import numpy as np
+import json
 
-from ai.detection import detections_from_labels
+import numpy as np
+import pytest
+
+from ai.detection import detections_from_labels, run_detection
 from ai.engine import SegmentationResult
+from ai.registry import load_model
+from tests.ai.conftest import write_model
+from viewer.cli import main
+from viewer.core.errors import ModelError
+from viewer.core.phantom import make_phantom
 from viewer.core.volume import Volume
+
+MODEL = "pet_lesion_unet"
 
 
 def test_detections_are_components_in_world_mm():
@@ -47,3 +58,55 @@ def test_oblique_boxes_enclose_every_voxel_corner():
     world = vol.index_to_world(corners)
     assert np.allclose(d["box_mm"][0], world.min(axis=0), atol=1e-3)
     assert np.allclose(d["box_mm"][1], world.max(axis=0), atol=1e-3)
+
+
+def test_detect_finds_every_demo_pet_lesion(demo_study, tmp_path):
+    """`radview detect` on the demo PET DICOM (phantom seed 0, not trained on): every truth.json lesion is
+    found within one PET voxel (4 mm) of its centre, with its box around it, and no false positive."""
+    out = tmp_path / "detections.json"
+    assert main(["detect", str(demo_study.pet_dir), "--model", MODEL, "--out", str(out), "--device", "cpu"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["model"] == {"id": MODEL, "version": "0.1.0", "task": "detection"}
+    assert doc["coordinates"] == "LPS mm"
+    found = doc["detections"]
+    truth = json.loads(demo_study.truth.read_text())["lesions"]
+    assert len(truth) == 3 and len(found) == len(truth), found
+    for lesion in truth:
+        centre = np.asarray(lesion["center_pet_mm"])  # the PET frame: the PET is offset from the CT
+        d = min(found, key=lambda d: np.linalg.norm(np.asarray(d["center_mm"]) - centre))
+        assert np.linalg.norm(np.asarray(d["center_mm"]) - centre) <= 4.0, (lesion["name"], d)
+        assert d["label"] == 1 and d["name"] == "lesion" and 0.5 < d["score"] <= 1.0
+        lo, hi = (np.asarray(c) for c in d["box_mm"])
+        assert np.all(lo < centre) and np.all(centre < hi)
+        assert np.all(hi - lo <= 2 * lesion["radius_mm"] + 3 * 4.0)  # about the lesion's size (blurred PET)
+
+
+def test_a_segmentation_model_gives_one_finding_per_organ():
+    """A segmentation model used for detection: each organ is one component near its true centroid."""
+    ph = make_phantom(3)
+    result = run_detection(load_model("abdomen_ct_unet"), [ph.ct], device="cpu")
+    assert result.task == "segmentation" and result.model_id == "abdomen_ct_unet"
+    for name, label in (("liver", 5), ("spleen", 1), ("kidney_left", 3), ("kidney_right", 2)):
+        organ = max((d for d in result.detections if d["name"] == name),
+                    key=lambda d: np.prod(np.subtract(d["box_mm"][1], d["box_mm"][0])))  # the main component
+        truth = ph.ct.index_to_world(np.argwhere(ph.labels.array == label).mean(axis=0)[::-1])
+        assert np.linalg.norm(np.asarray(organ["center_mm"]) - truth) < 10.0, name
+
+
+def test_models_that_do_not_detect_are_refused(tmp_path):
+    folder = write_model(tmp_path / "translator")
+    card = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**card, "task": "translation"}))
+    with pytest.raises(ModelError, match="is a translation model; detection needs a detection or segmentation"):
+        run_detection(load_model(str(folder)), [make_phantom(3).pet], device="cpu")
+
+
+def test_the_registry_lists_the_detector(capsys):
+    assert main(["models", "--json"]) == 0
+    models = {m["id"]: m for m in json.loads(capsys.readouterr().out)["models"]}
+    assert models[MODEL]["task"] == "detection"
+    assert models[MODEL]["modalities"] == ["PT"] and models[MODEL]["labels"] == {"0": "background", "1": "lesion"}
+    card = load_model(MODEL).card
+    names = {m["name"] for m in card.metrics}
+    assert {"sensitivity", "false_positives_per_scan", "centre_error_mm_mean"} <= names
+    assert all(m["data"] for m in card.metrics)

@@ -3,32 +3,46 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+from pathlib import Path
 
 NAME = "detect"
-HELP = "run a model and write its findings (label, score, centre and box in LPS mm) as JSON"
+HELP = "run a detection (or segmentation) model and write its findings (label, score, centre and box in LPS mm)"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("images", nargs="+", help="input images (registered)")
-    parser.add_argument("--model", required=True, help="model id or folder")
-    parser.add_argument("--out", required=True, help="output JSON")
+    parser.add_argument("images", nargs="+", help="input images (registered), in the model's channel order")
+    parser.add_argument("--model", required=True, help="model id (radview models) or model folder")
+    parser.add_argument("--out", required=True, help="output JSON: {model, coordinates, detections}")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation")
 
 
 def run(args) -> int:
-    from ai.detection import detections_from_labels
-    from ai.engine import run_segmentation
+    from ai.detection import run_detection
+    from ai.engine import select_device
     from ai.registry import load_model
     from viewer.commands.progress_bar import ProgressBar
     from viewer.core.io import load_volume
+    from viewer.core.progress import CancelToken
 
+    device = select_device(args.device)
     model = load_model(args.model)
     volumes = [load_volume(p) for p in args.images]
-    result = run_segmentation(model, volumes, device=args.device, progress=ProgressBar(), return_probabilities=True)
-    found = detections_from_labels(result)
-    doc = {"model": {"id": model.card.id, "version": model.card.version}, "coordinates": "LPS mm",
-           "detections": found}
-    with open(args.out, "w") as f:
-        json.dump(doc, f, indent=2)
-    print(f"wrote {args.out}: {len(found)} detection(s)")
+    cancel, bar = CancelToken(), ProgressBar()
+    try:
+        result = run_detection(model, volumes, device=device, tta=args.tta, progress=bar, cancel=cancel)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        raise
+    finally:
+        bar.end_line()
+    for warning in result.warnings:
+        print(f"radview: warning: {model.card.id}: {warning}", file=sys.stderr)
+    out = Path(args.out)
+    partial = out.with_name(f".partial-{os.getpid()}-{out.name}")
+    partial.write_text(json.dumps(result.to_json(), indent=2))
+    os.replace(partial, out)  # present means complete
+    print(f"wrote {out}: {len(result.detections)} detection(s) by {model.card.id} {model.card.version} on {device}")
     return 0

@@ -1,0 +1,41 @@
+"""The built-in PET lesion detector from the AI panel in a real window: the demo lesions appear in the
+Detections list and as boxes in the MPR views."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.ui.conftest import view_pixels
+
+pytestmark = pytest.mark.gui
+MODEL = "pet_lesion_unet"
+
+
+def test_detect_on_the_demo_pet_lists_and_outlines_its_lesions(viewer, open_and_wait, demo_study, qtbot, artifacts):
+    vol = open_and_wait(viewer, demo_study.pet_dir)
+    panel = viewer.ai_panel
+    panel.models.setCurrentRow(panel.model_ids.index(MODEL))
+    assert "task: detection" in panel.card.toPlainText()
+    with qtbot.waitSignal(panel.detections_ready, timeout=120000) as blocker:
+        assert panel.detect() is not None
+    detections = blocker.args[0]
+    truth = json.loads(demo_study.truth.read_text())["lesions"]
+    assert len(detections) == len(truth)
+    table = viewer.detections_panel.table
+    assert table.rowCount() == len(truth) and table.item(0, 0).text() == "lesion (1)"
+    assert viewer.detections_panel.summary.text() == f"{len(truth)} detections"
+    liver = next(t for t in truth if t["name"] == "liver_lesion")
+    row = min(range(len(detections)), key=lambda i: np.linalg.norm(np.subtract(detections[i]["center_mm"],
+                                                                               liver["center_pet_mm"])))
+    table.selectRow(row)
+    assert np.allclose(viewer.state.cursor, detections[row]["center_mm"])
+    for view in viewer.views.values():  # every view cuts the liver lesion's box at the cursor
+        assert len(view.slice_view.detection_boxes.rectangles(view.slice_view)) >= 1
+    axial = viewer.views["axial"]
+    axial.slice_view.set_crosshair_visible(False)
+    Image.fromarray(view_pixels(axial).astype(np.uint8)).save(artifacts / "pet_lesion_detections_axial.png")
+    assert vol.modality == "PT" and vol.units == "SUVbw"
