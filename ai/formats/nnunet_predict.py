@@ -5,18 +5,14 @@ arranged for the CPU: one worker thread per core, each running whole network cal
 (nnU-Net runs one call at a time over an OpenMP team, whose per-op barriers stall whenever a core is busy
 elsewhere), tiles cut by the workers (nnU-Net: a producer thread with a second OpenMP team), results stitched
 in nnU-Net's order. On the CPU the network runs as a channels-last copy (oneDNN convolutions without layout
-reorders; instance norm per sample in that layout; 1x1 convolutions as matrix products) and freed memory is
-kept for reuse while tiles run (no page faults on every fresh activation). The stitching keeps nnU-Net's
-float16 arithmetic on purpose: labels at tile borders depend on it.
+reorders, instance norm and 1x1 convolutions computed in that layout, as accurately as aten's own kernels).
+The stitching keeps nnU-Net's float16 arithmetic on purpose: labels at tile borders depend on it.
 """
 
 from __future__ import annotations
 
 import copy
-import ctypes
-import ctypes.util
 import itertools
-import logging
 import math
 import os
 from collections import deque
@@ -28,17 +24,11 @@ import numpy as np
 
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 
-log = logging.getLogger(__name__)
-
 #: tile voxels in the network at once (all workers, whole batches), at most MAX_BATCH tiles per call on a GPU
 BATCH_VOXELS = 2 ** 20
 MAX_BATCH = 8
 #: at most this many tiles per call on a CPU worker (measured on 2 cores: 2 beats 1, 4 and 8)
 CPU_BATCH = 2
-#: glibc mallopt parameters, and the block size below which freed memory is kept while tiles run
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-GLIBC_DEFAULT_THRESHOLD = 128 * 1024
-KEEP_BYTES = 1 << 30
 
 
 @lru_cache(maxsize=4)
@@ -132,8 +122,7 @@ def sliding_window_logits(network, data, tile, *, fold_weights=(None,), mirror_a
 
     total = len(groups) * len(fold_weights)
     result = None
-    with _one_thread_per_worker(workers), _reuse_freed_memory(cpu), ThreadPoolExecutor(workers) as pool, \
-            torch.inference_mode():
+    with _one_thread_per_worker(workers), ThreadPoolExecutor(workers) as pool, torch.inference_mode():
         weight = torch.zeros(data.shape[1:], dtype=torch.float16)
         for sl in slices:
             weight[sl] += gauss
@@ -163,7 +152,7 @@ def sliding_window_logits(network, data, tile, *, fold_weights=(None,), mirror_a
 def cpu_inference_network(network):
     """A copy of ``network`` for CPU inference: channels-last, instance norms and 1x1 convolutions replaced by
     layout-friendly equivalents (same parameter names, so fold state dicts still load; same results up to
-    float32 rounding). ``network`` itself is left as it is."""
+    float32 rounding), for inference only (no gradients). ``network`` itself is left as it is."""
     import torch
 
     net = copy.deepcopy(network)
@@ -176,7 +165,7 @@ def cpu_inference_network(network):
     ndim = max((p.ndim for p in net.parameters()), default=0)
     if ndim in (4, 5):
         net = net.to(memory_format=torch.channels_last if ndim == 4 else torch.channels_last_3d)
-    return net.eval()
+    return net.eval().requires_grad_(False)
 
 
 def _cpu_replacement(module):
@@ -201,20 +190,25 @@ def _layout_modules():
     from torch.nn import functional
 
     class SampleNorm(torch.nn.Module):
-        """InstanceNorm as batch norm over each sample: keeps channels-last (InstanceNorm's reshape copies it)."""
+        """InstanceNorm computed on the channels-last layout (InstanceNorm's reshape would copy it), two-pass
+        statistics from cascaded sums: as accurate as aten's contiguous kernel (its channels-last batch norm
+        accumulates sequentially, ~50x the rounding error, enough to move labels)."""
 
         def __init__(self, norm):
             super().__init__()
             self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
 
         def forward(self, x):
-            out = torch.empty_like(x)
-            stats = torch.float32 if x.dtype in (torch.bfloat16, torch.float16) else x.dtype  # as aten's opmath
-            mean, invstd = x.new_empty(x.shape[1], dtype=stats), x.new_empty(x.shape[1], dtype=stats)
-            for n in range(x.shape[0]):
-                torch.ops.aten.native_batch_norm.out(x[n:n + 1], self.weight, self.bias, None, None, True, 0.0,
-                                                     self.eps, out=out[n:n + 1], save_mean=mean, save_invstd=invstd)
-            return out
+            n, c = x.shape[:2]
+            voxels = x.movedim(1, -1).reshape(n, -1, c)  # a view of a channels-last x
+            if voxels.dtype in (torch.bfloat16, torch.float16):
+                voxels = voxels.float()
+            dev = voxels - voxels.mean(1, keepdim=True)
+            scale = (dev * dev).mean(1, keepdim=True).add_(self.eps).rsqrt_()
+            if self.weight is not None:
+                scale.mul_(self.weight)
+            out = dev.mul_(scale) if self.bias is None else torch.addcmul(self.bias, dev, scale, out=dev)
+            return out.to(x.dtype).view(n, *x.shape[2:], c).movedim(-1, 1)
 
     class Pointwise(torch.nn.Module):
         """A 1x1 convolution as a matrix product over the channels-last voxels (no layout copy)."""
@@ -228,37 +222,6 @@ def _layout_modules():
             return functional.linear(x.movedim(1, -1), weight, self.bias).movedim(-1, 1)
 
     return SampleNorm, Pointwise
-
-
-@contextmanager
-def _reuse_freed_memory(enabled: bool):
-    """glibc keeps freed large blocks for reuse (no fresh pages to fault in for every activation), then trims."""
-    libc = _glibc() if enabled else None
-    if libc is None:
-        yield
-        return
-    libc.mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)
-    libc.mallopt(M_TRIM_THRESHOLD, KEEP_BYTES)
-    try:
-        yield
-    finally:
-        libc.mallopt(M_MMAP_THRESHOLD, GLIBC_DEFAULT_THRESHOLD)
-        libc.mallopt(M_TRIM_THRESHOLD, GLIBC_DEFAULT_THRESHOLD)
-        libc.malloc_trim(0)
-
-
-@lru_cache(maxsize=1)
-def _glibc():
-    """The C library if it is glibc (has mallopt and malloc_trim), else None."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        libc = None
-    if libc is None or not all(hasattr(libc, f) for f in ("mallopt", "malloc_trim")):
-        log.debug("no glibc mallopt: freed memory is not kept between tiles")
-        return None
-    return libc
 
 
 @contextmanager
