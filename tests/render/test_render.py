@@ -174,6 +174,12 @@ def test_display_world_round_trip_and_letters():
     # patient left (+x world) must be further right on screen than patient right
     xl, _ = sv.world_to_display(p + np.array([10.0, 0, 0]))
     assert xl > x
+    # a cursor between two slices: the corner text gives the shown slice's own position, not the cursor's
+    between = vol.index_to_world((12, 30, 4.4))
+    sv.set_cursor(between)
+    assert sv.slice_index == 4
+    assert sv.slice_position_mm == pytest.approx(vol.index_to_world((12, 30, 4))[2])
+    assert sv.slice_position_mm != pytest.approx(between[2])
     win.Finalize()
 
 

@@ -297,9 +297,12 @@ class SliceView:
 
     @property
     def slice_position_mm(self) -> float:
-        """Position of the slice along the view's normal (world mm of the slice's centre)."""
-        normal_world = {"axial": 2, "coronal": 1, "sagittal": 0}[self.orientation]
-        return float(self._cursor[normal_world])
+        """Position of the shown slice along the view's world axis: the world mm of that slice's voxel
+        centres under the cursor (not the cursor itself, which may lie between two slices)."""
+        vol = self.volume
+        col, row, _ = self.axes.index_to_plane(vol.world_to_index(self._cursor), vol.size)
+        centre = vol.index_to_world(self.axes.plane_to_index(col, row, self._k, vol.size))
+        return float(centre[{"axial": 2, "coronal": 1, "sagittal": 0}[self.orientation]])
 
     @property
     def cursor(self) -> np.ndarray:
