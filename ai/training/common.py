@@ -52,10 +52,12 @@ def sample_patch(x: np.ndarray, y: np.ndarray, foreground: np.ndarray, patch: tu
 
 
 def fit(net, data: list[tuple[np.ndarray, np.ndarray]], patch: tuple[int, int, int], rng: np.random.Generator, *,
-        stop: Callable[[int, float], bool], augment: Augment, batch: int = 4, lr: float = 2e-3,
+        iterations: int, augment: Augment, batch: int = 4, lr: float = 2e-3,
         foreground_fraction: float = 0.7) -> dict:
     """Train ``net`` with Adam and Dice + cross-entropy on random patches of ``data`` [(image, labels)]
-    until ``stop(iterations done, seconds)``; returns {iterations, seconds, cpu_seconds (all threads), final_loss}."""
+    for ``iterations`` steps (a fixed count, so a seeded run is reproducible).
+
+    Returns {iterations, seconds, cpu_seconds (all threads), final_loss}."""
     import torch
     from monai.losses import DiceCELoss
 
@@ -64,7 +66,7 @@ def fit(net, data: list[tuple[np.ndarray, np.ndarray]], patch: tuple[int, int, i
     foregrounds = [np.argwhere(y > 0) for _, y in data]
     net.train()
     start, cpu, it, losses = time.monotonic(), time.process_time(), 0, []
-    while not stop(it, time.monotonic() - start):
+    while it < iterations:
         xs, ys = [], []
         for _ in range(batch):
             k = rng.integers(len(data))

@@ -76,7 +76,7 @@ def train(out: Path, iterations: int, train_seeds: int, seed: int = 0) -> dict:
     data_seconds, data_cpu = round(time.monotonic() - start, 1), round(time.process_time() - cpu, 1)
     log.info("%d training phantoms in %.1f s", train_seeds, data_seconds)
     net = build_network(card.network)
-    run = fit(net, data, tuple(card.patch_size[::-1]), rng, stop=lambda it, _elapsed: it >= iterations,
+    run = fit(net, data, tuple(card.patch_size[::-1]), rng, iterations=iterations,
               augment=flips_and_gain, foreground_fraction=0.5)
     save_model(net, card, out)  # evaluate needs the card
     return {**run, "data_seconds": data_seconds, "data_cpu_seconds": data_cpu}
