@@ -38,17 +38,22 @@ def _read_json(path: Path) -> dict:
 def _transforms(folder: Path, config: dict) -> list:
     """The bundle's preprocessing transforms, built by MONAI's ConfigParser (references resolved); []
     when inference.json declares none."""
-    from monai.bundle import ConfigParser
-
     if "preprocessing" not in config:
         return []
+    pre = _parsed(folder, config, "preprocessing")
+    return list(getattr(pre, "transforms", [pre]))
+
+
+def _parsed(folder: Path, config: dict, key: str):
+    """The object inference.json's ``key`` describes, built by MONAI's ConfigParser (references resolved)."""
+    from monai.bundle import ConfigParser
+
     parser = ConfigParser(config)
     parser.update({"bundle_root": str(folder)})
     try:
-        pre = parser.get_parsed_content("preprocessing")
+        return parser.get_parsed_content(key)
     except Exception as err:  # ConfigParser wraps import/argument errors in several types
-        raise ModelError(f"cannot build preprocessing ({err})", folder / "configs" / "inference.json") from err
-    return list(getattr(pre, "transforms", [pre]))
+        raise ModelError(f"cannot build {key} ({err})", folder / "configs" / "inference.json") from err
 
 
 def _normalization(transforms: list) -> dict:
@@ -117,7 +122,6 @@ def read_bundle_card(folder: Path) -> ModelCard:
 def load_monai_bundle(folder: Path) -> LoadedModel:
     """Build the bundle's ``network_def`` and load models/model.pt (state dict, weights_only) or models/model.ts."""
     import torch
-    from monai.bundle import ConfigParser
 
     folder = Path(folder)
     config = _read_json(folder / "configs" / "inference.json")
@@ -127,12 +131,7 @@ def load_monai_bundle(folder: Path) -> LoadedModel:
     if pt.is_file():
         if "network_def" not in config:
             raise ModelError("inference.json has no network_def", folder / "configs" / "inference.json")
-        parser = ConfigParser(config)
-        parser.update({"bundle_root": str(folder)})
-        try:
-            net = parser.get_parsed_content("network_def")
-        except Exception as err:  # ConfigParser wraps import/argument errors in several types
-            raise ModelError(f"cannot build network_def ({err})", folder / "configs" / "inference.json") from err
+        net = _parsed(folder, config, "network_def")
         try:
             state = torch.load(pt, map_location="cpu", weights_only=True)
         except Exception as err:
