@@ -62,8 +62,8 @@ def generated_series(root: Path) -> Path:
 
 
 def measure(name: str, folder: Path) -> dict:
-    # the first call warms the file cache and imports for every contender alike; it also starts
-    # radview's JPEG 2000 decoder processes, so it is reported separately
+    # the first call warms the file cache and imports (decoder libraries) for every contender alike,
+    # so it is reported separately
     t_first, _ = best(lambda: load_volume(folder), repeats=1)
     t_rv, vol = best(lambda: load_volume(folder))
     t_sitk, img = best(lambda: sitk_reader(folder))
