@@ -112,6 +112,11 @@ class Delta:
         return mask.reshape(self.shape)
 
     @property
+    def packed_mask(self) -> np.ndarray:
+        """The changed voxels of the box bit-packed in C order (``np.packbits`` of :attr:`mask`)."""
+        return self._bits if self._bits is not None else np.packbits(self.mask.ravel())
+
+    @property
     def nbytes(self) -> int:
         where = self._bits if self._bits is not None else self._index
         return where.nbytes + self.old.nbytes + self.new.nbytes + self.old_prov.nbytes + self.new_prov.nbytes

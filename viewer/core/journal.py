@@ -69,7 +69,7 @@ def _encode_delta(delta: Delta, forward: bool) -> bytes:
         buf,
         box=np.array([[s.start, s.stop] for s in delta.box], np.int64),
         shape=np.array(delta.shape, np.int64),
-        mask=np.packbits(delta.mask.ravel()),
+        mask=delta.packed_mask,
         values=values,
         prov=prov,
     )
@@ -316,16 +316,16 @@ def clean_closed(root: Path) -> list[Path]:
 
 
 def _records(data: bytes, version: int):
-    """(offset, payload) of each intact record and (offset, problem) of each damaged stretch."""
+    """The payload (bytes) of each intact record and a problem (str) for each damaged stretch."""
     if version == 1:  # [length][crc][npz delta], not self-delimiting: stop at the first damage
         pos = 0
         while pos < len(data):
             length, crc = _RECORD.unpack_from(data, pos) if pos + _RECORD.size <= len(data) else (-1, 0)
             payload = data[pos + _RECORD.size: pos + _RECORD.size + length]
             if length < 0 or len(payload) < length or zlib.crc32(payload) != crc:
-                yield pos, "truncated or damaged record; later edits lost"
+                yield "truncated or damaged record; later edits lost"
                 return
-            yield pos, b"D" + payload
+            yield b"D" + payload
             pos += _RECORD.size + length
         return
     pos = 0
@@ -335,14 +335,14 @@ def _records(data: bytes, version: int):
             length, crc = _RECORD.unpack_from(data, pos + len(MAGIC))
             payload = data[head:head + length]
             if len(payload) == length and zlib.crc32(payload) == crc:
-                yield pos, payload
+                yield payload
                 pos = head + length
                 continue
         nxt = data.find(MAGIC, pos + 1)
         if nxt < 0:
-            yield pos, f"truncated or damaged record at byte {pos}; the edits after it are lost"
+            yield f"truncated or damaged record at byte {pos}; the edits after it are lost"
             return
-        yield pos, f"damaged record at byte {pos}; skipped {nxt - pos} bytes, later records recovered"
+        yield f"damaged record at byte {pos}; skipped {nxt - pos} bytes, later records recovered"
         pos = nxt
 
 
@@ -367,7 +367,7 @@ def replay(folder: Path) -> tuple[Segmentation, list[str]]:
     data = deltas.read_bytes() if deltas.exists() else b""
     warnings = []
     n = 0
-    for _pos, item in _records(data, version):
+    for item in _records(data, version):
         if isinstance(item, str):
             warnings.append(f"{deltas}: after {n} records: {item}")
             continue

@@ -14,6 +14,8 @@ import pydicom
 from pydicom.encaps import generate_frames
 from pydicom.uid import JPEG2000, JPEG2000Lossless
 
+from viewer.core.io.dicom_headers import PIXEL_DATA_TAGS
+
 try:  # an optional accelerator: without it pydicom decodes (slower, same values)
     import imagecodecs
 except ImportError:  # pragma: no cover - imagecodecs is a dependency, kept optional for slim installs
@@ -21,7 +23,6 @@ except ImportError:  # pragma: no cover - imagecodecs is a dependency, kept opti
 
 #: Transfer syntaxes decoded here.
 SYNTAXES = frozenset({JPEG2000, JPEG2000Lossless})
-_PIXEL_DATA = 0x7FE00010
 
 
 def available(syntax: str) -> bool:
@@ -31,7 +32,7 @@ def available(syntax: str) -> bool:
 
 def _encapsulated_bytes(ds: pydicom.Dataset, path) -> bytes | None:
     """The encapsulated Pixel Data of ``ds``, read from its file offset when the header deferred it."""
-    raw = ds._dict.get(_PIXEL_DATA)  # noqa: SLF001 - the deferred element keeps the file offset
+    raw = ds._dict.get(PIXEL_DATA_TAGS[0])  # noqa: SLF001 - the deferred element keeps the file offset
     if raw is None:
         return None
     if isinstance(raw, pydicom.dataelem.RawDataElement) and raw.value is None:
