@@ -39,6 +39,12 @@ LETTER_COLOR = (1.0, 0.85, 0.2)
 LETTER_BACKGROUND_OPACITY = 0.55
 #: Pixels between the view's bottom edge and the bottom orientation letter: clear of the corner text.
 BOTTOM_LETTER_OFFSET_PX = 24
+#: Orientation letters at the middle of each edge, a few pixels in, the bottom one above the corner text:
+#: side -> (normalized viewport anchor, pixel offset, horizontal and vertical justification).
+_LETTER_PLACES = {"left": ((0, 0.5), (4, 0), "Left", "Centered"),
+                  "right": ((1, 0.5), (-4, 0), "Right", "Centered"),
+                  "top": ((0.5, 1), (0, -4), "Centered", "Top"),
+                  "bottom": ((0.5, 0), (0, BOTTOM_LETTER_OFFSET_PX), "Centered", "Bottom")}
 DEFAULT_LABEL_OPACITY = 0.4
 #: Seconds without voxel changes (progressive loading, label edits) before an x-major copy is rebuilt.
 SLICE_CACHE_DELAY_S = 0.5
@@ -234,7 +240,7 @@ class SliceView:
         self.corner.SetMaximumFontSize(14)
         self.corner.GetTextProperty().SetColor(0.9, 0.9, 0.6)
         self.corner.GetTextProperty().ShadowOn()  # readable on white (PET inverse grey) too
-        self._letters = {side: self._make_letter() for side in ("left", "right", "top", "bottom")}
+        self._letters = {side: self._make_letter(side) for side in _LETTER_PLACES}
         for prop in (self._image, self._heat_layer, self._overlay, self._agreement_layer, self._cross, self._brush,
                      self.corner,
                      *self._letters.values()):
@@ -246,9 +252,11 @@ class SliceView:
 
     # ------------------------------------------------------------------ setup
     @staticmethod
-    def _make_letter() -> vtkTextActor:
-        """An orientation letter: yellow on a translucent dark box, readable on black and on white
-        (PET inverse grey) images alike."""
+    def _make_letter(side: str) -> vtkTextActor:
+        """The orientation letter of screen edge ``side`` (placed per ``_LETTER_PLACES``; its text comes with
+        the first volume): yellow on a translucent dark box, readable on black and on white (PET inverse grey)
+        images alike."""
+        anchor, offset, horizontal, vertical = _LETTER_PLACES[side]
         actor = vtkTextActor()
         text = actor.GetTextProperty()
         text.SetFontSize(16)
@@ -257,6 +265,15 @@ class SliceView:
         text.SetBackgroundColor(0.0, 0.0, 0.0)
         text.SetBackgroundOpacity(LETTER_BACKGROUND_OPACITY)
         text.SetFrame(False)
+        getattr(text, f"SetJustificationTo{horizontal}")()
+        getattr(text, f"SetVerticalJustificationTo{vertical}")()
+        reference = vtkCoordinate()
+        reference.SetCoordinateSystemToNormalizedViewport()
+        reference.SetValue(*anchor, 0)
+        position = actor.GetPositionCoordinate()
+        position.SetCoordinateSystemToViewport()
+        position.SetReferenceCoordinate(reference)
+        position.SetValue(*offset, 0)
         return actor
 
     def set_volume(self, vol: Volume) -> None:
@@ -278,7 +295,8 @@ class SliceView:
         self.set_window_level(w, level)
         centre = vol.index_to_world((np.asarray(vol.size) - 1) / 2.0)
         self.set_cursor(centre)
-        self._place_letters()
+        for side, letter in orientation_letters(self.orientation).items():
+            self._letters[side].SetInput(letter)
         self.reset_camera()
 
     @property
@@ -573,28 +591,6 @@ class SliceView:
         self._brush.VisibilityOn()
 
     # ------------------------------------------------------------------ text
-    def _place_letters(self) -> None:
-        """Letters at the middle of each edge, a few pixels in; the bottom one above the corner text line."""
-        letters = orientation_letters(self.orientation)
-        # (normalized viewport anchor, pixel offset, horizontal and vertical justification)
-        places = {"left": ((0, 0.5), (4, 0), "Left", "Centered"),
-                  "right": ((1, 0.5), (-4, 0), "Right", "Centered"),
-                  "top": ((0.5, 1), (0, -4), "Centered", "Top"),
-                  "bottom": ((0.5, 0), (0, BOTTOM_LETTER_OFFSET_PX), "Centered", "Bottom")}
-        for side, actor in self._letters.items():
-            anchor, offset, horizontal, vertical = places[side]
-            actor.SetInput(letters[side])
-            text = actor.GetTextProperty()
-            getattr(text, f"SetJustificationTo{horizontal}")()
-            getattr(text, f"SetVerticalJustificationTo{vertical}")()
-            reference = vtkCoordinate()
-            reference.SetCoordinateSystemToNormalizedViewport()
-            reference.SetValue(*anchor, 0)
-            position = actor.GetPositionCoordinate()
-            position.SetCoordinateSystemToViewport()
-            position.SetReferenceCoordinate(reference)
-            position.SetValue(*offset, 0)
-
     def orientation_labels(self) -> dict[str, str]:
         """Patient-direction letters on the left/right/top/bottom screen edges."""
         return orientation_letters(self.orientation)
