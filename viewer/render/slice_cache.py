@@ -87,6 +87,7 @@ class XMajorCache:
 
     @property
     def ready(self) -> bool:
+        """Whether a copy is built (for the array last passed to ``invalidate``)."""
         return self._copy is not None
 
     def slab(self, array: np.ndarray, k: int) -> np.ndarray | None:
