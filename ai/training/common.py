@@ -99,3 +99,14 @@ def save_model(net, card: ModelCard, out: Path) -> None:
 def write_card(card: ModelCard, out: Path) -> None:
     """Write ``out``/model.json from ``card``."""
     (out / "model.json").write_text(json.dumps(card.to_json(), indent=1))
+
+
+def finish_card(card: ModelCard, out: Path, run: dict, *, training_data: str, intended_use: str, limitations: str,
+                license: str, changelog: dict[str, str]) -> int:
+    """Fill the card's documentation (authors: radview developers), write ``out``/model.json, print the run and
+    the metrics as JSON; returns the training script's exit status."""
+    card.training_data, card.intended_use, card.limitations = training_data, intended_use, limitations
+    card.license, card.authors, card.changelog = license, "radview developers", changelog
+    write_card(card, out)
+    print(json.dumps({"run": run, "metrics": card.metrics}, indent=1))
+    return 0

@@ -9,7 +9,6 @@ on the original image grids.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 
 from ai.engine import run_segmentation
 from ai.model import ModelCard
-from ai.training.common import fit, reproducible, save_model, to_model_grid, write_card
+from ai.training.common import finish_card, fit, reproducible, save_model, to_model_grid
 
 log = logging.getLogger(__name__)
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -120,25 +119,25 @@ def main(argv=None) -> int:
     card = base_card()
     run = train(out, args.iterations)
     card.metrics = evaluate(out)
-    card.training_data = (
-        "radview's own data only: ../shared/data/ct_abdomen_3mm.nii.gz with its TotalSegmentator reference labels "
-        f"(1 real CT, 3 mm) and the generated demo phantom (viewer.core.phantom, seeds {list(PHANTOM_TRAIN_SEEDS)}); "
-        f"{run['iterations']} Adam iterations of 4 patches, {run['seconds']} s on CPU "
-        "(python -m ai.training.train_abdomen)"
+    return finish_card(
+        card, out, run,
+        training_data=(
+            "radview's own data only: ../shared/data/ct_abdomen_3mm.nii.gz with its TotalSegmentator reference labels "
+            "(1 real CT, 3 mm) and the generated demo phantom "
+            f"(viewer.core.phantom, seeds {list(PHANTOM_TRAIN_SEEDS)}); "
+            f"{run['iterations']} Adam iterations of 4 patches, {run['seconds']} s on CPU "
+            "(python -m ai.training.train_abdomen)"
+        ),
+        intended_use="Demonstration of the AI path (engine, hand correction, provenance). Not for clinical use.",
+        limitations=(
+            "Trained on one real CT and a synthetic phantom: it has not seen real anatomical variation, so expect "
+            "poor results on other scanners and patients. The real-CT Dice is measured on its own training case. "
+            "Resamples to 3 mm; small structures are lost. Trained without mirroring augmentation, so mirroring "
+            "TTA does not apply (mirror_axes is empty)."
+        ),
+        license="Apache-2.0 (weights and training code); training CT from the TotalSegmentator test files.",
+        changelog={"0.1.0": "first built-in model"},
     )
-    card.intended_use = "Demonstration of the AI path (engine, hand correction, provenance). Not for clinical use."
-    card.limitations = (
-        "Trained on one real CT and a synthetic phantom: it has not seen real anatomical variation, so expect "
-        "poor results on other scanners and patients. The real-CT Dice is measured on its own training case. "
-        "Resamples to 3 mm; small structures are lost. Trained without mirroring augmentation, so mirroring "
-        "TTA does not apply (mirror_axes is empty)."
-    )
-    card.license = "Apache-2.0 (weights and training code); training CT from the TotalSegmentator test files."
-    card.authors = "radview developers"
-    card.changelog = {"0.1.0": "first built-in model"}
-    write_card(card, out)
-    print(json.dumps({"run": run, "metrics": card.metrics}, indent=1))
-    return 0
 
 
 if __name__ == "__main__":

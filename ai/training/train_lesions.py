@@ -10,7 +10,6 @@ demo study (seed 0), and writes fp16 weights and the card with those numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ai.model import ModelCard
-from ai.training.common import fit, reproducible, save_model, to_model_grid, write_card
+from ai.training.common import finish_card, fit, reproducible, save_model, to_model_grid
 from viewer.core.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -143,26 +142,26 @@ def main(argv=None) -> int:
     card.metrics = evaluate(out)
     run["with_evaluation_seconds"] = round(time.monotonic() - start, 1)
     run["with_evaluation_cpu_seconds"] = round(time.process_time() - cpu, 1)
-    card.training_data = (
-        f"generated only: PET (SUVbw, 4 mm) of the radview phantom (viewer.core.phantom) seeds 1-{args.train_seeds}, "
-        "each with its own 1-5 spherical lesions (liver, lungs, spleen, spine; radius 6-14 mm, SUV organ + 2.5 to 10); "
-        f"targets = spheres of the known lesions; {run['iterations']} Adam iterations of 4 patches "
-        f"({run['data_seconds'] + run['seconds']:.0f} s wall, {run['data_cpu_seconds'] + run['cpu_seconds']:.0f} s CPU "
-        "on 2 threads of a shared machine; python -m ai.training.train_lesions)"
+    return finish_card(
+        card, out, run,
+        training_data=(
+            "generated only: PET (SUVbw, 4 mm) of the radview phantom (viewer.core.phantom) "
+            f"seeds 1-{args.train_seeds}, each with its own 1-5 spherical lesions (liver, lungs, spleen, spine; "
+            "radius 6-14 mm, SUV organ + 2.5 to 10); targets = spheres of the known lesions; "
+            f"{run['iterations']} Adam iterations of 4 patches ({run['data_seconds'] + run['seconds']:.0f} s wall, "
+            f"{run['data_cpu_seconds'] + run['cpu_seconds']:.0f} s CPU "
+            "on 2 threads of a shared machine; python -m ai.training.train_lesions)"
+        ),
+        intended_use="Demonstration of the detection path (engine, detections list and boxes). Not for clinical use.",
+        limitations=(
+            "Trained on a synthetic phantom with one fixed anatomy and spherical lesions: it has not seen real PET "
+            "(physiological uptake in brain, heart, bladder, bowel; irregular or confluent lesions; other scanners), "
+            "so expect false positives and misses on patient data. Needs PET in SUVbw. Lesions under about 6 mm radius "
+            "or under about SUV 2.5 above their organ were not in the training data."
+        ),
+        license="Apache-2.0 (weights and training code).",
+        changelog={"0.1.0": "first built-in detection model"},
     )
-    card.intended_use = "Demonstration of the detection path (engine, detections list and boxes). Not for clinical use."
-    card.limitations = (
-        "Trained on a synthetic phantom with one fixed anatomy and spherical lesions: it has not seen real PET "
-        "(physiological uptake in brain, heart, bladder, bowel; irregular or confluent lesions; other scanners), so "
-        "expect false positives and misses on patient data. Needs PET in SUVbw. Lesions under about 6 mm radius "
-        "or under about SUV 2.5 above their organ were not in the training data."
-    )
-    card.license = "Apache-2.0 (weights and training code)."
-    card.authors = "radview developers"
-    card.changelog = {"0.1.0": "first built-in detection model"}
-    write_card(card, out)
-    print(json.dumps({"run": run, "metrics": card.metrics}, indent=1))
-    return 0
 
 
 if __name__ == "__main__":
