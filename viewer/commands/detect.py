@@ -23,25 +23,19 @@ def run(args) -> int:
     from ai.detection import run_detection
     from ai.engine import select_device
     from ai.registry import load_model
-    from viewer.commands.progress_bar import ProgressBar
+    from viewer.commands.outputs import partial_path
+    from viewer.commands.progress_bar import terminal_job
     from viewer.core.io import load_volume
-    from viewer.core.progress import CancelToken
 
     device = select_device(args.device)
     model = load_model(args.model)
     volumes = [load_volume(p) for p in args.images]
-    cancel, bar = CancelToken(), ProgressBar()
-    try:
+    with terminal_job() as (bar, cancel):
         result = run_detection(model, volumes, device=device, tta=args.tta, progress=bar, cancel=cancel)
-    except KeyboardInterrupt:
-        cancel.cancel()
-        raise
-    finally:
-        bar.end_line()
     for warning in result.warnings:
         print(f"radview: warning: {model.card.id}: {warning}", file=sys.stderr)
     out = Path(args.out)
-    partial = out.with_name(f".partial-{os.getpid()}-{out.name}")
+    partial = partial_path(out)
     partial.write_text(json.dumps(result.to_json(), indent=2))
     os.replace(partial, out)  # present means complete
     print(f"wrote {out}: {len(result.detections)} detection(s) by {model.card.id} {model.card.version} on {device}")

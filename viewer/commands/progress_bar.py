@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from viewer.core.progress import CancelToken
 
 
 class ProgressBar:
@@ -31,3 +35,18 @@ class ProgressBar:
             self.stream.write("\n")
             self.stream.flush()
             self.open = False
+
+
+@contextmanager
+def terminal_job() -> Iterator[tuple[ProgressBar, CancelToken]]:
+    """A progress bar and cancel token for one long core/ai call: Ctrl-C cancels the token (worker threads
+    stop) and re-raises; the bar's line is ended however the call ends, so "radview: cancelled" or an
+    error starts on its own line."""
+    cancel, bar = CancelToken(), ProgressBar()
+    try:
+        yield bar, cancel
+    except KeyboardInterrupt:
+        cancel.cancel()
+        raise
+    finally:
+        bar.end_line()

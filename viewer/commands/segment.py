@@ -24,20 +24,16 @@ def add_arguments(parser) -> None:
                         help="nnU-Net folders: turn off the mirroring the checkpoint allows (faster)")
 
 
-def _partial(path: Path) -> Path:
-    """A temporary name beside ``path`` with the same extension (so writers pick the same format)."""
-    return path.with_name(f".partial-{os.getpid()}-{path.name}")
-
-
 def write_outputs(result, out: Path, probabilities: Path | None) -> None:
     """Write the label map, its names table beside it (names_path_for) and the probabilities, each to a
     temporary file renamed into place once everything is written: an interrupted run leaves no file."""
+    from viewer.commands.outputs import partial_path
     from viewer.core.io import save_volume
     from viewer.core.io.labelmap import names_path_for, save_labelmap
 
-    planned = [(_partial(out), out), (names_path_for(_partial(out)), names_path_for(out))]
+    planned = [(partial_path(out), out), (names_path_for(partial_path(out)), names_path_for(out))]
     if probabilities is not None:
-        planned.append((_partial(probabilities), probabilities))
+        planned.append((partial_path(probabilities), probabilities))
     try:
         save_labelmap(result.labels, planned[0][0], result.names)
         if probabilities is not None:
@@ -52,10 +48,9 @@ def write_outputs(result, out: Path, probabilities: Path | None) -> None:
 def run(args) -> int:
     from ai.engine import NO_MIRRORING, run_segmentation, select_device
     from ai.registry import load_model
-    from viewer.commands.progress_bar import ProgressBar
+    from viewer.commands.progress_bar import terminal_job
     from viewer.core.errors import ModelError
     from viewer.core.io import load_volume
-    from viewer.core.progress import CancelToken
 
     if args.tta and args.no_mirroring:
         raise ModelError("--tta and --no-mirroring contradict each other")
@@ -65,16 +60,10 @@ def run(args) -> int:
     if args.tta and not model.mirror_axes:
         print(f"radview: warning: {model.card.id}: {NO_MIRRORING}", file=sys.stderr)
     volumes = [load_volume(p) for p in args.images]
-    cancel, bar = CancelToken(), ProgressBar()
-    try:
+    with terminal_job() as (bar, cancel):
         result = run_segmentation(model, volumes, device=device, tta=args.tta, progress=bar, cancel=cancel,
                                   return_probabilities=bool(args.probabilities))
         write_outputs(result, Path(args.out), Path(args.probabilities) if args.probabilities else None)
-    except KeyboardInterrupt:
-        cancel.cancel()
-        raise
-    finally:
-        bar.end_line()  # "radview: cancelled" / an error starts on its own line
     counts = {name: int((result.labels.array == k).sum()) for k, name in result.names.items()}
     print(f"wrote {args.out} ({model.card.id} {model.card.version} on {device}); voxels per label: {counts}")
     return 0
