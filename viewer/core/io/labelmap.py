@@ -147,10 +147,7 @@ def _is_number(text: str) -> bool:
 def load_label_names(path: str | PathLike) -> dict[int, str]:
     """{label id: name} from a JSON table (TotalSegmentator style ``{"1": "spleen"}`` and variants)
     or a Slicer/ITK-SNAP colour table (.ctbl, .txt, .lut)."""
-    path = Path(path)
-    if path.suffix.lower() == ".json":
-        return _json_names(path)
-    return {k: name for k, (name, _) in load_color_table(path).items()}
+    return _read_table(Path(path))[0]
 
 
 # --------------------------------------------------------------------------- export
@@ -171,7 +168,7 @@ COLOR_TABLE_SUFFIXES = (".ctbl", ".txt", ".lut")
 def _read_table(path: Path) -> tuple[dict[int, str], dict[int, tuple[int, int, int]]]:
     """({id: name}, {id: (r, g, b)}) from a JSON names table (no colours) or a colour table."""
     if path.suffix.lower() == ".json":
-        return load_label_names(path), {}
+        return _json_names(path), {}
     table = load_color_table(path)
     return {k: name for k, (name, _) in table.items()}, {k: rgba[:3] for k, (_, rgba) in table.items()}
 
