@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ai.engine import SegmentationResult, run_segmentation
+from ai.engine import SegmentationResult, box_corners, run_segmentation
 from ai.model import LoadedModel
 from viewer.core.errors import ModelError
 from viewer.core.progress import CancelToken, ProgressCallback
@@ -18,9 +18,7 @@ DETECTING_TASKS = ("detection", "segmentation")
 
 def _box_corners(box: tuple[slice, slice, slice]) -> np.ndarray:
     """The 8 corners (x, y, z continuous index) of a (z, y, x) slice box, at the outer voxel edges."""
-    lo = [s.start - 0.5 for s in box[::-1]]
-    hi = [s.stop - 0.5 for s in box[::-1]]
-    return np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])], float)
+    return box_corners([s.start - 0.5 for s in box[::-1]], [s.stop - 0.5 for s in box[::-1]])
 
 
 def detections_from_labels(result: SegmentationResult, min_voxels: int = 5) -> list[dict]:

@@ -65,7 +65,7 @@ def select_device(preference: str = "auto"):
     return torch.device(preference)
 
 
-def _corners(lo, hi) -> np.ndarray:
+def box_corners(lo, hi) -> np.ndarray:
     """The 8 corners (8, 3) of the box spanned by ``lo`` and ``hi``."""
     return np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])], float)
 
@@ -109,7 +109,7 @@ def model_grid(reference: Volume, spacing, roi=None, *, orientation: str = "LPS"
         spacing = np.asarray(reference.spacing, float)[stored_axes] if stored_axes else reference.spacing
     spacing = np.asarray(spacing, float)
     x, y, z = reference.size
-    local = reference.index_to_world(_corners((0, 0, 0), (x - 1, y - 1, z - 1))) @ direction  # grid-frame mm
+    local = reference.index_to_world(box_corners((0, 0, 0), (x - 1, y - 1, z - 1))) @ direction  # grid-frame mm
     lo, hi = local.min(axis=0), local.max(axis=0)
     if grid == "monai" and roi is None:
         size = np.maximum(np.round((hi - lo) / spacing + 1).astype(int), 1)
@@ -119,7 +119,7 @@ def model_grid(reference: Volume, spacing, roi=None, *, orientation: str = "LPS"
         lo, hi = lo - half, hi + half
         if roi is not None:
             box = np.asarray(roi, float)
-            local_box = _corners(box.min(axis=0), box.max(axis=0)) @ direction
+            local_box = box_corners(box.min(axis=0), box.max(axis=0)) @ direction
             lo, hi = np.maximum(lo, local_box.min(axis=0)), np.minimum(hi, local_box.max(axis=0))
             if np.any(hi <= lo):
                 raise ModelError(f"the region {box.tolist()} mm does not overlap the image")
