@@ -303,8 +303,6 @@ def run_segmentation(model: LoadedModel, volumes: list[Volume], *, device="auto"
     Raises ModelError on channel/modality mismatch and Cancelled when ``cancel`` fires (no partial
     output is returned).
     """
-    if tta and not model.mirror_axes:
-        log.warning("%s: %s", model.card.id, NO_MIRRORING)
     if hasattr(model, "segment_volumes"):  # formats that replay their own pipeline (nnU-Net v2)
         result = model.segment_volumes(volumes, device=select_device(device) if isinstance(device, str) else device,
                                        tta=tta, progress=progress, cancel=cancel,
@@ -312,6 +310,7 @@ def run_segmentation(model: LoadedModel, volumes: list[Volume], *, device="auto"
     else:
         result = _segment(model, volumes, device, tta, progress, cancel, return_probabilities, roi)
     if tta and not model.mirror_axes:
+        log.warning("%s: %s", model.card.id, NO_MIRRORING)
         result.warnings.append(NO_MIRRORING)
     return result
 
