@@ -254,8 +254,8 @@ class Journal:
         self._queue.put(_SYNC)
         self._queue.join()
 
-    def close(self, keep: bool = False) -> None:
-        """Stop the writer. Unless ``keep``, the journal is marked closed and deleted (nothing to recover)."""
+    def close(self) -> None:
+        """Stop the writer; the journal is marked closed and deleted (nothing to recover)."""
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
         if self._thread.is_alive():
@@ -263,7 +263,7 @@ class Journal:
             return
         if self._file is not None:
             self._file.close()
-        if not keep and self.dir.is_dir():
+        if self.dir.is_dir():
             mark_closed(self.dir, "closed cleanly")
             shutil.rmtree(self.dir, ignore_errors=True)
 

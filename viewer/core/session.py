@@ -285,6 +285,10 @@ class Session:
             j.close()
         self._journals.clear()
 
+    def _unclosed_journals(self) -> list[Path]:
+        """Journal folders left open by other sessions (crash, kill), not this session's live ones."""
+        return open_journals(self.journal_dir, exclude={j.dir for j in self._journals.values()})
+
     def recover(self) -> list[Segmentation]:
         """Segmentations of sessions that ended without close() (crash, kill -9), rebuilt from journals:
         labels (uint16 past 255), provenance, hand removals, name and label table; their audit entries
@@ -295,7 +299,7 @@ class Session:
         file), the others are still recovered.
         """
         out = []
-        for folder in open_journals(self.journal_dir, exclude={j.dir for j in self._journals.values()}):
+        for folder in self._unclosed_journals():
             try:
                 seg, warnings = replay(folder)
             except JournalError as err:
@@ -326,5 +330,5 @@ class Session:
 
     def discard_recovery(self) -> None:
         """Mark every unclosed journal as handled (after the user declined or saved the recovery)."""
-        for folder in open_journals(self.journal_dir, exclude={j.dir for j in self._journals.values()}):
+        for folder in self._unclosed_journals():
             mark_closed(folder, "recovery declined")
