@@ -39,10 +39,14 @@ class Packed:
         if self.bits >= 8:
             self.codes = codes
             return
-        per = 8 // self.bits
+        shifts = self._shifts()
+        per = len(shifts)
         codes = np.concatenate([codes, np.zeros(-self.size % per, np.uint8)]).reshape(-1, per)
-        shifts = (np.arange(per) * self.bits).astype(np.uint8)
         self.codes = np.bitwise_or.reduce(codes << shifts, axis=1).astype(np.uint8)
+
+    def _shifts(self) -> np.ndarray:
+        """Bit offset of each of the codes packed into one byte (``bits`` below 8)."""
+        return np.arange(0, 8, self.bits, dtype=np.uint8)
 
     def unpack(self) -> np.ndarray:
         """The values (a single element when all are equal: assignment broadcasts it)."""
@@ -50,8 +54,7 @@ class Packed:
             return self.uniq
         if self.bits >= 8:
             return self.uniq[self.codes]
-        per = 8 // self.bits
-        shifts = (np.arange(per) * self.bits).astype(np.uint8)
+        shifts = self._shifts()
         codes = ((self.codes[:, None] >> shifts) & np.uint8((1 << self.bits) - 1)).ravel()[: self.size]
         return self.uniq[codes]
 
