@@ -12,7 +12,6 @@ from pydicom.data import get_testdata_file
 from viewer.core.io import jpeg2000, load_volume
 from viewer.core.io.dicom_headers import DEFER_SIZE
 
-SHARED_SERIES = Path(__file__).resolve().parents[3] / "shared" / "data" / "ct_abdomen_dicom"
 # grey-level JPEG 2000 files of pydicom / pydicom-data: signed and unsigned, 10-16 bits stored, a
 # pixel-representation mismatch between data set and codestream, lossy and lossless, multi-frame
 J2K_FILES = ["693_J2KR.dcm", "693_J2KI.dcm", "MR2_J2KI.dcm", "MR2_J2KR.dcm", "RG1_J2KR.dcm", "RG3_J2KI.dcm",
@@ -37,14 +36,14 @@ def test_colour_is_left_to_pydicom():
     assert jpeg2000.decode_frames(pydicom.dcmread(path, defer_size=DEFER_SIZE), path) is None
 
 
-def test_script_without_main_guard_loads_the_shared_series(tmp_path):
+def test_script_without_main_guard_loads_the_shared_series(tmp_path, shared_data):
     """A plain script (no ``if __name__ == '__main__'``) can load a JPEG 2000 series: no worker processes."""
     import subprocess
     import sys
 
     script = tmp_path / "load.py"
     script.write_text("from viewer.core.io import load_volume\n"
-                      f"v = load_volume({str(SHARED_SERIES)!r})\n"
+                      f"v = load_volume({str(shared_data / 'ct_abdomen_dicom')!r})\n"
                       "print('SHAPE', v.array.shape, v.units)\n")
     repo = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=repo, timeout=120,
@@ -53,6 +52,6 @@ def test_script_without_main_guard_loads_the_shared_series(tmp_path):
     assert out.stdout.count("SHAPE") == 1 and "(20, 512, 512) HU" in out.stdout
 
 
-def test_shared_series_loads_through_threads():
-    vol = load_volume(SHARED_SERIES)
+def test_shared_series_loads_through_threads(shared_data):
+    vol = load_volume(shared_data / "ct_abdomen_dicom")
     assert vol.array.shape == (20, 512, 512) and vol.array.dtype == np.int16
