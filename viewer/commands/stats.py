@@ -25,7 +25,7 @@ def run(args) -> int:
     image = load_volume(args.image)
     labels = load_labelmap(args.labels, reference=image)
     names, _ = label_table(args.labels, args.names)
-    rows = label_statistics(image, labels, names or None)
+    rows = label_statistics(image, labels, names)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             f.write(statistics_csv(rows))
