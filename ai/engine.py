@@ -261,12 +261,17 @@ def context_roi(model: LoadedModel, reference: Volume, roi):
 
 
 def _inside(grid: Volume, roi) -> np.ndarray:
-    """Boolean (z, y, x) mask of the axis-aligned ``grid``'s voxel centres inside the world box ``roi``."""
+    """Boolean (z, y, x) mask of ``grid``'s voxel centres inside the world box ``roi`` (any grid direction:
+    MONAI grids are reoriented or keep the image's oblique axes)."""
     box = np.asarray(roi, float)
     lo, hi = box.min(axis=0), box.max(axis=0)
-    axes = [(grid.origin[a] + np.arange(grid.size[a]) * grid.spacing[a]) for a in range(3)]  # x, y, z mm
-    x, y, z = ((w >= lo[a]) & (w <= hi[a]) for a, w in enumerate(axes))
-    return z[:, None, None] & y[None, :, None] & x[None, None, :]
+    step = grid.index_to_world_matrix[:3, :3]  # column j: world mm per index step along grid axis j
+    mask = np.ones(tuple(grid.size[::-1]), bool)
+    for a in range(3):  # world axis a of every voxel centre, one axis at a time
+        x, y, z = (step[a, j] * np.arange(n) for j, n in enumerate(grid.size))
+        w = (grid.origin[a] + z)[:, None, None] + y[None, :, None] + x[None, None, :]
+        mask &= (w >= lo[a]) & (w <= hi[a])
+    return mask
 
 
 def export(probs: np.ndarray, grid: Volume, reference: Volume, with_probabilities: bool = True,

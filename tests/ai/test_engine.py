@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ai.engine import run_segmentation, select_device
+from ai.engine import export, model_grid, run_segmentation, select_device
 from ai.registry import load_model
 from tests.ai.conftest import write_model
 from viewer.core.errors import Cancelled, ModelError
@@ -202,6 +202,20 @@ def test_roi_limits_the_work_and_keeps_the_grid(tiny_model_dir):
     far = vol.index_to_world(np.zeros(3))
     with pytest.raises(ModelError, match="does not overlap"):
         run_segmentation(model, [vol], device="cpu", roi=(far - 500, far - 400))
+
+
+@pytest.mark.parametrize("orientation, grid", [("LPS", "axis_aligned"), ("RAS", "monai"), ("", "monai")])
+def test_roi_keeps_exactly_the_voxels_inside_it_on_any_model_grid(orientation, grid):
+    vol = _oblique_ct()
+    model_vol = model_grid(vol, vol.spacing, orientation=orientation, grid=grid)
+    probs = np.zeros((2, *model_vol.array.shape), np.float32)
+    probs[1] = 1.0
+    centre = model_vol.index_to_world(np.array(model_vol.size) / 2)
+    box = (centre - 8, centre + 8)
+    labels, _, _ = export(probs, model_vol, model_vol, with_probabilities=False, keep=box)
+    world = model_vol.index_to_world(np.argwhere(np.ones(probs.shape[1:], bool))[:, ::-1].astype(float))
+    inside = np.all((world >= box[0]) & (world <= box[1]), axis=1).reshape(probs.shape[1:])
+    assert inside.sum() > 100 and np.array_equal(labels.array == 1, inside)
 
 
 def test_broken_nnunet_folder_gets_a_clear_message(tmp_path):
