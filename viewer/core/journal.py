@@ -227,7 +227,7 @@ class Journal:
         for _ in range(3):
             try:
                 return {"name": json.dumps(seg.name), "table": json.dumps(seg.table.to_json()),
-                        "hand_removed": json.dumps({str(k): v for k, v in dict(seg.hand_removed).items()})}
+                        "hand_removed": json.dumps(dict(seg.hand_removed))}
             except RuntimeError:
                 continue
         return None

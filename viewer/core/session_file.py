@@ -25,7 +25,7 @@ def save_session(session, folder: str | Path) -> Path:
         save_volume(seg.as_volume(), folder / labels)
         save_volume(seg.reference.with_array(seg.provenance, units="label"), folder / prov)
         segs.append({"name": seg.name, "uid": seg.uid, "source": seg.source, "labels": labels, "provenance": prov,
-                     "table": seg.table.to_json(), "hand_removed": {str(k): v for k, v in seg.hand_removed.items()}})
+                     "table": seg.table.to_json(), "hand_removed": dict(seg.hand_removed)})
     doc = {
         "format": "radview-session", "version": FORMAT_VERSION,
         "images": [v.meta.get("source_path") for v in session.volumes],
