@@ -94,6 +94,14 @@ def grid_frame(reference: Volume, orientation: str = "LPS", grid: str = "axis_al
     return direction, axes
 
 
+def _grid_spacing(reference: Volume, spacing, stored_axes) -> np.ndarray:
+    """Spacing (mm) per model-grid axis: ``spacing`` (the card's), or None = the reference's, taken along
+    the reference axes the grid axes come from (``stored_axes`` of grid_frame)."""
+    if spacing is None:
+        spacing = np.asarray(reference.spacing, float)[stored_axes] if stored_axes else reference.spacing
+    return np.asarray(spacing, float)
+
+
 def model_grid(reference: Volume, spacing, roi=None, *, orientation: str = "LPS", grid: str = "axis_aligned"
                ) -> Volume:
     """The model grid at ``spacing`` (per grid axis; None = the reference's) over ``reference``.
@@ -105,9 +113,7 @@ def model_grid(reference: Volume, spacing, roi=None, *, orientation: str = "LPS"
     ``roi`` = ((x0, y0, z0), (x1, y1, z1)) world LPS mm keeps only the part inside that box (extent rule).
     """
     direction, stored_axes = grid_frame(reference, orientation, grid)
-    if spacing is None:
-        spacing = np.asarray(reference.spacing, float)[stored_axes] if stored_axes else reference.spacing
-    spacing = np.asarray(spacing, float)
+    spacing = _grid_spacing(reference, spacing, stored_axes)
     x, y, z = reference.size
     local = reference.index_to_world(box_corners((0, 0, 0), (x - 1, y - 1, z - 1))) @ direction  # grid-frame mm
     lo, hi = local.min(axis=0), local.max(axis=0)
@@ -251,11 +257,17 @@ def _softmax_(logits):
 
 def context_roi(model: LoadedModel, reference: Volume, roi):
     """``roi`` widened (about its centre) to at least one patch of the model, so a small box is segmented
-    with the image context the network needs; model_grid clips it to the image."""
+    with the image context the network needs; model_grid clips it to the image.
+
+    The patch (card patch_size x spacing, per model-grid axis) lies along the grid's own axes
+    (grid_frame), not the world's: a MONAI grid's first axis may run along world z. The box is widened
+    to the world bounding box of that patch."""
     box = np.asarray(roi, float)
     lo, hi = box.min(axis=0), box.max(axis=0)
-    spacing = np.asarray(model.card.spacing if model.card.spacing is not None else reference.spacing, float)
-    half = np.maximum((hi - lo) / 2, np.asarray(model.card.patch_size, float) * spacing / 2)
+    card = model.card
+    direction, stored_axes = grid_frame(reference, card.orientation, card.grid)
+    patch_mm = np.asarray(card.patch_size, float) * _grid_spacing(reference, card.spacing, stored_axes)
+    half = np.maximum((hi - lo) / 2, np.abs(direction) @ patch_mm / 2)
     centre = (lo + hi) / 2
     return centre - half, centre + half
 

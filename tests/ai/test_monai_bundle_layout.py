@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from ai.engine import run_segmentation
+from ai.engine import context_roi, model_grid, run_segmentation
 from ai.registry import load_model
 from viewer.core.io import load_volume
 
@@ -112,3 +112,25 @@ def test_bundle_card_states_the_monai_layout(tmp_path):
     card = load_model(str(bundle)).card
     assert (card.orientation, card.grid, card.array_order) == ("RAS", "monai", "xyz")
     assert card.spacing == [3.0, 2.0, 1.5] and card.patch_size == [24, 20, 16]
+
+
+PERMUTED = (0, 0, 1, 0, 1, 0, -1, 0, 0)  # stored x runs along world -z, stored z along world x
+
+
+@pytest.mark.parametrize("transforms", [
+    [],  # the stored (permuted) axes at the stored spacing: grid axis 0 runs along world z
+    [{"_target_": "Spacingd", "keys": "image", "pixdim": [3.0, 3.0, 3.0]}],
+    [{"_target_": "Orientationd", "keys": "image", "axcodes": "PLI"},  # grid axes along world y, x, z
+     {"_target_": "Spacingd", "keys": "image", "pixdim": [1.5, 3.0, 4.5]}],
+])
+def test_roi_context_is_one_patch_along_every_axis_of_a_bundle_grid(tmp_path, transforms):
+    """A small box ROI is widened to the bundle's patch along the model grid's own axes (roi_size is listed in
+    MONAI's x, y, z of the reoriented grid), not along world x, y, z."""
+    model = load_model(str(write_probe_bundle(tmp_path / "bundle", transforms)))
+    ct = load_volume(write_ct(tmp_path / "ct.nii.gz", (2.0, 3.0, 4.0), PERMUTED))
+    card = model.card
+    centre = ct.index_to_world(np.array(ct.size) / 2)
+    roi = context_roi(model, ct, (centre - 3, centre + 3))
+    grid = model_grid(ct, card.spacing, roi, orientation=card.orientation, grid=card.grid)
+    patch = np.array(card.patch_size)
+    assert np.all(patch <= grid.size) and np.all(np.array(grid.size) <= patch + 1), (grid.size, patch)
