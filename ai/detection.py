@@ -7,13 +7,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ai.engine import SegmentationResult, box_corners, run_segmentation
-from ai.model import LoadedModel
+from ai.model import LoadedModel, ModelCard
 from viewer.core.errors import ModelError
 from viewer.core.progress import CancelToken, ProgressCallback
 from viewer.core.volume import Volume
 
 #: Tasks whose output is a label map that findings can be taken from.
 DETECTING_TASKS = ("detection", "segmentation")
+#: Smallest finding (voxels of the label map) when the model card states none.
+MIN_VOXELS = 5
+
+
+def card_min_voxels(card: ModelCard) -> int:
+    """The smallest finding ``card`` allows: its ``detection`` min_voxels, else MIN_VOXELS."""
+    return card.detection.get("min_voxels", MIN_VOXELS)
 
 
 def _box_corners(box: tuple[slice, slice, slice]) -> np.ndarray:
@@ -21,13 +28,14 @@ def _box_corners(box: tuple[slice, slice, slice]) -> np.ndarray:
     return box_corners([s.start - 0.5 for s in box[::-1]], [s.stop - 0.5 for s in box[::-1]])
 
 
-def detections_from_labels(result: SegmentationResult, min_voxels: int = 5) -> list[dict]:
+def detections_from_labels(result: SegmentationResult, min_voxels: int = MIN_VOXELS) -> list[dict]:
     """Connected components (26-connected) of each label as detections ``{label, name, score, center_mm, box_mm}``.
 
     ``score``: the component's highest probability of its label (1.0 without probabilities);
     ``center_mm``: its probability-weighted centroid, world LPS mm; ``box_mm``: [[x0, y0, z0], [x1, y1, z1]],
     the world axis-aligned box enclosing its voxels (their outer edges, half a voxel beyond the outermost
-    centres). Components under ``min_voxels`` are dropped. Sorted by label, then score (highest first).
+    centres). Components under ``min_voxels`` (a model's: card_min_voxels) are dropped. Sorted by
+    label, then score (highest first).
     """
     from scipy import ndimage
 
@@ -75,7 +83,8 @@ class DetectionResult:
 def run_detection(model: LoadedModel, volumes: list[Volume], *, device="auto", tta: bool = False,
                   progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
                   roi=None) -> DetectionResult:
-    """Findings of ``model`` on ``volumes`` (registered; the first defines the grid), as detections_from_labels.
+    """Findings of ``model`` on ``volumes`` (registered; the first defines the grid), as detections_from_labels
+    with the card's threshold (card_min_voxels).
 
     A detection model (card task "detection") gives its lesion-type labels; a segmentation model gives one
     finding per connected structure. Raises ModelError for other tasks or mismatched inputs, Cancelled when
@@ -86,5 +95,5 @@ def run_detection(model: LoadedModel, volumes: list[Volume], *, device="auto", t
                          f"{' or '.join(DETECTING_TASKS)} model")
     result = run_segmentation(model, volumes, device=device, tta=tta, progress=progress, cancel=cancel,
                               return_probabilities=True, roi=roi)
-    return DetectionResult(detections_from_labels(result), model.card.id, model.card.version, model.card.task,
-                           list(result.warnings))
+    return DetectionResult(detections_from_labels(result, card_min_voxels(model.card)), model.card.id,
+                           model.card.version, model.card.task, list(result.warnings))

@@ -10,6 +10,7 @@ from typing import Any
 from viewer.core.errors import ModelError
 
 TASKS = ("segmentation", "detection", "translation")
+DETECTION_FIELDS = ("min_voxels",)  # the thresholds a card's ``detection`` may state
 _POSITIVE_LPS = ("LR", "PA", "SI")  # per world LPS axis: (code of +direction, code of -direction)
 
 
@@ -65,6 +66,9 @@ class ModelCard:
     grid: str = "axis_aligned"
     array_order: str = "zyx"
     network_data_format: dict = field(default_factory=dict)  # MONAI bundle style inputs/outputs description
+    #: how findings are taken from the label map (ai.detection): ``{"min_voxels": n}`` drops components of
+    #: fewer than n voxels; a field left out takes ai.detection's default
+    detection: dict = field(default_factory=dict)
 
     @classmethod
     def from_file(cls, path: str | Path) -> ModelCard:
@@ -87,7 +91,7 @@ class ModelCard:
         card.labels = {int(k): v for k, v in card.labels.items()}
         if len(card.normalization) != len(card.inputs):
             raise ModelError("normalization must have one entry per input channel", path)
-        problem = card.layout_problem()
+        problem = card.layout_problem() or card.detection_problem()
         if problem:
             raise ModelError(problem, path)
         return card
@@ -100,6 +104,18 @@ class ModelCard:
             return f"grid {self.grid!r} is not 'axis_aligned' or 'monai'"
         if self.array_order not in ("zyx", "xyz"):
             return f"array_order {self.array_order!r} is not 'zyx' or 'xyz'"
+        return None
+
+    def detection_problem(self) -> str | None:
+        """Why ``detection`` is not an object of known thresholds (``min_voxels``: a whole number >= 1), or None."""
+        if not isinstance(self.detection, dict):
+            return f"detection {self.detection!r} is not an object such as {{\"min_voxels\": 5}}"
+        unknown = sorted(set(self.detection) - set(DETECTION_FIELDS))
+        if unknown:
+            return f"detection has unknown field(s) {', '.join(unknown)} (known: {', '.join(DETECTION_FIELDS)})"
+        n = self.detection.get("min_voxels", 1)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            return f"detection min_voxels {n!r} is not a whole number >= 1"
         return None
 
     @property

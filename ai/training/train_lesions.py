@@ -34,6 +34,7 @@ def base_card() -> ModelCard:
         inputs=[{"modality": "PT", "name": "pet"}], normalization=[{"kind": "suv", "max": 20}],
         labels=dict(LABELS), spacing=[4.0, 4.0, 4.0], patch_size=[32, 32, 32], network=NETWORK,
         mirror_axes=[0, 1, 2],  # trained with flips along every axis
+        detection={"min_voxels": 5},  # the threshold the card's metrics were measured with
         network_data_format={
             "inputs": {"image": {"type": "image", "modality": "PT", "num_channels": 1, "spatial_shape": [32, 32, 32],
                                  "dtype": "float32", "value_range": [0, 1], "units": "SUVbw / 20, clipped"}},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -33,6 +34,17 @@ def write_model(folder, *, modalities=("CT",), out_channels=3, fmt="builtin", se
         torch.jit.trace(net, torch.zeros(1, len(modalities), 16, 16, 16)).save(str(folder / "model.ts"))
     else:
         torch.save({k: v.half() for k, v in net.state_dict().items()}, folder / "model.pt")
+    (folder / "model.json").write_text(json.dumps({**card, **card_changes}))
+    return folder
+
+
+def copy_builtin_model(model_id, folder, **card_changes):
+    """A copy of the built-in model ``model_id`` (same weights) in ``folder`` whose card has ``card_changes``;
+    returns the folder."""
+    from ai.registry import BUILTIN_DIR
+
+    shutil.copytree(BUILTIN_DIR / model_id, folder)
+    card = json.loads((folder / "model.json").read_text())
     (folder / "model.json").write_text(json.dumps({**card, **card_changes}))
     return folder
 

@@ -1,5 +1,6 @@
 """Detections: components in world mm (voxel-edge boxes, probability scores and centres), the built-in PET
-lesion detector on the demo study, segmentation models used for detection, the registry entry."""
+lesion detector on the demo study, segmentation models used for detection, the card's thresholds, the
+registry entry."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import json
 import numpy as np
 import pytest
 
-from ai.detection import detections_from_labels, run_detection
+from ai.detection import card_min_voxels, detections_from_labels, run_detection
 from ai.engine import SegmentationResult
+from ai.model import ModelCard
 from ai.registry import load_model
-from tests.ai.conftest import write_model
+from tests.ai.conftest import copy_builtin_model, write_model
 from viewer.cli import main
 from viewer.core.errors import ModelError
 from viewer.core.phantom import make_phantom
@@ -79,6 +81,39 @@ def test_detect_finds_every_demo_pet_lesion(demo_study, tmp_path):
         lo, hi = (np.asarray(c) for c in d["box_mm"])
         assert np.all(lo < centre) and np.all(centre < hi)
         assert np.all(hi - lo <= 2 * lesion["radius_mm"] + 3 * 4.0)  # about the lesion's size (blurred PET)
+
+
+def test_a_card_with_more_min_voxels_drops_a_component_the_default_keeps(tmp_path):
+    arr = np.zeros((10, 20, 20), np.uint8)
+    arr[1:3, 1:3, 1:3] = 1  # 8 voxels
+    arr[5:9, 10:15, 10:15] = 1  # 100 voxels
+    result = SegmentationResult(Volume(arr, spacing=(2, 2, 2), modality="SEG", units="label"), {1: "lesion"})
+    plain = ModelCard.from_file(write_model(tmp_path / "plain", task="detection") / "model.json")
+    strict = ModelCard.from_file(write_model(tmp_path / "strict", task="detection",
+                                             detection={"min_voxels": 10}) / "model.json")
+    assert card_min_voxels(plain) == 5 and len(detections_from_labels(result, card_min_voxels(plain))) == 2
+    (kept,) = detections_from_labels(result, card_min_voxels(strict))
+    assert kept["box_mm"][0] == [19.0, 19.0, 9.0]  # the 100-voxel component's
+
+
+def test_detect_uses_the_cards_min_voxels(demo_study, tmp_path):
+    """`radview detect` with the built-in detector whose card asks for 50 voxels: the demo's lung nodule
+    (the smallest lesion, about 36 PET voxels found) is no longer a finding, the two larger ones are."""
+    folder = copy_builtin_model(MODEL, tmp_path / "strict", detection={"min_voxels": 50})
+    out = tmp_path / "detections.json"
+    assert main(["detect", str(demo_study.pet_dir), "--model", str(folder), "--out", str(out), "--device", "cpu"]) == 0
+    truth = json.loads(demo_study.truth.read_text())["lesions"]
+    found = [min(truth, key=lambda t: np.linalg.norm(np.subtract(d["center_mm"], t["center_pet_mm"])))["name"]
+             for d in json.loads(out.read_text())["detections"]]
+    assert sorted(found) == ["bone_lesion", "liver_lesion"]
+
+
+@pytest.mark.parametrize("detection", [{"min_voxels": 0}, {"min_voxels": 2.5}, {"min_voxels": "5"},
+                                       {"min_voxel": 5}, [5]])
+def test_malformed_detection_thresholds_name_the_card(tmp_path, detection):
+    folder = write_model(tmp_path / "bad", task="detection", detection=detection)
+    with pytest.raises(ModelError, match=r"model\.json: detection"):
+        load_model(str(folder))
 
 
 def test_a_segmentation_model_gives_one_finding_per_organ():

@@ -322,10 +322,12 @@ class AiPanel(QWidget):
         return self.segmentation(model_id, lambda result: self._show_heatmap(top_probability_uncertainty(result)))
 
     def detect(self) -> AiWorker | None:
-        """Connected components of the selected model's result (on the current volume / ROI) as detections."""
+        """Connected components of the selected model's result (on the current volume / ROI) as detections,
+        with the thresholds of its card."""
         if not self._ready():
             return None
-        return self.segmentation(self.current_model_id, self._show_detections)
+        card = self._cards[self.models.currentRow()]
+        return self.segmentation(card.id, lambda result: self._show_detections(result, card))
 
     def cancel(self) -> None:
         if self.worker is not None:
@@ -374,10 +376,10 @@ class AiPanel(QWidget):
         self.status.setText(f"{heat.description}: max {float(heat.array.max()):.3g}")
         self.heatmap_ready.emit(heat)
 
-    def _show_detections(self, result) -> None:
-        from ai.detection import detections_from_labels
+    def _show_detections(self, result, card) -> None:
+        from ai.detection import card_min_voxels, detections_from_labels
 
-        detections = detections_from_labels(result)
+        detections = detections_from_labels(result, card_min_voxels(card))
         self.state.set_detections(detections)
         self._report(result, f"{result.model_id}: {len(detections)} detections")
         self.detections_ready.emit(detections)
