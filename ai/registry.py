@@ -59,6 +59,15 @@ def read_card(folder: Path) -> ModelCard:
     return ModelCard.from_file(folder / "model.json")
 
 
+def read_id(folder: Path) -> str:
+    """A model folder's id, reading only what that needs (a MONAI bundle's metadata, not its preprocessing)."""
+    if model_format(folder) == "monai_bundle":
+        from ai.formats.monai_bundle import read_bundle_id
+
+        return read_bundle_id(folder)
+    return read_card(folder).id
+
+
 def list_models(user_dir: str | Path | None = None) -> list[ModelCard]:
     """The cards of every installed model (a broken one is skipped with a log message)."""
     cards = []
@@ -71,18 +80,21 @@ def list_models(user_dir: str | Path | None = None) -> list[ModelCard]:
 
 
 def find_model(id_or_path: str) -> Path:
-    """The folder of a model given by id or by path."""
+    """The folder of a model given by id or by path (ids read as read_id: no bundle preprocessing built)."""
     path = Path(id_or_path)
     if path.exists():
         return path if path.is_dir() else path.parent
+    known = []
     for folder in model_folders():
         try:
-            if read_card(folder).id == id_or_path:
-                return folder
+            model_id = read_id(folder)
         except ModelError as err:
             log.warning("%s", err)
-    known = ", ".join(c.id for c in list_models()) or "none"
-    raise ModelError(f"no model with id {id_or_path!r} (installed: {known})")
+            continue
+        if model_id == id_or_path:
+            return folder
+        known.append(model_id)
+    raise ModelError(f"no model with id {id_or_path!r} (installed: {', '.join(known) or 'none'})")
 
 
 def load_model(id_or_path: str, device: str = "cpu", *, folds=None, use_mirroring: bool = True) -> LoadedModel:

@@ -86,6 +86,17 @@ def _orientation(transforms: list) -> str:
     return next((str(t.ornt_transform.axcodes) for t in transforms if isinstance(t, Orientationd)), "")
 
 
+def bundle_id(folder: Path, metadata: dict) -> str:
+    """A bundle's radview id: its metadata name (else the folder's), lower case, spaces as underscores."""
+    return metadata.get("name", folder.name).replace(" ", "_").lower()
+
+
+def read_bundle_id(folder: Path) -> str:
+    """A bundle's id from configs/metadata.json alone (its preprocessing is not built)."""
+    folder = Path(folder)
+    return bundle_id(folder, _read_json(folder / "configs" / "metadata.json"))
+
+
 def card_from_bundle(folder: Path, metadata: dict, config: dict) -> ModelCard:
     """A radview model card for a MONAI bundle."""
     fmt = metadata.get("network_data_format", {})
@@ -99,7 +110,7 @@ def card_from_bundle(folder: Path, metadata: dict, config: dict) -> ModelCard:
     roi = config.get("inferer", {}).get("roi_size") if isinstance(config.get("inferer"), dict) else None
     spacing = _spacing(transforms)
     return ModelCard(
-        id=metadata.get("name", folder.name).replace(" ", "_").lower(), version=str(metadata.get("version", "0")),
+        id=bundle_id(folder, metadata), version=str(metadata.get("version", "0")),
         name=metadata.get("name", folder.name), task=task,
         inputs=[{"modality": modality, "name": f"channel_{c}"} for c in range(channels)],
         normalization=[_normalization(transforms)] * channels,
@@ -125,7 +136,7 @@ def load_monai_bundle(folder: Path) -> LoadedModel:
 
     folder = Path(folder)
     config = _read_json(folder / "configs" / "inference.json")
-    card = read_bundle_card(folder)
+    card = card_from_bundle(folder, _read_json(folder / "configs" / "metadata.json"), config)
     ts = folder / "models" / "model.ts"
     pt = folder / "models" / "model.pt"
     if pt.is_file():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ai.engine import run_segmentation
-from ai.registry import list_models, load_model
+from ai.registry import list_models, load_model, user_models_dir
 from viewer.core.errors import ModelError
 from viewer.core.volume import Volume
 
@@ -106,3 +106,28 @@ def test_bundle_in_the_user_folder_is_listed_without_loading_weights(tmp_path):
     (tmp_path / "mine" / "bundle" / "models" / "model.pt").write_bytes(b"not weights")  # never read by the list
     (card,) = [c for c in list_models(tmp_path / "mine") if c.format == "monai_bundle"]
     assert card.id == "tiny_bundle" and card.labels[1] == "liver"
+
+
+def test_loading_a_bundle_by_id_builds_its_preprocessing_once(monkeypatch):
+    """The id lookup reads metadata.json only; the load builds inference.json's preprocessing and network once."""
+    from monai.bundle import ConfigParser
+
+    write_bundle(user_models_dir() / "bundle")
+    built, parse = [], ConfigParser.get_parsed_content
+
+    def counted(self, key="", **kwargs):
+        built.append(key)
+        return parse(self, key, **kwargs)
+
+    monkeypatch.setattr(ConfigParser, "get_parsed_content", counted)
+    assert load_model("tiny_bundle").card.id == "tiny_bundle"
+    assert built == ["preprocessing", "network_def"]
+
+
+def test_a_bundle_whose_preprocessing_breaks_is_found_by_id_and_named():
+    folder, _ = write_bundle(user_models_dir() / "bundle")
+    inference = json.loads((folder / "configs" / "inference.json").read_text())
+    inference["preprocessing"]["transforms"].append({"_target_": "NoSuchTransformd", "keys": "image"})
+    (folder / "configs" / "inference.json").write_text(json.dumps(inference))
+    with pytest.raises(ModelError, match=r"inference\.json: cannot build preprocessing"):
+        load_model("tiny_bundle")
