@@ -9,6 +9,7 @@ import pytest
 
 from ai.engine import run_segmentation
 from ai.registry import list_models, load_model, user_models_dir
+from tests.ai.bundles import write_bundle
 from viewer.core.errors import ModelError
 from viewer.core.volume import Volume
 
@@ -16,33 +17,19 @@ NETWORK_DEF = {"_target_": "UNet", "spatial_dims": 3, "in_channels": 1, "out_cha
                "strides": [2], "num_res_units": 0}
 
 
-def write_bundle(folder, *, torchscript=False):
-    """A MONAI bundle folder with a real UNet (random weights) as model.pt or model.ts."""
+def write_unet_bundle(folder, *, torchscript=False):
+    """A MONAI bundle folder with a real UNet (random weights) as model.pt or model.ts; returns (folder, UNet)."""
     import torch
     from monai.networks.nets import UNet
 
-    (folder / "configs").mkdir(parents=True)
-    (folder / "models").mkdir()
-    metadata = {"name": "Tiny Bundle", "version": "0.2.0", "authors": "tests", "copyright": "CC0",
-                "network_data_format": {
-                    "inputs": {"image": {"type": "image", "format": "hounsfield", "modality": "CT", "num_channels": 1}},
-                    "outputs": {"pred": {"type": "image", "format": "segmentation", "num_channels": 3,
-                                         "channel_def": {"0": "background", "1": "liver", "2": "spleen"}}}}}
-    inference = {"network_def": NETWORK_DEF,
-                 "preprocessing": {"_target_": "Compose", "transforms": [
-                     {"_target_": "Spacingd", "keys": "image", "pixdim": [4.0, 4.0, 4.0]},
-                     {"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": -57, "a_max": 164,
-                      "b_min": 0.0, "b_max": 1.0, "clip": True}]},
-                 "inferer": {"_target_": "SlidingWindowInferer", "roi_size": [16, 16, 16], "sw_batch_size": 2}}
-    (folder / "configs" / "metadata.json").write_text(json.dumps(metadata))
-    (folder / "configs" / "inference.json").write_text(json.dumps(inference))
     torch.manual_seed(0)
-    args = {k: v for k, v in NETWORK_DEF.items() if k != "_target_"}
-    net = UNet(**args).eval()
-    if torchscript:
-        torch.jit.script(net).save(str(folder / "models" / "model.ts"))
-    else:
-        torch.save(net.state_dict(), folder / "models" / "model.pt")
+    net = UNet(**{k: v for k, v in NETWORK_DEF.items() if k != "_target_"}).eval()
+    transforms = [{"_target_": "Spacingd", "keys": "image", "pixdim": [4.0, 4.0, 4.0]},
+                  {"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": -57, "a_max": 164, "b_min": 0.0,
+                   "b_max": 1.0, "clip": True}]
+    write_bundle(folder, net, NETWORK_DEF, transforms=transforms, roi_size=[16, 16, 16],
+                 labels=["background", "liver", "spleen"], name="Tiny Bundle", version="0.2.0",
+                 torchscript=torchscript, authors="tests", copyright="CC0")
     return folder, net
 
 
@@ -55,7 +42,7 @@ def _ct():
 def test_monai_bundle_loads_card_and_weights(tmp_path, torchscript):
     import torch
 
-    folder, net = write_bundle(tmp_path / "bundle", torchscript=torchscript)
+    folder, net = write_unet_bundle(tmp_path / "bundle", torchscript=torchscript)
     model = load_model(str(folder))
     card = model.card
     assert card.format == "monai_bundle" and card.version == "0.2.0"
@@ -71,7 +58,7 @@ def test_monai_bundle_loads_card_and_weights(tmp_path, torchscript):
 
 
 def test_broken_bundles_name_the_problem(tmp_path):
-    folder, _ = write_bundle(tmp_path / "bundle")
+    folder, _ = write_unet_bundle(tmp_path / "bundle")
     (folder / "models" / "model.pt").write_text("text, not weights")
     with pytest.raises(ModelError, match="not a PyTorch weights file"):
         load_model(str(folder))
@@ -102,7 +89,7 @@ def test_user_folder_models_are_listed(tmp_path):
 
 
 def test_bundle_in_the_user_folder_is_listed_without_loading_weights(tmp_path):
-    write_bundle(tmp_path / "mine" / "bundle")
+    write_unet_bundle(tmp_path / "mine" / "bundle")
     (tmp_path / "mine" / "bundle" / "models" / "model.pt").write_bytes(b"not weights")  # never read by the list
     (card,) = [c for c in list_models(tmp_path / "mine") if c.format == "monai_bundle"]
     assert card.id == "tiny_bundle" and card.labels[1] == "liver"
@@ -112,7 +99,7 @@ def test_loading_a_bundle_by_id_builds_its_preprocessing_once(monkeypatch):
     """The id lookup reads metadata.json only; the load builds inference.json's preprocessing and network once."""
     from monai.bundle import ConfigParser
 
-    write_bundle(user_models_dir() / "bundle")
+    write_unet_bundle(user_models_dir() / "bundle")
     built, parse = [], ConfigParser.get_parsed_content
 
     def counted(self, key="", **kwargs):
@@ -125,7 +112,7 @@ def test_loading_a_bundle_by_id_builds_its_preprocessing_once(monkeypatch):
 
 
 def test_a_bundle_whose_preprocessing_breaks_is_found_by_id_and_named():
-    folder, _ = write_bundle(user_models_dir() / "bundle")
+    folder, _ = write_unet_bundle(user_models_dir() / "bundle")
     inference = json.loads((folder / "configs" / "inference.json").read_text())
     inference["preprocessing"]["transforms"].append({"_target_": "NoSuchTransformd", "keys": "image"})
     (folder / "configs" / "inference.json").write_text(json.dumps(inference))

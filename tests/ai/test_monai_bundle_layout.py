@@ -10,6 +10,7 @@ import pytest
 
 from ai.engine import context_roi, model_grid, run_segmentation
 from ai.registry import load_model
+from tests.ai.bundles import write_bundle
 from viewer.core.io import load_volume
 
 #: a network that marks voxels whose intensity rises along the first array axis (not symmetric in any axis)
@@ -21,22 +22,15 @@ def write_probe_bundle(folder, transforms):
     """A MONAI bundle whose Conv3d labels 'rising along the first array axis'; returns the folder."""
     import torch
 
-    (folder / "configs").mkdir(parents=True)
-    (folder / "models").mkdir()
-    metadata = {"name": "axis probe", "version": "0.1", "network_data_format": {
-        "inputs": {"image": {"modality": "CT", "num_channels": 1}},
-        "outputs": {"pred": {"num_channels": 2, "channel_def": {"0": "background", "1": "rising"}}}}}
-    inference = {"network_def": NETWORK_DEF,
-                 "preprocessing": {"_target_": "Compose", "transforms": [
-                     {"_target_": "LoadImaged", "keys": "image"},
-                     {"_target_": "EnsureChannelFirstd", "keys": "image"}, *transforms]},
-                 "inferer": {"_target_": "SlidingWindowInferer", "roi_size": [24, 20, 16]}}
-    (folder / "configs" / "metadata.json").write_text(json.dumps(metadata))
-    (folder / "configs" / "inference.json").write_text(json.dumps(inference))
-    weight = torch.zeros(2, 1, 3, 1, 1)
-    weight[1, 0, :, 0, 0] = torch.tensor([-1.0, 0.0, 1.0])
-    torch.save({"weight": weight, "bias": torch.zeros(2)}, folder / "models" / "model.pt")
-    return folder
+    net = torch.nn.Conv3d(**{k: v for k, v in NETWORK_DEF.items() if k != "_target_"})
+    with torch.no_grad():
+        net.weight.zero_()
+        net.weight[1, 0, :, 0, 0] = torch.tensor([-1.0, 0.0, 1.0])
+        net.bias.zero_()
+    transforms = [{"_target_": "LoadImaged", "keys": "image"}, {"_target_": "EnsureChannelFirstd", "keys": "image"},
+                  *transforms]
+    return write_bundle(folder, net, NETWORK_DEF, transforms=transforms, roi_size=[24, 20, 16],
+                        labels=["background", "rising"], name="axis probe")
 
 
 def write_ct(path, spacing, direction=(1, 0, 0, 0, 1, 0, 0, 0, 1)):
