@@ -43,3 +43,23 @@ def test_cpu_network_gives_the_networks_logits_for_every_fold(nnunet_folder, til
         # the copy is independent: loading a fold into it leaves the model's own network as it was
         fast.load_state_dict(model.fold_weights[0])
         assert not torch.equal(model.network(tiles), fast(tiles.contiguous(memory_format=torch.channels_last_3d)))
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_channels_last_instance_norm_is_as_accurate_as_atens(affine):
+    """Blocks of squared deviations (sizes that do not divide the voxels) give InstanceNorm3d's result, to float32
+    rounding of a float64 reference, with and without affine parameters."""
+    torch.manual_seed(0)
+    norm = torch.nn.InstanceNorm3d(48, affine=affine, eps=1e-5)
+    if affine:
+        torch.nn.init.normal_(norm.weight)
+        torch.nn.init.normal_(norm.bias)
+    x = torch.randn(3, 48, 17, 29, 23) * 4 + 20  # mean far from 0: cancellation would show
+    fast = cpu_inference_network(torch.nn.Sequential(norm))
+    with torch.inference_mode():
+        want = torch.nn.Sequential(norm).double()(x.double()).float()
+        norm.float()
+        aten = norm(x)
+        got = fast(x.contiguous(memory_format=torch.channels_last_3d))
+    assert type(fast[0]).__name__ == "SampleNorm"
+    assert (got - want).abs().max() <= 2 * (aten - want).abs().max() + 1e-6
