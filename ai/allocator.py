@@ -3,9 +3,11 @@
 A CPU network allocates and frees tens of MB per layer. glibc's malloc returns such blocks to the kernel at once
 (mmap'd blocks, or a heap top above the trim threshold), so every new activation page-faults its memory in again:
 about a tenth of a CPU inference went to the kernel that way. Inside ``reuse_freed_memory()`` blocks up to 32 MiB
-come from the heap and freed memory stays with the process; on exit glibc's defaults are restored and the kept
-memory handed back (``malloc_trim``), so the resident size after the run is what it was. The peak is unchanged:
-the same blocks are live at once. Elsewhere than glibc (macOS, Windows, musl) this does nothing.
+come from the heap and freed memory stays with the process; on leaving, the thresholds are set where glibc's own
+sliding ones settle in a process that freed such blocks (its defaults cannot be restored: any setting ends the
+sliding) and the kept memory is handed back (``malloc_trim``). The peak is unchanged: the same blocks are live.
+Elsewhere than glibc (macOS, Windows, musl) this does nothing. Used where the network runs in worker threads (the
+nnU-Net path): their arenas are the ones that give memory back; a single calling thread's heap already keeps it.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # mallopt parameter numbers (malloc.h)
-_DEFAULT = 128 * 1024  # glibc's default for all three
+_DEFAULT_TOP_PAD = 128 * 1024
 _THREAD_HEAP = 64 * 1024 * 1024  # a thread arena's heap (HEAP_MAX_SIZE)
 _HEAP_BLOCK_MAX = 32 * 1024 * 1024  # the largest mmap threshold glibc accepts on 64-bit
+_SETTLED_TRIM = 2 * _HEAP_BLOCK_MAX  # where glibc's own sliding thresholds settle once such blocks were freed
 _KEEP_ALL = 2 ** 31 - 1
 
 _lock = threading.Lock()
@@ -60,6 +63,6 @@ def reuse_freed_memory():
         with _lock:
             _active -= 1
             if _active == 0:
-                for param in (_M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD, _M_TOP_PAD):
-                    libc.mallopt(param, _DEFAULT)
+                libc.mallopt(_M_TRIM_THRESHOLD, _SETTLED_TRIM)
+                libc.mallopt(_M_TOP_PAD, _DEFAULT_TOP_PAD)
                 libc.malloc_trim(0)

@@ -145,6 +145,7 @@ class LoadedModel:
     card: ModelCard
     network: Any  # torch.nn.Module
     folder: Path | None = None
+    _cpu_copy: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def num_classes(self) -> int:
@@ -165,10 +166,16 @@ class LoadedModel:
         """Axes (x=0, y=1, z=2) the model may be mirrored along for test-time augmentation."""
         return list(self.card.mirror_axes)
 
-    def predict_logits(self, x):
-        """Logits (B, K, *patch) for a batch (B, C, *patch) of normalised patches in the network's own
-        axis order (card ``array_order``; see :meth:`to_network_order`), a torch module call."""
-        return self.network(x)
+    def inference_network(self, device):
+        """The module to call on ``device``: on a CPU the network's channels-last copy (ai.cpu_network), made
+        once per network object; elsewhere the network itself."""
+        if device.type != "cpu":
+            return self.network
+        if self._cpu_copy is None or self._cpu_copy[0] is not self.network:
+            from ai.cpu_network import cpu_inference_network
+
+            self._cpu_copy = (self.network, cpu_inference_network(self.network))
+        return self._cpu_copy[1]
 
     def to_network_order(self, x):
         """A (B, C, z, y, x) array or tensor of the model grid in the network's axis order (a view), and

@@ -11,7 +11,6 @@ The stitching keeps nnU-Net's float16 arithmetic on purpose: labels at tile bord
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 import os
@@ -23,6 +22,7 @@ from functools import lru_cache
 import numpy as np
 
 from ai.allocator import reuse_freed_memory
+from ai.cpu_network import cpu_inference_network
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 
 #: tile voxels in the network at once (all workers, whole batches), at most MAX_BATCH tiles per call on a GPU
@@ -30,8 +30,6 @@ BATCH_VOXELS = 2 ** 20
 MAX_BATCH = 8
 #: at most this many tiles per call on a CPU worker (measured on 2 cores: 2 beats 1, 4 and 8)
 CPU_BATCH = 2
-#: float32 values per block when instance norm sums squared deviations (256 KiB: stays in the L2 cache)
-NORM_BLOCK_VALUES = 2 ** 16
 
 
 @lru_cache(maxsize=4)
@@ -151,89 +149,6 @@ def sliding_window_logits(network, data, tile, *, fold_weights=(None,), mirror_a
         if len(fold_weights) > 1:
             result.div_(len(fold_weights))
     return result[back]
-
-
-def cpu_inference_network(network):
-    """A copy of ``network`` for CPU inference: channels-last, instance norms and 1x1 convolutions replaced by
-    layout-friendly equivalents (same parameter names, so fold state dicts still load; same results up to
-    float32 rounding), for inference only (no gradients). ``network`` itself is left as it is."""
-    import torch
-
-    net = copy.deepcopy(network)
-    done: dict[int, torch.nn.Module] = {}
-    for module in list(net.modules()):
-        for name, child in list(module.named_children()):
-            if id(child) not in done:
-                done[id(child)] = _cpu_replacement(child) or child
-            setattr(module, name, done[id(child)])
-    ndim = max((p.ndim for p in net.parameters()), default=0)
-    if ndim in (4, 5):
-        net = net.to(memory_format=torch.channels_last if ndim == 4 else torch.channels_last_3d)
-    return net.eval().requires_grad_(False)
-
-
-def _cpu_replacement(module):
-    """The layout-friendly stand-in for an instance norm (batch statistics) or a plain 1x1 convolution, or None."""
-    import torch
-
-    sample_norm, pointwise = _layout_modules()
-    norms = (torch.nn.InstanceNorm1d, torch.nn.InstanceNorm2d, torch.nn.InstanceNorm3d)
-    if isinstance(module, norms) and not module.track_running_stats:
-        return sample_norm(module)
-    convs = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
-    if (type(module) in convs and all(k == 1 for k in module.kernel_size) and all(s == 1 for s in module.stride)
-            and all(p == 0 for p in module.padding) and module.groups == 1 and module.padding_mode == "zeros"):
-        return pointwise(module)
-    return None
-
-
-@lru_cache(maxsize=1)
-def _layout_modules():
-    """The (SampleNorm, Pointwise) module classes (defined on first use: torch is imported lazily here)."""
-    import torch
-    from torch.nn import functional
-
-    class SampleNorm(torch.nn.Module):
-        """InstanceNorm computed on the channels-last layout (InstanceNorm's reshape would copy it), two-pass
-        statistics from cascaded sums: as accurate as aten's contiguous kernel (its channels-last batch norm
-        accumulates sequentially, ~50x the rounding error, enough to move labels). The deviations from the mean
-        are written into the output once; their squares are summed a cache-sized block at a time."""
-
-        def __init__(self, norm):
-            super().__init__()
-            self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
-
-        def forward(self, x):
-            n, c = x.shape[:2]
-            voxels = x.movedim(1, -1).reshape(n, -1, c)  # a view of a channels-last x
-            if voxels.dtype in (torch.bfloat16, torch.float16):
-                voxels = voxels.float()
-            mean = voxels.mean(1, keepdim=True)
-            dev = torch.empty_like(voxels)
-            block = max(1, NORM_BLOCK_VALUES // (n * c))
-            squares = torch.empty((n, min(block, voxels.shape[1]), c))
-            sum_sq = torch.zeros((n, 1, c))
-            for start in range(0, voxels.shape[1], block):
-                part = torch.sub(voxels[:, start:start + block], mean, out=dev[:, start:start + block])
-                sum_sq += torch.mul(part, part, out=squares[:, :part.shape[1]]).sum(1, keepdim=True)
-            scale = sum_sq.div_(voxels.shape[1]).add_(self.eps).rsqrt_()
-            if self.weight is not None:
-                scale.mul_(self.weight)
-            out = dev.mul_(scale) if self.bias is None else torch.addcmul(self.bias, dev, scale, out=dev)
-            return out.to(x.dtype).view(n, *x.shape[2:], c).movedim(-1, 1)
-
-    class Pointwise(torch.nn.Module):
-        """A 1x1 convolution as a matrix product over the channels-last voxels (no layout copy)."""
-
-        def __init__(self, conv):
-            super().__init__()
-            self.weight, self.bias = conv.weight, conv.bias
-
-        def forward(self, x):
-            weight = self.weight.reshape(self.weight.shape[0], -1)
-            return functional.linear(x.movedim(1, -1), weight, self.bias).movedim(-1, 1)
-
-    return SampleNorm, Pointwise
 
 
 @contextmanager

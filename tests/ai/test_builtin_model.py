@@ -100,7 +100,7 @@ ct.units, ct.modality = "HU", "CT"
 maxrss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 base = max(maxrss(), int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize())
 with torch.inference_mode():  # the network's own working memory: one window batch (engine: 2 patches)
-    model.predict_logits(torch.zeros(2, 1, *model.card.patch_size[::-1]))
+    model.network(torch.zeros(2, 1, *model.card.patch_size[::-1]))
 network = maxrss() - base
 run_segmentation(model, [ct], device="cpu")
 print(json.dumps({"network": network, "growth": maxrss() - base, "input_f32": ct.array.size * 4}))

@@ -52,7 +52,7 @@ def test_monai_bundle_loads_card_and_weights(tmp_path, torchscript):
                                    "clip": True}]
     x = torch.randn(1, 1, 16, 16, 16)
     with torch.inference_mode():
-        assert torch.allclose(model.predict_logits(x), net(x), atol=1e-5)
+        assert torch.allclose(model.network(x), net(x), atol=1e-5)
     vol = _ct()
     assert run_segmentation(model, [vol], device="cpu").labels.same_grid(vol)
 

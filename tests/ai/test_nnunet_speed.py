@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ai.cpu_network import cpu_inference_network
 from ai.formats.nnunet import load_nnunet_folder
-from ai.formats.nnunet_predict import cpu_inference_network
 from tests.ai.test_nnunet import nnunet_folder  # noqa: F401 (the real nnU-Net folder fixture)
 
 torch = pytest.importorskip("torch")
