@@ -59,10 +59,10 @@ def _layout_modules():
     from torch.nn import functional
 
     class SampleNorm(torch.nn.Module):
-        """InstanceNorm computed on the channels-last layout (InstanceNorm's reshape would copy it), two-pass
-        statistics from cascaded sums: as accurate as aten's contiguous kernel (its channels-last batch norm
-        accumulates sequentially, ~50x the rounding error, enough to move labels). The deviations from the mean
-        are written into the output once; their squares are summed a cache-sized block at a time."""
+        """InstanceNorm computed on the channels-last layout (InstanceNorm's reshape would copy it) in two reads:
+        sums of the deviations from a shift (the first block's mean, near the mean, so they barely cancel) a
+        cache-sized block at a time, then one fused scale-and-offset. As accurate as aten's contiguous kernel
+        (its channels-last batch norm accumulates sequentially, ~50x the rounding error, enough to move labels)."""
 
         def __init__(self, norm):
             super().__init__()
@@ -73,19 +73,22 @@ def _layout_modules():
             voxels = x.movedim(1, -1).reshape(n, -1, c)  # a view of a channels-last x
             if voxels.dtype in (torch.bfloat16, torch.float16):
                 voxels = voxels.float()
-            mean = voxels.mean(1, keepdim=True)
-            dev = torch.empty_like(voxels)
+            count = voxels.shape[1]
             block = max(1, NORM_BLOCK_VALUES // (n * c))
-            squares = torch.empty((n, min(block, voxels.shape[1]), c))
-            sum_sq = torch.zeros((n, 1, c))
-            for start in range(0, voxels.shape[1], block):
-                part = torch.sub(voxels[:, start:start + block], mean, out=dev[:, start:start + block])
-                sum_sq += torch.mul(part, part, out=squares[:, :part.shape[1]]).sum(1, keepdim=True)
-            scale = sum_sq.div_(voxels.shape[1]).add_(self.eps).rsqrt_()
+            scratch = torch.empty((n, min(block, count), c))
+            shift = voxels[:, :block].mean(1, keepdim=True)
+            total, total_sq = torch.zeros((n, 1, c)), torch.zeros((n, 1, c))
+            for start in range(0, count, block):
+                dev = torch.sub(voxels[:, start:start + block], shift, out=scratch[:, :min(block, count - start)])
+                total += dev.sum(1, keepdim=True)
+                total_sq += dev.mul_(dev).sum(1, keepdim=True)
+            mean_dev = total.div_(count)
+            scale = total_sq.div_(count).sub_(mean_dev * mean_dev).add_(self.eps).rsqrt_()
             if self.weight is not None:
                 scale.mul_(self.weight)
-            out = dev.mul_(scale) if self.bias is None else torch.addcmul(self.bias, dev, scale, out=dev)
-            return out.to(x.dtype).view(n, *x.shape[2:], c).movedim(-1, 1)
+            mean = shift.add_(mean_dev)
+            offset = -mean * scale if self.bias is None else torch.addcmul(self.bias, mean, scale, value=-1)
+            return torch.addcmul(offset, voxels, scale).to(x.dtype).view(n, *x.shape[2:], c).movedim(-1, 1)
 
     class Pointwise(torch.nn.Module):
         """A 1x1 convolution as a matrix product over the channels-last voxels (no layout copy)."""
