@@ -12,7 +12,6 @@ grid with nearest neighbour, exactly.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import os
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ai.model import LoadedModel, axis_codes
+from ai.model import LoadedModel, axis_codes, mirror_combinations
 from ai.normalize import check_units, normalize
 from viewer.core.errors import ModelError
 from viewer.core.presets import looks_like_hu
@@ -242,12 +241,6 @@ def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = Fal
             probs = p if probs is None else probs.add_(p)
         probs.div_(len(flips))
     return model.to_network_order(probs)[0].numpy().astype(np.float32, copy=False)
-
-
-def mirror_combinations(axes) -> list[tuple[int, ...]]:
-    """The identity and every non-empty combination of the mirror ``axes`` (2^k runs, as nnU-Net)."""
-    axes = sorted(set(axes))
-    return [c for n in range(len(axes) + 1) for c in itertools.combinations(axes, n)]
 
 
 def _softmax_(logits):

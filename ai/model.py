@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -136,6 +137,12 @@ def network_channels(network) -> tuple[int | None, int | None]:
              and (type(m).__name__.startswith("Conv") or
                   str(getattr(m, "original_name", "")).startswith("Conv"))]
     return (convs[0].in_channels, convs[-1].out_channels) if convs else (None, None)
+
+
+def mirror_combinations(axes) -> list[tuple[int, ...]]:
+    """The identity and every non-empty combination of the mirror ``axes`` (2^k runs), in nnU-Net's order."""
+    axes = sorted(set(axes))
+    return [c for n in range(len(axes) + 1) for c in itertools.combinations(axes, n)]
 
 
 @dataclass

@@ -23,6 +23,7 @@ import numpy as np
 
 from ai.allocator import reuse_freed_memory
 from ai.cpu_network import cpu_inference_network
+from ai.model import mirror_combinations
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 
 #: tile voxels in the network at once (all workers, whole batches), at most MAX_BATCH tiles per call on a GPU
@@ -72,12 +73,6 @@ def pad_to_tile(data, tile):
     return torch.nn.functional.pad(data, flat, mode="constant", value=0.0), tuple(back)
 
 
-def mirror_combinations(axes) -> list[tuple[int, ...]]:
-    """Every non-empty combination of the mirror axes (spatial axes), as nnU-Net enumerates them."""
-    axes = list(axes or ())
-    return [c for i in range(len(axes)) for c in itertools.combinations(axes, i + 1)]
-
-
 def sliding_window_logits(network, data, tile, *, fold_weights=(None,), mirror_axes=None, step: float = 0.5,
                           device=None, precision: str = "float32", progress: ProgressCallback | None = None,
                           cancel: CancelToken | None = None):
@@ -101,7 +96,7 @@ def sliding_window_logits(network, data, tile, *, fold_weights=(None,), mirror_a
         [list(range(data.shape[1])), *tile_starts(data.shape[2:], tile, step)]
     corners = list(itertools.product(*starts))
     slices = [tuple(slice(c, c + t) for c, t in zip(corner, full_tile, strict=True)) for corner in corners]
-    flips = [()] + mirror_combinations(mirror_axes)
+    flips = mirror_combinations(mirror_axes or ())
     jobs = [(i, flip) for i in range(len(corners)) for flip in flips]
     cpu, voxels = device.type == "cpu", int(np.prod(tile))
     # small CPU tiles: one single-threaded worker per core; big tiles keep one multi-threaded call at a time,
