@@ -1,13 +1,15 @@
-"""Inference: radview's engine vs MONAI's SlidingWindowInferer with the same network and settings.
+"""Inference: radview's engine vs MONAI's SlidingWindowInferer, and radview's nnU-Net path vs nnUNetPredictor.
 
-Runs the built-in abdominal CT model on the demo phantom CT. The peer is the plain MONAI recipe on the
+MONAI: the built-in abdominal CT model on the demo phantom CT. The peer is the plain MONAI recipe on the
 already-resampled, normalised input (so the peer does strictly less work than the engine, which also
-resamples in and out). Prints JSON with times, the ratio (peer / engine: >= 1 means the engine is as
-fast), agreement of the two label maps, and the process's peak RSS against the input size.
+resamples in and out). nnU-Net: nnunet_comparison.py (a real nnunetv2-built folder on the shared real CT, each
+run in its own process). Prints JSON with times, the ratios (peer / engine: >= 1 means the engine is as
+fast; the nnU-Net goal is >= 1.5), agreement of the label maps (Dice per label for nnU-Net), and peak RSS.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import sys
@@ -33,6 +35,20 @@ def best(fn, n=3):
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nnunet-repeats", type=int, default=2, help="best of N nnU-Net runs (0: skip them)")
+    args = parser.parse_args()
+    report = monai_comparison()
+    if args.nnunet_repeats > 0:
+        from nnunet_comparison import compare  # beside this file
+
+        report["nnunet"] = compare(repeats=args.nnunet_repeats)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def monai_comparison() -> dict:
+    """The engine and MONAI's SlidingWindowInferer on the demo CT, best of 3 each, in this process."""
     import torch
     from monai.inferers import SlidingWindowInferer
 
@@ -58,7 +74,7 @@ def main() -> int:
     agree = float((peer_labels == result.labels.array).mean())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     input_f32_mb = ct.array.size * 4 / 2**20
-    print(json.dumps({
+    return {
         "benchmark": "inference",
         "model": model.card.id,
         "input": {"size": list(ct.size), "spacing": list(ct.spacing), "model_grid": list(grid.size)},
@@ -72,8 +88,7 @@ def main() -> int:
         "peak_rss_mb": round(peak_mb, 1),
         "input_float32_mb": round(input_f32_mb, 1),
         "note": "peak RSS is the whole process (python, torch, MONAI libraries included)",
-    }, indent=2))
-    return 0
+    }
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """nnU-Net v2 folder inference: radview's loader + engine vs nnunetv2's own nnUNetPredictor, same folder and case.
 
+Part of bench_inference.py (its "nnunet" entry, what `make bench` runs); runnable alone for more repeats or
+another folder: `.venv/bin/python benchmarks/nnunet_comparison.py --repeats 3 [--model FOLDER]`.
+
 The model is the small real nnU-Net folder the tests build with nnunetv2 (planning, preprocessing,
 nnUNetTrainer; two folds, mirroring on), or any folder given with --model. Cases: the shared real abdominal
 CT (3 mm, resampled by both to the model's 3.6 mm and back) and the same CT resampled to 1.5 mm (more
@@ -89,6 +92,51 @@ def _cases(tmp: Path) -> dict[str, Path]:
     return {"ct_3mm": ct, "ct_1.5mm": tmp / "ct_1.5mm_0000.nii.gz"}
 
 
+def compare(model: Path | None = None, folds: str = "0,1", repeats: int = 2, threads: int = 2) -> dict:
+    """Both engines on every case, alternating, best of ``repeats``: the report (times, ratios, Dice, RSS)."""
+    if model is None:
+        from tests.ai.nnunet_fixture import cached_build
+
+        model = cached_build(REPO / ".pytest_cache" / "d" / "nnunet_v2_model", SHARED)
+    report = {"benchmark": "nnunet", "model": str(model), "folds": folds, "threads": threads,
+              "peer": "nnunetv2 nnUNetPredictor.predict_single_npy_array (tile_step 0.5, gaussian, mirroring "
+                      "as the checkpoint allows), read with its SimpleITKIO",
+              "engine": "radview load_nnunet_folder + ai.engine.run_segmentation on viewer.core.io.load_volume "
+                        "(precision float32 = nnU-Net's arithmetic; radview:bfloat16 = network under bf16 autocast)",
+              "cases": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for name, image in _cases(tmp).items():
+            runs = {w: [] for w in ENGINES}
+            for r in range(repeats):
+                for which in (ENGINES if r % 2 == 0 else ENGINES[::-1]):
+                    runs[which].append(_run(which, model, image, folds, tmp / f"{which}.npy", threads))
+            report["cases"][name] = _case_entry(runs, tmp)
+    report["note"] = ("segment_s: image file -> label array (read, preprocess, sliding window, export); "
+                      "load_s: model folder -> ready network; peak RSS is each whole process (torch included)")
+    return report
+
+
+def _case_entry(runs: dict, tmp: Path) -> dict:
+    """One case's entry: the best runs of each engine, their ratio to nnU-Net and agreement with its labels."""
+    best = {w: min(v, key=lambda d: d["segment_s"]) for w, v in runs.items()}
+    theirs = np.load(tmp / "nnunet.npy")
+    entry = {"shape_zyx": list(theirs.shape), "nnunet_segment_s": round(best["nnunet"]["segment_s"], 3),
+             "nnunet_load_s": round(best["nnunet"]["load_s"], 3),
+             "nnunet_peak_rss_mb": round(max(d["peak_rss_mb"] for d in runs["nnunet"]), 1)}
+    for which in ENGINES[:-1]:
+        ours = np.load(tmp / f"{which}.npy")
+        entry[which] = {
+            "segment_s": round(best[which]["segment_s"], 3),
+            "ratio_nnunet_over_radview": round(best["nnunet"]["segment_s"] / best[which]["segment_s"], 3),
+            "load_s": round(best[which]["load_s"], 3),
+            "dice_per_label": dice_per_label(ours, theirs),
+            "voxels_differing": int((ours != theirs).sum()),
+            "peak_rss_mb": round(max(d["peak_rss_mb"] for d in runs[which]), 1)}
+    entry["all_segment_s"] = {w: [round(d["segment_s"], 3) for d in v] for w, v in runs.items()}
+    return entry
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="nnU-Net trained-model folder (default: the tests' fixture, built if needed)")
@@ -103,44 +151,8 @@ def main() -> int:
     if args.child:
         _child(args)
         return 0
-    if args.model:
-        model = Path(args.model)
-    else:
-        from tests.ai.nnunet_fixture import cached_build
-
-        model = cached_build(REPO / ".pytest_cache" / "d" / "nnunet_v2_model", SHARED)
-    report = {"benchmark": "nnunet", "model": str(model), "folds": args.folds, "threads": args.threads,
-              "peer": "nnunetv2 nnUNetPredictor.predict_single_npy_array (tile_step 0.5, gaussian, mirroring "
-                      "as the checkpoint allows), read with its SimpleITKIO",
-              "engine": "radview load_nnunet_folder + ai.engine.run_segmentation on viewer.core.io.load_volume "
-                        "(precision float32 = nnU-Net's arithmetic; radview:bfloat16 = network under bf16 autocast)",
-              "cases": {}}
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        for name, image in _cases(tmp).items():
-            runs = {w: [] for w in ENGINES}
-            for r in range(args.repeats):
-                for which in (ENGINES if r % 2 == 0 else ENGINES[::-1]):
-                    runs[which].append(_run(which, model, image, args.folds, tmp / f"{which}.npy", args.threads))
-            best = {w: min(v, key=lambda d: d["segment_s"]) for w, v in runs.items()}
-            theirs = np.load(tmp / "nnunet.npy")
-            entry = {"shape_zyx": list(theirs.shape), "nnunet_segment_s": round(best["nnunet"]["segment_s"], 3),
-                     "nnunet_load_s": round(best["nnunet"]["load_s"], 3),
-                     "nnunet_peak_rss_mb": round(max(d["peak_rss_mb"] for d in runs["nnunet"]), 1)}
-            for which in ENGINES[:-1]:
-                ours = np.load(tmp / f"{which}.npy")
-                entry[which] = {
-                    "segment_s": round(best[which]["segment_s"], 3),
-                    "ratio_nnunet_over_radview": round(best["nnunet"]["segment_s"] / best[which]["segment_s"], 3),
-                    "load_s": round(best[which]["load_s"], 3),
-                    "dice_per_label": dice_per_label(ours, theirs),
-                    "voxels_differing": int((ours != theirs).sum()),
-                    "peak_rss_mb": round(max(d["peak_rss_mb"] for d in runs[which]), 1)}
-            entry["all_segment_s"] = {w: [round(d["segment_s"], 3) for d in v] for w, v in runs.items()}
-            report["cases"][name] = entry
-    report["note"] = ("segment_s: image file -> label array (read, preprocess, sliding window, export); "
-                      "load_s: model folder -> ready network; peak RSS is each whole process (torch included)")
-    print(json.dumps(report, indent=2))
+    model = Path(args.model) if args.model else None
+    print(json.dumps(compare(model, args.folds, args.repeats, args.threads), indent=2))
     return 0
 
 
