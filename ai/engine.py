@@ -215,7 +215,7 @@ def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = Fal
     def window(batch):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        if batch.ndim in (4, 5):  # oneDNN / cuDNN convolutions without layout reorders
+        if device.type in ("cpu", "cuda") and batch.ndim in (4, 5):  # oneDNN / cuDNN without layout reorders
             batch = batch.contiguous(memory_format=torch.channels_last if batch.ndim == 4 else torch.channels_last_3d)
         with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=device.type == "cuda"):
             try:
