@@ -105,7 +105,7 @@ def test_recovery_restores_model_identity_audit_and_label_table_edits(tmp_path, 
     ai[10:20, 40:60, 50:70] = 5
     ai[5:8, 10:20, 10:20] = 1
     seg = crashed.add_ai_segmentation(ct, ai, {5: "liver", 1: "spleen"}, "abdomen-unet", "1.2")
-    seg.table.labels[1].name = "renamed_spleen"  # edited in the table directly (as the GUI does)
+    seg.table.labels[1].name = "renamed_spleen"  # changed in the table directly, not via edit_label
     crashed.edit_label(seg, 5, color=(1, 2, 3))
     n = crashed.erase(seg, ct.index_to_world((60, 50, 15)), 6)
     crashed.flush()

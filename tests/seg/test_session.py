@@ -160,3 +160,15 @@ def test_images_without_segmentations_are_released(session, ct, shared_data):
     assert session.add_volume(third) is third and len(session.volumes) == 3  # added once
     session.release_unused_volumes(keep=third)
     assert session.volumes == [ct, third] and seg.reference is ct and other not in session.volumes
+
+
+def test_edit_label_logs_only_what_changed_and_needs_a_name(session, ct):
+    seg = session.new_segmentation(ct, "table", names={1: "liver"})
+    session.edit_label(seg, 1, name="liver", visible=True)  # nothing changes: nothing to audit
+    assert not [e for e in session.audit_log() if e["action"] == "label 1 table edit"]
+    session.edit_label(seg, 1, name="liver", locked=True)
+    (entry,) = [e for e in session.audit_log() if e["action"] == "label 1 table edit"]
+    assert entry["changes"] == {"locked": True} and entry["author"]["kind"] == "human"
+    with pytest.raises(ValueError, match="needs a name"):
+        session.edit_label(seg, 1, name="  ")
+    assert seg.table.labels[1].name == "liver"

@@ -139,15 +139,22 @@ class Session:
 
     def edit_label(self, seg: Segmentation, label: int, **fields) -> None:
         """Change a label table row (``name``, ``color``, ``visible``, ``opacity``, ``locked``), audited and
-        journalled (direct changes to ``seg.table`` are journalled too, within FLUSH_INTERVAL_S)."""
+        journalled (direct changes to ``seg.table`` are journalled too, within FLUSH_INTERVAL_S). Fields given
+        their current value are not logged; an edit that changes nothing writes no audit entry."""
         info = seg.table.ensure(int(label))
         unknown = set(fields) - {"name", "color", "visible", "opacity", "locked"}
         if unknown:
             raise ValueError(f"label table rows have no field {sorted(unknown)}")
-        for key, value in fields.items():
-            setattr(info, key, tuple(value) if key == "color" else value)
+        if "name" in fields and not str(fields["name"]).strip():
+            raise ValueError(f"label {label} needs a name")
+        fields = {k: tuple(v) if k == "color" else v for k, v in fields.items()}
+        changes = {k: v for k, v in fields.items() if getattr(info, k) != v}
+        if not changes:
+            return
+        for key, value in changes.items():
+            setattr(info, key, value)
         self._log({"time": time.time(), "action": f"label {label} table edit", "author": self._author(),
-                   "changes": {k: list(v) if k == "color" else v for k, v in fields.items()},
+                   "changes": {k: list(v) if k == "color" else v for k, v in changes.items()},
                    "segmentation": seg.name, "segmentation_uids": [seg.uid]})
 
     def labels(self, seg: Segmentation) -> np.ndarray:

@@ -26,8 +26,11 @@ from viewer.core.session import Session
 from viewer.ui.state import ViewerState
 
 TABLE_COLUMNS = ["Show", "Label", "Name", "Voxels", "mL", "Mean", "Units", "By hand", "By AI", "Lock", "Opacity"]
+NAME_COLUMN = TABLE_COLUMNS.index("Name")
 LOCK_COLUMN = TABLE_COLUMNS.index("Lock")
 OPACITY_COLUMN = TABLE_COLUMNS.index("Opacity")
+#: label table field of each check box column
+CHECK_FIELDS = {TABLE_COLUMNS.index("Show"): "visible", LOCK_COLUMN: "locked"}
 #: (combo text, value) of the brush shapes, editable areas and overwrite rules (viewer.core.editing)
 BRUSH_SHAPES = [("Sphere (3D)", "sphere"), ("Disc (2D, in the view's plane)", "disc")]
 EDITABLE_AREAS = [("Everywhere", "everywhere"), ("Inside label", "inside"), ("Outside label", "outside")]
@@ -222,7 +225,7 @@ class SegmentPanel(QWidget):
         self._fill_table(seg)
 
     def _fill_table(self, seg) -> None:
-        """Per-label statistics (viewer.core.stats) and provenance; the Show column hides a label."""
+        """Per-label statistics (viewer.core.stats) and provenance; Show, Name, Lock and Opacity are editable."""
         from viewer.core.stats import label_statistics
 
         self.rows = label_statistics(self.state.volume, seg.array, seg.table.names())
@@ -230,51 +233,73 @@ class SegmentPanel(QWidget):
         self.table.blockSignals(True)
         self.table.setRowCount(len(self.rows))
         for r, row in enumerate(self.rows):
+            info = seg.table.ensure(row["label"])
             prov = provenance.get(row["label"], {"human_voxels": 0, "ai_voxels": 0})
-            show = QTableWidgetItem()
-            show.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled)
-            show.setCheckState(Qt.Checked if seg.table.ensure(row["label"]).visible else Qt.Unchecked)
-            show.setData(Qt.UserRole, row["label"])
-            self.table.setItem(r, 0, show)
             values = [row["label"], row["name"], row["voxels"], f"{row['volume_ml']:.2f}", f"{row['mean']:.1f}",
                       row["units"], prov["human_voxels"], prov["ai_voxels"]]
             for c, v in enumerate(values, start=1):
-                self.table.setItem(r, c, QTableWidgetItem(str(v)))
-            lock = QTableWidgetItem()
-            lock.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled)
-            lock.setCheckState(Qt.Checked if seg.table.ensure(row["label"]).locked else Qt.Unchecked)
-            lock.setData(Qt.UserRole, row["label"])
-            self.table.setItem(r, LOCK_COLUMN, lock)
-            opacity = QTableWidgetItem(f"{seg.table.ensure(row['label']).opacity:.2f}")  # editable, 0-1
-            opacity.setData(Qt.UserRole, row["label"])
-            self.table.setItem(r, OPACITY_COLUMN, opacity)
+                item = QTableWidgetItem(str(v))
+                if c != NAME_COLUMN:
+                    item.setFlags(Qt.ItemIsSelectable | Qt.ItemIsEnabled)  # statistics are read-only
+                self._place(r, c, item, row["label"])
+            for c, field in CHECK_FIELDS.items():
+                check = QTableWidgetItem()
+                check.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled)
+                check.setCheckState(Qt.Checked if getattr(info, field) else Qt.Unchecked)
+                self._place(r, c, check, row["label"])
+            self._place(r, OPACITY_COLUMN, QTableWidgetItem(f"{info.opacity:.2f}"), row["label"])  # editable, 0-1
         self.table.blockSignals(False)
 
+    def _place(self, row: int, column: int, item: QTableWidgetItem, label: int) -> None:
+        """Put ``item`` in the table, tagged with the label id of its row."""
+        item.setData(Qt.UserRole, label)
+        self.table.setItem(row, column, item)
+
     def _on_item_changed(self, item) -> None:
-        if self.segmentation is not None and item.column() == OPACITY_COLUMN:
-            self._set_opacity(int(item.data(Qt.UserRole)), item)
+        """A cell edited by the user: every change goes through Session.edit_label (audited, journalled)."""
+        if self.segmentation is None:
             return
-        if item.column() not in (0, LOCK_COLUMN) or self.segmentation is None:
-            return
-        label, checked = int(item.data(Qt.UserRole)), item.checkState() == Qt.Checked
-        info = self.segmentation.table.ensure(label)
-        if item.column() == LOCK_COLUMN:  # a locked label is protected from brushes and tools
-            info.locked = checked
-            return
-        info.visible = checked
-        self.state.label_visibility_changed.emit(label, checked)
+        label, column = int(item.data(Qt.UserRole)), item.column()
+        if column in CHECK_FIELDS:
+            self._set_check(label, CHECK_FIELDS[column], item.checkState() == Qt.Checked)
+        elif column == OPACITY_COLUMN:
+            self._set_opacity(label, item)
+        elif column == NAME_COLUMN:
+            self._rename(label, item)
+
+    def _set_check(self, label: int, field: str, checked: bool) -> None:
+        """Show/hide a label, or lock it (a locked label is protected from brushes and tools)."""
+        self.session.edit_label(self.segmentation, label, **{field: checked})
+        if field == "visible":
+            self.state.label_visibility_changed.emit(label, checked)
 
     def _set_opacity(self, label: int, item) -> None:
         """A label's fill opacity typed in the table (0-1; anything else restores the current value)."""
-        info = self.segmentation.table.ensure(label)
         try:
-            info.opacity = float(min(max(float(item.text()), 0.0), 1.0))
+            opacity = float(min(max(float(item.text()), 0.0), 1.0))
         except ValueError:
-            pass
-        self.table.blockSignals(True)
-        item.setText(f"{info.opacity:.2f}")
-        self.table.blockSignals(False)
+            opacity = None
+        if opacity is not None:
+            self.session.edit_label(self.segmentation, label, opacity=opacity)
+        self._show_text(item, f"{self.segmentation.table.ensure(label).opacity:.2f}")
         self.state.set_labels(self.segmentation.as_volume())
+
+    def _rename(self, label: int, item) -> None:
+        """A label's name typed in the table (a blank name restores the current one)."""
+        name = item.text().strip()
+        if name:
+            self.session.edit_label(self.segmentation, label, name=name)
+        name = self.segmentation.table.ensure(label).name
+        self._show_text(item, name)
+        for row in self.rows:  # the statistics export names the label as the table does
+            if row["label"] == label:
+                row["name"] = name
+
+    def _show_text(self, item, text: str) -> None:
+        """Set a cell's text without reporting it as a user edit."""
+        self.table.blockSignals(True)
+        item.setText(text)
+        self.table.blockSignals(False)
 
     def _export_csv(self, path: str | None = None) -> None:
         from viewer.core.stats import statistics_csv
