@@ -7,18 +7,23 @@ with a uint8 label map, in 512 x 512 offscreen windows. Peers measured in the sa
 - 3D: the same VolumeView at full quality (the interactive speed-up), and VolumeView forced onto
   vtkGPUVolumeRayCastMapper, what vtkSmartVolumeMapper picks by default whenever OpenGL works (on
   llvmpipe VolumeView's 'auto' picks the CPU vtkFixedPointVolumeRayCastMapper instead).
+Sagittal label update: a 10 mm brush dab through the Session on a Segmentation shown in a sagittal
+SliceView, then the GUI's update_labels and one frame (ms), and the CPU time until the view's x-major
+label copy is current again (process_time over all threads, so other engineers' load does not count).
 SliceView is measured in its steady state: the x-major copies that a sagittal view reads its slices
 from (viewer/render/slice_cache.py) are built first, as the GUI does in the background after loading.
-Prints one JSON object. Run: `.venv/bin/python benchmarks/bench_render.py` (EGL without DISPLAY, or
-under xvfb-run).
+Prints one JSON object. Run: `.venv/bin/python benchmarks/bench_render.py [--only NAME]` (EGL without
+DISPLAY, or under xvfb-run); NAME one of slice_change, sagittal_label_update, volume_rendering.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +41,8 @@ SHAPE = (300, 512, 512)  # z, y, x
 SPACING = (0.8, 0.8, 1.5)  # x, y, z mm
 WINDOW = 512
 SLICE_STEPS = 60
+N_DABS = 10
+DAB_RADIUS_MM = 10.0
 VR_STEPS = 24
 LABELS = {"spleen": 1, "kidney_right": 2, "kidney_left": 3, "liver": 5, "aorta": 52, "vertebrae": 30}
 
@@ -212,6 +219,60 @@ def bench_slice_change(ct: Volume, labels: Volume, orientation: str) -> dict:
     return out
 
 
+def bench_sagittal_label_update(ct: Volume, labels: Volume) -> dict:
+    """Dabs on the sagittal slice shown: dab + update_labels + frame (ms), CPU seconds until the copy is current."""
+    from viewer.core.session import Session
+
+    with tempfile.TemporaryDirectory() as home:
+        session = Session(home=home)
+        seg = session.new_segmentation(ct, "bench", labels=labels.array.copy())
+        win, ren = _window()
+        view = SliceView(ren, "sagittal")
+        view.set_volume(ct)
+        view.set_labels(seg.as_volume())
+        view.wait_for_slice_caches()
+        _frame(win)
+        update_ms, copy_cpu_s = [], []
+        for i in range(N_DABS):
+            centre = ct.index_to_world((view.slice_index, 150 + 20 * i, 150))
+            t0, c0 = time.perf_counter(), time.process_time()
+            session.paint(seg, 7, centre, DAB_RADIUS_MM)
+            view.update_labels()
+            _frame(win)
+            update_ms.append((time.perf_counter() - t0) * 1e3)
+            view.wait_for_slice_caches()
+            copy_cpu_s.append(time.process_time() - c0)
+        win.Finalize()
+        session.close()
+    return {"dab_update_frame": _stats(update_ms),
+            "cpu_s_until_copy_current_median": round(float(np.median(copy_cpu_s)), 4)}
+
+
+def bench_volume_rendering(ct: Volume, labels: Volume) -> dict:
+    """VolumeView (auto mapper) against the GPU ray-cast peer (``labels`` unused: not drawn in 3D here)."""
+    vr = bench_volume_view(ct)
+    gpu = bench_volume_view(ct, "gpu", steps=3)
+    return {
+        "volume_view": vr,
+        "peer_gpu_ray_cast": gpu,
+        "interactive_fps_over_full": round(vr["interactive"]["fps"] / vr["full"]["fps"], 2),
+        "interactive_fps_over_peer_interactive": round(vr["interactive"]["fps"] / gpu["interactive"]["fps"], 2),
+        "full_fps_over_peer_full": round(vr["full"]["fps"] / gpu["full"]["fps"], 2),
+        "goal_interactive_ge_5fps": vr["interactive"]["fps"] >= 5.0,
+    }
+
+
+def bench_slice_changes(ct: Volume, labels: Volume) -> dict:
+    """Slice change latency in the three orientations."""
+    return {orientation: bench_slice_change(ct, labels, orientation) for orientation in ("axial", "coronal",
+                                                                                          "sagittal")}
+
+
+#: name -> benchmark(ct, labels), in the order they run
+BENCHES = {"slice_change": bench_slice_changes, "sagittal_label_update": bench_sagittal_label_update,
+           "volume_rendering": bench_volume_rendering}
+
+
 def bench_volume_view(ct: Volume, mapper: str = "auto", steps: int = VR_STEPS) -> dict:
     """VolumeView: first frame (upload), azimuth steps at interactive and at full quality."""
     win, ren = _window()
@@ -238,6 +299,9 @@ def bench_volume_view(ct: Volume, mapper: str = "auto", steps: int = VR_STEPS) -
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=tuple(BENCHES), help="run this benchmark alone")
+    args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     t0 = time.perf_counter()
     ct, labels = synthetic_ct()
@@ -247,24 +311,13 @@ def main() -> int:
         "load_average_1min_at_start": round(os.getloadavg()[0], 2),  # other processes share the 2 cores
         "slice_peer": "vtkImageResliceMapper on the full 3D image + labels (indexed LUT), slice at focal point",
         "volume_peer": "VolumeView full quality; VolumeView forced to vtkGPUVolumeRayCastMapper (smart mapper default)",
-        "slice_change": {},
     }
-    for orientation in ("axial", "coronal", "sagittal"):
-        result["slice_change"][orientation] = bench_slice_change(ct, labels, orientation)
-    vr = bench_volume_view(ct)
-    gpu = bench_volume_view(ct, "gpu", steps=3)
-    result["volume_rendering"] = {
-        "volume_view": vr,
-        "peer_gpu_ray_cast": gpu,
-        "interactive_fps_over_full": round(vr["interactive"]["fps"] / vr["full"]["fps"], 2),
-        "interactive_fps_over_peer_interactive": round(vr["interactive"]["fps"] / gpu["interactive"]["fps"], 2),
-        "full_fps_over_peer_full": round(vr["full"]["fps"] / gpu["full"]["fps"], 2),
-        "goal_interactive_ge_5fps": vr["interactive"]["fps"] >= 5.0,
-    }
+    for name, bench in BENCHES.items():
+        if args.only in (None, name):
+            result[name] = bench(ct, labels)
     result["total_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(result, indent=1))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -97,3 +97,66 @@ def test_edits_in_a_row_are_copied_once_by_one_thread():
     assert not cache.ready
     cache.wait()
     assert cache.ready
+
+
+def test_an_edited_box_is_patched_into_the_current_copy():
+    arr = np.zeros((40, 30, 20), np.uint8)
+    cache = XMajorCache()
+    cache.invalidate(arr)
+    cache.wait()
+    arr[5:9, 10:12, 3:6] = 4
+    cache.update(arr, (slice(5, 9), slice(10, 12), slice(3, 6)))
+    assert cache.ready  # patched in place: no rebuild dropped the copy
+    for k in range(arr.shape[2]):
+        assert np.array_equal(cache.slab(arr, k), arr[:, :, k:k + 1])
+    cache.update(np.ones_like(arr), (slice(0, 1),) * 3)  # another array's edit leaves this copy alone
+    assert cache.ready and np.array_equal(cache.slab(arr, 0), arr[:, :, 0:1])
+
+
+def test_an_edit_while_the_copy_is_built_rebuilds_it():
+    arr = np.zeros((64, 64, 64), np.uint8)
+    cache = XMajorCache()
+    cache.invalidate(arr, delay_s=0.2)
+    arr[1:3, 1:3, 7] = 9  # before the copy exists: it must not miss this edit
+    cache.update(arr, (slice(1, 3), slice(1, 3), slice(7, 8)))
+    cache.wait()
+    assert cache.ready and np.array_equal(cache.slab(arr, 7), arr[:, :, 7:8])
+
+
+def test_a_dab_patches_the_sagittal_label_copy_and_shows_at_once(ct_and_labels, tmp_path, artifacts):
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+    from vtkmodules.vtkRenderingCore import vtkRenderWindow
+
+    from viewer.core.session import Session
+    from viewer.render.offscreen import save_png, window_pixels
+    from viewer.render.slice_view import colour_labels
+
+    ct, _ = ct_and_labels
+    session = Session(home=tmp_path / "home")
+    seg = session.new_segmentation(ct, "drawn")
+    win, ren = vtkRenderWindow(), vtkRenderer()
+    win.SetOffScreenRendering(1)
+    win.SetSize(300, 300)
+    win.AddRenderer(ren)
+    view = SliceView(ren, "sagittal")
+    view.set_volume(ct)
+    view.set_labels(seg.as_volume())
+    assert view.wait_for_slice_caches()
+    win.Render()
+    before = window_pixels(win).astype(int)
+    centre = ct.index_to_world((view.slice_index, 60, 15))  # (x, y, z) index on the shown sagittal slice
+    assert session.paint(seg, 3, centre, 10.0) > 0  # a 10 mm dab
+    view.update_labels()  # as the GUI does after each dab
+    assert view._label_cache.ready  # the x-major copy was patched, not dropped for a rebuild
+    expected = view.axes.extract(seg.array, view.slice_index)
+    assert (expected == 3).sum() > 20
+    assert np.array_equal(view._label_cache.slab(seg.array, view.slice_index)[..., 0],
+                          seg.array[:, :, view.slice_index])
+    shown = vtk_to_numpy(view._overlay.GetMapper().GetInput().GetPointData().GetScalars())
+    assert np.array_equal(shown.reshape(*expected.shape, 4),
+                          colour_labels(expected, view._fill32, view._edge32, outline=True))
+    win.Render()
+    save_png(win, artifacts / "sagittal_after_dab.png")
+    assert (np.abs(window_pixels(win).astype(int) - before).sum(axis=2) > 30).sum() > 50  # the dab on screen
+    win.Finalize()
+    session.close()

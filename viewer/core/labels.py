@@ -25,6 +25,9 @@ _PALETTE = [
 LABEL_COLORS_META = "label_colors"
 #: Volume.meta key of a label map's fill opacities, {id: 0-1}.
 LABEL_OPACITY_META = "label_opacity"
+#: Volume.meta key of a label Volume made by Segmentation.as_volume: that Segmentation, whose ``changed``
+#: event tells views which box of the shared array an edit changed.
+LABEL_SOURCE_META = "label_source"
 
 
 def default_color(label: int) -> tuple[int, int, int]:
@@ -116,10 +119,12 @@ class Segmentation:
 
     def as_volume(self) -> Volume:
         """The label map as a Volume on the reference grid (units 'label'); its colours and opacities in
-        ``meta['label_colors']`` ({id: (r, g, b)}) and ``meta['label_opacity']``, which the views draw it with."""
+        ``meta['label_colors']`` ({id: (r, g, b)}) and ``meta['label_opacity']``, which the views draw it with;
+        this Segmentation in ``meta['label_source']`` (the Volume shares its array, edited in place)."""
         vol = self.reference.with_array(self.array, modality="SEG", units="label", description=self.name)
         vol.meta[LABEL_COLORS_META] = {i: info.color for i, info in self.table.labels.items()}
         vol.meta[LABEL_OPACITY_META] = {i: info.opacity for i, info in self.table.labels.items()}
+        vol.meta[LABEL_SOURCE_META] = self
         return vol
 
     def count_hand_removals(self, labels: np.ndarray, counts: np.ndarray, sign: int = 1) -> None:

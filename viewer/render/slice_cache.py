@@ -4,7 +4,8 @@ A slice ``array[:, :, k]`` of a C-ordered (z, y, x) array takes one element per 
 on a 512 x 512 x 300 CT that gather costs ~1.5-3 ms per array and slice change, against ~0.15 ms for
 a contiguous (z, y) block of an (x, z, y) copy. The copy is built in a background thread (numpy
 releases the GIL while copying) and used once it is complete and still current; until then, and
-whenever the source changed since (``invalidate``), callers fall back to the strided slice.
+whenever the source changed since (``invalidate``), callers fall back to the strided slice. An edit
+of a box (a brush dab) is copied into the current copy in place (``update``), not rebuilt whole.
 """
 
 from __future__ import annotations
@@ -57,6 +58,18 @@ class XMajorCache:
                 self._building = True
                 self._thread = threading.Thread(target=self._build, name="x-major-copy", daemon=True)
                 self._thread.start()
+
+    def update(self, array: np.ndarray, box: tuple[slice, slice, slice], delay_s: float = 0.0) -> None:
+        """``array``'s voxels changed inside ``box`` (z, y, x slices): copy that block into the current copy
+        of ``array``; while that copy is still being built, build it anew after ``delay_s`` (see
+        ``invalidate``); a copy of another array, or none wanted, is left alone."""
+        with self._lock:
+            if self._copy is not None and self._source is array:
+                self._copy[box[2], box[0], box[1]] = array[box].transpose(2, 0, 1)
+                return
+            rebuild = self._wanted is array
+        if rebuild:
+            self.invalidate(array, delay_s)
 
     def _build(self) -> None:
         """Wait until the source stops changing, copy it, keep the copy if nothing changed meanwhile."""

@@ -25,6 +25,7 @@ from vtkmodules.vtkRenderingCore import (
     vtkTextActor,
 )
 
+from viewer.core.labels import LABEL_SOURCE_META
 from viewer.core.presets import auto_window_level, default_colormap
 from viewer.core.resample import resample_to
 from viewer.core.slicing import ViewAxes, orientation_letters, view_axes
@@ -207,6 +208,7 @@ class SliceView:
         self._window, self._level = 400.0, 40.0
         self._colormap = "gray"
         self._labels: np.ndarray | None = None
+        self._label_source = None  # the Segmentation whose array _labels is, followed for edited boxes
         self._hidden_labels: set[int] = set()
         self._label_colors: dict[int, tuple[int, int, int]] = {}
         self._fill32 = self._edge32 = np.zeros(2, np.uint32)
@@ -360,11 +362,13 @@ class SliceView:
         ``opacity`` (one value, or {label id: value}) and, with ``outline``, their boundary pixels opaque.
         The array is kept by reference: call ``update_labels`` after editing it in place.
         """
+        self._follow_label_source(None)
         if labels is None:
             self._labels = None
             self._label_cache.invalidate(None)
             self._overlay.VisibilityOff()
             return
+        source = labels.meta.get(LABEL_SOURCE_META) if isinstance(labels, Volume) else None
         if isinstance(labels, Volume):
             labels = resample_to(labels, self.volume, nearest=True).array
         if labels.shape != self.volume.array.shape:
@@ -374,6 +378,7 @@ class SliceView:
         if labels.size and labels.min() < 0:
             raise ValueError("label maps hold non-negative ids; this one has negative values")
         self._labels = labels
+        self._follow_label_source(source)
         self._cache_voxels(self._label_cache, labels, delay_s=0.0)
         self._label_colors = dict(colors or {})
         self._label_opacity = dict(opacity) if isinstance(opacity, dict) else float(opacity)
@@ -394,11 +399,37 @@ class SliceView:
             self._build_label_tables(max(int(self._labels.max()), int(label)))
             self._update_slice()
 
-    def update_labels(self, region=None) -> None:
-        """Redraw the overlay after the label array changed in place (``region`` is unused: one slice)."""
-        if self._labels is not None:
+    def update_labels(self, region: tuple[slice, slice, slice] | None = None) -> None:
+        """Redraw the overlay after the label array changed in place inside ``region`` (z, y, x slices).
+
+        ``region`` None: anywhere, so the x-major copy is rebuilt, unless the labels are a Segmentation's
+        shown on its own grid, whose ``changed`` events have already patched the edited boxes into it.
+        """
+        if self._labels is None:
+            return
+        if region is not None:
+            self._label_cache.update(self._labels, region, SLICE_CACHE_DELAY_S)
+        elif not self._follows_label_edits:
             self._cache_voxels(self._label_cache, self._labels)
-            self._update_slice()
+        self._update_slice()
+
+    def _follow_label_source(self, source) -> None:
+        """Take the edited boxes of Segmentation ``source`` (None: of none) from its ``changed`` event."""
+        if self._label_source is not None:
+            self._label_source.changed.disconnect(self._on_label_source_changed)
+        self._label_source = source
+        if source is not None:
+            source.changed.connect(self._on_label_source_changed)
+
+    @property
+    def _follows_label_edits(self) -> bool:
+        """Whether the shown label array is the followed Segmentation's (not resampled, not replaced)."""
+        return self._label_source is not None and self._label_source.array is self._labels
+
+    def _on_label_source_changed(self, box: tuple[slice, slice, slice]) -> None:
+        """The followed Segmentation changed inside ``box``: patch the x-major copy (redrawn by update_labels)."""
+        if self._follows_label_edits:
+            self._label_cache.update(self._labels, box, SLICE_CACHE_DELAY_S)
 
     # ------------------------------------------------------------------ x-major slice copies
     def _cache_voxels(self, cache: XMajorCache, array: np.ndarray, delay_s: float = SLICE_CACHE_DELAY_S) -> None:
