@@ -124,6 +124,27 @@ def test_truncated_ct_shows_the_error_in_a_dialog_and_stays_up(viewer, qtbot, tr
         view_pixels(view)  # every view still renders
 
 
+def test_a_failed_first_open_says_what_failed_and_the_other_paths_still_open(viewer, qtbot, truncated_ct,
+                                                                             shared_data, artifacts):
+    from viewer.ui.app import grab_window
+
+    assert "No study open" in viewer.placeholder_text()
+    nifti = shared_data / "ct_abdomen_3mm.nii.gz"
+    with qtbot.waitSignal(viewer.load_failed, timeout=10000) as blocker:
+        viewer.start([str(truncated_ct), str(nifti)], recover=False)  # as `radview BROKEN GOOD`
+    viewer.wait_for_scans()
+    text = viewer.placeholder_text()
+    problem = blocker.args[0].removeprefix(f"{truncated_ct}: ")
+    assert f"Could not open {truncated_ct}" in text and "truncated" in problem and problem in text
+    assert "File > Open file..." in text and "double-click a series" in text
+    qtbot.wait(200)  # the study browser repaints before the grab
+    grab_window(viewer, artifacts / "failed_first_open.png")
+    (item,) = viewer.browser.findItems(nifti.name, Qt.MatchExactly | Qt.MatchRecursive, 3)
+    with qtbot.waitSignal(viewer.load_finished, timeout=30000):
+        viewer.browser.itemDoubleClicked.emit(item, 0)
+    assert viewer.placeholder_text() is None and view_pixels(viewer.views["axial"]).std() > 20
+
+
 def test_single_slice_image_in_the_3d_view_says_it_needs_two(viewer, qtbot, artifacts):
     from viewer.core.volume import Volume
     from viewer.render.volume_view import TOO_THIN_MESSAGE

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QTextDocument
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
     QFrame,
     QGridLayout,
+    QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QStackedWidget,
     QWidget,
 )
 
@@ -35,6 +38,9 @@ from viewer.ui.workers import LoadWorker, ScanWorker
 log = logging.getLogger(__name__)
 LAYOUTS = ("2x2", "1x3", "single")
 DOCK_WIDTH = 330
+#: what the views' place says how to open a study (before the first image, or after it failed to open)
+OPEN_HINT = ("Open a study with File &gt; Open file... (Ctrl+O) or Open folder... (Ctrl+Shift+O), drop files "
+             "on this window, or double-click a series in the Studies list.")
 
 
 def show_error(parent: QWidget, message: str) -> None:
@@ -59,9 +65,18 @@ class MainWindow(QMainWindow):
             v.maximize_requested.connect(self._toggle_maximized)
         self._grid = QGridLayout()
         self._grid.setSpacing(2)
-        central = QWidget()
-        central.setLayout(self._grid)
-        self.setCentralWidget(central)
+        self._views_page = QWidget()
+        self._views_page.setLayout(self._grid)
+        self.placeholder = QLabel()
+        self.placeholder.setAlignment(Qt.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setMargin(40)
+        self._central = QStackedWidget()
+        self._central.addWidget(self.placeholder)
+        self._central.addWidget(self._views_page)
+        self.setCentralWidget(self._central)
+        self.show_placeholder("<h2>No study open</h2>")
+        self.state.volume_changed.connect(lambda _vol: self._central.setCurrentWidget(self._views_page))
         self.layout_name = "2x2"
         self._maximized: QWidget | None = None
         self.browser = StudyBrowser()
@@ -182,6 +197,19 @@ class MainWindow(QMainWindow):
         for i in range(3):
             self._grid.setRowStretch(i, 1 if i < (2 if name == "2x2" else 1) else 0)
             self._grid.setColumnStretch(i, 1 if i < {"2x2": 2, "1x3": 3, "single": 1}[name] else 0)
+
+    def show_placeholder(self, heading: str) -> None:
+        """Show ``heading`` (HTML) and how to open a study where the views are, until an image is shown."""
+        self.placeholder.setText(f"{heading}<p>{OPEN_HINT}</p>")
+        self._central.setCurrentWidget(self.placeholder)
+
+    def placeholder_text(self) -> str | None:
+        """The placeholder's text as the user reads it (None while the views are shown)."""
+        if self._central.currentWidget() is not self.placeholder:
+            return None
+        doc = QTextDocument()
+        doc.setHtml(self.placeholder.text())
+        return doc.toPlainText()
 
     def _toggle_maximized(self, view: QWidget) -> None:
         """Double-click: show only ``view``; again: back to the previous layout."""
@@ -372,6 +400,10 @@ class MainWindow(QMainWindow):
         if previous is not None and self.state.volume is not previous:  # keep showing what the user had
             self.state.set_volume(previous)
             self.state.set_labels(labels)
+        elif previous is None:  # nothing to go back to: say what failed where the image would be
+            path = self.worker.path
+            problem = message.removeprefix(f"{path}: ")
+            self.show_placeholder(f"<h2>Could not open {html.escape(path)}</h2><p>{html.escape(problem)}</p>")
         self.statusBar().showMessage(message)
         self.load_failed.emit(message)
         if self.show_error_dialogs:
