@@ -21,27 +21,48 @@ def image_extension(path: Path) -> str | None:
     return next((ext for ext in IMAGE_EXTENSIONS if name.endswith(ext)), None)
 
 
-def read_image_file(path: Path) -> Volume:
-    """Read a NIfTI/NRRD/MHA file.
+#: Slices :func:`read_image_sample` reads from the start of a file (a .nii.gz can only be decompressed from
+#: its start: reading its middle would decompress everything before it).
+SAMPLE_SLICES = 8
+
+
+def _open_reader(path: Path):
+    """A SimpleITK ImageFileReader of ``path`` with its header read; raises if it is no scalar 2D/3D image
+    (a 4D image with one time point counts as 3D)."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    _execute(reader.ReadImageInformation, path)
+    components, dim, size = reader.GetNumberOfComponents(), reader.GetDimension(), reader.GetSize()
+    if components != 1:
+        raise UnsupportedFormatError(f"{components}-component images are not supported", path)
+    if dim not in (2, 3) and not (dim == 4 and size[3] == 1):
+        raise UnsupportedFormatError(f"{dim}D image with size {size} is not a volume", path)
+    return reader
+
+
+def _execute(step, path: Path):
+    """``step()``, a SimpleITK read, with its error as a CorruptFileError naming the file."""
+    try:
+        return step()
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        raise CorruptFileError(f"cannot read image ({first[-1] if first else 'unknown error'})", path) from err
+
+
+def _as_volume(img, path: Path) -> Volume:
+    """An image read from ``path`` (2D, 3D or 4D with one time point) as a 3D Volume.
 
     These formats do not record the modality: an integer image whose darkest values sit at air
     (-1000) is taken as CT in HU (with a warning saying so), anything else is 'OT' / 'arbitrary'.
     """
     import SimpleITK as sitk
 
-    try:
-        img = sitk.ReadImage(str(path))
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()
-        raise CorruptFileError(f"cannot read image ({first[-1] if first else 'unknown error'})", path) from err
-    if img.GetNumberOfComponentsPerPixel() != 1:
-        raise UnsupportedFormatError(f"{img.GetNumberOfComponentsPerPixel()}-component images are not supported", path)
-    if img.GetDimension() == 4 and img.GetSize()[3] == 1:
+    if img.GetDimension() == 4:
         img = img[:, :, :, 0]
     elif img.GetDimension() == 2:
         img = sitk.JoinSeries(img)
-    if img.GetDimension() != 3:
-        raise UnsupportedFormatError(f"{img.GetDimension()}D image with size {img.GetSize()} is not a volume", path)
     vol = Volume.from_sitk(img, description=path.name, meta={"files": [str(path)], "format": image_extension(path)})
     if vol.array.dtype == np.float64:
         vol.array = vol.array.astype(np.float32)
@@ -49,6 +70,27 @@ def read_image_file(path: Path) -> Volume:
         vol.modality, vol.units = "CT", "HU"
         vol.warnings.append("modality not recorded in the file: values look like CT in HU (air at -1000)")
     return vol
+
+
+def read_image_file(path: Path) -> Volume:
+    """Read a NIfTI/NRRD/MHA file (modality and units inferred from the values, see :func:`_as_volume`)."""
+    reader = _open_reader(path)
+    return _as_volume(_execute(reader.Execute, path), path)
+
+
+def read_image_sample(path: Path, n_slices: int = SAMPLE_SLICES) -> tuple[Volume, tuple[int, int, int]]:
+    """The first ``n_slices`` z slices of a NIfTI/NRRD/MHA file as a Volume, and the file's size (x, y, z).
+
+    Only the header and those slices are read. The Volume has the file's spacing, origin and direction,
+    and the modality, units and warnings :func:`read_image_file` infers, from those slices' values.
+    """
+    reader = _open_reader(path)
+    size = list(reader.GetSize())
+    if len(size) > 2:
+        reader.SetExtractIndex([0] * len(size))
+        reader.SetExtractSize([size[0], size[1], min(n_slices, size[2]), *size[3:]])
+    full = (int(size[0]), int(size[1]), int(size[2]) if len(size) > 2 else 1)
+    return _as_volume(_execute(reader.Execute, path), path), full
 
 
 def write_image_file(vol: Volume, path: Path) -> Path:
