@@ -59,11 +59,38 @@ def test_demo_start_lists_ct_pet_and_mr(qtbot, demo_study, monkeypatch):
             pass
         window.wait_for_scans()
         modalities = sorted(r["modality"] for r in window.browser.series_rows())
-        assert modalities == ["CT", "OT", "PT"]  # the MR NIfTI is listed by file (scan reads no header)
+        assert modalities == ["? (NIfTI)", "CT", "PT"]  # the MR NIfTI records no modality: unknown until loaded
         assert window.state.volume.modality == "CT"
         qtbot.waitUntil(lambda: window.state.labels is not None, timeout=10000)  # demo labels on the CT
     finally:
         window.close()
+
+
+def _open_from_browser(viewer, qtbot, description: str):
+    """Double-click the series listed with ``description``; returns the loaded Volume."""
+    (item,) = viewer.browser.findItems(description, Qt.MatchExactly | Qt.MatchRecursive, 3)
+    with qtbot.waitSignal(viewer.load_finished, timeout=30000) as blocker:
+        viewer.browser.itemDoubleClicked.emit(item, 0)
+    return blocker.args[0]
+
+
+def test_nifti_modality_is_unknown_until_loaded_then_the_inferred_one(viewer, qtbot, demo_study, shared_data,
+                                                                      artifacts):
+    ct = shared_data / "ct_abdomen_3mm.nii.gz"
+    with qtbot.waitSignal(viewer.load_finished, timeout=30000):
+        viewer.open_paths([str(demo_study.ct_dir), str(ct), str(demo_study.mr)])
+    viewer.wait_for_scans()
+    rows = _listed(viewer)
+    assert rows["Demo CT"]["modality"] == "CT"  # DICOM records it
+    assert rows[ct.name]["modality"] == rows["mr.nii.gz"]["modality"] == "? (NIfTI)"  # not a made-up 'OT'
+    (item,) = viewer.browser.findItems(ct.name, Qt.MatchExactly | Qt.MatchRecursive, 3)
+    assert "do not record the modality" in item.toolTip(1)
+    assert _open_from_browser(viewer, qtbot, ct.name).modality == "CT"  # air at -1000 HU
+    assert _listed(viewer)[ct.name]["modality"] == "CT" and "inferred when loaded" in item.toolTip(1)
+    assert _listed(viewer)["mr.nii.gz"]["modality"] == "? (NIfTI)"  # not loaded yet
+    viewer.browser.grab().save(str(artifacts / "browser_nifti_modality.png"))
+    mr = _open_from_browser(viewer, qtbot, "mr.nii.gz")
+    assert _listed(viewer)["mr.nii.gz"]["modality"] == mr.modality != "? (NIfTI)"
 
 
 def test_each_header_is_parsed_once_off_the_gui_thread(viewer, open_and_wait, demo_study, monkeypatch):
@@ -139,9 +166,7 @@ def test_a_failed_first_open_says_what_failed_and_the_other_paths_still_open(vie
     assert "File > Open file..." in text and "double-click a series" in text
     qtbot.wait(200)  # the study browser repaints before the grab
     grab_window(viewer, artifacts / "failed_first_open.png")
-    (item,) = viewer.browser.findItems(nifti.name, Qt.MatchExactly | Qt.MatchRecursive, 3)
-    with qtbot.waitSignal(viewer.load_finished, timeout=30000):
-        viewer.browser.itemDoubleClicked.emit(item, 0)
+    _open_from_browser(viewer, qtbot, nifti.name)
     assert viewer.placeholder_text() is None and view_pixels(viewer.views["axial"]).std() > 20
 
 

@@ -390,6 +390,7 @@ class MainWindow(QMainWindow):
             self.state.slices_loaded.emit([])
         self.histogram.update_histogram()
         self.view3d.refresh()
+        self.browser.show_loaded(vol)
         warnings = "; ".join(vol.warnings)
         self.statusBar().showMessage(f"{vol.modality} {vol.size} {vol.units}" + (f" - {warnings}" if warnings else ""))
         self.load_finished.emit(vol)

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem
 
+from viewer.core.io.image_files import image_extension
+
 COLUMNS = ("Patient / study / series", "Modality", "Slices", "Description")
+MODALITY_COLUMN = COLUMNS.index("Modality")
+#: format of each image file extension; these files do not record the modality
+FILE_FORMATS = {".nii.gz": "NIfTI", ".nii": "NIfTI", ".nrrd": "NRRD", ".nhdr": "NRRD", ".mha": "MetaImage",
+                ".mhd": "MetaImage"}
+
+
+def _image_file(series) -> Path | None:
+    """The NIfTI/NRRD/MHA file of a series that is one such file (None for DICOM)."""
+    files = series.files
+    return Path(files[0]) if len(files) == 1 and image_extension(Path(files[0])) else None
+
+
+def _unknown_modality(path: Path) -> tuple[str, str]:
+    """(cell text, tooltip) of an image file's modality before it is loaded: not known, not 'OT'."""
+    fmt = FILE_FORMATS[image_extension(path)]
+    return f"? ({fmt})", f"{fmt} files do not record the modality: it is inferred from the values once loaded"
 
 
 class StudyBrowser(QTreeWidget):
@@ -28,6 +48,7 @@ class StudyBrowser(QTreeWidget):
         self._patients: dict[str, QTreeWidgetItem] = {}
         self._studies: dict[tuple[str, str], QTreeWidgetItem] = {}
         self._series: set[str] = set()
+        self._file_rows: dict[Path, QTreeWidgetItem] = {}  # image file (resolved) -> its row
 
     def add_series(self, path: str, series_list) -> None:
         """Add the SeriesInfo entries found under ``path`` (series already listed are skipped)."""
@@ -50,8 +71,25 @@ class StudyBrowser(QTreeWidget):
             item.setData(0, Qt.UserRole, (path, s))
             for col in range(len(COLUMNS)):
                 item.setToolTip(col, item.text(col))
+            image_file = _image_file(s)
+            if image_file is not None:
+                self._set_modality(item, *_unknown_modality(image_file))
+                self._file_rows[image_file.resolve()] = item
             patient.setExpanded(True)
             study.setExpanded(True)
+
+    def show_loaded(self, vol) -> None:
+        """Show the modality the loader inferred for a loaded NIfTI/NRRD/MHA file in its row."""
+        files = vol.meta.get("files") or []
+        item = self._file_rows.get(Path(files[0]).resolve()) if len(files) == 1 else None
+        if item is not None:
+            note = "; ".join(vol.warnings) or "modality not recorded in the file"
+            self._set_modality(item, vol.modality, f"{vol.modality}, inferred when loaded ({note})")
+
+    @staticmethod
+    def _set_modality(item: QTreeWidgetItem, text: str, tooltip: str) -> None:
+        item.setText(MODALITY_COLUMN, text)
+        item.setToolTip(MODALITY_COLUMN, tooltip)
 
     def series_rows(self) -> list[dict[str, str]]:
         """Every listed series as {'patient', 'study', 'series', 'modality', 'slices', 'description'}."""
