@@ -59,6 +59,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("radview")
         self.setAcceptDrops(True)
         self.state = ViewerState()
+        # before the views connect: they fit a new image to their size, which they have once shown
+        self.state.volume_changed.connect(lambda _vol: self._central.setCurrentWidget(self._views_page))
         self.views = {o: MprView(self.state, o) for o in ("axial", "coronal", "sagittal")}
         self.view3d = Volume3DView(self.state)
         for v in self.views.values():
@@ -76,7 +78,6 @@ class MainWindow(QMainWindow):
         self._central.addWidget(self._views_page)
         self.setCentralWidget(self._central)
         self.show_placeholder("<h2>No study open</h2>")
-        self.state.volume_changed.connect(lambda _vol: self._central.setCurrentWidget(self._views_page))
         self.layout_name = "2x2"
         self._maximized: QWidget | None = None
         self.browser = StudyBrowser()
