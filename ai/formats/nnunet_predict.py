@@ -4,8 +4,9 @@ Same tiles, weights, mirror combinations and fold averaging as ``nnUNetPredictor
 arranged for the CPU: one worker thread per core, each running whole network calls with single-threaded ops
 (nnU-Net runs one call at a time over an OpenMP team, whose per-op barriers stall whenever a core is busy
 elsewhere), tiles cut by the workers (nnU-Net: a producer thread with a second OpenMP team), results stitched
-in nnU-Net's order. On the CPU the network runs as a channels-last copy (oneDNN convolutions without layout
-reorders, instance norm and 1x1 convolutions computed in that layout, as accurately as aten's own kernels).
+in nnU-Net's order. On the CPU the network runs as a channels-last copy (ai.cpu_network: oneDNN convolutions
+without layout reorders, instance norm and 1x1 convolutions computed in that layout, as accurately as aten's own
+kernels), and freed activations are kept for reuse while it runs (ai.allocator: no page faults per layer).
 The stitching keeps nnU-Net's float16 arithmetic on purpose: labels at tile borders depend on it.
 """
 
