@@ -3,6 +3,7 @@ the result is an AI-written segmentation, and Cancel leaves no layer."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -17,7 +18,14 @@ def _select(panel, model_id):
     panel.models.setCurrentRow(ids.index(model_id))
 
 
-def test_model_runs_without_freezing_the_ui_and_result_is_ai_written(viewer, open_and_wait, demo_study, qtbot):
+def test_model_runs_without_freezing_the_ui_and_result_is_ai_written(viewer, open_and_wait, demo_study, qtbot,
+                                                                   monkeypatch):
+    import viewer.ui.ai_panel as ai_panel
+
+    made_on = []  # the threads the new layer's copy and provenance map were made on (real function, recorded)
+    make = ai_panel.ai_segmentation
+    monkeypatch.setattr(ai_panel, "ai_segmentation",
+                        lambda *a: made_on.append(threading.current_thread()) or make(*a))
     open_and_wait(viewer, demo_study.ct_dir)
     panel = viewer.ai_panel
     _select(panel, "abdomen_ct_unet")
@@ -41,6 +49,7 @@ def test_model_runs_without_freezing_the_ui_and_result_is_ai_written(viewer, ope
     timer.stop()
     seg = blocker.args[0]
     assert len(gaps) > 10 and max(gaps[1:]) < 0.1, f"event loop stalled {max(gaps[1:]):.3f} s"
+    assert len(made_on) == 1 and made_on[0] is not threading.main_thread()  # not on the GUI thread
     assert seg.array.shape == viewer.state.volume.array.shape
     summary = seg.provenance_summary()
     assert summary and all(v["human_voxels"] == 0 and v["ai_voxels"] > 0 for v in summary.values())

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from viewer.core.errors import Cancelled, RadviewError
 from viewer.core.progress import CancelToken
+from viewer.core.session import ai_segmentation
 from viewer.ui.job_widgets import job_widgets
 from viewer.ui.state import ViewerState
 
@@ -41,15 +42,20 @@ ROI_HALF_SIZE_MM = 60.0
 Job = Callable[[Callable[[float, str], None], CancelToken], object]
 
 
-def segment_job(model_id: str, volume, *, tta: bool = False, roi=None) -> Job:
-    """Job: run_segmentation of ``model_id`` on ``volume`` (probabilities kept for scores and uncertainty)."""
+def segment_job(model_id: str, volume, *, tta: bool = False, roi=None, layer: bool = False) -> Job:
+    """Job: run_segmentation of ``model_id`` on ``volume`` (probabilities kept for scores and uncertainty);
+    with ``layer``, (result, the AI-written Segmentation made from it here, off the GUI thread)."""
 
     def job(progress, cancel):
         from ai.engine import run_segmentation
         from ai.registry import load_model
 
-        return run_segmentation(load_model(model_id), [volume], device="auto", tta=tta, progress=progress,
-                                cancel=cancel, return_probabilities=True, roi=roi)
+        result = run_segmentation(load_model(model_id), [volume], device="auto", tta=tta, progress=progress,
+                                  cancel=cancel, return_probabilities=True, roi=roi)
+        if not layer:
+            return result
+        return result, ai_segmentation(volume, result.labels.array, result.names, result.model_id,
+                                       result.model_version)
 
     return job
 
@@ -280,19 +286,23 @@ class AiPanel(QWidget):
         self.worker.start()
         return self.worker
 
-    def segmentation(self, model_id: str, on_result: Callable[[object], None]) -> AiWorker | None:
+    def segmentation(self, model_id: str, on_result: Callable[..., None], *, layer: bool = False
+                     ) -> AiWorker | None:
         """The SegmentationResult of ``model_id`` on the current volume and ROI: from this volume's earlier
-        run (``on_result`` called at once, returns None) or from a new background run (returns the worker)."""
+        run (``on_result`` called at once, returns None) or from a new background run (returns the worker).
+        With ``layer``, a new run also makes the AI-written Segmentation in the background: ``on_result(result,
+        segmentation)`` (a reused result gets ``on_result(result)``)."""
         key = (model_id, self.state.roi, self.tta.isChecked())
         if key in self._results:
             on_result(self._results[key])
             return None
 
-        def keep(result) -> None:
+        def keep(out) -> None:
+            result, *made = out if layer else (out,)
             self._results = {key: result}  # only the latest: a result holds two image-sized float maps
-            on_result(result)
+            on_result(result, *made)
 
-        job = segment_job(model_id, self.state.volume, tta=key[2], roi=key[1])
+        job = segment_job(model_id, self.state.volume, tta=key[2], roi=key[1], layer=layer)
         return self.start_job(f"running {model_id}", job, keep)
 
     def run_model(self) -> AiWorker | None:
@@ -300,7 +310,7 @@ class AiPanel(QWidget):
         segmentation on the full image grid."""
         if not self._ready():
             return None
-        return self.segmentation(self.current_model_id, self._adopt_segmentation)
+        return self.segmentation(self.current_model_id, self._adopt_segmentation, layer=True)
 
     def explain(self) -> AiWorker | None:
         """Grad-CAM heat map of the chosen label (where the selected model predicts it)."""
@@ -358,10 +368,12 @@ class AiPanel(QWidget):
             on_result(result)
         self.job_done.emit(what)
 
-    def _adopt_segmentation(self, result) -> None:
-        vol = self.state.volume
-        seg = self.session.add_ai_segmentation(vol, result.labels.array, result.names, result.model_id,
-                                               result.model_version)
+    def _adopt_segmentation(self, result, seg=None) -> None:
+        """Keep ``seg`` (made in the background from ``result``; made here if None) as the shown segmentation."""
+        if seg is None:
+            seg = ai_segmentation(self.state.volume, result.labels.array, result.names, result.model_id,
+                                  result.model_version)
+        seg = self.session.adopt_ai_segmentation(seg, result.model_id, result.model_version)
         self.state.set_labels(seg.as_volume())
         where = "in the box ROI" if self.state.roi is not None else "on the whole image"
         self._report(result, f"{result.model_id}: {len(result.names)} labels {where}, marked AI-written")
