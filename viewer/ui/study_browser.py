@@ -7,13 +7,10 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem
 
-from viewer.core.io.image_files import image_extension
+from viewer.core.io.image_files import IMAGE_FORMATS, image_extension
 
 COLUMNS = ("Patient / study / series", "Modality", "Slices", "Description")
 MODALITY_COLUMN = COLUMNS.index("Modality")
-#: format of each image file extension; these files do not record the modality
-FILE_FORMATS = {".nii.gz": "NIfTI", ".nii": "NIfTI", ".nrrd": "NRRD", ".nhdr": "NRRD", ".mha": "MetaImage",
-                ".mhd": "MetaImage"}
 
 
 def _image_file(series) -> Path | None:
@@ -24,7 +21,7 @@ def _image_file(series) -> Path | None:
 
 def _unknown_modality(path: Path) -> tuple[str, str]:
     """(cell text, tooltip) of an image file's modality before it is loaded: not known, not 'OT'."""
-    fmt = FILE_FORMATS[image_extension(path)]
+    fmt = IMAGE_FORMATS[image_extension(path)]  # these formats do not record the modality
     return f"? ({fmt})", f"{fmt} files do not record the modality: it is inferred from the values once loaded"
 
 

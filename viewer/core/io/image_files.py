@@ -10,8 +10,10 @@ from viewer.core.errors import CorruptFileError, UnsupportedFormatError
 from viewer.core.presets import looks_like_hu
 from viewer.core.volume import Volume
 
-#: Extensions SimpleITK reads and writes for us, longest first so '.nii.gz' wins over '.gz'.
-IMAGE_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+#: Format of each extension SimpleITK reads for us, longest first so '.nii.gz' wins over '.gz'.
+IMAGE_FORMATS = {".nii.gz": "NIfTI", ".nii": "NIfTI", ".nrrd": "NRRD", ".nhdr": "NRRD", ".mha": "MetaImage",
+                 ".mhd": "MetaImage"}
+IMAGE_EXTENSIONS = tuple(IMAGE_FORMATS)
 WRITE_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 
 
