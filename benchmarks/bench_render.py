@@ -142,7 +142,7 @@ def reslice_mapper_scene(ct: Volume, labels: Volume, orientation: str):
     from vtkmodules.vtkRenderingCore import vtkImageSlice
     from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
 
-    from viewer.render.volume_view import vtk_image
+    from viewer.render.vtk_image import vtk_image
 
     win, ren = _window()
     win.SetMultiSamples(0)  # same window settings as SliceView

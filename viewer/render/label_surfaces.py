@@ -10,7 +10,7 @@ from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper
 
 from viewer.core.volume import Volume
 from viewer.render.colormaps import label_color
-from viewer.render.volume_view import vtk_image, world_matrix
+from viewer.render.vtk_image import vtk_image, world_matrix
 
 SMOOTHING_ITERATIONS = 16
 

@@ -15,10 +15,8 @@ import weakref
 import numpy as np
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401
 import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401  (OpenGL GPU ray cast implementation)
-from vtkmodules.util.numpy_support import numpy_to_vtk
 from vtkmodules.vtkCommonCore import vtkUnsignedCharArray
 from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPiecewiseFunction, vtkPolyData
-from vtkmodules.vtkCommonMath import vtkMatrix4x4
 from vtkmodules.vtkFiltersCore import vtkAppendPolyData
 from vtkmodules.vtkFiltersSources import vtkOutlineSource, vtkSphereSource
 from vtkmodules.vtkRenderingCore import (
@@ -35,7 +33,9 @@ from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper, vtkG
 from viewer.core.presets import auto_window_level, looks_like_hu
 from viewer.core.volume import Volume
 from viewer.render.colormaps import label_color
+from viewer.render.label_surfaces import label_surface_actor
 from viewer.render.render_window import disable_multisampling, is_software_opengl
+from viewer.render.vtk_image import vtk_image, world_matrix
 
 #: name -> (blend mode, [(value, r, g, b)], [(value, opacity)])
 PRESETS = {
@@ -65,26 +65,6 @@ MAPPERS = ("auto", "gpu", "cpu")
 TOO_THIN_MESSAGE = "3D needs >= 2 slices"
 
 log = logging.getLogger(__name__)
-
-
-def vtk_image(vol: Volume, *, geometry: bool = True) -> vtkImageData:
-    """``vol`` as a vtkImageData; the voxel buffer is shared, not copied.
-
-    With ``geometry`` the image carries origin and direction (world LPS); without, only the spacing
-    (origin 0, identity direction): place it with ``world_matrix(vol)`` as the prop's user matrix.
-    """
-    img = vtkImageData()
-    x, y, z = vol.size
-    img.SetDimensions(x, y, z)
-    img.SetSpacing(*vol.spacing)
-    if geometry:
-        img.SetOrigin(*vol.origin)
-        img.SetDirectionMatrix(*np.asarray(vol.direction, float).ravel())
-    flat = np.ascontiguousarray(vol.array).ravel()
-    arr = numpy_to_vtk(flat, deep=False)
-    arr._numpy_ref = flat
-    img.GetPointData().SetScalars(arr)
-    return img
 
 
 def default_preset(vol: Volume) -> str:
@@ -131,16 +111,6 @@ def box_actor(boxes, marker_radius_mm: float = 0.0) -> vtkActor | None:
     actor.SetMapper(mapper)
     actor.GetProperty().SetLineWidth(2.0)
     return actor
-
-
-def world_matrix(vol: Volume) -> vtkMatrix4x4:
-    """Rotation (direction) and translation (origin) from the spacing-scaled index frame to world LPS."""
-    m = np.eye(4)
-    m[:3, :3] = vol.direction
-    m[:3, 3] = vol.origin
-    out = vtkMatrix4x4()
-    out.DeepCopy(m.ravel())
-    return out
 
 
 class VolumeView:
@@ -299,8 +269,6 @@ class VolumeView:
     def set_labels_surfaces(self, labels: Volume | None, colors: dict[int, tuple[int, int, int]] | None = None,
                             opacity: float = 1.0) -> None:
         """Show smooth per-label surfaces of ``labels`` (any grid, placed in world space); None removes them."""
-        from viewer.render.label_surfaces import label_surface_actor  # imports this module
-
         if self._surfaces is not None:
             self.renderer.RemoveActor(self._surfaces)
             self._surfaces = None
