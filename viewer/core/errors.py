@@ -71,3 +71,7 @@ class Cancelled(RadviewError):
 
     def __init__(self, problem: str = "cancelled", path=None):
         super().__init__(problem, path)
+
+
+class RegistrationError(RadviewError):
+    """Two images cannot be registered (no overlap, no shared information) or a transform file is unusable."""
