@@ -119,7 +119,7 @@ def test_labels_falling_outside_the_reference_are_reported(shared_data, ts_ct, t
 def test_label_values_beyond_the_name_table_are_kept_and_reported(shared_data, ts_ct, tmp_path):
     import shutil
 
-    from viewer.core.io.labelmap import open_segmentation
+    from viewer.core.segmentation_files import open_segmentation
     from viewer.core.session import Session
 
     labels_path = tmp_path / "organs.nii.gz"

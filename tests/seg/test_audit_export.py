@@ -11,10 +11,11 @@ import pytest
 from viewer.core.audit import audit_path_for, segment_algorithms
 from viewer.core.errors import LabelMapError
 from viewer.core.io import load_volume
-from viewer.core.io.labelmap import export_segmentation, load_label_names, load_labelmap, open_segmentation
+from viewer.core.io.labelmap import load_label_names, load_labelmap
 from viewer.core.io.seg import read_dicom_seg
 from viewer.core.labels import PROV_HUMAN, PROV_MODEL
 from viewer.core.measurements import measure, roi_statistics, slice_of
+from viewer.core.segmentation_files import export_segmentation, open_segmentation
 from viewer.core.session import Session
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from viewer.core.editing import sphere_region
 from viewer.core.labels import PROV_MODEL
-from viewer.core.session import Session
+from viewer.core.session import Session, ai_result_segmentation
 from viewer.core.volume import Volume
 
 
@@ -124,13 +124,31 @@ def test_provenance_counts_ai_and_hand_edits_and_follows_undo(session, ct):
     assert kinds[0] == "model" and "human" in kinds
 
 
+def test_a_model_result_is_adopted_as_an_ai_written_layer(session, ct):
+    from ai.engine import SegmentationResult
+
+    labels = np.zeros(ct.array.shape, np.uint8)
+    labels[10:20, 40:60, 50:70] = 3
+    result = SegmentationResult(ct.with_array(labels, units="label"), {3: "liver"}, model_id="m", model_version="2")
+    made = ai_result_segmentation(ct, result)  # as the AI worker thread makes it
+    labels[:] = 0  # the layer is a copy: the result's map may be dropped or reused
+    seg = session.adopt_ai_result(ct, result, made)
+    assert seg is made and seg.uid in session.segmentations and seg.table.names() == {3: "liver"}
+    assert seg.provenance_summary() == {3: {"ai_voxels": 10 * 20 * 20, "human_voxels": 0}}
+    assert session.audit_log()[-1]["author"] == {"kind": "model", "id": "m", "version": "2"}
+    again = session.adopt_ai_result(ct, SegmentationResult(result.labels, {}, model_id="m", model_version="2"))
+    assert again is not seg and not again.array.any()  # made here from the (now empty) result
+
+
 def test_locked_labels_and_threshold_paint(session, ct):
     seg = session.new_segmentation(ct, "rules")
     centre = ct.index_to_world((60, 50, 15))
     session.paint(seg, 1, centre, 6)
+    locked = seg.array == 1
     seg.table.ensure(1).locked = True
-    session.paint(seg, 2, centre, 9)
-    assert (seg.array == 1).sum() > 0 and not ((seg.array == 2) & (seg.array == 1)).any()
+    n = session.paint(seg, 2, centre, 9)
+    assert locked.sum() > 0 and np.array_equal(seg.array == 1, locked)  # no locked voxel painted over
+    assert n > 0 and (seg.array == 2).sum() == n  # the rest of the larger sphere was painted
     seg.table.ensure(1).locked = False
     session.paint(seg, 3, centre, 9, intensity_range=(0, 200))
     values = ct.array[seg.array == 3]

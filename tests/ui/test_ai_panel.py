@@ -23,8 +23,8 @@ def test_model_runs_without_freezing_the_ui_and_result_is_ai_written(viewer, ope
     import viewer.ui.ai_panel as ai_panel
 
     made_on = []  # the threads the new layer's copy and provenance map were made on (real function, recorded)
-    make = ai_panel.ai_segmentation
-    monkeypatch.setattr(ai_panel, "ai_segmentation",
+    make = ai_panel.ai_result_segmentation
+    monkeypatch.setattr(ai_panel, "ai_result_segmentation",
                         lambda *a: made_on.append(threading.current_thread()) or make(*a))
     open_and_wait(viewer, demo_study.ct_dir)
     panel = viewer.ai_panel

@@ -58,6 +58,12 @@ def ai_segmentation(vol: Volume, array: np.ndarray, names: dict[int, str], model
                         source=vol.meta.get("source_path"), provenance=_provenance(array, PROV_MODEL))
 
 
+def ai_result_segmentation(vol: Volume, result) -> Segmentation:
+    """:func:`ai_segmentation` of a model run's result (``ai.engine.SegmentationResult``: its labels on
+    ``vol``'s grid, label names, model id and version), e.g. made in the AI worker thread."""
+    return ai_segmentation(vol, result.labels.array, result.names, result.model_id, result.model_version)
+
+
 def default_home() -> Path:
     """RADVIEW_HOME, else the platform's user state folder for radview."""
     home = os.environ.get("RADVIEW_HOME")
@@ -132,6 +138,12 @@ class Session:
                    "author": {"kind": "model", "id": model_id, "version": model_version},
                    "voxels": int(np.count_nonzero(seg.provenance))})
         return seg
+
+    def adopt_ai_result(self, vol: Volume, result, seg: Segmentation | None = None) -> Segmentation:
+        """Keep a model run's ``result`` on ``vol`` as a new AI-written segmentation: ``seg`` when it was already
+        made from it (:func:`ai_result_segmentation`, off the GUI thread), else made here."""
+        seg = seg if seg is not None else ai_result_segmentation(vol, result)
+        return self.adopt_ai_segmentation(seg, result.model_id, result.model_version)
 
     def _register(self, seg: Segmentation, initial: bool = True) -> None:
         """Keep ``seg`` and start its live journal; its current label map (unless ``initial`` is False: a new

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from viewer.core.errors import Cancelled, RadviewError
 from viewer.core.progress import CancelToken
-from viewer.core.session import ai_segmentation
+from viewer.core.session import ai_result_segmentation
 from viewer.ui.job_widgets import job_widgets
 from viewer.ui.state import ViewerState
 
@@ -54,8 +54,7 @@ def segment_job(model_id: str, volume, *, tta: bool = False, roi=None, layer: bo
                                   cancel=cancel, return_probabilities=True, roi=roi)
         if not layer:
             return result
-        return result, ai_segmentation(volume, result.labels.array, result.names, result.model_id,
-                                       result.model_version)
+        return result, ai_result_segmentation(volume, result)
 
     return job
 
@@ -370,10 +369,7 @@ class AiPanel(QWidget):
 
     def _adopt_segmentation(self, result, seg=None) -> None:
         """Keep ``seg`` (made in the background from ``result``; made here if None) as the shown segmentation."""
-        if seg is None:
-            seg = ai_segmentation(self.state.volume, result.labels.array, result.names, result.model_id,
-                                  result.model_version)
-        seg = self.session.adopt_ai_segmentation(seg, result.model_id, result.model_version)
+        seg = self.session.adopt_ai_result(self.state.volume, result, seg)
         self.state.set_labels(seg.as_volume())
         where = "in the box ROI" if self.state.roi is not None else "on the whole image"
         self._report(result, f"{result.model_id}: {len(result.names)} labels {where}, marked AI-written")

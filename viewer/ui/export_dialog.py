@@ -1,7 +1,7 @@
 """File > Export segmentation: choose NIfTI / NRRD (or DICOM SEG for DICOM images) and export in the background.
 
 The labels are written with their image's exact geometry and the segmentation's audit log lands beside
-them as ``<name>.audit.json`` (:func:`viewer.core.io.labelmap.export_segmentation`).
+them as ``<name>.audit.json`` (:func:`viewer.core.segmentation_files.export_segmentation`).
 """
 
 from __future__ import annotations
@@ -41,9 +41,6 @@ def export_worker(session, seg, path: str, parent=None) -> TaskWorker:
     """A worker (not started: connect its signals, then ``start()``) exporting ``seg`` and its audit JSON to
     ``path``; ``finished_ok`` gets (labels path, audit path). It exports a snapshot taken now, so brush
     strokes made while it runs cannot tear the file."""
-    from viewer.core.io.labelmap import export_segmentation
-    from viewer.core.labels import LabelTable, Segmentation
+    from viewer.core.segmentation_files import export_segmentation, snapshot
 
-    snapshot = Segmentation(seg.reference, seg.name, seg.array.copy(), LabelTable.from_json(seg.table.to_json()),
-                            uid=seg.uid, provenance=seg.provenance.copy(), source=seg.source)
-    return TaskWorker(export_segmentation, session, snapshot, path, parent=parent)
+    return TaskWorker(export_segmentation, session, snapshot(seg), path, parent=parent)

@@ -298,7 +298,7 @@ class MainWindow(QMainWindow):
         beside it, ``labels.nii.gz`` -> ``labels.json``) or a DICOM SEG (names and colours from its
         segments) as an editable segmentation of the current volume; returns it (None on error)."""
         from viewer.core.errors import RadviewError
-        from viewer.core.io.labelmap import open_segmentation
+        from viewer.core.segmentation_files import open_segmentation
 
         vol = self.state.volume
         if vol is None:
@@ -318,38 +318,32 @@ class MainWindow(QMainWindow):
     def offer_recovery(self, ask=None) -> list:
         """After a crash: offer the journalled segmentations; reopen their images and restore them.
 
-        ``ask(names) -> bool`` defaults to a Yes/No dialog. Returns the segmentations being restored.
-        Every recovered segmentation is restored: each one's image is opened in turn (the first one's
-        last, so it is the one shown).
+        ``ask(question) -> bool`` defaults to a Yes/No dialog. Returns the segmentations being restored.
+        Every recovered segmentation is restored (:class:`viewer.core.recovery.Recovery`): each one's image
+        is opened in turn (the first one's last, so it is the one shown).
         """
-        from viewer.core.errors import RadviewError
+        from viewer.core.recovery import Recovery
 
-        recovered = [r for r in self.session.recover() if r.source]
-        if not recovered:
+        recovery = Recovery.find(self.session)
+        if not recovery:
             return []
-        names = ", ".join(f"'{r.name}'" for r in recovered)
         ask = ask or (lambda text: QMessageBox.question(self, "radview", text) == QMessageBox.Yes)
-        if not ask(f"radview was not closed cleanly. Recover {names}?"):
-            self.session.discard_recovery()
+        if not ask(recovery.question()):
+            recovery.decline()
             return []
-        by_source: dict[str, list] = {}
-        for r in recovered:
-            by_source.setdefault(r.source, []).append(r)
-        queue = list(by_source)  # popped from the end: the first segmentation's image is opened last, shown
+        queue = recovery.images()  # in opening order
 
         def restore(vol) -> None:
-            for r in by_source[queue.pop()]:
-                try:
-                    seg = self.session.adopt_recovered(vol, r)
-                except RadviewError as err:
-                    self._tell_error(str(err))
-                    continue
+            adopted, errors = recovery.restore(queue.pop(0), vol)
+            for err in errors:
+                self._tell_error(str(err))
+            for seg in adopted:
                 self.segment_panel.adopt(seg)
                 self.state.set_labels(seg.as_volume())
             next_image()
 
         def skip(_message: str) -> None:  # the image cannot be opened: its journal stays for the next start
-            queue.pop()
+            recovery.skip(queue.pop(0))
             next_image()
 
         def next_image() -> None:
@@ -357,12 +351,12 @@ class MainWindow(QMainWindow):
                 self.load_finished.disconnect(restore)
                 self.load_failed.disconnect(skip)
                 return
-            QTimer.singleShot(0, lambda: self.open_path(queue[-1]))
+            QTimer.singleShot(0, lambda: self.open_path(queue[0]))
 
         self.load_finished.connect(restore)
         self.load_failed.connect(skip)
         next_image()
-        return recovered
+        return recovery.segmentations
 
     def cancel_loading(self) -> None:
         if self.worker is not None:

@@ -1,4 +1,4 @@
-"""Label map import: NIfTI/NRRD/MHA label files onto a reference grid, label names and colour tables."""
+"""Label map files: NIfTI/NRRD/MHA label maps read onto a reference grid and written, label names and colour tables."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from viewer.core.errors import CorruptFileError, LabelMapError
-from viewer.core.io.image_files import image_extension, read_image_file
+from viewer.core.io.image_files import read_image_file
 from viewer.core.resample import resample_to
 from viewer.core.volume import Volume
 
@@ -151,7 +151,7 @@ def load_label_names(path: str | PathLike) -> dict[int, str]:
 
 
 # --------------------------------------------------------------------------- export
-#: Label map file formats written by :func:`save_labelmap` (DICOM SEG: :func:`export_segmentation`).
+#: Label map file formats written by :func:`save_labelmap` (DICOM SEG: :func:`viewer.core.io.seg.write_dicom_seg`).
 LABEL_FILE_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".mha")
 
 
@@ -209,77 +209,3 @@ def save_labelmap(labels: Volume, path: str | PathLike, names: dict[int, str] | 
     if names:
         names_path_for(path).write_text(json.dumps({str(k): v for k, v in sorted(names.items())}, indent=1))
     return out
-
-
-def _person_name(user: str | None) -> str | None:
-    """An OS user name as a DICOM person name (one component: the family name)."""
-    return None if not user else user if "^" in user else f"{user}^"
-
-
-def export_segmentation(session, seg, path: str | PathLike) -> tuple[Path, Path]:
-    """Export a session's segmentation and its audit log; returns (labels file, audit JSON).
-
-    ``.nii.gz``/``.nii``/``.nrrd``/``.mha``: the label map on the reference grid plus its names JSON;
-    ``.dcm``: a DICOM SEG referencing the DICOM series the segmentation was drawn on, each segment's
-    algorithm type from who wrote its voxels (manual / model / both). Either way the audit log
-    (:func:`viewer.core.audit.write_audit`) is written beside it as ``<name>.audit.json``.
-    """
-    from viewer.core.audit import segment_algorithms, write_audit
-
-    path = Path(path)
-    names = seg.table.names()
-    if path.suffix.lower() == ".dcm":
-        from viewer.core.io.seg import write_dicom_seg
-
-        ref = seg.reference
-        if ref.meta.get("format") != "dicom" or not ref.meta.get("files"):
-            raise LabelMapError("DICOM SEG export needs an image read from DICOM files", path)
-        write_dicom_seg(seg.array, ref.meta["files"], path, names=names,
-                        colors={k: info.color for k, info in seg.table.labels.items()},
-                        algorithm=segment_algorithms(session, seg), series_description=seg.name[:64],
-                        content_creator=_person_name(getattr(session, "user", None)))
-    else:
-        save_labelmap(seg.as_volume(), path, names)
-    return path, write_audit(session, seg, path)
-
-
-# --------------------------------------------------------------------------- import into a session
-def open_segmentation(session, image: Volume, path: str | PathLike):
-    """Open a label file as an editable segmentation of ``image`` in ``session``; returns it.
-
-    NIfTI/NRRD/MHA: resampled onto the image by world geometry, names (and colours) from the label
-    table beside it (:func:`label_table_beside`). DICOM SEG: placed by its frame positions, names and
-    display colours from its segments; when every segment was written by one algorithm (AUTOMATIC),
-    the voxels are marked model-written with that algorithm's name and version, else written by hand.
-    """
-    path = Path(path)
-    if image_extension(path):
-        labels = load_labelmap(path, reference=image)
-        names, colors = label_table_beside(path)
-        seg = session.new_segmentation(image, path.name, labels=labels.array, names=names)
-        for label, rgb in colors.items():
-            seg.table.ensure(label).color = rgb
-        seg.warnings.extend(labels.warnings)
-        unnamed = sorted(set(np.unique(labels.array).tolist()) - set(names) - {0}) if names else []
-        if unnamed:
-            seg.warnings.append(f"{path.name}: label value(s) {', '.join(map(str, unnamed[:10]))}"
-                                f"{' ...' if len(unnamed) > 10 else ''} are not in its label table; kept as label_N")
-        return seg
-    from viewer.core.io.seg import read_dicom_seg
-
-    labels, names, info = read_dicom_seg(path, reference=image)
-    present = set(np.unique(labels.array).tolist())
-    # writers that number segments 1..max label (radview does) add empty 'label_N' placeholders
-    names = {n: name for n, name in names.items() if n in present or name != f"label_{n}"}
-    segments = [s for n, s in info["segments"].items() if n in names]
-    algorithms = {(s["algorithm_type"], s["algorithm_name"], s["algorithm_version"]) for s in segments}
-    kind, name, version = next(iter(algorithms)) if len(algorithms) == 1 else ("", None, None)
-    if kind == "AUTOMATIC":
-        seg = session.add_ai_segmentation(image, labels.array, names, name or "unknown algorithm", version or "")
-    else:
-        seg = session.new_segmentation(image, info["series_description"] or path.name, labels=labels.array,
-                                       names=names)
-    for number, s in info["segments"].items():
-        if s["color"] is not None and number in seg.table.labels:
-            seg.table.labels[number].color = tuple(s["color"])
-    return seg
