@@ -89,6 +89,21 @@ def complete_uids(ds: pydicom.Dataset, path: str | PathLike | None = None) -> py
     return ds
 
 
+#: Type 2 attributes of the Patient and General Study modules a SEG copies from its source images. Research and
+#: de-identified series often lack some; DICOM lets a Type 2 attribute be present with no value, so the SEG gets
+#: them empty rather than failing.
+TYPE2_COPIED = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                "ReferringPhysicianName", "StudyID", "AccessionNumber")
+
+
+def fill_type2(ds: pydicom.Dataset) -> list[str]:
+    """Add every attribute of :data:`TYPE2_COPIED` that ``ds`` lacks, empty (in place); returns their keywords."""
+    missing = [k for k in TYPE2_COPIED if k not in ds]
+    for keyword in missing:
+        setattr(ds, keyword, "")
+    return missing
+
+
 SourceArg = str | PathLike | Sequence[str | PathLike] | Sequence[pydicom.Dataset]
 
 
@@ -107,7 +122,8 @@ def source_series(source: SourceArg, series_uid: str | None = None) -> list[pydi
 
     ``source``: a DICOM folder or file, a list of files (``series_uid`` picks one series when they
     hold several), or a list of pydicom data sets of one single-frame series. The data sets
-    returned are copies with their UIDs completed (:func:`complete_uids`).
+    returned are copies with their UIDs completed (:func:`complete_uids`) and the Type 2 attributes
+    the SEG copies present, empty where the source lacks them (:func:`fill_type2`).
     """
     headers = _source_headers(source, series_uid)
     if not headers:
@@ -117,6 +133,9 @@ def source_series(source: SourceArg, series_uid: str | None = None) -> list[pydi
     datasets = [complete_uids(h.dataset, h.path) for h in headers]
     if len({ds.SeriesInstanceUID for ds in datasets}) > 1:
         raise UnsupportedFormatError("the source data sets belong to several series; give the images of one")
+    missing = sorted({k for ds in datasets for k in fill_type2(ds)})
+    if missing:
+        log.info("source series lacks Type 2 %s: written empty in the SEG", ", ".join(missing))
     return datasets
 
 
