@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ai.formats.nnunet_preprocess import SCHEMES as NNUNET_SCHEMES
+from ai.formats.nnunet_preprocess import normalize_channel
 from viewer.core.errors import ModelError
 from viewer.core.volume import Volume
-
-#: nnU-Net v2's normalisation schemes (see ai.formats.nnunet_preprocess), named as in plans.json
-NNUNET_SCHEMES = ("CTNormalization", "ZScoreNormalization", "NoNormalization", "RescaleTo01Normalization",
-                  "RGBTo01Normalization")
-
 
 #: units an input channel must be in for a normalisation kind (PET SUV models see SUV, not Bq/mL)
 REQUIRED_UNITS = {"suv": "SUVbw"}
@@ -34,8 +31,6 @@ def normalize(array: np.ndarray, spec: dict) -> np.ndarray:
     x = array.astype(np.float32, copy=True)
     kind = spec.get("kind")
     if kind in NNUNET_SCHEMES:  # an nnU-Net card: its scheme with the foreground properties from plans.json
-        from ai.formats.nnunet_preprocess import normalize_channel
-
         return normalize_channel(x, kind, spec, None)
     if kind in ("ct_window", "ct_clip"):  # as MONAI ScaleIntensityRange(a_min, a_max, b_min, b_max, clip)
         lo, hi = float(spec["min"]), float(spec["max"])

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ai.formats.nnunet_resample import ResampleSpec, compute_new_shape, resample_image
-from ai.normalize import NNUNET_SCHEMES
 from viewer.core.errors import ModelError
 
-#: nnU-Net normalisation schemes reproduced here (nnunetv2.preprocessing.normalization)
-SCHEMES = NNUNET_SCHEMES
+#: nnU-Net v2's normalisation schemes reproduced here (nnunetv2.preprocessing.normalization), named as in
+#: plans.json; ai.normalize applies them for nnU-Net cards
+SCHEMES = ("CTNormalization", "ZScoreNormalization", "NoNormalization", "RescaleTo01Normalization",
+           "RGBTo01Normalization")
 
 
 @dataclass
