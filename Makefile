@@ -40,7 +40,7 @@ lint: $(STAMP)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml | system-deps
+$(STAMP): pyproject.toml setup.py | system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# the CPU wheel first, so no dependency can pull a multi-GB CUDA build of torch

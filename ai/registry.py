@@ -8,9 +8,10 @@ from pathlib import Path
 
 from ai.model import LoadedModel, ModelCard
 from viewer.core.errors import ModelError
+from viewer.core.resources import resource_path
 
 log = logging.getLogger(__name__)
-BUILTIN_DIR = Path(__file__).resolve().parents[1] / "resources" / "models"
+BUILTIN_DIR = resource_path("models")
 
 
 def user_models_dir() -> Path:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 
+from viewer.core.resources import resource_path
 from viewer.core.volume import Volume
 
-PRESET_FILE = Path(__file__).resolve().parents[2] / "resources" / "presets" / "window_level.json"
+PRESET_FILE = resource_path("presets", "window_level.json")
 
 
 @dataclass(frozen=True)
