@@ -14,6 +14,7 @@ from viewer.core.errors import (
     GeometryError,
     MixedSeriesError,
     NotAnImageError,
+    NotAVolumeObjectError,
     UnsupportedFormatError,
 )
 from viewer.core.io import load_volume, open_series, scan
@@ -121,9 +122,10 @@ def test_mr_transfer_syntaxes_equal_uncompressed(pydicom_file, name):
     assert np.allclose(plain.origin, other.origin) and np.allclose(plain.spacing, other.spacing)
 
 
-def test_one_bit_segmentation_is_refused_naming_the_file(pydicom_file):
-    with pytest.raises(UnsupportedFormatError, match="liver_1frame.dcm.*BitsAllocated 1"):
-        load_volume(pydicom_file("liver_1frame.dcm"))
+@pytest.mark.parametrize("name", ["liver_1frame.dcm", "liver_expb.dcm"])
+def test_segmentation_is_refused_naming_the_file_and_how_to_open_it(pydicom_file, name):
+    with pytest.raises(NotAVolumeObjectError, match=f"{name}.*DICOM SEG.*File > Open segmentation"):
+        load_volume(pydicom_file(name))
 
 
 def test_jpeg2000_file_decodes(pydicom_file):

@@ -34,8 +34,22 @@ class CorruptFileError(InputError):
     """The file is truncated or its content cannot be decoded."""
 
 
+class DamagedHeaderError(CorruptFileError):
+    """A header element needed to place or decode the image holds an invalid value (e.g. a DS that is
+    not a number, Rows of 0)."""
+
+
 class NotAnImageError(InputError):
     """A DICOM object without pixel data (RTSTRUCT, SR, RTPLAN, ...)."""
+
+
+class NotAVolumeObjectError(UnsupportedFormatError):
+    """A DICOM object with pixel data that is not an image series (a SEG, an RT object, ...); the message
+    says how to open it instead."""
+
+
+class ColourImageError(InputError):
+    """An operation that needs scalar (greyscale) values was asked of a colour (RGB) image."""
 
 
 class MixedSeriesError(InputError):

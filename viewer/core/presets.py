@@ -66,7 +66,11 @@ def looks_like_hu(vol: Volume) -> bool:
 
 def auto_window_level(vol: Volume) -> tuple[float, float]:
     """Default (window, level): CT abdomen (also for files whose values look like HU), PET SUV 0-6,
-    otherwise the 1st-99th percentile range of a subsample."""
+    otherwise the 1st-99th percentile range of a subsample. A colour image gets the identity window of its
+    sample type (colour is shown as stored, never windowed)."""
+    if vol.is_rgb:
+        top = float(np.iinfo(vol.array.dtype).max) if vol.array.dtype.kind in "iu" else 1.0
+        return top, top / 2
     if vol.units == "SUVbw":
         p = get_preset("pet_suv_inverse")
         return p.window, p.level
@@ -81,5 +85,6 @@ def auto_window_level(vol: Volume) -> tuple[float, float]:
 
 
 def default_colormap(vol: Volume) -> str:
-    """'gray_inverse' for PET, 'gray' otherwise."""
-    return "gray_inverse" if vol.modality == "PT" else "gray"
+    """'gray_inverse' for PET and MONOCHROME1 images (radiographs stored with white as the lowest value),
+    'gray' otherwise."""
+    return "gray_inverse" if vol.modality == "PT" or vol.inverted_grey else "gray"

@@ -17,7 +17,7 @@ class Volume:
 
     Attributes:
         array: voxels, numpy, index order (z, y, x). Stored types are kept (int16 HU, ...);
-            never float64.
+            never float64. A colour image (``is_rgb``) holds (z, y, x, 3) RGB samples, channels last.
         spacing: voxel size (x, y, z) in mm.
         origin: world position (x, y, z) in mm (LPS) of the centre of voxel index (0, 0, 0).
         direction: 3x3 direction cosines, row-major as SimpleITK: column ``j`` is the world
@@ -25,7 +25,8 @@ class Volume:
         modality: DICOM modality code: 'CT', 'MR', 'PT', 'SEG', 'OT', ...
         units: 'HU', 'SUVbw', 'Bq/mL', 'counts' (PET CNTS), 'Gy' (RT dose), 'arbitrary' or 'label'.
         description: human-readable name (series description or file name).
-        meta: free metadata (patient/study/series identifiers, source files, ...).
+        meta: free metadata (patient/study/series identifiers, source files, ...); DICOM images
+            record ``photometric`` (e.g. 'MONOCHROME1': higher values shown darker).
         warnings: problems found while reading that did not prevent it (uneven spacing, ...).
     """
 
@@ -40,8 +41,8 @@ class Volume:
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.array.ndim != 3:
-            raise ValueError(f"Volume.array must be 3D (z, y, x), got shape {self.array.shape}")
+        if not (self.array.ndim == 3 or (self.array.ndim == 4 and self.array.shape[-1] == 3)):
+            raise ValueError(f"Volume.array must be (z, y, x) or RGB (z, y, x, 3), got shape {self.array.shape}")
         if self.array.dtype == np.float64:
             self.array = self.array.astype(np.float32)
         self.spacing = tuple(float(s) for s in self.spacing)
@@ -50,11 +51,37 @@ class Volume:
         if any(s <= 0 for s in self.spacing):
             raise ValueError(f"Volume.spacing must be positive, got {self.spacing}")
 
+    # ----------------------------------------------------------------- samples
+    @property
+    def is_rgb(self) -> bool:
+        """True for a colour image: ``array`` is (z, y, x, 3) RGB, shown as is (no window/level)."""
+        return self.array.ndim == 4
+
+    @property
+    def channel_axis(self) -> int | None:
+        """The axis of ``array`` holding the RGB samples (3, channels last), None for a scalar image."""
+        return 3 if self.is_rgb else None
+
+    @property
+    def inverted_grey(self) -> bool:
+        """True for MONOCHROME1 images (radiographs): the lowest value is white, so grey maps run inverted."""
+        return self.meta.get("photometric") == "MONOCHROME1"
+
+    def require_scalar(self, what: str) -> None:
+        """Raise ColourImageError naming ``what`` (an operation) when this is a colour image."""
+        if self.is_rgb:
+            from viewer.core.errors import ColourImageError
+
+            raise ColourImageError(
+                f"{what} needs a greyscale image; '{self.description or 'this image'}' is colour (RGB)",
+                (self.meta.get("files") or [None])[0],
+            )
+
     # ----------------------------------------------------------------- geometry
     @property
     def size(self) -> tuple[int, int, int]:
         """Grid size (x, y, z), as SimpleITK's GetSize()."""
-        z, y, x = self.array.shape
+        z, y, x = self.array.shape[:3]
         return (x, y, z)
 
     @property
@@ -85,12 +112,23 @@ class Volume:
         return w.min(axis=0), w.max(axis=0)
 
     def value_at(self, xyz) -> float | None:
-        """Voxel value nearest to world point ``xyz`` or None outside the grid."""
+        """Voxel value nearest to world point ``xyz`` or None outside the grid (colour: see :meth:`rgb_at`)."""
+        self.require_scalar("a voxel value")
+        index = self._nearest_index(xyz)
+        return None if index is None else float(self.array[index])
+
+    def rgb_at(self, xyz) -> tuple[int, int, int] | None:
+        """The (R, G, B) samples nearest to world point ``xyz`` of a colour image, or None outside the grid."""
+        if not self.is_rgb:
+            raise ValueError("rgb_at is for colour images; use value_at")
+        index = self._nearest_index(xyz)
+        return None if index is None else tuple(int(v) for v in self.array[index])
+
+    def _nearest_index(self, xyz) -> tuple[int, int, int] | None:
+        """The (z, y, x) array index of the voxel nearest to ``xyz``, None outside the grid."""
         i, j, k = np.rint(self.world_to_index(xyz)).astype(int)
-        zs, ys, xs = self.array.shape
-        if 0 <= i < xs and 0 <= j < ys and 0 <= k < zs:
-            return float(self.array[k, j, i])
-        return None
+        xs, ys, zs = self.size
+        return (k, j, i) if 0 <= i < xs and 0 <= j < ys and 0 <= k < zs else None
 
     def same_grid(self, other: Volume, tol: float = 1e-4) -> bool:
         """True if ``other`` has the same size, spacing, origin and direction."""
@@ -112,7 +150,7 @@ class Volume:
         """A SimpleITK image sharing geometry (the voxels are copied)."""
         import SimpleITK as sitk
 
-        img = sitk.GetImageFromArray(self.array)
+        img = sitk.GetImageFromArray(self.array, isVector=self.is_rgb)
         img.SetSpacing(self.spacing)
         img.SetOrigin(self.origin)
         img.SetDirection(tuple(self.direction.ravel()))

@@ -6,18 +6,22 @@ The public entry points are :func:`load_volume`, :func:`open_series`, :func:`sca
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
-from viewer.core.errors import EmptyInputError, MixedSeriesError, UnsupportedFormatError
+from viewer.core.errors import CorruptFileError, EmptyInputError, MixedSeriesError, UnsupportedFormatError
 from viewer.core.io.dicom_headers import SeriesInfo, iter_files, require_images, scan_dicom
 from viewer.core.io.dicom_series import SeriesLoader
+from viewer.core.io.dicom_validation import check_image_header
 from viewer.core.io.image_files import image_extension, read_image_file, write_image_file
 from viewer.core.progress import CancelToken, ProgressCallback
 from viewer.core.volume import Volume
 
-__all__ = ["load_volume", "open_series", "save_volume", "scan", "SeriesInfo", "SeriesLoader"]
+__all__ = ["load_volume", "open_series", "save_volume", "scan", "ScanResult", "SeriesInfo", "SeriesLoader"]
+
+log = logging.getLogger(__name__)
 
 PathArg = str | PathLike | Sequence[str | PathLike]
 
@@ -58,21 +62,54 @@ def _image_file_info(f: Path) -> SeriesInfo:
                       file_slices=slices)
 
 
-def scan(path: PathArg) -> list[SeriesInfo]:
+class ScanResult(list):
+    """The series found by :func:`scan` (a list of SeriesInfo), with ``damaged``: the DICOM files left out
+    as unreadable, each a CorruptFileError naming the file and the problem."""
+
+    def __init__(self, series: list[SeriesInfo], damaged: list[CorruptFileError]):
+        super().__init__(series)
+        self.damaged = list(damaged)
+
+
+def left_out(damaged: list[CorruptFileError]) -> list[str]:
+    """One warning line per damaged file: '<file>: <problem> (file left out)'."""
+    return [f"{err} (file left out)" for err in damaged]
+
+
+def _scan_dicom(files: list[Path], damaged: list[CorruptFileError]):
+    """scan_dicom with radview's header rules; damaged files go to ``damaged`` (a lone file raises)."""
+    return scan_dicom([f for f in files if not image_extension(f)], check=check_image_header, damaged=damaged)
+
+
+def _nothing_readable(damaged: list[CorruptFileError], where: Path) -> None:
+    """Raise for a path whose every DICOM file is damaged: the one error, or a count naming the first."""
+    if len(damaged) == 1:
+        raise damaged[0]
+    if damaged:
+        raise CorruptFileError(f"no readable image; {len(damaged)} damaged DICOM files, the first: {damaged[0]}",
+                               where)
+
+
+def scan(path: PathArg) -> ScanResult:
     """The series under ``path``: one entry per DICOM series and per NIfTI/NRRD/MHA file.
 
-    Only headers are read. Raises EmptyInputError / NotAnImageError when nothing can be shown.
+    Only headers are read. Damaged DICOM files in a folder are left out and listed in the result's
+    ``damaged``. Raises EmptyInputError / NotAnImageError / CorruptFileError when nothing can be shown.
     """
     files, where = _paths(path)
     image_files = [f for f in files if image_extension(f)]
-    series, others = scan_dicom([f for f in files if not image_extension(f)])
+    damaged: list[CorruptFileError] = []
+    series, others = _scan_dicom(files, damaged)
     found = series + [_image_file_info(f) for f in image_files]
     if not found:
+        _nothing_readable(damaged, where)
         require_images(series, others, where)
         if len(files) == 1:
             raise UnsupportedFormatError("not a DICOM, NIfTI, NRRD or MHA image", files[0])
         raise EmptyInputError("no DICOM, NIfTI, NRRD or MHA images found", where)
-    return found
+    for line in left_out(damaged):
+        log.warning("%s", line)
+    return ScanResult(found, damaged)
 
 
 def _choose(found: list[SeriesInfo], series_uid: str | None, where: Path) -> SeriesInfo:
@@ -90,11 +127,15 @@ def _choose(found: list[SeriesInfo], series_uid: str | None, where: Path) -> Ser
 def open_series(path: PathArg, series_uid: str | None = None) -> SeriesLoader:
     """A loader for the DICOM series at ``path`` whose ``.volume`` geometry is known before loading."""
     files, where = _paths(path)
-    series, others = scan_dicom([f for f in files if not image_extension(f)])
+    damaged: list[CorruptFileError] = []
+    series, others = _scan_dicom(files, damaged)
     if not series:
+        _nothing_readable(damaged, where)
         require_images(series, others, where)
         raise EmptyInputError("no DICOM image series found", where)
-    return SeriesLoader(_choose(series, series_uid, where))
+    loader = SeriesLoader(_choose(series, series_uid, where))
+    loader.volume.warnings.extend(left_out(damaged))
+    return loader
 
 
 def load_volume(
@@ -116,7 +157,9 @@ def load_volume(
     chosen = _choose(found, series_uid, where)
     if not chosen.headers:  # a NIfTI/NRRD/MHA file
         return read_image_file(chosen.files[0])
-    return SeriesLoader(chosen).load(progress=progress, cancel=cancel)
+    vol = SeriesLoader(chosen).load(progress=progress, cancel=cancel)
+    vol.warnings.extend(left_out(found.damaged))
+    return vol
 
 
 def save_volume(vol: Volume, path: str | PathLike) -> Path:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from viewer.core.errors import GeometryError
-from viewer.core.io.dicom_headers import DicomHeader, number, numbers, uint
+from viewer.core.io.dicom_headers import DicomHeader, number, numbers, numbers_or_none, uint
 
 #: Relative spread of slice gaps tolerated before warning about uneven spacing.
 UNEVEN_TOLERANCE = 0.01
@@ -38,6 +38,8 @@ class SeriesGeometry:
     rows: int
     columns: int
     warnings: list[str]
+    #: the element the in-plane spacing came from: 'PixelSpacing', 'ImagerPixelSpacing' or 'none (1 mm assumed)'
+    spacing_source: str = "PixelSpacing"
 
 
 def _floats(seq, n: int, what: str, path) -> np.ndarray:
@@ -61,10 +63,42 @@ def _frame_item(ds, frame: int, sequence: str):
     return None
 
 
-def slices_of(h: DicomHeader, warnings: list[str]) -> list[SliceRef]:
-    """The 2D slices in one file: one for classic images, one per frame for multi-frame objects."""
+#: Warning for a projection image measured with ImagerPixelSpacing (no PixelSpacing in the patient plane).
+IMAGER_SPACING_WARNING = (
+    "no PixelSpacing: spacing from ImagerPixelSpacing, measured at the detector (distances in the patient "
+    "are smaller by the radiographic magnification)"
+)
+
+
+def pixel_spacing(h: DicomHeader, warnings: list[str]) -> tuple[list[float], str]:
+    """(row, column) spacing in mm and the element it came from.
+
+    PixelSpacing (in the patient) when given and non-zero, else ImagerPixelSpacing (projection images:
+    at the detector, with a warning), else 1 mm with a warning. A PixelSpacing of 0 means "not known".
+    """
     ds = h.dataset
-    instance = int(number(ds, "InstanceNumber", 0))
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        values = numbers(ds, keyword)
+        if values is not None and len(values) == 2 and min(values) > 0:
+            if keyword == "ImagerPixelSpacing":
+                warnings.append(IMAGER_SPACING_WARNING)
+            return values, keyword
+    warnings.append(f"{h.path.name}: no PixelSpacing; 1 mm assumed")
+    return [1.0, 1.0], "none (1 mm assumed)"
+
+
+def _frame_step(ds) -> float:
+    """Distance between frames/slices of an object without positions: SpacingBetweenSlices, SliceThickness, 1."""
+    return abs(number(ds, "SpacingBetweenSlices", 0.0)) or abs(number(ds, "SliceThickness", 0.0)) or 1.0
+
+
+def slices_of(h: DicomHeader, warnings: list[str], sources: set[str] | None = None) -> list[SliceRef]:
+    """The 2D slices in one file: one for classic images, one per frame for multi-frame objects.
+
+    ``sources`` collects where the in-plane spacing came from (see :func:`pixel_spacing`).
+    """
+    ds = h.dataset
+    instance = int((numbers_or_none(ds, "InstanceNumber") or [0])[0])
     n = h.n_frames
     if n > 1 and "PerFrameFunctionalGroupsSequence" in ds:
         out = []
@@ -87,25 +121,24 @@ def slices_of(h: DicomHeader, warnings: list[str]) -> list[SliceRef]:
             return out
     ipp = numbers(ds, "ImagePositionPatient")
     iop = numbers(ds, "ImageOrientationPatient")
-    ps = numbers(ds, "PixelSpacing") or numbers(ds, "ImagerPixelSpacing")
+    ps, source = pixel_spacing(h, warnings)
+    if sources is not None:
+        sources.add(source)
     if ipp is None or iop is None:
         warnings.append(f"{h.path.name}: no ImagePositionPatient/ImageOrientationPatient; identity geometry assumed")
         ipp, iop = (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0)
-    if ps is None:
-        warnings.append(f"{h.path.name}: no PixelSpacing; 1 mm assumed")
-        ps = (1.0, 1.0)
     position = _floats(ipp, 3, "ImagePositionPatient", h.path)
     orientation = _floats(iop, 6, "ImageOrientationPatient", h.path)
     spacing = tuple(_floats(ps, 2, "PixelSpacing", h.path))
     if n == 1:
         return [SliceRef(h, 0, position, orientation, spacing, instance)]
     normal = np.cross(orientation[:3], orientation[3:])
-    offsets = ds.get("GridFrameOffsetVector")  # RT Dose: frame offsets along the normal
+    offsets = numbers(ds, "GridFrameOffsetVector")  # RT Dose: frame offsets along the normal
     if offsets is not None and len(offsets) == n:
-        return [SliceRef(h, f, position + float(offsets[f]) * normal, orientation, spacing, instance)
+        return [SliceRef(h, f, position + offsets[f] * normal, orientation, spacing, instance)
                 for f in range(n)]
     # a multi-frame object without per-frame positions: frames stacked along the normal
-    step = float(ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or 1.0)
+    step = _frame_step(ds)
     warnings.append(
         f"{h.path.name}: multi-frame without per-frame positions; frames stacked {step:g} mm apart"
     )
@@ -120,7 +153,8 @@ def series_geometry(headers: list[DicomHeader]) -> SeriesGeometry:
     missing slices and gantry tilt are reported in ``warnings``.
     """
     warnings: list[str] = []
-    slices = [s for h in headers for s in slices_of(h, warnings)]
+    sources: set[str] = set()
+    slices = [s for h in headers for s in slices_of(h, warnings, sources)]
     first = slices[0]
     sizes = np.array([(uint(h.dataset, "Rows", 0), uint(h.dataset, "Columns", 0)) for h in headers])
     odd = np.flatnonzero((sizes != sizes[0]).any(axis=1))
@@ -165,8 +199,10 @@ def series_geometry(headers: list[DicomHeader]) -> SeriesGeometry:
         if tilt > TILT_TOLERANCE_DEG:
             warnings.append(f"gantry tilt of {tilt:.1f} degrees: slices are sheared, shown untilted")
     else:
-        ds = first.header.dataset
-        dz = float(ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or 1.0)
+        dz = _frame_step(first.header.dataset)
     direction = np.column_stack([row, col, normal])
     spacing = (float(first.pixel_spacing[1]), float(first.pixel_spacing[0]), dz)
-    return SeriesGeometry(slices, spacing, tuple(slices[0].position), direction, rows, cols, warnings)
+    if not all(np.isfinite(spacing)) or min(spacing) <= 0:
+        raise GeometryError(f"voxel spacing {spacing} mm is not positive", first.header.path)
+    return SeriesGeometry(slices, spacing, tuple(slices[0].position), direction, rows, cols,
+                          list(dict.fromkeys(warnings)), " + ".join(sorted(sources)) or "PixelSpacing")

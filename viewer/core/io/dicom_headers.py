@@ -5,8 +5,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -16,7 +17,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from viewer.core.errors import CorruptFileError, NotAnImageError
+from viewer.core.errors import CorruptFileError, DamagedHeaderError, NotAnImageError
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +62,34 @@ def numbers(ds: pydicom.Dataset, keyword: str) -> list[float] | None:
             values = None
         if values is not None:
             return values or None
-    value = ds.get(keyword)
-    if value is None or value == "":
+    try:
+        value = ds.get(keyword)
+        if value is None or value == "":
+            return None
+        if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+            return [float(v) for v in value]
+        return [float(value)]
+    except (TypeError, ValueError, OverflowError) as err:
+        raise _damaged(ds, keyword, err) from err
+
+
+def _damaged(ds: pydicom.Dataset, keyword: str, err: Exception) -> DamagedHeaderError:
+    """The typed error for an element whose value cannot be read as what it must be."""
+    path = ds.filename if isinstance(getattr(ds, "filename", None), str) else None
+    return DamagedHeaderError(f"{keyword} holds an unreadable value ({err})", path)
+
+
+def numbers_or_none(ds: pydicom.Dataset, keyword: str) -> list[float] | None:
+    """:func:`numbers`, with an unreadable value taken as absent: for elements that only sort or label
+    (SeriesNumber, InstanceNumber), where a garbled value must not cost the image."""
+    try:
+        values = numbers(ds, keyword)
+    except DamagedHeaderError:
+        values = [math.nan]
+    if values is not None and not all(math.isfinite(v) for v in values):
+        log.warning("%s: %s ignored (unreadable value)", getattr(ds, "filename", "?"), keyword)
         return None
-    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
-        return [float(v) for v in value]
-    return [float(value)]
+    return values
 
 
 def number(ds: pydicom.Dataset, keyword: str, default: float) -> float:
@@ -86,8 +109,11 @@ def uint(ds: pydicom.Dataset, keyword: str, default: int) -> int:
     if isinstance(raw, pydicom.dataelem.RawDataElement) and isinstance(raw.value, bytes) and \
             raw.VR in (None, "US") and len(raw.value) >= 2 and ds.original_encoding[1] is not False:
         return int.from_bytes(raw.value[:2], "little")
-    value = ds.get(keyword)
-    return default if value in (None, "") else int(value)
+    try:
+        value = ds.get(keyword)
+        return default if value in (None, "") else int(value)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise _damaged(ds, keyword, err) from err
 
 
 def text(ds: pydicom.Dataset, keyword: str) -> str:
@@ -258,7 +284,7 @@ def group_series(headers: Iterable[DicomHeader]) -> list[SeriesInfo]:
     series = []
     for uid, hs in groups.items():
         ds = hs[0].dataset
-        number = ds.get("SeriesNumber")
+        number = numbers_or_none(ds, "SeriesNumber")
         series.append(
             SeriesInfo(
                 series_uid=uid,
@@ -270,7 +296,7 @@ def group_series(headers: Iterable[DicomHeader]) -> list[SeriesInfo]:
                 study_uid=text(ds, "StudyInstanceUID"),
                 study_description=text(ds, "StudyDescription"),
                 study_date=text(ds, "StudyDate"),
-                series_number=None if number in (None, "") else int(number),
+                series_number=None if number is None else int(number[0]),
                 files=[h.path for h in hs],
                 headers=hs,
             )
@@ -292,20 +318,33 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def scan_dicom(files: list[Path]) -> tuple[list[SeriesInfo], list[DicomHeader]]:
+def scan_dicom(
+    files: list[Path],
+    *,
+    check: Callable[[DicomHeader], None] | None = None,
+    damaged: list[CorruptFileError] | None = None,
+) -> tuple[list[SeriesInfo], list[DicomHeader]]:
     """Parse the headers of ``files``; returns (image series, non-image objects).
 
-    Files that are not DICOM are skipped with a debug log; a file that claims to be DICOM (magic
-    bytes) but cannot be parsed raises CorruptFileError.
+    ``check(header)`` vets each file with pixel data (raising CorruptFileError for a damaged one). Files
+    that are not DICOM are skipped with a debug log; a file that claims to be DICOM (magic bytes) but
+    cannot be parsed or fails ``check`` raises CorruptFileError, or, when a ``damaged`` list is given and
+    there are several files, is appended to it and left out.
     """
     images, others = [], []
     with _no_cyclic_gc():
         for f in files:
-            _scan_one(f, len(files), images, others)
+            try:
+                _scan_one(f, len(files), images, others, check)
+            except CorruptFileError as err:
+                if damaged is None or len(files) == 1:
+                    raise
+                damaged.append(err)
     return group_series(images), others
 
 
-def _scan_one(f: Path, n_files: int, images: list[DicomHeader], others: list[DicomHeader]) -> None:
+def _scan_one(f: Path, n_files: int, images: list[DicomHeader], others: list[DicomHeader],
+              check: Callable[[DicomHeader], None] | None = None) -> None:
     """Parse one file into ``images`` or ``others``; non-DICOM files are skipped (see scan_dicom)."""
     try:
         h = read_header(f)
@@ -318,6 +357,8 @@ def _scan_one(f: Path, n_files: int, images: list[DicomHeader], others: list[Dic
                 raise
         log.debug("skipping non-DICOM file %s", f)
         return
+    if check is not None and h.has_pixels:  # parsed as DICOM: a failed check is a damaged file, never skipped
+        check(h)
     (images if h.has_pixels else others).append(h)
 
 

@@ -12,10 +12,11 @@ import pydicom
 from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from viewer.core.errors import CorruptFileError, UnsupportedFormatError
-from viewer.core.io import jpeg2000
+from viewer.core.errors import CorruptFileError, GeometryError, UnsupportedFormatError
+from viewer.core.io.dicom_decode import decode_frames
 from viewer.core.io.dicom_geometry import SeriesGeometry, SliceRef, _frame_item, series_geometry
 from viewer.core.io.dicom_headers import SeriesInfo, describe_non_image, number, uint
+from viewer.core.io.dicom_validation import COLOUR, check_volume_object, photometric
 from viewer.core.io.suv import pet_units, suv_factor_from_dataset
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 from viewer.core.volume import Volume
@@ -107,24 +108,20 @@ def _read_native(ref: SliceRef, rows: int, cols: int) -> np.ndarray | None:
     return arr
 
 
-def _decode_file(ref: SliceRef) -> np.ndarray:
-    """All frames of the slice's file decoded (compressed syntaxes), shape (frames, rows, cols).
+def _colour_dtype(ds: pydicom.Dataset) -> np.dtype:
+    """The RGB sample type: the palette's entry size for PALETTE COLOR, else the stored unsigned type."""
+    if photometric(ds) == "PALETTE COLOR":
+        descriptor = ds.get("RedPaletteColorLookupTableDescriptor") or [0, 0, 8]
+        return np.dtype(np.uint16 if int(descriptor[2]) > 8 else np.uint8)
+    return np.dtype(f"<u{max(1, uint(ds, 'BitsAllocated', 8) // 8)}")
 
-    JPEG 2000 goes through :mod:`viewer.core.io.jpeg2000` (decoder threads run in parallel), the rest
-    through pydicom's pixel handlers (pylibjpeg plugins).
-    """
-    ds = ref.header.dataset
-    meta = getattr(ds, "file_meta", None)
-    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
-    try:
-        if jpeg2000.available(syntax):
-            frames = jpeg2000.decode_frames(ds, ref.header.path)
-            if frames is not None:
-                return frames
-        arr = ds.pixel_array
-    except Exception as err:  # decoders raise many types on broken data
-        raise CorruptFileError(f"pixel data cannot be decoded ({err})", ref.header.path) from err
-    return arr if ref.header.n_frames > 1 else arr[np.newaxis]
+
+def _is_colour(series: SeriesInfo) -> bool:
+    """True for a colour series (RGB, YBR, PALETTE COLOR); GeometryError when grey and colour are mixed."""
+    kinds = {photometric(h.dataset) in COLOUR for h in series.headers}
+    if len(kinds) > 1:
+        raise GeometryError("greyscale and colour images in one series", series.headers[0].path)
+    return kinds.pop()
 
 
 class SeriesLoader:
@@ -136,26 +133,34 @@ class SeriesLoader:
 
     def __init__(self, series: SeriesInfo):
         self.series = series
+        check_volume_object(series.headers[0])
         self.geometry = series_geometry(series.headers)
         ds0 = self.geometry.slices[0].header.dataset
         modality = series.modality
         warnings = list(self.geometry.warnings)
         self._suv = None
+        self._rgb = _is_colour(series)
+        kind = "colour" if self._rgb else modality  # colour samples have no physical unit and no rescale
         units = "arbitrary"
-        if modality == "CT":
+        if kind == "CT":
             units = "HU"
-        elif modality == "RTDOSE" and str(ds0.get("DoseUnits", "")).upper() == "GY":
+        elif kind == "RTDOSE" and str(ds0.get("DoseUnits", "")).upper() == "GY":
             units = "Gy"
-        elif modality == "PT":
+        elif kind == "PT":
             self._suv, why = suv_factor_from_dataset(ds0)
             units = "SUVbw" if self._suv is not None else pet_units(ds0)
             if self._suv is None:
                 warnings.append(f"values in {units}, SUV not computed: {why}")
-        self._rescales = [_rescale(s, modality) for s in self.geometry.slices]
-        dtype = _output_dtype(self.geometry, self._rescales, modality, self._suv)
         g = self.geometry
+        if self._rgb:
+            self._rescales = [(1.0, 0.0)] * len(g.slices)
+            dtype, shape = _colour_dtype(ds0), (len(g.slices), g.rows, g.columns, 3)
+        else:
+            self._rescales = [_rescale(s, modality) for s in g.slices]
+            dtype = _output_dtype(g, self._rescales, modality, self._suv)
+            shape = (len(g.slices), g.rows, g.columns)
         self.volume = Volume(
-            array=np.zeros((len(g.slices), g.rows, g.columns), dtype=dtype),
+            array=np.zeros(shape, dtype=dtype),
             spacing=g.spacing,
             origin=g.origin,
             direction=g.direction,
@@ -165,6 +170,7 @@ class SeriesLoader:
             meta=self._meta(series, ds0),
             warnings=warnings,
         )
+        self.volume.meta["spacing_source"] = g.spacing_source
 
     @staticmethod
     def _meta(series: SeriesInfo, ds: pydicom.Dataset) -> dict:
@@ -181,6 +187,7 @@ class SeriesLoader:
             "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "") or ""),
             "files": [str(f) for f in series.files],
             "format": "dicom",
+            "photometric": photometric(ds),
         }
 
     def _fill(self, k: int, ref: SliceRef, stored: np.ndarray) -> None:
@@ -203,13 +210,14 @@ class SeriesLoader:
         frames = None
         for k in ks:
             ref = g.slices[k]
-            stored = _read_native(ref, g.rows, g.columns)
+            stored = None if self._rgb else _read_native(ref, g.rows, g.columns)
             if stored is None:
-                if frames is None:  # a compressed file is decoded once for all its frames
-                    frames = _decode_file(ref)
-                    if frames.shape[-2:] != (g.rows, g.columns):
+                if frames is None:  # a compressed (or colour) file is decoded once for all its frames
+                    frames = decode_frames(ref.header, rgb=self._rgb)
+                    if frames.shape[1:] != self.volume.array.shape[1:] or ref.frame >= len(frames):
                         raise CorruptFileError(
-                            f"decoded size {frames.shape[-2:]} differs from Rows/Columns", ref.header.path
+                            f"decoded frames {frames.shape[1:]} x {len(frames)} differ from the header's "
+                            f"{self.volume.array.shape[1:]} x {ref.header.n_frames}", ref.header.path
                         )
                 stored = frames[ref.frame]
             self._fill(k, ref, stored)
