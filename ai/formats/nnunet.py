@@ -26,6 +26,9 @@ from viewer.core.volume import Volume
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint_final.pth"
 NETWORK_PACKAGE = "dynamic_network_architectures.architectures."
+#: what builds the networks; not a dependency of radview: it declares timm, which pulls torchvision and replaces
+#: the CPU torch, so it is installed with --no-deps (the Makefile's NO_DEPS_PACKAGES, same pin)
+NETWORK_REQUIREMENT = "dynamic-network-architectures==0.4.4"
 SUPPORTED_RESAMPLING = "resample_data_or_seg_to_shape"
 _MODALITY = {"CT": "CT", "PET": "PT", "PT": "PT"}
 
@@ -113,6 +116,15 @@ def load_checkpoint(path: Path) -> dict:
     return ckpt
 
 
+def require_network_package(path: Path) -> None:
+    """ModelError, one line saying what to install and how, if dynamic_network_architectures is not installed."""
+    try:
+        import dynamic_network_architectures  # noqa: F401
+    except ImportError as err:
+        raise ModelError("nnU-Net models need the dynamic-network-architectures package: pip install --no-deps "
+                         f"{NETWORK_REQUIREMENT} (--no-deps keeps the CPU torch; make venv does this)", path) from err
+
+
 def build_network(architecture: dict, in_channels: int, out_channels: int, path: Path):
     """The network plans.json describes (get_network_from_plans), restricted to dynamic_network_architectures."""
     import pydoc
@@ -129,7 +141,11 @@ def build_network(architecture: dict, in_channels: int, out_channels: int, path:
         kwargs[key] = pydoc.locate(kwargs[key])
         if kwargs[key] is None:
             raise ModelError(f"plans.json {key}: class not found in torch", path)
-    cls = pydoc.locate(name)
+    try:
+        cls = pydoc.locate(name)
+    except pydoc.ErrorDuringImport as err:  # the class's module imports a package radview does not install
+        raise ModelError(f"network class {name} cannot be imported ({type(err.value).__name__}: {err.value})",
+                         path) from err
     if cls is None:
         raise ModelError(f"network class {name} not found (dynamic_network_architectures too old?)", path)
     if "deep_supervision" in inspect.signature(cls.__init__).parameters:
@@ -370,6 +386,7 @@ def load_nnunet_folder(path: str | Path, folds=None, checkpoint: str = CHECKPOIN
     if precision not in ("float32", "bfloat16"):
         raise ModelError(f"precision must be 'float32' or 'bfloat16', got {precision!r}")
     folder = trained_folder(path)
+    require_network_package(folder)
     dataset, plans, labels, config_name = _describe(folder)
     folds = [str(f) for f in folds] if folds is not None else find_folds(folder, checkpoint)
     ckpts = [load_checkpoint(folder / f"fold_{f}" / checkpoint) for f in folds]
