@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "models",
     "segment",
     "detect",
+    "register",
 )
 
 

@@ -31,6 +31,9 @@ Registration (viewer.core.registration.intensity / landmarks):
   (``.transform``, ``.fre_mm``, ``.errors_mm``) from >= 3 point pairs in world LPS mm.
 """
 
+from viewer.core.registration.intensity import RegistrationResult, RegistrationSettings, register
+from viewer.core.registration.landmarks import LandmarkResult, read_landmarks, register_landmarks
 from viewer.core.registration.transform import Transform
 
-__all__ = ["Transform"]
+__all__ = ["LandmarkResult", "RegistrationResult", "RegistrationSettings", "Transform", "read_landmarks",
+           "register", "register_landmarks"]
