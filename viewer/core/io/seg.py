@@ -24,7 +24,6 @@ from pydicom.uid import generate_uid
 
 from viewer import __version__
 from viewer.core.errors import CorruptFileError, EmptyInputError, LabelMapError, UnsupportedFormatError
-from viewer.core.io.dicom_geometry import _frame_item as frame_item
 from viewer.core.io.dicom_geometry import series_geometry
 from viewer.core.io.dicom_headers import DicomHeader, series_key
 from viewer.core.io.labelmap import as_label_array
@@ -311,70 +310,83 @@ def _display_rgb(item: pydicom.Dataset) -> tuple[int, int, int] | None:
     return tuple(int(v) for v in hd.color.CIELabColor.from_dicom_value(lab).to_rgb()) if lab else None
 
 
-def _frame_item(ds: pydicom.Dataset, frame: int, sequence: str, path: Path):
-    """The functional group item ``sequence`` of ``frame``; CorruptFileError if the SEG lacks it."""
-    item = frame_item(ds, frame, sequence)
-    if item is None:
-        raise CorruptFileError(f"frame {frame + 1} has no {sequence}", path)
-    return item
+def _seg_grid(volume, description: str) -> Volume:
+    """A highdicom volume (array: slices, rows, columns) as a label Volume whose slices are stacked along the
+    normal of its rows and columns (row x column direction), as radview's readers stack slices."""
+    affine = np.asarray(volume.affine, float)
+    array = volume.array
+    steps = affine[:3, :3]  # columns: world step of one slice, one row, one column
+    spacing = np.linalg.norm(steps, axis=0)
+    across, down = steps[:, 2] / spacing[2], steps[:, 1] / spacing[1]
+    origin = affine[:3, 3]
+    if array.shape[0] > 1 and steps[:, 0] @ np.cross(across, down) < 0:
+        origin = origin + steps[:, 0] * (array.shape[0] - 1)
+        array = array[::-1]
+    normal = np.cross(across, down)
+    return Volume(np.ascontiguousarray(array), (spacing[2], spacing[1], spacing[0]), tuple(origin),
+                  np.column_stack([across, down, normal]), modality="SEG", units="label", description=description)
 
 
-def _native_grid(ds: pydicom.Dataset, positions: np.ndarray, row_col: np.ndarray, path: Path) -> Volume:
-    """The SEG's own grid: its frame planes stacked along the normal (for reading without a reference)."""
-    pixel = _frame_item(ds, 0, "PixelMeasuresSequence", path)
-    dy, dx = (float(v) for v in pixel.PixelSpacing)
-    normal = np.cross(row_col[0], row_col[1])
-    depth = positions @ normal
-    levels = np.unique(np.round(depth, 3))
-    if len(levels) > 1:
-        dz = float(pixel.get("SpacingBetweenSlices") or np.diff(levels).min())
-    else:
-        dz = float(pixel.get("SpacingBetweenSlices") or pixel.get("SliceThickness") or 1.0)
-    nz = int(round((levels[-1] - levels[0]) / dz)) + 1
-    origin = positions[int(np.argmin(depth))]
-    direction = np.column_stack([row_col[0], row_col[1], normal])
-    return Volume(
-        np.zeros((nz, int(ds.Rows), int(ds.Columns)), np.uint8),
-        (dx, dy, dz),
-        tuple(origin),
-        direction,
-        modality="SEG",
-        units="label",
-        description=str(ds.get("SeriesDescription", path.name)),
-    )
-
-
-def _frame_slices(grid: Volume, positions: np.ndarray, row_col: np.ndarray, rows: int, cols: int) -> list[int] | None:
-    """z index on ``grid`` of every frame, or None when the frames are not planes of that grid."""
-    d = grid.direction
-    if (
-        not np.allclose(d[:, 0], row_col[0], atol=1e-4)
-        or not np.allclose(d[:, 1], row_col[1], atol=1e-4)
-        or grid.size[:2] != (cols, rows)
-    ):
+def _paste(labels: Volume, reference: Volume) -> tuple[Volume, int] | None:
+    """``labels`` copied voxel for voxel onto ``reference``'s grid when each of its voxels is a voxel of that grid
+    (same spacing and axes, possibly flipped; e.g. a SEG storing only some slices of its series): (labels on the
+    reference grid, labelled voxels outside it). None when the grids do not line up."""
+    m = np.linalg.inv(reference.index_to_world_matrix) @ labels.index_to_world_matrix
+    signs = np.rint(np.diag(m[:3, :3]))
+    offset = np.rint(m[:3, 3])
+    if (not np.allclose(m[:3, :3], np.diag(signs), atol=1e-3) or np.any(signs == 0)
+            or np.abs(m[:3, 3] - offset).max() > _GRID_TOLERANCE):
         return None
-    idx = grid.world_to_index(positions)
-    k = np.rint(idx[:, 2])
-    if (
-        np.abs(idx[:, :2]).max() > _GRID_TOLERANCE
-        or np.abs(idx[:, 2] - k).max() > _GRID_TOLERANCE
-        or k.min() < 0
-        or k.max() >= grid.size[2]
-    ):
-        return None
-    return [int(v) for v in k]
+    out = np.zeros(reference.array.shape, labels.array.dtype)
+    target, source = [], []
+    for axis in (2, 1, 0):  # index order (x, y, z) -> array axes (z, y, x)
+        index = signs[axis] * np.arange(labels.size[axis]) + offset[axis]
+        inside = np.flatnonzero((index >= 0) & (index < reference.size[axis]))
+        if inside.size == 0:
+            return reference.with_array(out), int(np.count_nonzero(labels.array))
+        first, last = (int(signs[axis] * i + offset[axis]) for i in (inside[0], inside[-1]))
+        source.append(slice(inside[0], inside[-1] + 1))
+        target.append(slice(first, last + 1) if signs[axis] > 0 else slice(first, last - 1 if last else None, -1))
+    kept = labels.array[tuple(source)]
+    out[tuple(target)] = kept
+    return reference.with_array(out), int(np.count_nonzero(labels.array)) - int(np.count_nonzero(kept))
+
+
+def _combined(seg, seg_type: str, numbers: list[int]) -> tuple[object, int]:
+    """(highdicom volume of segment numbers, voxels in several segments); where segments overlap the higher
+    number is kept. FRACTIONAL segments are thresholded at half their maximum."""
+    if seg_type == "LABELMAP":
+        return seg.get_volume(combine_segments=True), 0
+    if seg_type == "BINARY":
+        try:
+            return seg.get_volume(combine_segments=True), 0
+        except RuntimeError:  # overlapping segments: combined one at a time below
+            pass
+    combined, counts = None, None
+    for number in numbers:  # each volume spans every frame of the SEG, whichever segments are asked for
+        part = seg.get_volume(segment_numbers=[number])
+        member = part.array[..., 0] > (0.5 if seg_type == "FRACTIONAL" else 0)
+        if combined is None:
+            combined = part.with_array(np.zeros(member.shape, np.uint8 if max(numbers) <= 255 else np.uint16))
+            counts = np.zeros(member.shape, np.uint8)
+        combined.array[member] = number
+        counts += member
+    return combined, int(np.count_nonzero(counts > 1))
 
 
 def read_dicom_seg(path: str | PathLike, reference: Volume | None = None) -> tuple[Volume, dict[int, str], dict]:
-    """Read a DICOM SEG into a label map: (labels Volume, {segment number: label}, info).
+    """Read a DICOM SEG (with highdicom) into a label map: (labels Volume, {segment number: label}, info).
 
     BINARY, FRACTIONAL (thresholded at half the maximum) and LABELMAP segmentations are read;
-    segment numbers become label values. With ``reference`` (e.g. the loaded source series) the
-    frames are placed by their ImagePositionPatient on the reference's slices; a SEG on another
-    grid is resampled by world geometry (nearest neighbour). Overlapping segments: the higher
+    segment numbers become label values. Without ``reference`` the labels lie on the SEG's own grid (its
+    frame planes stacked along their normal; slices it omits as empty are zeros). With ``reference`` (e.g.
+    the loaded source series) frames on the reference's voxels are copied onto them exactly; a SEG on
+    another grid is resampled by world geometry (nearest neighbour). Overlapping segments: the higher
     segment number wins (noted in the volume's warnings). ``info`` holds per-segment codes and
     algorithm provenance plus the referenced series / instance UIDs.
     """
+    import highdicom as hd
+
     path = Path(path)
     try:
         ds = pydicom.dcmread(path)
@@ -382,48 +394,27 @@ def read_dicom_seg(path: str | PathLike, reference: Volume | None = None) -> tup
         raise CorruptFileError(f"not a readable DICOM file ({err})", path) from err
     if str(ds.get("SOPClassUID", "")) not in (SEG_SOP_CLASS, LABELMAP_SEG_SOP_CLASS):
         raise UnsupportedFormatError("not a DICOM Segmentation object", path)
-    seg_type = str(ds.get("SegmentationType", "BINARY"))
-    segments = _segments_info(ds)
-    n_frames = int(ds.get("NumberOfFrames", 1))
-    frames = ds.pixel_array.reshape(n_frames, int(ds.Rows), int(ds.Columns))
-    row_col = np.array([float(v) for v in _frame_item(ds, 0, "PlaneOrientationSequence", path).ImageOrientationPatient])
-    row_col = row_col.reshape(2, 3)
-    positions = np.array(
-        [
-            [float(v) for v in _frame_item(ds, f, "PlanePositionSequence", path).ImagePositionPatient]
-            for f in range(n_frames)
-        ]
-    )
-    grid = reference.with_array(np.zeros(reference.array.shape, np.uint8)) if reference is not None else None
-    slices = _frame_slices(grid, positions, row_col, int(ds.Rows), int(ds.Columns)) if grid is not None else None
-    if slices is None:
-        grid = _native_grid(ds, positions, row_col, path)
-        slices = _frame_slices(grid, positions, row_col, int(ds.Rows), int(ds.Columns))
-        if slices is None:
-            raise LabelMapError("SEG frames do not lie on a regular grid", path)
-    dtype = np.uint8 if max(segments, default=0) <= 255 else np.uint16
-    out = np.zeros(grid.array.shape, dtype)
-    overlaps = 0
-    for f in range(n_frames):
-        if seg_type == "LABELMAP":
-            values = frames[f].astype(dtype, copy=False)
-        else:
-            number = int(_frame_item(ds, f, "SegmentIdentificationSequence", path).ReferencedSegmentNumber)
-            threshold = int(ds.get("MaximumFractionalValue", 255)) / 2 if seg_type == "FRACTIONAL" else 0
-            values = np.where(frames[f] > threshold, number, 0).astype(dtype)
-        mask = values > 0
-        plane = out[slices[f]]
-        overlaps += int(np.count_nonzero(plane[mask]))
-        plane[mask] = np.maximum(plane[mask], values[mask])
-    names = {n: s["label"] for n, s in segments.items() if n != 0}  # LABELMAP SEGs may describe background
-    labels = grid.with_array(
-        out, modality="SEG", units="label", description=str(ds.get("SeriesDescription", path.name))
-    )
+    description = str(ds.get("SeriesDescription", path.name))
+    try:
+        seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
+        seg_type = seg.segmentation_type.value
+        segments = _segments_info(seg)
+        volume, overlaps = _combined(seg, seg_type, sorted(n for n in segments if n != 0))
+    except (AttributeError, KeyError, ValueError, RuntimeError) as err:
+        raise LabelMapError(f"cannot read the SEG's frames as a volume ({err})", path) from err
+    labels = _seg_grid(volume, description)
+    labels = labels.with_array(as_label_array(labels.array, path))
+    outside = 0
     if reference is not None and not labels.same_grid(reference):
-        labels = resample_to(labels, reference, nearest=True)
+        pasted = _paste(labels, reference)
+        labels, outside = pasted if pasted is not None else (resample_to(labels, reference, nearest=True), 0)
+        labels = labels.with_array(labels.array, modality="SEG", units="label", description=description)
+    names = {n: s["label"] for n, s in segments.items() if n != 0}  # LABELMAP SEGs may describe background
     labels.meta = {"files": [str(path)], "format": "dicom-seg", "names": names}
     if overlaps:
         labels.warnings.append(f"{overlaps} voxels belong to several segments; the higher number was kept")
+    if outside:
+        labels.warnings.append(f"{outside} labelled voxels lie outside the reference image")
     info = {
         "segments": segments,
         "segmentation_type": seg_type,
