@@ -33,7 +33,8 @@ class ModelCard:
 
     ``inputs``: one dict per channel, e.g. ``{"modality": "CT", "name": "ct"}``;
     ``normalization``: one dict per channel, e.g. ``{"kind": "ct_window", "min": -250, "max": 350}``
-    (kinds: ct_window or its alias ct_clip, zscore, percentile_zscore, suv, none: see ai.normalize);
+    (kinds: ct_window or its alias ct_clip, zscore, percentile_zscore, suv, none: see ai.normalize; MONAI
+    bundles may state ``{"kind": "bundle", "transforms": [...]}``: only the bundle's own pipeline applies them);
     ``spacing`` and ``patch_size``: per model-grid axis (x, y, z) in mm and voxels;
     ``labels``: {id: name} with 0 = background.
     """
@@ -70,6 +71,9 @@ class ModelCard:
     #: how findings are taken from the label map (ai.detection): ``{"min_voxels": n}`` drops components of
     #: fewer than n voxels; a field left out takes ai.detection's default
     detection: dict = field(default_factory=dict)
+    #: the network gives one independent (sigmoid) channel per label 1.. (no background channel): MONAI
+    #: bundles whose postprocessing takes a sigmoid; overlapping masks become labels in channel order
+    multi_label: bool = False
 
     @classmethod
     def from_file(cls, path: str | Path) -> ModelCard:
@@ -197,14 +201,16 @@ class LoadedModel:
 
     def check_network(self) -> None:
         """ModelError naming the card file unless the network's first convolution takes one channel per
-        card input and its last one gives one channel per label (networks without convolutions pass)."""
+        card input and its last one gives one channel per label (per label but background for a
+        ``multi_label`` card; networks without convolutions pass)."""
         first, last = network_channels(self.network)
         n_inputs = len(self.card.inputs)
+        n_out = self.num_classes - 1 if self.card.multi_label else self.num_classes
         if first is not None and first != n_inputs:
             raise ModelError(f"the card lists {n_inputs} input channel(s) ({' + '.join(self.card.modalities)}) but "
                              f"the network takes {first}", self.card_path)
-        if last is not None and last != self.num_classes:
-            raise ModelError(f"the card's labels 0..{self.num_classes - 1} need {self.num_classes} output channels but "
+        if last is not None and last != n_out:
+            raise ModelError(f"the card's labels 0..{self.num_classes - 1} need {n_out} output channels but "
                              f"the network gives {last}", self.card_path)
 
     def to(self, device) -> LoadedModel:

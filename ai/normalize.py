@@ -27,7 +27,8 @@ def normalize(array: np.ndarray, spec: dict) -> np.ndarray:
     """Normalise one channel: ``ct_window`` / ``ct_clip`` (clip to [min, max] unless ``clip`` is false, scale
     to [b_min, b_max], default [0, 1]: MONAI's ScaleIntensityRange), ``zscore``, ``percentile_zscore`` (clip
     to [lower, upper] percentiles, then z-score), ``suv`` (clip to [0, max], divide by max), ``none`` (values
-    as stored) or one of nnU-Net's schemes (NNUNET_SCHEMES)."""
+    as stored) or one of nnU-Net's schemes (NNUNET_SCHEMES); a MONAI bundle's ``bundle`` normalisation (transforms
+    only its own pipeline applies) is refused with a ModelError naming them."""
     x = array.astype(np.float32, copy=True)
     kind = spec.get("kind")
     if kind in NNUNET_SCHEMES:  # an nnU-Net card: its scheme with the foreground properties from plans.json
@@ -53,6 +54,10 @@ def normalize(array: np.ndarray, spec: dict) -> np.ndarray:
     elif kind == "suv":
         np.clip(x, 0, float(spec.get("max", 20)), out=x)
         x /= float(spec.get("max", 20))
+    elif kind == "bundle":
+        names = ", ".join(spec.get("transforms", []))
+        raise ModelError(f"the MONAI bundle's intensity transform(s) {names} run only in the bundle's own pipeline "
+                         "(radview segment), not in radview's preprocessing")
     else:
         raise ModelError(f"unknown normalisation {kind!r}")
     return x

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ai.model import TASKS, LoadedModel, ModelCard
+from ai.formats.monai_bundle_run import BundlePipeline, MonaiBundleModel, steps_of
+from ai.model import TASKS, ModelCard
 from viewer.core.errors import ModelError
 
 
@@ -35,39 +36,63 @@ def _read_json(path: Path) -> dict:
         raise ModelError(f"not valid JSON ({err})", path) from err
 
 
-def _transforms(folder: Path, config: dict) -> list:
-    """The bundle's preprocessing transforms, built by MONAI's ConfigParser (references resolved); []
-    when inference.json declares none."""
-    if "preprocessing" not in config:
-        return []
-    pre = _parsed(folder, config, "preprocessing")
-    return list(getattr(pre, "transforms", [pre]))
-
-
-def _parsed(folder: Path, config: dict, key: str):
-    """The object inference.json's ``key`` describes, built by MONAI's ConfigParser (references resolved)."""
+def parser_of(folder: Path, config: dict):
+    """MONAI's ConfigParser over inference.json with ``bundle_root`` set to ``folder``: every object built from
+    one parser is built once and shared (Invertd's ``@preprocessing`` is the Compose that ran)."""
     from monai.bundle import ConfigParser
 
     parser = ConfigParser(config)
     parser.update({"bundle_root": str(folder)})
+    return parser
+
+
+def _parsed(parser, folder: Path, key: str):
+    """The object inference.json's ``key`` describes, built by ``parser`` (references resolved)."""
     try:
         return parser.get_parsed_content(key)
     except Exception as err:  # ConfigParser wraps import/argument errors in several types
         raise ModelError(f"cannot build {key} ({err})", folder / "configs" / "inference.json") from err
 
 
+def _compose(parser, folder: Path, key: str):
+    """inference.json's Compose ``key`` built by ``parser``, or None when it declares none."""
+    return _parsed(parser, folder, key) if key in parser.config else None
+
+
+def _inferer(parser, folder: Path):
+    """inference.json's ``inferer`` (SlidingWindowInferer, SimpleInferer, ...) built by ``parser``."""
+    if "inferer" not in parser.config:
+        raise ModelError("inference.json declares no inferer", folder / "configs" / "inference.json")
+    inferer = _parsed(parser, folder, "inferer")
+    if not callable(inferer):
+        raise ModelError(f"inferer is not callable ({type(inferer).__name__})", folder / "configs" / "inference.json")
+    return inferer
+
+
 def _normalization(transforms: list) -> dict:
-    """The bundle's intensity transform as a card normalisation; "none" (values as stored) without one."""
+    """The bundle's intensity transforms as a card normalisation: ``ct_window`` (ScaleIntensityRanged),
+    ``zscore`` (a plain NormalizeIntensityd), ``none`` (no intensity transform); any other intensity transform
+    is named in a ``bundle`` normalisation, which only the bundle's own pipeline applies (ai.normalize
+    refuses it, naming them)."""
     from monai.transforms import NormalizeIntensityd, ScaleIntensityRanged
 
-    for t in transforms:
-        if isinstance(t, ScaleIntensityRanged):
-            s = t.scaler
-            return {"kind": "ct_window", "min": float(s.a_min), "max": float(s.a_max), "b_min": float(s.b_min),
-                    "b_max": float(s.b_max), "clip": bool(s.clip)}
-        if isinstance(t, NormalizeIntensityd):
+    intensity = [t for t in transforms if type(t).__module__.startswith("monai.transforms.intensity")]
+    if not intensity:
+        return {"kind": "none"}
+    if len(intensity) == 1 and isinstance(intensity[0], ScaleIntensityRanged):
+        s = intensity[0].scaler
+        return {"kind": "ct_window", "min": float(s.a_min), "max": float(s.a_max), "b_min": float(s.b_min),
+                "b_max": float(s.b_max), "clip": bool(s.clip)}
+    if len(intensity) == 1 and isinstance(intensity[0], NormalizeIntensityd):
+        n = intensity[0].normalizer
+        if n.subtrahend is None and n.divisor is None and not n.nonzero:
             return {"kind": "zscore"}
-    return {"kind": "none"}
+    return {"kind": "bundle", "transforms": [type(t).__name__ for t in intensity]}
+
+
+def _multi_label(post: list) -> bool:
+    """Does the postprocessing take a sigmoid of the prediction (one overlapping mask per label)?"""
+    return any(type(t).__name__ == "Activationsd" and any(t.sigmoid) for t in post)
 
 
 def _spacing(transforms: list) -> list[float] | None:
@@ -97,52 +122,68 @@ def read_bundle_id(folder: Path) -> str:
     return bundle_id(folder, _read_json(folder / "configs" / "metadata.json"))
 
 
-def card_from_bundle(folder: Path, metadata: dict, config: dict) -> ModelCard:
-    """A radview model card for a MONAI bundle."""
+def card_from_bundle(folder: Path, metadata: dict, pipeline: BundlePipeline) -> ModelCard:
+    """A radview model card for a MONAI bundle: metadata.json's description, with the spacing, orientation,
+    normalisation and patch size the built ``pipeline`` declares (as information: segmentation runs the
+    pipeline itself). Sigmoid outputs are one mask per channel_def entry: labels 1.. in channel order."""
     fmt = metadata.get("network_data_format", {})
-    image = fmt.get("inputs", {}).get("image", {})
-    pred = fmt.get("outputs", {}).get("pred", {})
+    image = fmt.get("inputs", {}).get(pipeline.image_key, {})
+    pred = fmt.get("outputs", {}).get(pipeline.pred_key, {})
     modality = str(image.get("modality", "any")).upper().replace("ANY", "any")
     task = metadata.get("task") if metadata.get("task") in TASKS else "segmentation"
     channels = int(image.get("num_channels", 1))
     channel_def = pred.get("channel_def") or {str(k): f"class_{k}" for k in range(int(pred.get("num_channels", 2)))}
-    transforms = _transforms(folder, config)
-    roi = config.get("inferer", {}).get("roi_size") if isinstance(config.get("inferer"), dict) else None
-    spacing = _spacing(transforms)
+    labels = {int(k): v for k, v in channel_def.items()}
+    if pipeline.multi_label:
+        labels = {0: "background", **{k + 1: v for k, v in labels.items()}}
+    transforms = steps_of(pipeline.preprocessing)
+    roi = getattr(pipeline.inferer, "roi_size", None)
     return ModelCard(
         id=bundle_id(folder, metadata), version=str(metadata.get("version", "0")),
         name=metadata.get("name", folder.name), task=task,
         inputs=[{"modality": modality, "name": f"channel_{c}"} for c in range(channels)],
-        normalization=[_normalization(transforms)] * channels,
-        labels={int(k): v for k, v in channel_def.items()},
-        spacing=spacing, patch_size=[int(v) for v in roi] if roi else [96, 96, 96], format="monai_bundle",
-        orientation=_orientation(transforms), grid="monai", array_order="xyz",
+        normalization=[_normalization(transforms)] * channels, labels=labels,
+        spacing=_spacing(transforms), patch_size=[int(v) for v in roi] if roi else [96, 96, 96],
+        format="monai_bundle", orientation=_orientation(transforms), grid="monai", array_order="xyz",
         network_data_format=fmt, intended_use=metadata.get("intended_use", ""), license=metadata.get("copyright", ""),
         authors=metadata.get("authors", ""), changelog=metadata.get("changelog", {}),
-        limitations=metadata.get("data_source", ""), weights="models/model.pt",
+        limitations=metadata.get("data_source", ""), weights="models/model.pt", multi_label=pipeline.multi_label,
     )
+
+
+def _pipeline(parser, folder: Path, metadata: dict) -> BundlePipeline:
+    """The bundle's preprocessing, inferer and postprocessing, built by ``parser``; the input key is the
+    first of network_data_format's inputs ("image" without one)."""
+    inputs = metadata.get("network_data_format", {}).get("inputs") or {"image": {}}
+    post = _compose(parser, folder, "postprocessing")
+    return BundlePipeline(_compose(parser, folder, "preprocessing"), _inferer(parser, folder), post,
+                          image_key=next(iter(inputs)), multi_label=_multi_label(steps_of(post)))
 
 
 def read_bundle_card(folder: Path) -> ModelCard:
     """The card of a MONAI bundle from configs/metadata.json and configs/inference.json (no weights loaded)."""
     folder = Path(folder)
-    return card_from_bundle(folder, _read_json(folder / "configs" / "metadata.json"),
-                            _read_json(folder / "configs" / "inference.json"))
+    metadata = _read_json(folder / "configs" / "metadata.json")
+    parser = parser_of(folder, _read_json(folder / "configs" / "inference.json"))
+    return card_from_bundle(folder, metadata, _pipeline(parser, folder, metadata))
 
 
-def load_monai_bundle(folder: Path) -> LoadedModel:
-    """Build the bundle's ``network_def`` and load models/model.pt (state dict, weights_only) or models/model.ts."""
+def load_monai_bundle(folder: Path) -> MonaiBundleModel:
+    """Build the bundle's pipeline and ``network_def`` with one ConfigParser and load models/model.pt (state
+    dict, weights_only) or models/model.ts."""
     import torch
 
     folder = Path(folder)
-    config = _read_json(folder / "configs" / "inference.json")
-    card = card_from_bundle(folder, _read_json(folder / "configs" / "metadata.json"), config)
+    metadata = _read_json(folder / "configs" / "metadata.json")
+    parser = parser_of(folder, _read_json(folder / "configs" / "inference.json"))
+    pipeline = _pipeline(parser, folder, metadata)
+    card = card_from_bundle(folder, metadata, pipeline)
     ts = folder / "models" / "model.ts"
     pt = folder / "models" / "model.pt"
     if pt.is_file():
-        if "network_def" not in config:
+        if "network_def" not in parser.config:
             raise ModelError("inference.json has no network_def", folder / "configs" / "inference.json")
-        net = _parsed(folder, config, "network_def")
+        net = _parsed(parser, folder, "network_def")
         try:
             state = torch.load(pt, map_location="cpu", weights_only=True)
         except Exception as err:
@@ -160,4 +201,4 @@ def load_monai_bundle(folder: Path) -> LoadedModel:
             raise ModelError(f"not a TorchScript file ({type(err).__name__})", ts) from err
     else:
         raise ModelError("MONAI bundle has neither models/model.pt nor models/model.ts", folder / "models")
-    return LoadedModel(card, net.eval(), folder)
+    return MonaiBundleModel(card, net.eval(), folder, pipeline=pipeline)

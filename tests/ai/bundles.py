@@ -1,18 +1,32 @@
-"""MONAI bundle folders for tests: real configs/ JSON and a real network's weights, laid out as MONAI's."""
+"""MONAI bundle folders for tests: real configs/ JSON and a real network's weights, laid out as MONAI's; and
+a bundle run by MONAI itself, as its evaluator runs one, for radview's result to be compared with."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
+
+#: model-zoo style postprocessing: softmax, back to the input grid, argmax, written beside the bundle
+POSTPROCESSING = [
+    {"_target_": "Activationsd", "keys": "pred", "softmax": True},
+    {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image",
+     "meta_key_postfix": "meta_dict", "nearest_interp": False, "to_tensor": True},
+    {"_target_": "AsDiscreted", "keys": "pred", "argmax": True},
+    {"_target_": "SaveImaged", "keys": "pred", "output_dir": "@output_dir", "output_postfix": "seg",
+     "separate_folder": False, "resample": False, "print_log": False}]
+
 
 def write_bundle(folder, network, network_def: dict, *, transforms: list, roi_size, labels, name: str,
-                 version: str = "0.1", torchscript: bool = False, **metadata):
+                 version: str = "0.1", torchscript: bool = False, inferer: dict | None = None,
+                 postprocessing: list | None = None, **metadata):
     """A MONAI bundle in ``folder``; returns the folder.
 
     configs/metadata.json: ``name``, ``version``, any other ``metadata`` and a network_data_format of one CT
-    input channel and one output channel per ``labels`` name (background first); configs/inference.json:
-    ``network_def``, a Compose of ``transforms`` as preprocessing and a SlidingWindowInferer of ``roi_size``;
-    ``network``'s weights as models/model.pt (state dict) or, with ``torchscript``, models/model.ts.
+    input channel and one output channel per ``labels`` name; configs/inference.json: ``network_def``, a
+    Compose of ``transforms`` as preprocessing, ``inferer`` (default a SlidingWindowInferer of ``roi_size``
+    with MONAI's other defaults), a Compose of ``postprocessing`` when given and an ``output_dir`` for its
+    writers; ``network``'s weights as models/model.pt (state dict) or, with ``torchscript``, models/model.ts.
     """
     import torch
 
@@ -22,9 +36,12 @@ def write_bundle(folder, network, network_def: dict, *, transforms: list, roi_si
         "inputs": {"image": {"type": "image", "format": "hounsfield", "modality": "CT", "num_channels": 1}},
         "outputs": {"pred": {"type": "image", "format": "segmentation", "num_channels": len(labels),
                              "channel_def": {str(k): v for k, v in enumerate(labels)}}}}
-    inference = {"network_def": network_def,
+    inference = {"output_dir": "$@bundle_root + '/eval'", "network_def": network_def,
                  "preprocessing": {"_target_": "Compose", "transforms": list(transforms)},
-                 "inferer": {"_target_": "SlidingWindowInferer", "roi_size": list(roi_size), "sw_batch_size": 2}}
+                 "inferer": inferer or {"_target_": "SlidingWindowInferer", "roi_size": list(roi_size),
+                                        "sw_batch_size": 2}}
+    if postprocessing is not None:
+        inference["postprocessing"] = {"_target_": "Compose", "transforms": list(postprocessing)}
     metadata = {"name": name, "version": version, **metadata, "network_data_format": data_format}
     (folder / "configs" / "metadata.json").write_text(json.dumps(metadata))
     (folder / "configs" / "inference.json").write_text(json.dumps(inference))
@@ -33,3 +50,33 @@ def write_bundle(folder, network, network_def: dict, *, transforms: list, roi_si
     else:
         torch.save(network.state_dict(), folder / "models" / "model.pt")
     return folder
+
+
+def monai_run(bundle, image_path) -> np.ndarray:
+    """The bundle run by MONAI as its SupervisedEvaluator runs it, from the image file: preprocessing (with
+    the bundle's LoadImaged), collation into a batch of one, ``inferer(inputs, network)`` under no_grad,
+    decollation, the postprocessing Compose on the merged batch + output (its SaveImaged writes the result);
+    returns the written label map as a (z, y, x) array like SimpleITK's. A bundle without SaveImaged: the
+    final ``pred`` (one channel) itself."""
+    import SimpleITK as sitk
+    import torch
+    from monai.bundle import ConfigParser
+    from monai.data import list_data_collate
+    from monai.transforms import Decollated
+
+    parser = ConfigParser(json.loads((bundle / "configs" / "inference.json").read_text()))
+    parser.update({"bundle_root": str(bundle)})
+    pre = parser.get_parsed_content("preprocessing")
+    net = parser.get_parsed_content("network_def")
+    net.load_state_dict(torch.load(bundle / "models" / "model.pt", weights_only=True))
+    batch = list_data_collate([pre({"image": str(image_path)})])
+    with torch.no_grad():
+        output = {"image": batch["image"], "label": None, "pred": parser.get_parsed_content("inferer")(
+            batch["image"], net.eval())}
+    decollate = Decollated(keys=None, detach=True)
+    data = {**decollate(batch)[0], **decollate(output)[0]}
+    data = parser.get_parsed_content("postprocessing")(data)
+    written = sorted((bundle / "eval").glob("*_seg.nii.gz"))
+    if written:
+        return sitk.GetArrayFromImage(sitk.ReadImage(str(written[-1]))).astype(np.uint8)
+    return np.asarray(data["pred"][0]).astype(np.uint8).transpose(2, 1, 0)

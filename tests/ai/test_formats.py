@@ -96,7 +96,8 @@ def test_bundle_in_the_user_folder_is_listed_without_loading_weights(tmp_path):
 
 
 def test_loading_a_bundle_by_id_builds_its_preprocessing_once(monkeypatch):
-    """The id lookup reads metadata.json only; the load builds inference.json's preprocessing and network once."""
+    """The id lookup reads metadata.json only; the load builds inference.json's preprocessing, inferer and network
+    once, with one ConfigParser."""
     from monai.bundle import ConfigParser
 
     write_unet_bundle(user_models_dir() / "bundle")
@@ -108,7 +109,7 @@ def test_loading_a_bundle_by_id_builds_its_preprocessing_once(monkeypatch):
 
     monkeypatch.setattr(ConfigParser, "get_parsed_content", counted)
     assert load_model("tiny_bundle").card.id == "tiny_bundle"
-    assert built == ["preprocessing", "network_def"]
+    assert built == ["preprocessing", "inferer", "network_def"]
 
 
 def test_a_bundle_whose_preprocessing_breaks_is_found_by_id_and_named():
