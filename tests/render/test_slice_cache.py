@@ -36,8 +36,8 @@ def test_sagittal_slices_from_the_copies_equal_the_strided_ones(ct_and_labels):
     assert view.wait_for_slice_caches()  # sagittal: slice axis x, copies built
     for k in (0, 17, ct.size[0] - 1):
         view.set_slice_index(k)
-        assert np.array_equal(view._plane(ct.array, view._image_cache), view.axes.extract(ct.array, k))
-        assert np.array_equal(view._plane(labels.array, view._label_cache), view.axes.extract(labels.array, k))
+        assert np.array_equal(view.geometry.plane(ct.array, view.image.cache), view.axes.extract(ct.array, k))
+        assert np.array_equal(view.geometry.plane(labels.array, view.labels.cache), view.axes.extract(labels.array, k))
     axial = SliceView(vtkRenderer(), "axial")
     axial.set_volume(ct)
     assert not axial.wait_for_slice_caches()  # axial slices are contiguous already: no copy
@@ -55,11 +55,11 @@ def test_label_edits_show_at_once_and_the_copy_is_rebuilt(ct_and_labels):
     lab[:, :, k] = 0
     lab[10:20, 30:40, k] = 7  # an in-place edit, then the GUI's update call
     view.update_labels()
-    shown = view._plane(lab, view._label_cache)
+    shown = view.geometry.plane(lab, view.labels.cache)
     assert np.array_equal(shown, view.axes.extract(lab, k)) and (shown == 7).sum() == 100
     view.wait_for_slice_caches()
-    assert view._label_cache.slab(lab, k) is not None  # rebuilt after the edits paused
-    assert np.array_equal(view._plane(lab, view._label_cache), view.axes.extract(lab, k))
+    assert view.labels.cache.slab(lab, k) is not None  # rebuilt after the edits paused
+    assert np.array_equal(view.geometry.plane(lab, view.labels.cache), view.axes.extract(lab, k))
 
 
 def test_a_change_while_copying_discards_that_copy():
@@ -82,7 +82,7 @@ def test_progressive_voxels_are_not_served_stale():
     vol.array[:, :, 5] = 300  # slices land in place
     view.voxels_changed()
     view.set_slice_index(5)
-    assert (view._plane(vol.array, view._image_cache) == 300).all()
+    assert (view.geometry.plane(vol.array, view.image.cache) == 300).all()
 
 
 def test_edits_in_a_row_are_copied_once_by_one_thread():
@@ -128,8 +128,8 @@ def test_a_dab_patches_the_sagittal_label_copy_and_shows_at_once(ct_and_labels, 
     from vtkmodules.vtkRenderingCore import vtkRenderWindow
 
     from viewer.core.session import Session
+    from viewer.render.layers.labels import colour_labels
     from viewer.render.offscreen import save_png, window_pixels
-    from viewer.render.slice_view import colour_labels
 
     ct, _ = ct_and_labels
     session = Session(home=tmp_path / "home")
@@ -147,14 +147,14 @@ def test_a_dab_patches_the_sagittal_label_copy_and_shows_at_once(ct_and_labels, 
     centre = ct.index_to_world((view.slice_index, 60, 15))  # (x, y, z) index on the shown sagittal slice
     assert session.paint(seg, 3, centre, 10.0) > 0  # a 10 mm dab
     view.update_labels()  # as the GUI does after each dab
-    assert view._label_cache.ready  # the x-major copy was patched, not dropped for a rebuild
+    assert view.labels.cache.ready  # the x-major copy was patched, not dropped for a rebuild
     expected = view.axes.extract(seg.array, view.slice_index)
     assert (expected == 3).sum() > 20
-    assert np.array_equal(view._label_cache.slab(seg.array, view.slice_index)[..., 0],
+    assert np.array_equal(view.labels.cache.slab(seg.array, view.slice_index)[..., 0],
                           seg.array[:, :, view.slice_index])
-    shown = vtk_to_numpy(view._overlay.GetMapper().GetInput().GetPointData().GetScalars())
+    shown = vtk_to_numpy(view.labels.actor.GetMapper().GetInput().GetPointData().GetScalars())
     assert np.array_equal(shown.reshape(*expected.shape, 4),
-                          colour_labels(expected, view._fill32, view._edge32, outline=True))
+                          colour_labels(expected, view.labels.fill32, view.labels.edge32, outline=True))
     win.Render()
     save_png(win, artifacts / "sagittal_after_dab.png")
     assert (np.abs(window_pixels(win).astype(int) - before).sum(axis=2) > 30).sum() > 50  # the dab on screen

@@ -118,7 +118,7 @@ def test_detections_list_click_moves_the_linked_cursor_to_the_centre(ct_window, 
     assert any(view.slice_view.slice_index != before[o] for o, view in viewer.views.items())
     # the spleen's box is outlined in the views that cut it, in the spleen's label colour
     axial = viewer.views["axial"]
-    rects = axial.slice_view.detection_boxes.rectangles(axial.slice_view)
+    rects = axial.slice_view.detection_boxes.rectangles()
     assert len(rects) >= 1
     lo, hi = detections[row]["box_mm"]
     px = _pixels(axial)
@@ -229,7 +229,7 @@ def test_roi_tool_drag_sets_the_box_in_plane_and_keeps_the_other_extent(ct_windo
     assert np.allclose([lo2[2], hi2[2]], [c[2], d[2]], atol=tol)
     size = hi2 - lo2
     assert viewer.ai_panel.roi_label.text().startswith(f"box {size[0]:.0f} x {size[1]:.0f} x {size[2]:.0f} mm")
-    rects = axial.slice_view.roi_box.rectangles(axial.slice_view)
+    rects = axial.slice_view.roi_box.rectangles()
     assert len(rects) == 1  # the axial slice at z is inside the box: outlined
     _save_views({o: _pixels(v) for o, v in viewer.views.items()}, artifacts / "ai_roi_views.png")
 

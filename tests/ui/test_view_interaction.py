@@ -110,7 +110,7 @@ def test_dragging_the_histogram_region_sets_window_level(viewer, open_and_wait, 
 
 def _letter_box(view, side: str) -> tuple[float, float, float, float]:
     """(x0, y0, x1, y1) display pixels (origin bottom-left) of an orientation letter's drawn box."""
-    actor = view.slice_view._letters[side]
+    actor = view.slice_view.orientation_layer.letters[side]
     renderer = view.slice_view.renderer
     box = [0.0] * 4
     actor.GetBoundingBox(renderer, box)  # relative to the actor's anchor, justification applied
@@ -122,7 +122,7 @@ def test_orientation_letters_clear_the_corner_text_and_stand_out_on_white(viewer
                                                                          artifacts):
     open_and_wait(viewer, demo_study.pet_dir)
     assert viewer.state.colormap == "gray_inverse"
-    from viewer.render.slice_view import BOTTOM_LETTER_OFFSET_PX
+    from viewer.render.layers.annotations import BOTTOM_LETTER_OFFSET_PX
 
     for name in ("coronal", "sagittal"):
         view = viewer.views[name]
@@ -130,7 +130,7 @@ def test_orientation_letters_clear_the_corner_text_and_stand_out_on_white(viewer
         x0, y0, x1, y1 = _letter_box(view, "bottom")
         # above the corner text line (at most 14 px high, drawn from the bottom edge)
         assert y0 >= BOTTOM_LETTER_OFFSET_PX - 6 > 14
-        assert view.slice_view._letters["bottom"].GetInput() == "I"
+        assert view.slice_view.orientation_layer.letters["bottom"].GetInput() == "I"
     axial = viewer.views["axial"]
     px = view_pixels(axial)
     h = px.shape[0]

@@ -11,7 +11,9 @@ from vtkmodules.vtkIOImage import vtkPNGWriter
 from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow, vtkWindowToImageFilter
 
 from viewer.core.presets import get_preset
+from viewer.core.registration import Transform
 from viewer.core.volume import Volume
+from viewer.render.layers.fusion import FusionStyle
 from viewer.render.slice_view import SliceView
 from viewer.render.volume_view import VolumeView
 
@@ -60,12 +62,17 @@ def render_png(
     preset: str | None = None,
     labels: Volume | None = None,
     size: int = 512,
+    overlay: Volume | None = None,
+    overlay_transform: Transform | np.ndarray | None = None,
+    overlay_style: FusionStyle | None = None,
 ) -> Path:
     """Render one view of ``volume`` offscreen to ``out_png`` and return its path.
 
     MPR views follow the radiological convention with physically correct aspect; ``labels`` (any
     grid) are overlaid in world space. ``preset`` is a W/L preset for MPR views or a 3D preset
-    ('ct_bone', 'ct_soft_tissue', 'pet_mip') for ``view='3d'``.
+    ('ct_bone', 'ct_soft_tissue', 'pet_mip') for ``view='3d'``. ``overlay`` is a second volume fused
+    over the first through ``overlay_transform`` (fixed -> moving; None: the same world frame), drawn
+    with ``overlay_style`` (default: ``default_fusion_style(overlay)``).
     """
     if view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}")
@@ -91,6 +98,10 @@ def render_png(
             sv.set_window_level(window if window is not None else w0, level if level is not None else l0)
         if labels is not None:
             sv.set_labels(labels)
+        if overlay is not None:
+            sv.set_fusion(overlay, overlay_transform, overlay_style)
+            sv.fusion.wait()  # a B-spline transform is resampled in a worker
+            sv.fusion.update()
         if slice_index is not None:
             if not 0 <= slice_index < sv.n_slices:
                 raise ValueError(f"slice {slice_index} outside 0..{sv.n_slices - 1} for the {view} view")

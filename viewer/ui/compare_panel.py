@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer.render.slice_view import AGREEMENT_COLORS
+from viewer.render.layers.agreement import AGREEMENT_COLORS
 from viewer.ui.state import ViewerState
 
 COLUMNS = ("Label", "Dice", "Voxels A", "Voxels B", "Both")

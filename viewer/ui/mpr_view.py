@@ -7,7 +7,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from viewer.core.labels import LABEL_COLORS_META, LABEL_OPACITY_META
-from viewer.render.slice_view import DEFAULT_LABEL_OPACITY, SliceView
+from viewer.render.layers.labels import DEFAULT_LABEL_OPACITY
+from viewer.render.slice_view import SliceView
 from viewer.ui.state import ViewerState
 from viewer.ui.vtk_widget import VtkWidget
 

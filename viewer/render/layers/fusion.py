@@ -1,0 +1,281 @@
+"""The fused-volume layer: a second volume (PET, MR) resliced through the registration onto the current slice.
+
+For a linear transform the moving volume is resliced directly (vtkImageReslice, one 2D plane per slice
+change) at ``matrix @ p`` for every fixed-slice pixel centre p, so the overlay follows the fixed image's
+cursor through the transform and no 3D copy is made. A B-spline transform is resampled once onto the
+fixed grid in a background thread (``Transform.resample``) and that cache is resliced the same way.
+Colours come from a lookup table over the style's window: values below the threshold are transparent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, replace
+
+import numpy as np
+from vtkmodules.util.numpy_support import vtk_to_numpy
+from vtkmodules.vtkCommonCore import VTK_FLOAT, vtkLookupTable
+from vtkmodules.vtkCommonDataModel import vtkImageData
+from vtkmodules.vtkCommonMath import vtkMatrix4x4
+from vtkmodules.vtkImagingCore import vtkImageReslice
+
+from viewer.core.events import Event
+from viewer.core.presets import auto_window_level
+from viewer.core.registration import Transform
+from viewer.core.volume import Volume
+from viewer.render.colormaps import FUSION_COLORMAPS, colormap_rgb
+from viewer.render.layers.base import Z_FUSION, SliceLayer, image_slice
+from viewer.render.layers.image import ImageLayer
+from viewer.render.vtk_image import vtk_image
+
+BLEND_MODES = ("alpha", "checkerboard", "difference")
+#: Entries of the overlay's lookup table (the threshold falls on one of them).
+LUT_SIZE = 1024
+#: Default lower threshold, as a fraction of the window above its low end (hides air and fat on PET).
+DEFAULT_THRESHOLD_FRACTION = 0.1
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FusionStyle:
+    """How the fused volume is drawn.
+
+    Attributes:
+        colormap: one of FUSION_COLORMAPS ('hot', 'inferno', 'rainbow' for PET; 'gray' for MR over CT).
+        opacity: 0-1, the overlay's weight in 'alpha' and 'difference' blending.
+        window: (low, high) moving values spanning the colour map (SUV for PET in SUVbw).
+        threshold: moving values below it are transparent ('alpha'); None: the window's low end.
+        blend: 'alpha' (colour over the image), 'checkerboard' (opaque moving tiles of ``tile_mm`` alternating
+            with the image's) or 'difference' (|fixed - moving| after normalising each by its window).
+        tile_mm: checkerboard tile size in mm.
+        visible: whether the layer is drawn.
+    """
+
+    colormap: str = "hot"
+    opacity: float = 0.5
+    window: tuple[float, float] = (0.0, 6.0)
+    threshold: float | None = None
+    blend: str = "alpha"
+    tile_mm: float = 20.0
+    visible: bool = True
+
+    def __post_init__(self) -> None:
+        if self.colormap not in FUSION_COLORMAPS:
+            raise ValueError(f"unknown fusion colour map {self.colormap!r}; known: {', '.join(FUSION_COLORMAPS)}")
+        if self.blend not in BLEND_MODES:
+            raise ValueError(f"unknown blend mode {self.blend!r}; known: {', '.join(BLEND_MODES)}")
+        if not 0.0 <= self.opacity <= 1.0:
+            raise ValueError(f"fusion opacity must be within 0-1, got {self.opacity}")
+        if not self.window[1] > self.window[0]:
+            raise ValueError(f"fusion window must have high > low, got {self.window}")
+        if self.tile_mm <= 0:
+            raise ValueError(f"checkerboard tile size must be positive, got {self.tile_mm} mm")
+
+    @property
+    def lower_threshold(self) -> float:
+        """The threshold in effect (the window's low end when none is set)."""
+        return float(self.window[0] if self.threshold is None else self.threshold)
+
+
+def default_fusion_style(moving: Volume, **changes) -> FusionStyle:
+    """The style a moving volume starts with: 'hot' over its default window (PET: the SUV preset's), a
+    threshold 10% into the window, opacity 0.5 (MR/CT: 'gray'); ``changes`` override fields."""
+    width, level = auto_window_level(moving)
+    lo, hi = level - width / 2, level + width / 2
+    style = FusionStyle(colormap="hot" if moving.modality == "PT" or moving.units == "SUVbw" else "gray",
+                        window=(lo, hi), threshold=lo + DEFAULT_THRESHOLD_FRACTION * (hi - lo))
+    return replace(style, **changes)
+
+
+def fixed_to_moving_matrix(transform: Transform | np.ndarray | None) -> np.ndarray | None:
+    """The 4x4 fixed -> moving matrix (LPS mm) of ``transform`` (identity for None), or None when it is not
+    linear (a B-spline)."""
+    if transform is None:
+        return np.eye(4)
+    if isinstance(transform, Transform):
+        return transform.matrix
+    matrix = np.asarray(transform, float)
+    if matrix.shape != (4, 4):
+        raise ValueError(f"a fusion transform is a Transform or a 4x4 matrix, got shape {matrix.shape}")
+    return matrix
+
+
+def lookup_table(style: FusionStyle) -> vtkLookupTable:
+    """The overlay's lookup table for ``style``: 'alpha' colours the window with values below the threshold
+    transparent; 'checkerboard' is opaque everywhere; 'difference' spans 0-1; NaN (outside the moving volume,
+    the image's checkerboard tiles) is transparent."""
+    lut = vtkLookupTable()
+    lut.SetNumberOfTableValues(LUT_SIZE)
+    lo, hi = style.window
+    if style.blend == "difference":
+        lo, hi, bottom = 0.0, 1.0, 0.0
+    elif style.blend == "checkerboard":
+        bottom = lo
+    else:
+        bottom = min(lo, style.lower_threshold)
+    values = bottom + (np.arange(LUT_SIZE) + 0.5) * (hi - bottom) / LUT_SIZE
+    rgb = colormap_rgb(style.colormap, LUT_SIZE)
+    index = np.clip(np.rint((values - lo) / (hi - lo) * (LUT_SIZE - 1)), 0, LUT_SIZE - 1).astype(int)
+    alpha = (values >= style.lower_threshold) if style.blend == "alpha" else np.ones(LUT_SIZE, bool)
+    for i in range(LUT_SIZE):
+        lut.SetTableValue(i, *rgb[index[i]], float(alpha[i]))
+    lut.SetTableRange(bottom, hi)
+    lut.SetNanColor(0.0, 0.0, 0.0, 0.0)
+    lut.SetBelowRangeColor(*(rgb[0] if style.blend == "checkerboard" else (0.0, 0.0, 0.0)),
+                           1.0 if style.blend == "checkerboard" else 0.0)
+    lut.UseBelowRangeColorOn()
+    lut.Build()
+    return lut
+
+
+class FusionLayer(SliceLayer):
+    """A moving volume over the image: ``set_overlay(moving, transform, style)``; ``None`` removes it.
+
+    ``ready`` is emitted (from the worker thread) when a B-spline resampling finishes: redraw then.
+    """
+
+    def __init__(self, image: ImageLayer):
+        super().__init__(image.geometry)
+        self.image = image
+        self.actor = image_slice(Z_FUSION)
+        self.props = [self.actor]
+        self.moving: Volume | None = None
+        self.transform: Transform | np.ndarray | None = None
+        self.style = FusionStyle()
+        self.ready = Event()
+        self._source: tuple[vtkImageData, np.ndarray, Volume] | None = None  # input, fixed->moving, its grid
+        self._worker: threading.Thread | None = None
+        self._generation = 0
+        self.reslice = vtkImageReslice()
+        self.reslice.SetInterpolationModeToLinear()
+        self.reslice.SetOutputDimensionality(2)
+        self.reslice.SetOutputScalarType(VTK_FLOAT)
+        self.reslice.SetBackgroundLevel(float("nan"))
+        self.reslice.SetOutputOrigin(0.0, 0.0, 0.0)
+
+    def clear(self) -> None:
+        self.set_overlay(None)
+
+    @property
+    def pending(self) -> bool:
+        """Whether a B-spline resampling is still running."""
+        return self._worker is not None and self._worker.is_alive()
+
+    def wait(self) -> None:
+        """Block until a running B-spline resampling is done."""
+        if self._worker is not None:
+            self._worker.join()
+
+    def set_overlay(self, moving: Volume | None, transform: Transform | np.ndarray | None = None,
+                    style: FusionStyle | None = None) -> None:
+        """Fuse ``moving`` over the image through ``transform`` (fixed -> moving: a Transform, a 4x4 matrix in
+        LPS mm, or None for the identity) drawn with ``style`` (default: ``default_fusion_style(moving)``)."""
+        self._generation += 1
+        self._source = None
+        self.moving, self.transform = moving, transform
+        if moving is None:
+            self.actor.VisibilityOff()
+            return
+        if moving.array.ndim != 3:
+            raise ValueError(f"fusion needs a greyscale volume; '{moving.description}' is colour (RGB)")
+        self.set_style(style or default_fusion_style(moving))
+        matrix = fixed_to_moving_matrix(transform)
+        if matrix is not None:
+            self._source = (self._index_image(moving), matrix, moving)
+            self.update()
+            return
+        fixed, generation = self.geometry.volume, self._generation
+        self.actor.VisibilityOff()
+        self._worker = threading.Thread(target=self._resample, args=(moving, fixed, transform, generation),
+                                        name="fusion-resample", daemon=True)
+        self._worker.start()
+
+    def _resample(self, moving: Volume, fixed: Volume, transform: Transform, generation: int) -> None:
+        """Worker: the B-spline-mapped moving volume on the fixed grid, kept if still wanted."""
+        resampled = transform.resample(moving, fixed, interpolator="linear")
+        if generation == self._generation:
+            self._source = (self._index_image(resampled), np.eye(4), resampled)
+            log.debug("fusion: %s resampled onto the fixed grid", moving.description)
+            self.ready.emit()
+
+    @staticmethod
+    def _index_image(vol: Volume) -> vtkImageData:
+        """``vol``'s voxels as a vtkImageData in index space (origin 0, spacing 1), buffer shared."""
+        img = vtk_image(vol, geometry=False)
+        img.SetSpacing(1.0, 1.0, 1.0)
+        return img
+
+    def set_style(self, style: FusionStyle | None = None, **changes) -> None:
+        """Replace the style, or change some of its fields (``colormap=``, ``opacity=``, ``window=``, ...)."""
+        style = replace(style or self.style, **changes)
+        if style.blend == "difference" and self.image.is_rgb:
+            raise ValueError("difference blending needs a greyscale image under the overlay, not a colour one")
+        self.style = style
+        prop = self.actor.GetProperty()
+        prop.SetLookupTable(lookup_table(style))
+        prop.SetUseLookupTableScalarRange(True)
+        prop.SetOpacity(1.0 if style.blend == "checkerboard" else style.opacity)
+        if self.geometry.volume is not None and self._source is not None:
+            self.update()
+
+    def plane_matrix(self) -> np.ndarray:
+        """4x4 map from scene (u, v, 0, 1) mm of the current slice to the moving source's continuous index."""
+        _, fixed_to_moving, grid = self._source
+        su, sv = self.geometry.plane_spacing
+        scene_to_plane = np.diag([1.0 / su, 1.0 / sv, 1.0, 1.0])
+        world_to_index = np.linalg.inv(grid.index_to_world_matrix)
+        return world_to_index @ fixed_to_moving @ self.geometry.plane_to_world_matrix() @ scene_to_plane
+
+    def values(self) -> np.ndarray:
+        """The moving values on the current slice's pixels (rows up, cols right; NaN outside the moving volume)."""
+        geo = self.geometry
+        source, _, _ = self._source
+        axes = vtkMatrix4x4()
+        axes.DeepCopy(self.plane_matrix().ravel())
+        cols, rows = geo.plane_size
+        su, sv = geo.plane_spacing
+        self.reslice.SetInputData(source)
+        self.reslice.SetResliceAxes(axes)
+        self.reslice.SetOutputSpacing(su, sv, 1.0)
+        self.reslice.SetOutputExtent(0, cols - 1, 0, rows - 1, 0, 0)
+        self.reslice.Update()
+        return vtk_to_numpy(self.reslice.GetOutput().GetPointData().GetScalars()).reshape(rows, cols)
+
+    def update(self) -> None:
+        if self._source is None or not self.style.visible:
+            self.actor.VisibilityOff()
+            return
+        values = self.values()  # a view of the reslice output: blended in place
+        style = self.style
+        if style.blend == "checkerboard":
+            values[self._image_tiles(values.shape)] = np.nan
+        elif style.blend == "difference":
+            values[...] = np.abs(self._normalised_image() - np.clip((values - style.window[0]) /
+                                                                     (style.window[1] - style.window[0]), 0, 1))
+        shown = vtkImageData()
+        shown.ShallowCopy(self.reslice.GetOutput())
+        self.actor.GetMapper().SetInputData(shown)
+        self.actor.VisibilityOn()
+
+    def _image_tiles(self, shape: tuple[int, int]) -> np.ndarray:
+        """True on the checkerboard tiles where the image shows (tiles of ``tile_mm`` in scene mm)."""
+        su, sv = self.geometry.plane_spacing
+        tile = self.style.tile_mm
+        rows, cols = shape
+        return ((np.arange(rows)[:, None] * sv // tile + np.arange(cols)[None, :] * su // tile) % 2) == 0
+
+    def _normalised_image(self) -> np.ndarray:
+        """The image's current slice scaled 0-1 by its window/level (clipped)."""
+        image = self.image
+        low = image.level - image.window / 2
+        return np.clip((image.plane.astype(np.float32) - low) / image.window, 0, 1)
+
+    def value_at(self, world_xyz) -> float | None:
+        """The moving volume's value shown at fixed world point ``world_xyz`` (None outside it or while a
+        B-spline resampling runs)."""
+        if self._source is None:
+            return None
+        _, fixed_to_moving, grid = self._source
+        return grid.value_at((fixed_to_moving @ np.append(np.asarray(world_xyz, float), 1.0))[:3])
