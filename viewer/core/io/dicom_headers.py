@@ -18,6 +18,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from viewer.core.errors import CorruptFileError, DamagedHeaderError, NotAnImageError
+from viewer.core.io.dicom_fast_header import read_header_fast
 
 log = logging.getLogger(__name__)
 
@@ -182,17 +183,24 @@ class SeriesInfo:
 
 def read_header(path: Path) -> DicomHeader:
     """Parse one file's header (pixel data deferred). Raises CorruptFileError if it is not DICOM."""
-    try:
-        ds = pydicom.dcmread(path, defer_size=DEFER_SIZE)
-    except InvalidDicomError:
-        ds = _read_without_preamble(path)
-    except Exception as err:  # pydicom raises many types on truncated headers
-        raise CorruptFileError(f"DICOM header cannot be parsed ({err})", path) from err
+    ds = read_header_fast(path, DEFER_SIZE)  # pydicom's dataset, made faster; None: pydicom reads the file
+    if ds is None:
+        ds = _read_with_pydicom(path)
     if not any(t.group > 0x0002 and pydicom.datadict.dictionary_has_tag(t) for t in ds.keys()):
         raise CorruptFileError("DICOM file holds no readable data elements (truncated, damaged or empty)", path)
     header = DicomHeader(Path(path), ds)
     _check_complete(header)
     return header
+
+
+def _read_with_pydicom(path: Path) -> pydicom.Dataset:
+    """pydicom's general reader, for files :func:`read_header_fast` leaves to it (or finds damaged)."""
+    try:
+        return pydicom.dcmread(path, defer_size=DEFER_SIZE)
+    except InvalidDicomError:
+        return _read_without_preamble(path)
+    except Exception as err:  # pydicom raises many types on truncated headers
+        raise CorruptFileError(f"DICOM header cannot be parsed ({err})", path) from err
 
 
 def _check_complete(h: DicomHeader) -> None:

@@ -9,22 +9,18 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 import pydicom
-from pydicom.tag import Tag
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from viewer.core.errors import CorruptFileError, GeometryError, UnsupportedFormatError
+from viewer.core.errors import CorruptFileError, GeometryError
 from viewer.core.io.dicom_decode import decode_frames
 from viewer.core.io.dicom_geometry import SeriesGeometry, SliceRef, _frame_item, series_geometry
-from viewer.core.io.dicom_headers import SeriesInfo, describe_non_image, number, uint
+from viewer.core.io.dicom_headers import SeriesInfo, number, uint
+from viewer.core.io.dicom_native_pixels import native_frame, read_frame_into
 from viewer.core.io.dicom_validation import COLOUR, check_volume_object, photometric
 from viewer.core.io.suv import pet_units, suv_factor_from_dataset
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 from viewer.core.volume import Volume
 
 log = logging.getLogger(__name__)
-
-_PIXEL_DATA = Tag(0x7FE00010)
-_NATIVE_SYNTAXES = (ImplicitVRLittleEndian, ExplicitVRLittleEndian)
 
 
 def _rescale(ref: SliceRef, modality: str) -> tuple[float, float]:
@@ -62,50 +58,6 @@ def _output_dtype(
         if info.min <= lo and hi <= info.max:
             return np.dtype(dtype)
     return np.dtype(np.float32)
-
-
-def _stored_dtype(ref: SliceRef) -> np.dtype:
-    ds = ref.header.dataset
-    bits = uint(ds, "BitsAllocated", 16)
-    signed = uint(ds, "PixelRepresentation", 0) == 1
-    if bits not in (8, 16, 32):
-        raise UnsupportedFormatError(
-            f"BitsAllocated {bits} is not supported ({describe_non_image(ref.header)}); "
-            "DICOM SEG objects are opened as label maps", ref.header.path)
-    return np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
-
-
-def _read_native(ref: SliceRef, rows: int, cols: int) -> np.ndarray | None:
-    """The frame's stored values read straight from the file offset, or None if not plain native data."""
-    ds = ref.header.dataset
-    meta = getattr(ds, "file_meta", None)
-    syntax = meta.get("TransferSyntaxUID") if meta is not None else ImplicitVRLittleEndian
-    raw = ds._dict.get(_PIXEL_DATA)  # noqa: SLF001 - deferred element: keeps the file offset
-    if (
-        syntax not in _NATIVE_SYNTAXES
-        or not isinstance(raw, pydicom.dataelem.RawDataElement)
-        or raw.value is not None
-        or int(ds.get("SamplesPerPixel", 1)) != 1
-    ):
-        return None
-    dtype = _stored_dtype(ref)
-    frame_bytes = rows * cols * dtype.itemsize
-    if raw.length < frame_bytes * ref.header.n_frames:
-        raise CorruptFileError(
-            f"pixel data is truncated ({raw.length} bytes, {frame_bytes * ref.header.n_frames} expected)",
-            ref.header.path,
-        )
-    with open(ref.header.path, "rb") as f:
-        f.seek(raw.value_tell + ref.frame * frame_bytes)
-        buf = f.read(frame_bytes)
-    if len(buf) < frame_bytes:
-        raise CorruptFileError("file ends inside the pixel data (truncated)", ref.header.path)
-    arr = np.frombuffer(buf, dtype=dtype).reshape(rows, cols)
-    bits = uint(ds, "BitsStored", dtype.itemsize * 8)
-    if dtype.kind == "i" and bits < dtype.itemsize * 8:  # sign-extend from BitsStored
-        shift = dtype.itemsize * 8 - bits
-        arr = (arr << shift) >> shift
-    return arr
 
 
 def _colour_dtype(ds: pydicom.Dataset) -> np.dtype:
@@ -210,18 +162,36 @@ class SeriesLoader:
         frames = None
         for k in ks:
             ref = g.slices[k]
-            stored = None if self._rgb else _read_native(ref, g.rows, g.columns)
-            if stored is None:
-                if frames is None:  # a compressed (or colour) file is decoded once for all its frames
-                    frames = decode_frames(ref.header, rgb=self._rgb)
-                    if frames.shape[1:] != self.volume.array.shape[1:] or ref.frame >= len(frames):
-                        raise CorruptFileError(
-                            f"decoded frames {frames.shape[1:]} x {len(frames)} differ from the header's "
-                            f"{self.volume.array.shape[1:]} x {ref.header.n_frames}", ref.header.path
-                        )
-                stored = frames[ref.frame]
-            self._fill(k, ref, stored)
+            if not self._rgb and self._read_native(k, ref):
+                continue
+            if frames is None:  # a compressed (or colour) file is decoded once for all its frames
+                frames = decode_frames(ref.header, rgb=self._rgb)
+                if frames.shape[1:] != self.volume.array.shape[1:] or ref.frame >= len(frames):
+                    raise CorruptFileError(
+                        f"decoded frames {frames.shape[1:]} x {len(frames)} differ from the header's "
+                        f"{self.volume.array.shape[1:]} x {ref.header.n_frames}", ref.header.path
+                    )
+            self._fill(k, ref, frames[ref.frame])
         return ks
+
+    def _read_native(self, k: int, ref: SliceRef) -> bool:
+        """Read slice ``k`` from its file offset into the volume if its pixel data is native (else False).
+
+        Stored values that are already the volume's values (same type, no rescale) land in the volume
+        with no copy; others are rescaled from a slice buffer by :meth:`_fill`.
+        """
+        g = self.geometry
+        frame = native_frame(ref.header, ref.frame, g.rows, g.columns)
+        if frame is None:
+            return False
+        out = self.volume.array[k]
+        if out.dtype == frame.dtype and self._rescales[k] == (1, 0) and self._suv is None:
+            read_frame_into(frame, out)
+        else:
+            stored = np.empty(out.shape, frame.dtype)
+            read_frame_into(frame, stored)
+            self._fill(k, ref, stored)
+        return True
 
     def _tasks(self) -> list[list[int]]:
         """Slice indices grouped by file, the middle slice's task first."""
