@@ -87,6 +87,7 @@ class Session:
         self.history = History(history_budget_bytes)
         self.audit: list[dict] = []
         self.measurements: list = []  # viewer.core.measurements.Measurement
+        self.fusion = None  # viewer.core.fusion.FusionState of a fused pair, saved with the session
         self.recovery_warnings: list[str] = []
         self.recovery_errors: list[JournalError] = []
         self._journals: dict[str, Journal] = {}

@@ -1,4 +1,5 @@
-"""Save and open a radview session folder: images referenced by path, segmentations, measurements, audit."""
+"""Save and open a radview session folder: images referenced by path, segmentations, measurements, audit, and
+the fused pair (moving image by path, its transform as an ITK file beside session.json, display settings)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from viewer.core.measurements import Measurement
 
 SESSION_FILE = "session.json"
 FORMAT_VERSION = 1
+#: The fused pair's accepted transform (fixed -> moving, ITK), written beside session.json.
+FUSION_TRANSFORM_FILE = "fusion_transform.tfm"
 
 
 def save_session(session, folder: str | Path) -> Path:
@@ -26,11 +29,13 @@ def save_session(session, folder: str | Path) -> Path:
         save_volume(seg.reference.with_array(seg.provenance, units="label"), folder / prov)
         segs.append({"name": seg.name, "uid": seg.uid, "source": seg.source, "labels": labels, "provenance": prov,
                      "table": seg.table.to_json(), "hand_removed": dict(seg.hand_removed)})
+    fusion = _fusion_doc(session.fusion, folder)
     doc = {
         "format": "radview-session", "version": FORMAT_VERSION,
         "images": [v.meta.get("source_path") for v in session.volumes],
         "segmentations": segs,
-        "transforms": [],
+        "transforms": [fusion["transform"]] if fusion else [],
+        "fusion": fusion,
         "measurements": [m.to_json() for m in session.measurements],
         "audit": session.audit_log(),
     }
@@ -65,3 +70,43 @@ def load_session(session, folder: str | Path) -> None:
     session.measurements.extend(Measurement(**m) for m in doc.get("measurements", []))
     for entry in doc.get("audit", []):
         session._log(entry)
+    if doc.get("fusion"):
+        session.fusion = _open_fusion(session, doc["fusion"], Path(folder), by_source)
+
+
+def _fusion_doc(fusion, folder: Path) -> dict | None:
+    """The fused pair's JSON entry (None when nothing is fused), its accepted transform written to
+    FUSION_TRANSFORM_FILE in ``folder`` (a proposal under inspection is not saved)."""
+    if fusion is None or not fusion.active:
+        return None
+    sources = {}
+    for role, vol in (("fixed", fusion.fixed), ("moving", fusion.moving)):
+        sources[role] = vol.meta.get("source_path")
+        if not sources[role]:
+            raise JournalError(f"the {role} image of the fusion ('{vol.description}') was not opened from a file; "
+                               "the session could not reopen it", folder)
+    fusion.transform.save(folder / FUSION_TRANSFORM_FILE)
+    return {**sources, "transform": FUSION_TRANSFORM_FILE, "description": fusion.transform.description,
+            "display": fusion.display.to_json(),
+            "landmarks": {role: [[float(c) for c in p] for p in pts] for role, pts in fusion.landmarks.items()}}
+
+
+def _open_fusion(session, doc: dict, folder: Path, by_source: dict):
+    """Reopen the fused pair of a session file: the fixed image (already open, or opened into ``session``),
+    the moving image from its path, the transform file beside the session, display and landmarks."""
+    from viewer.core.fusion import FusionDisplay, FusionState
+    from viewer.core.io import load_volume
+    from viewer.core.registration import Transform
+
+    fixed = by_source.get(doc["fixed"]) or session.open(doc["fixed"])
+    moving = load_volume(doc["moving"])
+    moving.meta.setdefault("source_path", doc["moving"])
+    transform = Transform.load(folder / doc["transform"])
+    transform.description = doc.get("description") or transform.description
+    fusion = FusionState()
+    fusion.set_fixed(fixed)
+    fusion.set_moving(moving, transform, FusionDisplay.from_json(doc.get("display", {})))
+    for role, points in doc.get("landmarks", {}).items():
+        for point in points:
+            fusion.add_landmark(role, point)
+    return fusion
