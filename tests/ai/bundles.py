@@ -52,13 +52,32 @@ def write_bundle(folder, network, network_def: dict, *, transforms: list, roi_si
     return folder
 
 
+def write_ct(path, spacing, direction=(1, 0, 0, 0, 1, 0, 0, 0, 1), air_border: int = 0):
+    """A smooth random CT (HU, 52 x 44 x 30 voxels) whose intensity changes along every axis, as NIfTI;
+    ``air_border`` voxels at every face are air (-1000 HU)."""
+    import SimpleITK as sitk
+    from scipy import ndimage
+
+    noise = np.random.default_rng(3).normal(size=(30, 44, 52))
+    arr = ndimage.gaussian_filter(noise, 3)
+    arr = (arr / np.abs(arr).max() * 600 - 100).astype(np.int16)
+    if air_border:
+        inner = arr[air_border:-air_border, air_border:-air_border, air_border:-air_border].copy()
+        arr[:] = -1000
+        arr[air_border:-air_border, air_border:-air_border, air_border:-air_border] = inner
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing(spacing)
+    img.SetOrigin((-40.0, 25.0, 100.0))
+    img.SetDirection(direction)
+    sitk.WriteImage(img, str(path))
+    return path
+
+
 def monai_run(bundle, image_path) -> np.ndarray:
     """The bundle run by MONAI as its SupervisedEvaluator runs it, from the image file: preprocessing (with
     the bundle's LoadImaged), collation into a batch of one, ``inferer(inputs, network)`` under no_grad,
-    decollation, the postprocessing Compose on the merged batch + output (its SaveImaged writes the result);
-    returns the written label map as a (z, y, x) array like SimpleITK's. A bundle without SaveImaged: the
-    final ``pred`` (one channel) itself."""
-    import SimpleITK as sitk
+    decollation, the postprocessing Compose on the merged batch + output (its SaveImaged writes a file);
+    returns the final ``pred`` as a (C, z, y, x) array (SimpleITK's axis order)."""
     import torch
     from monai.bundle import ConfigParser
     from monai.data import list_data_collate
@@ -76,7 +95,4 @@ def monai_run(bundle, image_path) -> np.ndarray:
     decollate = Decollated(keys=None, detach=True)
     data = {**decollate(batch)[0], **decollate(output)[0]}
     data = parser.get_parsed_content("postprocessing")(data)
-    written = sorted((bundle / "eval").glob("*_seg.nii.gz"))
-    if written:
-        return sitk.GetArrayFromImage(sitk.ReadImage(str(written[-1]))).astype(np.uint8)
-    return np.asarray(data["pred"][0]).astype(np.uint8).transpose(2, 1, 0)
+    return np.asarray(data["pred"]).transpose(0, 3, 2, 1)

@@ -8,7 +8,7 @@ import pytest
 
 from ai.engine import context_roi, model_grid, run_segmentation
 from ai.registry import load_model
-from tests.ai.bundles import POSTPROCESSING, monai_run, write_bundle
+from tests.ai.bundles import POSTPROCESSING, monai_run, write_bundle, write_ct
 from viewer.core.io import load_volume
 
 #: a network that marks voxels whose intensity rises along the first array axis (not symmetric in any axis)
@@ -31,22 +31,6 @@ def write_probe_bundle(folder, transforms):
                         labels=["background", "rising"], name="axis probe", postprocessing=POSTPROCESSING)
 
 
-def write_ct(path, spacing, direction=(1, 0, 0, 0, 1, 0, 0, 0, 1)):
-    """A smooth random CT (HU) whose intensity changes along every axis, as NIfTI."""
-    import SimpleITK as sitk
-    from scipy import ndimage
-
-    noise = np.random.default_rng(3).normal(size=(30, 44, 52))
-    arr = ndimage.gaussian_filter(noise, 3)
-    arr = (arr / np.abs(arr).max() * 600 - 100).astype(np.int16)
-    img = sitk.GetImageFromArray(arr)
-    img.SetSpacing(spacing)
-    img.SetOrigin((-40.0, 25.0, 100.0))
-    img.SetDirection(direction)
-    sitk.WriteImage(img, str(path))
-    return path
-
-
 @pytest.mark.parametrize("transforms, spacing, direction", [
     # Orientationd RAS on an LPS-stored image: MONAI flips x and y before the network
     ([{"_target_": "Orientationd", "keys": "image", "axcodes": "RAS"},
@@ -62,7 +46,7 @@ def write_ct(path, spacing, direction=(1, 0, 0, 0, 1, 0, 0, 0, 1)):
 def test_bundle_labels_equal_monai_own_pipeline(tmp_path, transforms, spacing, direction):
     bundle = write_probe_bundle(tmp_path / "bundle", transforms)
     path = write_ct(tmp_path / "ct.nii.gz", spacing, direction or (1, 0, 0, 0, 1, 0, 0, 0, 1))
-    reference = monai_run(bundle, path)
+    reference = monai_run(bundle, path)[0]
     ct = load_volume(path)
     ct.modality, ct.units = "CT", "HU"
     ours = run_segmentation(load_model(str(bundle)), [ct], device="cpu").labels.array

@@ -1,0 +1,167 @@
+"""`radview segment` on a MONAI bundle gives MONAI's own result: the bundle's inferer (mode, overlap, roi,
+sigma_scale, padding_mode, cval; SimpleInferer), preprocessing (CropForegroundd, ...) and postprocessing
+(softmax or sigmoid + threshold, Invertd, AsDiscreted) honoured as declared, on RAS- and LPS-stored images."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.ai.bundles import POSTPROCESSING, monai_run, write_bundle, write_ct
+from viewer.cli import main
+from viewer.core.errors import ModelError
+
+UNET = {"_target_": "UNet", "spatial_dims": 3, "in_channels": 1, "out_channels": 3, "channels": [4, 8],
+        "strides": [2], "num_res_units": 0}
+#: model-zoo style preprocessing (spleen_ct_segmentation's, smaller): 2.5 x 2.5 x 3 mm RAS, CT window, crop
+PREPROCESSING = [
+    {"_target_": "LoadImaged", "keys": "image"},
+    {"_target_": "EnsureChannelFirstd", "keys": "image"},
+    {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS"},
+    {"_target_": "Spacingd", "keys": "image", "pixdim": [2.5, 2.5, 3.0], "mode": "bilinear"},
+    {"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": -300, "a_max": 400, "b_min": 0.0, "b_max": 1.0,
+     "clip": True},
+    {"_target_": "CropForegroundd", "keys": "image", "source_key": "image", "allow_smaller": True},
+    {"_target_": "EnsureTyped", "keys": "image"}]
+SIGMOID_POSTPROCESSING = [
+    {"_target_": "Activationsd", "keys": "pred", "sigmoid": True},
+    {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image",
+     "nearest_interp": False, "to_tensor": True},
+    {"_target_": "AsDiscreted", "keys": "pred", "threshold": 0.5}]
+LPS = (1, 0, 0, 0, 1, 0, 0, 0, 1)  # stored axes run towards L, P, S (DICOM-like)
+RAS = (-1, 0, 0, 0, -1, 0, 0, 0, 1)  # stored axes run towards R, A, S (NIfTI-like, as ct_abdomen_3mm)
+
+
+def lopsided_unet(seed: int = 0):
+    """A small random MONAI UNet (instance norm: each window's output depends on the whole window) whose
+    classes are unevenly frequent."""
+    import torch
+    from monai.networks.nets import UNet
+
+    torch.manual_seed(seed)
+    net = UNet(**{k: v for k, v in UNET.items() if k != "_target_"}).eval()
+    with torch.no_grad():
+        last = [m for m in net.modules() if isinstance(m, torch.nn.ConvTranspose3d | torch.nn.Conv3d)][-1]
+        last.bias.add_(torch.tensor([-0.3, 0.1, 0.0]))
+    return net
+
+
+def sliding(mode="constant", overlap=0.25, roi=(24, 20, 16), **extra) -> dict:
+    return {"_target_": "SlidingWindowInferer", "roi_size": list(roi), "sw_batch_size": 4, "overlap": overlap,
+            "mode": mode, **extra}
+
+
+def dice_per_label(ours, reference, labels) -> dict[int, float]:
+    out = {}
+    for k in labels:
+        a, b = ours == k, reference == k
+        out[k] = 1.0 if not (a.any() or b.any()) else float(2 * (a & b).sum() / (a.sum() + b.sum()))
+    return out
+
+
+def radview_segment(bundle, image, out) -> np.ndarray:
+    """`radview segment IMAGE --model BUNDLE --out OUT` run in-process; the written labels (z, y, x)."""
+    import SimpleITK as sitk
+
+    assert main(["segment", str(image), "--model", str(bundle), "--out", str(out), "--device", "cpu"]) == 0
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
+
+
+def make_case(tmp_path, inferer, *, direction=LPS, preprocessing=PREPROCESSING, postprocessing=POSTPROCESSING,
+              labels=("background", "liver", "spleen")):
+    net_def = {**UNET, "out_channels": len(labels)}
+    net = lopsided_unet() if len(labels) == 3 else _unet(net_def)
+    bundle = write_bundle(tmp_path / "bundle", net, net_def, transforms=preprocessing, roi_size=None,
+                          labels=list(labels), name="parity", inferer=inferer, postprocessing=postprocessing)
+    image = write_ct(tmp_path / "ct.nii.gz", (3.0, 3.0, 3.0), direction, air_border=4)
+    return bundle, image
+
+
+def _unet(net_def):
+    import torch
+    from monai.networks.nets import UNet
+
+    torch.manual_seed(1)
+    return UNet(**{k: v for k, v in net_def.items() if k != "_target_"}).eval()
+
+
+CASES = {f"{mode}-overlap{overlap}-{name}": (sliding(mode, overlap), direction)
+         for mode in ("constant", "gaussian") for overlap in (0.0, 0.25, 0.5)
+         for name, direction in (("LPS", LPS), ("RAS", RAS))}
+CASES["gaussian-sigma0.3-replicate-roi-larger-than-z"] = (
+    sliding("gaussian", 0.4, roi=(32, 16, 40), sigma_scale=0.3, padding_mode="replicate"), RAS)
+CASES["constant-cval0.7-roi-larger-than-z"] = (sliding("constant", 0.25, roi=(20, 28, 40), cval=0.7), LPS)
+
+
+@pytest.mark.parametrize("inferer, direction", CASES.values(), ids=CASES.keys())
+def test_radview_segment_equals_monai_run_of_the_bundle(tmp_path, inferer, direction):
+    bundle, image = make_case(tmp_path, inferer, direction=direction)
+    reference = monai_run(bundle, image)[0]
+    ours = radview_segment(bundle, image, tmp_path / "labels.nii.gz")
+    assert ours.shape == reference.shape
+    fractions = [(reference == k).mean() for k in (1, 2)]
+    assert all(0.02 < f < 0.9 for f in fractions), fractions  # both labels present, neither everywhere
+    dice = dice_per_label(ours, reference, (0, 1, 2))
+    assert min(dice.values()) >= 0.99, dice
+
+
+def test_simple_inferer_with_divisible_padding(tmp_path):
+    pre = [*PREPROCESSING, {"_target_": "DivisiblePadd", "keys": "image", "k": 2}]
+    bundle, image = make_case(tmp_path, {"_target_": "SimpleInferer"}, direction=RAS, preprocessing=pre)
+    reference = monai_run(bundle, image)[0]
+    ours = radview_segment(bundle, image, tmp_path / "labels.nii.gz")
+    assert min(dice_per_label(ours, reference, (0, 1, 2)).values()) >= 0.99
+
+
+def test_sigmoid_bundle_gives_one_label_per_channel(tmp_path):
+    """Sigmoid + threshold outputs are overlapping masks, one per channel_def entry: label k + 1 where channel
+    k is set (later channels over earlier ones)."""
+    from ai.registry import load_model
+
+    bundle, image = make_case(tmp_path, sliding("gaussian", 0.5), postprocessing=SIGMOID_POSTPROCESSING,
+                              labels=("liver", "spleen"))
+    masks = monai_run(bundle, image) > 0.5
+    reference = np.where(masks[1], 2, np.where(masks[0], 1, 0))
+    assert masks[0].any() and masks[1].any() and (masks[0] & masks[1]).any()  # they overlap
+    assert load_model(str(bundle)).card.labels == {0: "background", 1: "liver", 2: "spleen"}
+    ours = radview_segment(bundle, image, tmp_path / "labels.nii.gz")
+    assert min(dice_per_label(ours, reference, (0, 1, 2)).values()) >= 0.99
+
+
+def test_the_blend_mode_matters_for_this_network(tmp_path):
+    """The parity cases can tell the modes apart: MONAI's own gaussian and constant runs of one bundle differ
+    (radview's old fixed gaussian blending would fail the constant cases)."""
+    bundle, image = make_case(tmp_path, sliding("constant", 0.5))
+    constant = monai_run(bundle, image)[0]
+    config = json.loads((bundle / "configs" / "inference.json").read_text())
+    config["inferer"]["mode"] = "gaussian"
+    (bundle / "configs" / "inference.json").write_text(json.dumps(config))
+    gaussian = monai_run(bundle, image)[0]
+    assert min(dice_per_label(constant, gaussian, (1, 2)).values()) < 0.99
+
+
+def test_a_transform_that_cannot_run_is_named(tmp_path):
+    """A preprocessing step that fails on the image is refused naming the transform, never skipped."""
+    pre = [*PREPROCESSING, {"_target_": "ScaleIntensityd", "keys": "label"}]  # no 'label' in an inference run
+    bundle, image = make_case(tmp_path, sliding(), preprocessing=pre)
+    from ai.engine import run_segmentation
+    from ai.registry import load_model
+    from viewer.core.io import load_volume
+
+    with pytest.raises(ModelError, match=r"preprocessing transform 7 \(ScaleIntensityd\) cannot run"):
+        run_segmentation(load_model(str(bundle)), [load_volume(image)], device="cpu")
+
+
+def test_unknown_intensity_transform_is_named_in_the_card_and_refused_outside_the_bundle(tmp_path):
+    from ai.normalize import normalize
+    from ai.registry import load_model
+
+    pre = [*PREPROCESSING[:4], {"_target_": "ScaleIntensityRangePercentilesd", "keys": "image", "lower": 1,
+                                "upper": 99, "b_min": 0.0, "b_max": 1.0}, *PREPROCESSING[5:]]
+    bundle, _ = make_case(tmp_path, sliding(), preprocessing=pre)
+    spec = load_model(str(bundle)).card.normalization[0]
+    assert spec == {"kind": "bundle", "transforms": ["ScaleIntensityRangePercentilesd"]}
+    with pytest.raises(ModelError, match="ScaleIntensityRangePercentilesd run only in the bundle's own pipeline"):
+        normalize(np.zeros((2, 2, 2), np.int16), spec)
