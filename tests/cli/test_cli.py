@@ -18,8 +18,10 @@ def test_info_json_shape(shared_data, capsys):
     assert main(["info", str(shared_data / "ct_abdomen_dicom"), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     (s,) = data["series"]
-    assert set(s) == {"series_uid", "modality", "description", "size", "spacing", "origin", "direction", "units",
-                      "n_files", "warnings"}
+    assert data["damaged"] == []
+    assert set(s) == {"series_uid", "modality", "description", "size", "spacing", "spacing_source", "origin",
+                      "direction", "units", "colour", "photometric", "n_files", "warnings"}
+    assert (s["spacing_source"], s["colour"], s["photometric"]) == ("PixelSpacing", "grey", "MONOCHROME2")
     assert s["size"] == [512, 512, 20] and s["n_files"] == 20 and s["units"] == "HU" and len(s["direction"]) == 9
     ref = load_volume(shared_data / "ct_abdomen_dicom")
     assert np.allclose(s["origin"], ref.origin) and np.allclose(s["spacing"], ref.spacing)

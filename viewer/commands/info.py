@@ -14,11 +14,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from viewer.core.io.info import describe
+    from viewer.core.io.info import report
 
-    series = describe(args.path)
+    found = report(args.path)
+    series = found["series"]
     if args.json:
-        print(json.dumps({"series": series}, indent=2))
+        print(json.dumps(found, indent=2))
         return 0
     print(f"{'modality':8} {'size (x y z)':18} {'spacing mm':22} {'units':8} {'files':>5}  description")
     for s in series:
@@ -26,6 +27,13 @@ def run(args) -> int:
         spacing = " ".join(f"{v:.3g}" for v in s["spacing"])
         print(f"{s['modality']:8} {size:18} {spacing:22} {s['units']:8} {s['n_files']:>5}  {s['description']}")
         print(f"         uid {s['series_uid']}  origin {' '.join(f'{v:.2f}' for v in s['origin'])}")
+        if s["colour"] == "RGB" or s["photometric"] == "MONOCHROME1":
+            print(f"         {s['photometric']}: " + ("colour, shown as RGB (no window/level)" if s["colour"] == "RGB"
+                                                      else "shown inverted (lowest values white)"))
+        if s["spacing_source"] != "PixelSpacing":
+            print(f"         in-plane spacing from {s['spacing_source']}")
         for w in s["warnings"]:
             print(f"         warning: {w}")
+    for d in found["damaged"]:
+        print(f"damaged  {d['file']}: {d['problem']} (left out)")
     return 0

@@ -98,7 +98,7 @@ def slices_of(h: DicomHeader, warnings: list[str], sources: set[str] | None = No
     ``sources`` collects where the in-plane spacing came from (see :func:`pixel_spacing`).
     """
     ds = h.dataset
-    instance = int((numbers_or_none(ds, "InstanceNumber") or [0])[0])
+    instance = int((numbers_or_none(ds, "InstanceNumber", warnings) or [0])[0])
     n = h.n_frames
     if n > 1 and "PerFrameFunctionalGroupsSequence" in ds:
         out = []

@@ -57,11 +57,14 @@ def numbers(ds: pydicom.Dataset, keyword: str) -> list[float] | None:
         return None
     if isinstance(raw, pydicom.dataelem.RawDataElement) and isinstance(raw.value, bytes) and \
             raw.VR in (None, "DS", "IS"):
+        parts = raw.value.split(b"\\")
         try:
-            values = [float(v) for v in raw.value.split(b"\\") if v.strip(b" \x00")]
+            values = [float(v) for v in parts if v.strip(b" \x00")]
         except ValueError:
             values = None
         if values is not None:
+            if len(values) < len(parts) and raw.value.strip(b" \x00"):  # "1\\" or "\\": a value is missing
+                raise _damaged(ds, keyword, ValueError(f"empty value in {raw.value!r}"))
             return values or None
     try:
         value = ds.get(keyword)
@@ -70,7 +73,7 @@ def numbers(ds: pydicom.Dataset, keyword: str) -> list[float] | None:
         if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
             return [float(v) for v in value]
         return [float(value)]
-    except (TypeError, ValueError, OverflowError) as err:
+    except Exception as err:  # pydicom raises many types on garbled values (and VRs)
         raise _damaged(ds, keyword, err) from err
 
 
@@ -80,15 +83,18 @@ def _damaged(ds: pydicom.Dataset, keyword: str, err: Exception) -> DamagedHeader
     return DamagedHeaderError(f"{keyword} holds an unreadable value ({err})", path)
 
 
-def numbers_or_none(ds: pydicom.Dataset, keyword: str) -> list[float] | None:
-    """:func:`numbers`, with an unreadable value taken as absent: for elements that only sort or label
-    (SeriesNumber, InstanceNumber), where a garbled value must not cost the image."""
+def numbers_or_none(ds: pydicom.Dataset, keyword: str, warnings: list[str] | None = None) -> list[float] | None:
+    """:func:`numbers`, with an unreadable value taken as absent (and said in ``warnings``): for elements
+    that only sort or label (SeriesNumber, InstanceNumber), where a garbled value must not cost the image."""
     try:
         values = numbers(ds, keyword)
     except DamagedHeaderError:
         values = [math.nan]
     if values is not None and not all(math.isfinite(v) for v in values):
-        log.warning("%s: %s ignored (unreadable value)", getattr(ds, "filename", "?"), keyword)
+        message = f"{Path(str(getattr(ds, 'filename', '') or '?')).name}: {keyword} ignored (unreadable value)"
+        log.warning("%s", message)
+        if warnings is not None:
+            warnings.append(message)
         return None
     return values
 
@@ -113,7 +119,7 @@ def uint(ds: pydicom.Dataset, keyword: str, default: int) -> int:
     try:
         value = ds.get(keyword)
         return default if value in (None, "") else int(value)
-    except (TypeError, ValueError, OverflowError) as err:
+    except Exception as err:  # pydicom raises many types on garbled values (and VRs)
         raise _damaged(ds, keyword, err) from err
 
 
@@ -127,7 +133,10 @@ def text(ds: pydicom.Dataset, keyword: str) -> str:
             (raw.VR or pydicom.datadict.dictionary_VR(tag)) in _ASCII_VRS and raw.value.isascii() and \
             b"\\" not in raw.value:
         return raw.value.decode("ascii").strip(" \x00")
-    value = ds.get(keyword, "")
+    try:
+        value = ds.get(keyword, "")
+    except Exception as err:  # pydicom raises many types on garbled values (and VRs)
+        raise _damaged(ds, keyword, err) from err
     return "" if value is None else str(value).strip()
 
 

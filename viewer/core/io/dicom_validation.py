@@ -18,7 +18,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from viewer.core.errors import DamagedHeaderError, NotAVolumeObjectError
+from viewer.core.errors import DamagedHeaderError, NotAVolumeObjectError, RadviewError
 from viewer.core.io.dicom_headers import PIXEL_DATA_TAGS, DicomHeader, describe_non_image, numbers, text, uint
 
 #: Photometric interpretations radview shows: grey (MONOCHROME1 inverted), colour converted to RGB.
@@ -136,7 +136,23 @@ def check_volume_object(h: DicomHeader) -> None:
         raise NotAVolumeObjectError(f"{describe_non_image(h)}: {why}", h.path)
 
 
+#: Elements that group files into series (see dicom_headers.series_key): read once here so a garbled
+#: value is a damaged file, not a failed folder scan.
+SERIES_KEYS = ("SeriesInstanceUID", "StudyInstanceUID", "Modality", "SeriesDescription", "FrameOfReferenceUID",
+               "PatientName", "PatientID")
+
+
 def check_image_header(h: DicomHeader) -> None:
-    """All scan-time rules for a file with pixel data (see the module docstring)."""
-    check_pixel_description(h)
-    check_geometry_values(h)
+    """All scan-time rules for a file with pixel data (see the module docstring).
+
+    Whatever pydicom raises while reading a damaged header becomes DamagedHeaderError naming the file.
+    """
+    try:
+        check_pixel_description(h)
+        check_geometry_values(h)
+        for keyword in SERIES_KEYS:
+            text(h.dataset, keyword)
+    except RadviewError:
+        raise
+    except Exception as err:  # pydicom raises many types on garbled elements
+        raise DamagedHeaderError(f"header cannot be read ({type(err).__name__}: {err})", h.path) from err

@@ -1,4 +1,5 @@
-"""Describe the series under a path (geometry, units, warnings) from headers (and an image file's first slices)."""
+"""Describe the series under a path (geometry, units, warnings) from headers (and an image file's first slices),
+and the damaged files left out."""
 
 from __future__ import annotations
 
@@ -6,38 +7,58 @@ from os import PathLike
 
 import numpy as np
 
-from viewer.core.io import scan
+from viewer.core.errors import EmptyInputError, RadviewError
+from viewer.core.io import SeriesInfo, scan
 from viewer.core.io.dicom_series import SeriesLoader
 from viewer.core.io.image_files import read_image_sample
 
 
 def describe(path: str | PathLike) -> list[dict]:
     """One JSON-able dict per series: series_uid, modality, description, size [x,y,z], spacing,
-    origin, direction (9 numbers, row-major), units, n_files, warnings.
+    spacing_source (the DICOM element the in-plane spacing came from), origin, direction (9 numbers,
+    row-major), units, colour ('RGB' or 'grey'), photometric, n_files, warnings.
 
     DICOM series are described from their headers; NIfTI/NRRD/MHA files from their header and first
     slices, whose values tell the modality and units (as :func:`viewer.core.io.load_volume` infers them
     from all voxels).
     """
-    out = []
-    for s in scan(path):
-        if s.headers:
-            vol = SeriesLoader(s).volume
-            size = vol.size
-        else:
-            vol, size = read_image_sample(s.files[0])
-        out.append(
-            {
-                "series_uid": s.series_uid,
-                "modality": vol.modality,
-                "description": s.description,
-                "size": [int(v) for v in size],
-                "spacing": [float(v) for v in vol.spacing],
-                "origin": [float(v) for v in vol.origin],
-                "direction": [float(v) + 0.0 for v in np.asarray(vol.direction).ravel()],  # no -0.0
-                "units": vol.units,
-                "n_files": s.n_files,
-                "warnings": list(vol.warnings),
-            }
-        )
-    return out
+    return report(path)["series"]
+
+
+def report(path: str | PathLike) -> dict:
+    """{'series': :func:`describe`'s list, 'damaged': [{'file', 'problem'}]}: the series that can be shown
+    and the DICOM files left out as damaged. A series whose files pass the header rules but cannot form
+    a volume (e.g. mixed orientations) is listed under 'damaged' with its first file."""
+    found = scan(path)
+    series, damaged = [], [{"file": err.path, "problem": err.problem} for err in found.damaged]
+    for s in found:
+        try:
+            series.append(_series_entry(s))
+        except RadviewError as err:
+            damaged.append({"file": err.path or str(s.files[0]), "problem": err.problem})
+    if not series:
+        raise EmptyInputError(f"no series can be shown: {damaged[0]['file']}: {damaged[0]['problem']}", path)
+    return {"series": series, "damaged": damaged}
+
+
+def _series_entry(s: SeriesInfo) -> dict:
+    if s.headers:
+        vol = SeriesLoader(s).volume
+        size = vol.size
+    else:
+        vol, size = read_image_sample(s.files[0])
+    return {
+        "series_uid": s.series_uid,
+        "modality": vol.modality,
+        "description": s.description,
+        "size": [int(v) for v in size],
+        "spacing": [float(v) for v in vol.spacing],
+        "spacing_source": vol.meta.get("spacing_source", "header"),
+        "origin": [float(v) for v in vol.origin],
+        "direction": [float(v) + 0.0 for v in np.asarray(vol.direction).ravel()],  # no -0.0
+        "units": vol.units,
+        "colour": "RGB" if vol.is_rgb else "grey",
+        "photometric": vol.meta.get("photometric", ""),
+        "n_files": s.n_files,
+        "warnings": list(vol.warnings),
+    }
