@@ -81,7 +81,7 @@ def test_file_menu_opens_the_dialog_on_the_current_dicom_series(viewer, open_and
 
 def test_a_cancelled_run_keeps_no_output_files(qtbot, mixed_input, tmp_path):
     from viewer.core.io.anonymize import anonymize
-    from viewer.ui.task_worker import TaskWorker
+    from viewer.ui.workers import TaskWorker
 
     worker = TaskWorker(anonymize, mixed_input, tmp_path / "out", with_progress=True)
     worker.cancel()  # cancelled before the first file

@@ -7,10 +7,9 @@ correction; heat maps and detections go to the ViewerState, which every view dra
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,14 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer.core.errors import Cancelled, RadviewError
 from viewer.core.progress import CancelToken
 from viewer.core.session import ai_result_segmentation
 from viewer.ui.job_widgets import job_widgets
 from viewer.ui.state import ViewerState
-
-log = logging.getLogger(__name__)
-
+from viewer.ui.workers import Worker
 
 #: Default half size (mm) of the box ROI set around the crosshair.
 ROI_HALF_SIZE_MM = 60.0
@@ -89,30 +85,20 @@ def top_probability_uncertainty(result):
                                          description=f"{result.model_id} uncertainty (1 - top probability)")
 
 
-class AiWorker(QThread):
-    """Runs one job in a thread and reports progress, the result or a one-line error; never touches widgets."""
+class AiWorker(Worker):
+    """Runs one AI job in a thread and reports progress, the result or a one-line error; never touches widgets."""
 
-    progress = Signal(float, str)
-    finished_ok = Signal(object)
-    failed = Signal(str)
+    cancel_message = "{what} cancelled; nothing was created"
 
     def __init__(self, what: str, job: Job, parent=None):
-        super().__init__(parent)
-        self.what, self.job = what, job
-        self.cancel_token = CancelToken()
+        super().__init__(what, parent)
+        self.job = job
 
-    def run(self) -> None:  # noqa: D401 - QThread entry point
-        try:
-            result = self.job(self.progress.emit, self.cancel_token)
-            self.cancel_token.raise_if_cancelled()  # a job that cannot stop midway is dropped at its end
-            self.finished_ok.emit(result)
-        except Cancelled:
-            self.failed.emit(f"{self.what} cancelled; nothing was created")
-        except RadviewError as err:
-            self.failed.emit(str(err))
-        except Exception as err:  # keep the app up; the traceback goes to the log
-            log.exception("%s failed", self.what)
-            self.failed.emit(f"{self.what} failed: {err}")
+    def work(self):
+        """The job's result; dropped (Cancelled) when a cancel came while a job that cannot stop midway ran."""
+        result = self.job(self.progress.emit, self.cancel_token)
+        self.cancel_token.raise_if_cancelled()
+        return result
 
 
 class AiPanel(QWidget):

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.ui.job_widgets import job_widgets
-from viewer.ui.task_worker import TaskWorker
+from viewer.ui.workers import TaskWorker
 
 
 def report_text(report) -> str:

@@ -10,7 +10,7 @@ import re
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from viewer.ui.task_worker import TaskWorker
+from viewer.ui.workers import TaskWorker
 
 #: Save-dialog filter -> extension added when the typed name has none.
 FILTERS = {"NIfTI (*.nii.gz)": ".nii.gz", "NRRD (*.nrrd)": ".nrrd", "DICOM SEG (*.dcm)": ".dcm"}

@@ -1,9 +1,10 @@
-"""Background loading: scans and reads images off the GUI thread; reports series, geometry, slices, errors."""
+"""Background workers: one QThread base (progress, cancel, one-line errors); loading, scanning, task workers."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
@@ -16,13 +17,57 @@ log = logging.getLogger(__name__)
 SLICE_SIGNAL_INTERVAL = 0.1
 
 
-def _unexpected(path: str, err: Exception) -> str:
-    """One-line message for an error no reader anticipated (the traceback goes to the log)."""
-    log.exception("unexpected error reading %s", path)
-    return f"{path}: unexpected error: {err}"
+class Worker(QThread):
+    """One piece of work off the GUI thread with progress and cancel; never touches widgets.
+
+    Subclasses implement :meth:`work`; its result is emitted with ``finished_ok(object)``. Any error becomes
+    one line on ``failed(str)``: typed radview errors name the file and the problem, anything else is logged
+    with its traceback. A cancel (:class:`Cancelled` raised by the work) emits ``cancelled()`` and, when the
+    class has a :attr:`cancel_message`, ``failed`` with it. Work reports ``progress(fraction, message)``.
+    """
+
+    progress = Signal(float, str)
+    finished_ok = Signal(object)
+    cancelled = Signal()
+    failed = Signal(str)
+    #: ``failed`` message after a cancel (``{what}`` filled in); None: only ``cancelled()`` is emitted.
+    cancel_message: str | None = "{what} cancelled"
+
+    def __init__(self, what: str, parent: QObject | None = None):
+        super().__init__(parent)
+        self.what = what
+        self.cancel_token = CancelToken()
+
+    def cancel(self) -> None:
+        """Ask the work to stop; it raises Cancelled at its next check."""
+        self.cancel_token.cancel()
+
+    def work(self) -> object:
+        """The work itself, run in the thread; its return value goes to ``finished_ok``."""
+        raise NotImplementedError
+
+    def run(self) -> None:  # noqa: D401 - QThread entry point
+        try:
+            result = self.work()
+        except Exception as err:  # keep the app up whatever the work raises
+            self.report(err, self.what)
+        else:
+            self.finished_ok.emit(result)
+
+    def report(self, err: Exception, subject: str) -> None:
+        """Emit the signals for ``err`` raised while working on ``subject`` (a path, a job)."""
+        if isinstance(err, Cancelled):
+            self.cancelled.emit()
+            if self.cancel_message is not None:
+                self.failed.emit(self.cancel_message.format(what=subject))
+        elif isinstance(err, RadviewError):
+            self.failed.emit(str(err))
+        else:
+            log.exception("unexpected error in %s", subject)
+            self.failed.emit(f"{subject}: unexpected error: {err}")
 
 
-class LoadWorker(QThread):
+class LoadWorker(Worker):
     """Loads one path (DICOM series or image file) in a thread; never touches widgets.
 
     Each header is parsed once: the path is scanned here (unless ``series``, a SeriesInfo from an
@@ -36,20 +81,14 @@ class LoadWorker(QThread):
     scanned = Signal(str, object)
     geometry_ready = Signal(object)
     slices_loaded = Signal(object)
-    progress = Signal(float, str)
-    finished_ok = Signal(object)
-    failed = Signal(str)
+    cancel_message = "{what}: loading cancelled"
 
     def __init__(self, path: str | Path, series=None, parent: QObject | None = None):
-        super().__init__(parent)
+        super().__init__(str(path), parent)
         self.path = str(path)
         self.series = series
-        self.cancel_token = CancelToken()
         self._pending: list[int] = []
         self._last_emit = 0.0
-
-    def cancel(self) -> None:
-        self.cancel_token.cancel()
 
     def _on_slices(self, ks: list[int]) -> None:
         self._pending.extend(ks)
@@ -58,53 +97,67 @@ class LoadWorker(QThread):
             self.slices_loaded.emit(self._pending)
             self._pending, self._last_emit = [], now
 
-    def run(self) -> None:  # noqa: D401 - QThread entry point
+    def work(self):
+        """Scan (unless given a series), then load the chosen series; returns the Volume."""
         from viewer.core.io import SeriesLoader, load_volume, scan
 
-        try:
-            chosen = self.series
-            if chosen is None:
-                found = scan(self.path)
-                self.scanned.emit(self.path, found)
-                chosen = found[0]
-                if len(found) > 1:
-                    log.info("%s holds %d series; opening the first (%s)", self.path, len(found), chosen.description)
-            if chosen.headers:
-                loader = SeriesLoader(chosen)
-                self.geometry_ready.emit(loader.volume)
-                vol = loader.load(progress=self.progress.emit, cancel=self.cancel_token, on_slices=self._on_slices)
-                if self._pending:
-                    self.slices_loaded.emit(self._pending)
-            else:
-                vol = load_volume(chosen.files[0], progress=self.progress.emit, cancel=self.cancel_token)
-                self.geometry_ready.emit(vol)
-            self.finished_ok.emit(vol)
-        except Cancelled:
-            self.failed.emit(f"{self.path}: loading cancelled")
-        except RadviewError as err:
-            self.failed.emit(str(err))
-        except Exception as err:  # keep the app up whatever a reader raises
-            self.failed.emit(_unexpected(self.path, err))
+        chosen = self.series
+        if chosen is None:
+            found = scan(self.path)
+            self.scanned.emit(self.path, found)
+            chosen = found[0]
+            if len(found) > 1:
+                log.info("%s holds %d series; opening the first (%s)", self.path, len(found), chosen.description)
+        if chosen.headers:
+            loader = SeriesLoader(chosen)
+            self.geometry_ready.emit(loader.volume)
+            vol = loader.load(progress=self.progress.emit, cancel=self.cancel_token, on_slices=self._on_slices)
+            if self._pending:
+                self.slices_loaded.emit(self._pending)
+        else:
+            vol = load_volume(chosen.files[0], progress=self.progress.emit, cancel=self.cancel_token)
+            self.geometry_ready.emit(vol)
+        return vol
 
 
-class ScanWorker(QThread):
+class ScanWorker(Worker):
     """Lists the series of several paths in a thread (headers only): ``scanned(path, [SeriesInfo])`` per
     readable path, ``failed(str)`` per path that holds nothing viewable."""
 
     scanned = Signal(str, object)
-    failed = Signal(str)
 
     def __init__(self, paths: list[str], parent: QObject | None = None):
-        super().__init__(parent)
+        super().__init__("scan", parent)
         self.paths = [str(p) for p in paths]
 
-    def run(self) -> None:  # noqa: D401 - QThread entry point
+    def work(self) -> None:
+        """Scan each path in turn; a path that fails is reported and the others are still scanned."""
         from viewer.core.io import scan
 
         for path in self.paths:
             try:
                 self.scanned.emit(path, scan(path))
-            except RadviewError as err:
-                self.failed.emit(str(err))
-            except Exception as err:  # keep the app up whatever a reader raises
-                self.failed.emit(_unexpected(path, err))
+            except Exception as err:  # keep scanning whatever a reader raises
+                self.report(err, path)
+
+
+class TaskWorker(Worker):
+    """Runs one core function (export, anonymization) ``fn(*args, **kwargs)`` in a thread.
+
+    With ``with_progress`` the function also gets ``progress=`` (fraction, message) and ``cancel=`` (the
+    worker's CancelToken); a cancel emits ``cancelled()`` only.
+    """
+
+    cancel_message = None
+
+    def __init__(self, fn: Callable, *args, with_progress: bool = False, parent: QObject | None = None, **kwargs):
+        super().__init__(getattr(fn, "__name__", str(fn)), parent)
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.with_progress = with_progress
+
+    def work(self):
+        """``fn``'s result."""
+        kwargs = dict(self.kwargs)
+        if self.with_progress:
+            kwargs.update(progress=self.progress.emit, cancel=self.cancel_token)
+        return self.fn(*self.args, **kwargs)
