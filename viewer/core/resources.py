@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 
-RESOURCE_PACKAGE = "radview_resources"  # resources/ under this name (setup.py), editable or wheel install alike
+import radview_resources  # resources/ under this name (setup.py), editable or wheel install alike
+
+RESOURCES_DIR = Path(radview_resources.__file__).resolve().parent
 
 
 def resource_path(*parts: str) -> Path:
     """The path of ``resources/<parts...>`` in the installed radview (it may not exist: callers check)."""
-    return Path(str(files(RESOURCE_PACKAGE).joinpath(*parts)))
+    return RESOURCES_DIR.joinpath(*parts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem
+from PySide6.QtWidgets import QHeaderView, QStyle, QTreeWidget, QTreeWidgetItem
 
 from viewer.core.io.image_files import IMAGE_FORMATS, image_extension
 
@@ -22,7 +22,23 @@ def _image_file(series) -> Path | None:
 def _unknown_modality(path: Path) -> tuple[str, str]:
     """(cell text, tooltip) of an image file's modality before it is loaded: not known, not 'OT'."""
     fmt = IMAGE_FORMATS[image_extension(path)]  # these formats do not record the modality
-    return f"? ({fmt})", f"{fmt} files do not record the modality: it is inferred from the values once loaded"
+    text = f"? ({fmt})"
+    return text, f"{text}: {fmt} files do not record the modality: it is inferred from the values once loaded"
+
+
+def _row(parent, *texts: str) -> QTreeWidgetItem:
+    """A row under ``parent`` with ``texts`` in its first columns, each cell's full text as its tooltip."""
+    item = QTreeWidgetItem(parent, [*texts, *[""] * (len(COLUMNS) - len(texts))])
+    for col, text in enumerate(texts):
+        item.setToolTip(col, text)
+    return item
+
+
+def _group_row(parent, text: str) -> QTreeWidgetItem:
+    """A patient or study row: its text spans all columns, so a long name does not widen the series column."""
+    item = _row(parent, text)
+    item.setFirstColumnSpanned(True)
+    return item
 
 
 class StudyBrowser(QTreeWidget):
@@ -34,18 +50,36 @@ class StudyBrowser(QTreeWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setHeaderLabels(list(COLUMNS))
+        for col, title in enumerate(COLUMNS):
+            self.headerItem().setToolTip(col, title)
         header = self.header()
-        header.setStretchLastSection(True)
+        header.setStretchLastSection(False)  # stretching would cut a long description to the dock's width
         header.setMinimumSectionSize(24)
-        for col in (1, 2):  # short values: as wide as their content, so Description stays in view
-            header.setSectionResizeMode(col, QHeaderView.ResizeToContents)
-        self.setColumnWidth(0, 120)
+        # every column as wide as its header and its longest text, so none is cut; a wider table scrolls sideways
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
         self.setTextElideMode(Qt.ElideMiddle)
         self.itemDoubleClicked.connect(self._on_double_click)
         self._patients: dict[str, QTreeWidgetItem] = {}
         self._studies: dict[tuple[str, str], QTreeWidgetItem] = {}
         self._series: set[str] = set()
         self._file_rows: dict[Path, QTreeWidgetItem] = {}  # image file (resolved) -> its row
+
+    def sizeHintForColumn(self, column: int) -> int:  # Qt override: the header asks it for ResizeToContents
+        """Widths follow the contents; the first column also leaves room for the patient / study rows that span
+        all columns, so their text is not cut when it is wider than all columns together."""
+        hint = super().sizeHintForColumn(column)
+        if column != 0:
+            return hint
+        header = self.header()
+        others = sum(max(QTreeWidget.sizeHintForColumn(self, c), header.sectionSizeHint(c))
+                     for c in range(1, self.columnCount()))
+        margin = 2 * (self.style().pixelMetric(QStyle.PM_FocusFrameHMargin, None, self) + 1)
+        indent = self.indentation()
+        first = indent if self.rootIsDecorated() else 0
+        widest = max((first + indent * depth + self.fontMetrics().horizontalAdvance(row.text(0)) + margin
+                      for depth, rows in enumerate((self._patients.values(), self._studies.values())) for row in rows),
+                     default=0)
+        return max(hint, widest - others)
 
     def add_series(self, path: str, series_list) -> None:
         """Add the SeriesInfo entries found under ``path`` (series already listed are skipped)."""
@@ -56,18 +90,15 @@ class StudyBrowser(QTreeWidget):
             pkey = s.patient_id or s.patient_name or "(no patient)"
             patient = self._patients.get(pkey)
             if patient is None:
-                patient = QTreeWidgetItem(self, [f"{s.patient_name or '(anonymous)'} [{s.patient_id}]", "", "", ""])
+                patient = _group_row(self, f"{s.patient_name or '(anonymous)'} [{s.patient_id}]")
                 self._patients[pkey] = patient
             skey = (pkey, s.study_uid or s.study_date or path)
             study = self._studies.get(skey)
             if study is None:
-                study = QTreeWidgetItem(patient, [s.study_description or s.study_date or "study", "", "", ""])
+                study = _group_row(patient, s.study_description or s.study_date or "study")
                 self._studies[skey] = study
-            item = QTreeWidgetItem(study, [f"series {s.series_number or ''}".strip(), s.modality,
-                                           str(s.n_slices), s.description])
+            item = _row(study, f"series {s.series_number or ''}".strip(), s.modality, str(s.n_slices), s.description)
             item.setData(0, Qt.UserRole, (path, s))
-            for col in range(len(COLUMNS)):
-                item.setToolTip(col, item.text(col))
             image_file = _image_file(s)
             if image_file is not None:
                 self._set_modality(item, *_unknown_modality(image_file))
