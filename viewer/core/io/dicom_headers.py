@@ -135,8 +135,9 @@ def text(ds: pydicom.Dataset, keyword: str) -> str:
         return raw.value.decode("ascii").strip(" \x00")
     try:
         value = ds.get(keyword, "")
-    except Exception as err:  # pydicom raises many types on garbled values (and VRs)
-        raise _damaged(ds, keyword, err) from err
+    except Exception:  # a garbled value or VR: shown as its raw bytes, so a label never fails a scan
+        log.warning("%s: %s is unreadable; shown as raw text", getattr(ds, "filename", "?"), keyword)
+        value = raw.value.decode("latin-1").strip("\x00") if isinstance(raw.value, bytes) else ""
     return "" if value is None else str(value).strip()
 
 

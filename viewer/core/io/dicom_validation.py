@@ -136,12 +136,6 @@ def check_volume_object(h: DicomHeader) -> None:
         raise NotAVolumeObjectError(f"{describe_non_image(h)}: {why}", h.path)
 
 
-#: Elements that group files into series (see dicom_headers.series_key): read once here so a garbled
-#: value is a damaged file, not a failed folder scan.
-SERIES_KEYS = ("SeriesInstanceUID", "StudyInstanceUID", "Modality", "SeriesDescription", "FrameOfReferenceUID",
-               "PatientName", "PatientID")
-
-
 def check_image_header(h: DicomHeader) -> None:
     """All scan-time rules for a file with pixel data (see the module docstring).
 
@@ -150,8 +144,6 @@ def check_image_header(h: DicomHeader) -> None:
     try:
         check_pixel_description(h)
         check_geometry_values(h)
-        for keyword in SERIES_KEYS:
-            text(h.dataset, keyword)
     except RadviewError:
         raise
     except Exception as err:  # pydicom raises many types on garbled elements
