@@ -259,9 +259,10 @@ class MonaiBundleModel(LoadedModel):
         labels = _on_grid(volume_of(pred, values.astype(np.uint8 if values.max(initial=0) < 256 else np.uint16),
                                     units="label", modality="SEG"), target, nearest=True)
         prob = None
-        if top is not None:
-            prob = _on_grid(volume_of(top, np.asarray(top.detach().cpu().float())[0], units="arbitrary",
-                                      modality="OT"), target, nearest=False)
+        if top is not None:  # 0 where the bundle never evaluated (e.g. Invertd's padding of a crop): background
+            p = np.asarray(top.detach().cpu().float())[0]
+            p[p == 0] = 1.0
+            prob = _on_grid(volume_of(top, p, units="arbitrary", modality="OT"), target, nearest=False)
         if box is not None:
             keep = _index_box(ref, roi)
             labels = _paste(labels.array, ref, box, keep, 0)

@@ -16,6 +16,25 @@ POSTPROCESSING = [
     {"_target_": "SaveImaged", "keys": "pred", "output_dir": "@output_dir", "output_postfix": "seg",
      "separate_folder": False, "resample": False, "print_log": False}]
 
+#: a small MONAI UNet network_def (instance norm: each window's output depends on the whole window)
+UNET = {"_target_": "UNet", "spatial_dims": 3, "in_channels": 1, "out_channels": 3, "channels": [4, 8],
+        "strides": [2], "num_res_units": 0}
+
+
+def lopsided_unet(network_def: dict = UNET, *, bias=(-0.3, 0.1, 0.0), seed: int = 0):
+    """A random MONAI UNet of ``network_def`` whose last layer's bias (one value per class, None = as drawn)
+    makes its classes unevenly frequent."""
+    import torch
+    from monai.networks.nets import UNet
+
+    torch.manual_seed(seed)
+    net = UNet(**{k: v for k, v in network_def.items() if k != "_target_"}).eval()
+    if bias is not None:
+        with torch.no_grad():
+            last = [m for m in net.modules() if isinstance(m, torch.nn.ConvTranspose3d | torch.nn.Conv3d)][-1]
+            last.bias.add_(torch.tensor(bias))
+    return net
+
 
 def write_bundle(folder, network, network_def: dict, *, transforms: list, roi_size, labels, name: str,
                  version: str = "0.1", torchscript: bool = False, inferer: dict | None = None,

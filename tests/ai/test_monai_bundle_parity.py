@@ -9,12 +9,10 @@ import json
 import numpy as np
 import pytest
 
-from tests.ai.bundles import POSTPROCESSING, monai_run, write_bundle, write_ct
+from tests.ai.bundles import POSTPROCESSING, UNET, lopsided_unet, monai_run, write_bundle, write_ct
 from viewer.cli import main
 from viewer.core.errors import ModelError
 
-UNET = {"_target_": "UNet", "spatial_dims": 3, "in_channels": 1, "out_channels": 3, "channels": [4, 8],
-        "strides": [2], "num_res_units": 0}
 #: model-zoo style preprocessing (spleen_ct_segmentation's, smaller): 2.5 x 2.5 x 3 mm RAS, CT window, crop
 PREPROCESSING = [
     {"_target_": "LoadImaged", "keys": "image"},
@@ -32,20 +30,6 @@ SIGMOID_POSTPROCESSING = [
     {"_target_": "AsDiscreted", "keys": "pred", "threshold": 0.5}]
 LPS = (1, 0, 0, 0, 1, 0, 0, 0, 1)  # stored axes run towards L, P, S (DICOM-like)
 RAS = (-1, 0, 0, 0, -1, 0, 0, 0, 1)  # stored axes run towards R, A, S (NIfTI-like, as ct_abdomen_3mm)
-
-
-def lopsided_unet(seed: int = 0):
-    """A small random MONAI UNet (instance norm: each window's output depends on the whole window) whose
-    classes are unevenly frequent."""
-    import torch
-    from monai.networks.nets import UNet
-
-    torch.manual_seed(seed)
-    net = UNet(**{k: v for k, v in UNET.items() if k != "_target_"}).eval()
-    with torch.no_grad():
-        last = [m for m in net.modules() if isinstance(m, torch.nn.ConvTranspose3d | torch.nn.Conv3d)][-1]
-        last.bias.add_(torch.tensor([-0.3, 0.1, 0.0]))
-    return net
 
 
 def sliding(mode="constant", overlap=0.25, roi=(24, 20, 16), **extra) -> dict:
@@ -72,19 +56,11 @@ def radview_segment(bundle, image, out) -> np.ndarray:
 def make_case(tmp_path, inferer, *, direction=LPS, preprocessing=PREPROCESSING, postprocessing=POSTPROCESSING,
               labels=("background", "liver", "spleen")):
     net_def = {**UNET, "out_channels": len(labels)}
-    net = lopsided_unet() if len(labels) == 3 else _unet(net_def)
+    net = lopsided_unet() if len(labels) == 3 else lopsided_unet(net_def, bias=None, seed=1)
     bundle = write_bundle(tmp_path / "bundle", net, net_def, transforms=preprocessing, roi_size=None,
                           labels=list(labels), name="parity", inferer=inferer, postprocessing=postprocessing)
     image = write_ct(tmp_path / "ct.nii.gz", (3.0, 3.0, 3.0), direction, air_border=4)
     return bundle, image
-
-
-def _unet(net_def):
-    import torch
-    from monai.networks.nets import UNet
-
-    torch.manual_seed(1)
-    return UNet(**{k: v for k, v in net_def.items() if k != "_target_"}).eval()
 
 
 CASES = {f"{mode}-overlap{overlap}-{name}": (sliding(mode, overlap), direction)
@@ -165,3 +141,24 @@ def test_unknown_intensity_transform_is_named_in_the_card_and_refused_outside_th
     assert spec == {"kind": "bundle", "transforms": ["ScaleIntensityRangePercentilesd"]}
     with pytest.raises(ModelError, match="ScaleIntensityRangePercentilesd run only in the bundle's own pipeline"):
         normalize(np.zeros((2, 2, 2), np.int16), spec)
+
+
+def test_probabilities_and_roi_follow_the_bundle_output(tmp_path):
+    """The probability map is the softmax of the chosen label (>= 1/3 of 3 classes inside the foreground
+    crop, 1 = background on the air border CropForegroundd cut away); an ROI keeps labels inside its box."""
+    from ai.engine import run_segmentation
+    from ai.registry import load_model
+    from viewer.core.io import load_volume
+
+    bundle, image = make_case(tmp_path, sliding("gaussian", 0.25))
+    model, ct = load_model(str(bundle)), load_volume(image)
+    full = run_segmentation(model, [ct], device="cpu", return_probabilities=True)
+    prob = full.probabilities.array
+    assert full.probabilities.same_grid(ct) and prob.min() >= 0 and prob.max() <= 1 + 1e-4
+    assert prob[5:-5, 5:-5, 5:-5].min() >= 1 / 3 - 1e-4 and np.all(prob[:, :, :3] == 1)
+    assert np.array_equal(full.labels.array, monai_run(bundle, image)[0])
+    lo, hi = ct.index_to_world([10, 10, 8]), ct.index_to_world([30, 25, 14])
+    part = run_segmentation(model, [ct], device="cpu", roi=(lo, hi)).labels.array
+    inside = np.zeros(part.shape, bool)
+    inside[8:15, 10:26, 10:31] = True
+    assert not part[~inside].any() and len(np.unique(part[inside])) == 3
