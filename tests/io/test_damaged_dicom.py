@@ -200,6 +200,8 @@ def test_folder_with_damaged_files_lists_good_series_and_names_each_damaged_file
     found = scan(folder)
     assert sorted(s.n_files for s in found) == [1, 3]
     assert sorted(Path(err.path).name for err in found.damaged) == sorted(bad)
+    vol = load_volume(folder, series_uid=found[0].series_uid)  # a good series loads, saying what was left out
+    assert all(any(name in w and "left out" in w for w in vol.warnings) for name in bad)
     info = report(folder)
     assert len(info["series"]) == 2
     assert sorted(Path(d["file"]).name for d in info["damaged"]) == sorted(bad)

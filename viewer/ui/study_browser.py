@@ -63,6 +63,8 @@ class StudyBrowser(QTreeWidget):
         self._studies: dict[tuple[str, str], QTreeWidgetItem] = {}
         self._series: set[str] = set()
         self._file_rows: dict[Path, QTreeWidgetItem] = {}  # image file (resolved) -> its row
+        self._damaged: QTreeWidgetItem | None = None  # 'Damaged files' row, made when a scan leaves one out
+        self._damaged_files: set[str] = set()
 
     def sizeHintForColumn(self, column: int) -> int:  # Qt override: the header asks it for ResizeToContents
         """Widths follow the contents; the first column also leaves room for the patient / study rows that span
@@ -105,6 +107,29 @@ class StudyBrowser(QTreeWidget):
                 self._file_rows[image_file.resolve()] = item
             patient.setExpanded(True)
             study.setExpanded(True)
+        self._add_damaged(getattr(series_list, "damaged", ()))
+
+    def _add_damaged(self, damaged) -> None:
+        """A warning row per DICOM file the scan left out as damaged (viewer.core.io.ScanResult.damaged):
+        its name, and the problem in the Description column (full path and problem as tooltip)."""
+        icon = self.style().standardIcon(QStyle.SP_MessageBoxWarning)
+        for err in damaged:
+            if err.path in self._damaged_files:
+                continue
+            self._damaged_files.add(err.path)
+            if self._damaged is None:
+                self._damaged = _group_row(self, "Damaged files (left out)")
+                self._damaged.setIcon(0, icon)
+            item = _row(self._damaged, Path(err.path).name, "", "", err.problem)
+            item.setIcon(0, icon)
+            item.setToolTip(0, str(err))
+            self._damaged.setExpanded(True)
+
+    def damaged_rows(self) -> list[dict[str, str]]:
+        """Every damaged-file warning row as {'file', 'problem'}."""
+        rows = self._damaged
+        return [{"file": rows.child(i).text(0), "problem": rows.child(i).text(3)}
+                for i in range(rows.childCount())] if rows is not None else []
 
     def show_loaded(self, vol) -> None:
         """Show the modality the loader inferred for a loaded NIfTI/NRRD/MHA file in its row."""
