@@ -1,9 +1,12 @@
-"""Rendering benchmark: MPR slice-change latency with a label overlay and volume-rendering frame rate.
+"""Rendering benchmark: MPR slice-change latency with a label overlay and a fused PET, and volume-rendering frame rate.
 
 Scene: a synthetic 512 x 512 x 300 int16 CT (body, lungs, liver, spleen, kidneys, aorta, spine, noise)
-with a uint8 label map, in 512 x 512 offscreen windows. Peers measured in the same run:
+with a uint8 label map, in 512 x 512 offscreen windows; SliceView also shows a fused float32 SUV PET
+(4 mm grid made from the labels, hot lesions) through a rigid fixed->moving transform (2 degrees about
+z, 3-6 mm shift), so every slice change reslices the PET too. Peers measured in the same run:
 - slices: VTK's own vtkImageResliceMapper reslicing the full 3D image (and labels through an indexed
-  lookup table) on every slice change, the usual VTK way to show MPR;
+  lookup table) on every slice change, the usual VTK way to show MPR, with the slice filling the window as
+  SliceView shows it (VTK's ResetCamera fits the 3D bounding sphere, a third of the pixels: not the same work);
 - 3D: the same VolumeView at full quality (the interactive speed-up), and VolumeView forced onto
   vtkGPUVolumeRayCastMapper, what vtkSmartVolumeMapper picks by default whenever OpenGL works (on
   llvmpipe VolumeView's 'auto' picks the CPU vtkFixedPointVolumeRayCastMapper instead).
@@ -45,6 +48,11 @@ N_DABS = 10
 DAB_RADIUS_MM = 10.0
 VR_STEPS = 24
 LABELS = {"spleen": 1, "kidney_right": 2, "kidney_left": 3, "liver": 5, "aorta": 52, "vertebrae": 30}
+#: PET: every 5th CT voxel in x and y, every 3rd in z (4 x 4 x 4.5 mm); SUV per label id (0: soft tissue).
+PET_STEP = (3, 5, 5)
+SUV_BY_LABEL = {0: 0.9, 1: 1.8, 2: 3.0, 3: 3.0, 5: 2.0, 52: 1.6, 30: 1.3}
+PET_ROTATION_DEG = 2.0
+PET_SHIFT_MM = (3.0, -4.0, 6.0)
 
 log = logging.getLogger("bench_render")
 
@@ -92,6 +100,29 @@ def synthetic_ct() -> tuple[Volume, Volume]:
     return vol, vol.with_array(lab, modality="SEG", units="label")
 
 
+def synthetic_pet(ct: Volume, labels: Volume) -> tuple[Volume, np.ndarray]:
+    """A float32 SUVbw PET on a coarse grid made from the labels (three hot lesions), and the fixed (CT) ->
+    moving (PET) 4x4 matrix of a small rigid misregistration."""
+    sz, sy, sx = PET_STEP
+    lab = labels.array[::sz, ::sy, ::sx]
+    table = np.zeros(256, np.float32)
+    for label, suv in SUV_BY_LABEL.items():
+        table[label] = suv
+    suv = table[lab]
+    suv[ct.array[::sz, ::sy, ::sx] < -500] = 0.0  # air and lungs
+    nz, ny, nx = suv.shape
+    for z, y, x in ((nz // 2, ny // 2 - 10, nx // 2 - 20), (nz // 3, ny // 2 + 12, nx // 2 + 15),
+                    (2 * nz // 3, ny // 2, nx // 2 + 25)):
+        suv[z - 2:z + 3, y - 2:y + 3, x - 2:x + 3] = 9.0
+    spacing = tuple(s * k for s, k in zip(ct.spacing, PET_STEP[::-1], strict=True))
+    pet = Volume(suv, spacing=spacing, origin=ct.origin, modality="PT", units="SUVbw")
+    a = np.deg2rad(PET_ROTATION_DEG)
+    matrix = np.eye(4)
+    matrix[:2, :2] = [[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]]
+    matrix[:3, 3] = PET_SHIFT_MM
+    return pet, matrix
+
+
 def _window():
     from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow
 
@@ -125,11 +156,12 @@ def _slice_sequence(n: int) -> list[int]:
 
 
 def slice_view_scene(ct: Volume, labels: Volume, orientation: str):
-    """SliceView with the label overlay (outlined); returns (window, show(k), number of slices)."""
+    """SliceView with the label overlay (outlined) and the fused PET; returns (window, show(k), number of slices)."""
     win, ren = _window()
     sv = SliceView(ren, orientation)
     sv.set_volume(ct)
     sv.set_labels(labels)
+    sv.set_fusion(*synthetic_pet(ct, labels))
     sv.wait_for_slice_caches()  # the GUI builds them in the background once the voxels stop changing
     _frame(win)
     sv.reset_camera()
@@ -182,6 +214,9 @@ def reslice_mapper_scene(ct: Volume, labels: Volume, orientation: str):
     cam.SetPosition(*(centre - 1000 * view_dir))
     cam.SetViewUp(*((0, -1, 0) if orientation == "axial" else (0, 0, 1)))
     ren.ResetCamera()
+    extent = np.asarray(ct.size) * np.asarray(ct.spacing)  # mm along x, y, z
+    right, up = {"axial": (0, 1), "coronal": (0, 2), "sagittal": (1, 2)}[orientation]
+    cam.SetParallelScale(max(extent[right], extent[up]) / 2 * 1.02)  # the slice fills the window, as in SliceView
 
     def show(k: int) -> None:
         pos = ct.index_to_world(np.where(np.arange(3) == normal, k, 0))[normal]
@@ -198,7 +233,8 @@ def reslice_mapper_scene(ct: Volume, labels: Volume, orientation: str):
 
 
 def bench_slice_change(ct: Volume, labels: Volume, orientation: str) -> dict:
-    """Slice change + render, SliceView and the peer alternating frame by frame (same machine load)."""
+    """Slice change + render, SliceView (labels + fused PET) and the peer (image + labels) alternating frame by
+    frame (same machine load)."""
     scenes = {"slice_view": slice_view_scene(ct, labels, orientation),
               "peer_reslice_mapper": reslice_mapper_scene(ct, labels, orientation)}
     times: dict[str, list[float]] = {name: [] for name in scenes}
@@ -306,7 +342,8 @@ def main() -> int:
     t0 = time.perf_counter()
     ct, labels = synthetic_ct()
     result: dict = {
-        "scene": f"synthetic CT {SHAPE[2]}x{SHAPE[1]}x{SHAPE[0]} int16 + uint8 labels, {WINDOW}x{WINDOW} offscreen",
+        "scene": f"synthetic CT {SHAPE[2]}x{SHAPE[1]}x{SHAPE[0]} int16 + uint8 labels (+ fused 4 mm SUV PET in "
+                 f"SliceView), {WINDOW}x{WINDOW} offscreen",
         "make_volume_s": round(time.perf_counter() - t0, 2),
         "load_average_1min_at_start": round(os.getloadavg()[0], 2),  # other processes share the 2 cores
         "slice_peer": "vtkImageResliceMapper on the full 3D image + labels (indexed LUT), slice at focal point",

@@ -152,9 +152,14 @@ def test_a_dab_patches_the_sagittal_label_copy_and_shows_at_once(ct_and_labels, 
     assert (expected == 3).sum() > 20
     assert np.array_equal(view.labels.cache.slab(seg.array, view.slice_index)[..., 0],
                           seg.array[:, :, view.slice_index])
-    shown = vtk_to_numpy(view.labels.actor.GetMapper().GetInput().GetPointData().GetScalars())
-    assert np.array_equal(shown.reshape(*expected.shape, 4),
-                          colour_labels(expected, view.labels.fill32, view.labels.edge32, outline=True))
+    img = view.labels.actor.GetMapper().GetInput()  # the bounding box of coloured pixels
+    cols, rows, _ = img.GetDimensions()
+    c0, r0 = (round(o / s) for o, s in zip(img.GetOrigin()[:2], view.plane_spacing, strict=True))
+    shown = vtk_to_numpy(img.GetPointData().GetScalars()).reshape(rows, cols, 4)
+    coloured = colour_labels(expected, view.labels.fill32, view.labels.edge32, outline=True)
+    assert np.array_equal(shown, coloured[r0:r0 + rows, c0:c0 + cols])
+    coloured[r0:r0 + rows, c0:c0 + cols] = 0
+    assert not coloured[..., 3].any()  # nothing visible left out of the box
     win.Render()
     save_png(win, artifacts / "sagittal_after_dab.png")
     assert (np.abs(window_pixels(win).astype(int) - before).sum(axis=2) > 30).sum() > 50  # the dab on screen

@@ -86,6 +86,8 @@ def render_png(
         vv.set_volume(volume)
         if preset:
             vv.set_preset(preset)
+        if overlay is not None:
+            vv.set_fusion(overlay, overlay_transform, overlay_style)
     else:
         sv = SliceView(renderer, view)
         sv.set_volume(volume)

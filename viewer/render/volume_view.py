@@ -33,6 +33,7 @@ from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper, vtkG
 from viewer.core.presets import auto_window_level, looks_like_hu
 from viewer.core.volume import Volume
 from viewer.render.colormaps import label_color
+from viewer.render.fused_volume import FusedVolume
 from viewer.render.label_surfaces import label_surface_actor
 from viewer.render.render_window import disable_multisampling, is_software_opengl
 from viewer.render.vtk_image import vtk_image, world_matrix
@@ -172,6 +173,7 @@ class VolumeView:
         self.message.SetPosition(0.5, 0.5)
         self.message.VisibilityOff()
         renderer.AddVolume(self.actor)
+        self.fusion = FusedVolume(renderer)  # a second volume (PET over CT, ...): set_fusion
         renderer.AddActor(self._marker)
         renderer.AddViewProp(self.message)
         renderer.SetBackground(*DEFAULT_BACKGROUND)
@@ -276,6 +278,11 @@ class VolumeView:
             self._surfaces = label_surface_actor(labels, colors, opacity)
             if self._surfaces is not None:
                 self.renderer.AddActor(self._surfaces)
+
+    def set_fusion(self, moving: Volume | None, transform=None, style=None) -> None:
+        """Render a second volume ``moving`` through ``transform`` (fixed -> moving Transform or 4x4; None: the
+        same world frame) with a FusionStyle (default: the moving volume's); None removes it."""
+        self.fusion.set_overlay(moving, transform, style)
 
     def _set_overlay(self, name: str, actor: vtkActor | None) -> None:
         old = self._overlays.pop(name, None)
