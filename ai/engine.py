@@ -149,6 +149,8 @@ def check_inputs(model: LoadedModel, volumes: list[Volume]) -> None:
     """ModelError unless the volumes match the card's input channels (count, modality and the units the
     normalisation needs, e.g. SUVbw for 'suv')."""
     wanted = model.card.modalities
+    for vol in volumes:
+        vol.require_scalar(f"model {model.card.id}")
     got = [v.modality for v in volumes]
     if len(got) != len(wanted) or not all(_fits(w, v) for w, v in zip(wanted, volumes, strict=False)):
         raise ModelError(f"model {model.card.id} needs {' and '.join(wanted)}, got {' and '.join(got) or 'nothing'}")

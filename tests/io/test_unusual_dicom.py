@@ -68,3 +68,15 @@ def test_info_says_where_the_spacing_came_from_and_how_the_image_is_shown(pydico
     assert "in-plane spacing from ImagerPixelSpacing" in out and "MONOCHROME1: shown inverted" in out
     assert main(["info", str(pydicom_file("US1_J2KR.dcm"))]) == 0
     assert "colour, shown as RGB (no window/level)" in capsys.readouterr().out
+
+
+def test_statistics_and_ai_refuse_a_colour_image_with_a_clear_message(pydicom_file):
+    from ai.engine import check_inputs
+    from ai.registry import load_model
+    from viewer.core.stats import label_statistics
+
+    vol = load_volume(pydicom_file("US1_UNCR.dcm"))
+    with pytest.raises(ColourImageError, match="label statistics needs a greyscale image"):
+        label_statistics(vol, np.ones(vol.array.shape[:3], np.uint8))
+    with pytest.raises(ColourImageError, match="model abdomen_ct_unet needs a greyscale image"):
+        check_inputs(load_model("abdomen_ct_unet"), [vol])

@@ -29,6 +29,7 @@ def label_statistics(image: Volume, labels: Volume | np.ndarray, names: dict[int
     """One dict per label present: label, name, voxels, volume_ml, mean, std, min, max, units,
     centroid_mm (world LPS), bbox_index ([x0, y0, z0], [x1, y1, z1]); PET (SUVbw) adds suv_max, suv_peak,
     mtv_ml (label volume) and tlg (mtv_ml * SUVmean). ``labels`` must be on the image grid."""
+    image.require_scalar("label statistics")
     arr = labels.array if isinstance(labels, Volume) else np.asarray(labels)
     if arr.shape != image.array.shape:
         raise LabelMapError(f"label map {arr.shape} is not on the image grid {image.array.shape}")
