@@ -7,7 +7,9 @@ the model's spacing and normalises it as the card says; ``predict`` puts the arr
 axis order (card ``array_order``: (z, y, x), or MONAI's (x, y, z)) and runs MONAI's sliding-window
 inference with Gaussian weighting (optional mirroring TTA over every combination of the mirror axes);
 ``export`` takes the argmax at model resolution and resamples the labels back onto the first input's
-grid with nearest neighbour, exactly.
+grid with nearest neighbour, exactly. nnU-Net folders and MONAI bundles segment with their own pipelines
+(``segment_volumes``: ai.formats.nnunet, ai.formats.monai_bundle_run; a bundle's inferer and postprocessing
+as it declares them); these steps serve their cards where radview's preprocessing is needed (Grad-CAM).
 """
 
 from __future__ import annotations
@@ -316,7 +318,7 @@ def run_segmentation(model: LoadedModel, volumes: list[Volume], *, device="auto"
     Raises ModelError on channel/modality mismatch and Cancelled when ``cancel`` fires (no partial
     output is returned).
     """
-    if hasattr(model, "segment_volumes"):  # formats that replay their own pipeline (nnU-Net v2)
+    if hasattr(model, "segment_volumes"):  # formats that replay their own pipeline (nnU-Net v2, MONAI bundles)
         result = model.segment_volumes(volumes, device=select_device(device) if isinstance(device, str) else device,
                                        tta=tta, progress=progress, cancel=cancel,
                                        return_probabilities=return_probabilities, roi=roi)

@@ -1,13 +1,13 @@
 """MONAI bundles: configs/metadata.json + configs/inference.json + models/model.pt (or model.ts).
 
-The network comes from the bundle's ``network_def`` parsed with ``monai.bundle.ConfigParser``; the
-model card is derived from ``metadata.json`` (name, version, ``network_data_format``) and from the
-preprocessing the bundle declares, built by ConfigParser (``Orientationd`` axcodes -> orientation,
-``Spacingd`` pixdim -> spacing, ``ScaleIntensityRanged`` -> CT window, ``NormalizeIntensityd`` ->
-z-score, ``inferer.roi_size`` -> patch size). The card's layout is MONAI's: the network sees
-(C, x, y, z) arrays as LoadImage gives them, reoriented and resampled as Orientationd + Spacingd do
-(grid "monai", array_order "xyz"). Other bundle transforms are not replayed: the engine's own
-preprocessing stands in for them.
+One ``monai.bundle.ConfigParser`` builds the bundle's ``network_def``, ``preprocessing``, ``inferer`` and
+``postprocessing``; segmentation runs those objects as MONAI's evaluator does (ai.formats.monai_bundle_run):
+every transform as written, never reinterpreted or dropped. The model card is derived from ``metadata.json``
+(name, version, ``network_data_format``) and, as information, from the built objects (``Orientationd``
+axcodes -> orientation, ``Spacingd`` pixdim -> spacing, ``ScaleIntensityRanged`` -> CT window, a plain
+``NormalizeIntensityd`` -> z-score, any other intensity transform named in a ``bundle`` normalisation,
+``inferer.roi_size`` -> patch size, a sigmoid in the postprocessing -> ``multi_label``). The card's layout is
+MONAI's (grid "monai", array_order "xyz"): what radview's own preprocessing (Grad-CAM, ROI context) uses.
 """
 
 from __future__ import annotations
