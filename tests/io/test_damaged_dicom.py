@@ -217,3 +217,11 @@ def test_radview_info_on_a_folder_with_damaged_files_exits_0_and_names_each(tmp_
     damaged_lines = [line for line in out.splitlines() if line.startswith("damaged ")]
     assert sorted(Path(line.split()[1].rstrip(":")).name for line in damaged_lines) == sorted(bad)
     assert out.count("uid ") == 2  # both good series listed
+
+
+def test_an_unknown_vr_on_a_label_element_does_not_cost_the_image(tmp_path):
+    """A byte flip in SOPClassUID's VR ('UI' -> 'U\\xf9'): pydicom cannot convert it; the image still loads."""
+    data = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    assert data.count(b"\x08\x00\x16\x00UI") == 1
+    (tmp_path / "bad_vr.dcm").write_bytes(data.replace(b"\x08\x00\x16\x00UI", b"\x08\x00\x16\x00U\xf9"))
+    assert load_volume(tmp_path / "bad_vr.dcm").array.shape == (1, 128, 128)

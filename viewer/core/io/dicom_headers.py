@@ -150,9 +150,9 @@ class DicomHeader:
 
     @property
     def sop_class(self) -> str:
-        uid = str(self.dataset.get("SOPClassUID", "") or "")
+        uid = text(self.dataset, "SOPClassUID")
         if not uid and getattr(self.dataset, "file_meta", None) is not None:
-            uid = str(self.dataset.file_meta.get("MediaStorageSOPClassUID", "") or "")
+            uid = text(self.dataset.file_meta, "MediaStorageSOPClassUID")
         return uid
 
     @property
