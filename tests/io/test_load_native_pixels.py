@@ -97,6 +97,19 @@ def test_signed_12_bit_values_are_sign_extended(tmp_path, implicit):
     assert np.array_equal(np.sort(vol.array.ravel()), np.sort(values.ravel()))
 
 
+def test_fractional_slope_gives_float_values_exactly(tmp_path):
+    paths = _write(tmp_path, "MR", _values(6, -3000, 3000))
+
+    def rescaled(ds):
+        ds.RescaleSlope, ds.RescaleIntercept = "0.25", "-7.5"
+        return False
+
+    _rewrite(paths, rescaled)
+    vol = _load_native(tmp_path)
+    assert vol.array.dtype == np.float32
+    assert np.array_equal(vol.array, _reference(tmp_path).astype(np.float32))
+
+
 def test_uint8_lands_in_the_volume_as_stored(tmp_path):
     paths = _write(tmp_path, "MR", _values(4, 0, 255))
 
