@@ -68,18 +68,26 @@ def rgba_slice(z: float) -> vtkImageSlice:
     return layer
 
 
-def show_rgba(layer: vtkImageSlice, rgba: np.ndarray, spacing: tuple[float, float]) -> None:
-    """Upload the non-transparent part of an RGBA (rows, cols, 4) uint8 plane to ``layer`` and show it (hide
-    it when all is transparent). Only the bounding box of visible pixels is drawn: on software OpenGL every
-    pixel a layer covers costs fill time, a full 512 x 512 quad ~3 ms."""
-    alpha = rgba[..., 3]
-    rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
+def nonzero_box(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice] | None:
+    """(rows, cols) slices of the bounding box of a 2D ``mask``'s true pixels grown by ``pad`` (kept inside
+    the plane); None when none is true."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if not len(rows):
+        return None
+    return (slice(max(rows[0] - pad, 0), rows[-1] + 1 + pad), slice(max(cols[0] - pad, 0), cols[-1] + 1 + pad))
+
+
+def show_rgba(layer: vtkImageSlice, rgba: np.ndarray, spacing: tuple[float, float],
+              offset: tuple[int, int] = (0, 0)) -> None:
+    """Upload the non-transparent part of an RGBA (rows, cols, 4) uint8 plane, whose pixel (0, 0) is pixel
+    ``offset`` (row, col) of the slice, to ``layer`` and show it (hide it when all is transparent). Only the
+    bounding box of visible pixels is drawn: on software OpenGL every pixel a layer covers costs fill time."""
+    box = nonzero_box(rgba[..., 3])
+    if box is None:
         layer.VisibilityOff()
         return
-    (r0, r1), (c0, c1) = (rows[0], rows[-1] + 1), (cols[0], cols[-1] + 1)
-    img = image_data(rgba[r0:r1, c0:c1], spacing, 4)
-    img.SetOrigin(c0 * spacing[0], r0 * spacing[1], 0.0)
+    img = image_data(rgba[box], spacing, 4)
+    img.SetOrigin((offset[1] + box[1].start) * spacing[0], (offset[0] + box[0].start) * spacing[1], 0.0)
     layer.GetMapper().SetInputData(img)
     layer.VisibilityOn()
 

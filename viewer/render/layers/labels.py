@@ -8,7 +8,7 @@ from viewer.core.labels import LABEL_SOURCE_META
 from viewer.core.resample import resample_to
 from viewer.core.volume import Volume
 from viewer.render.colormaps import label_color
-from viewer.render.layers.base import Z_LABELS, SliceLayer, rgba_slice, show_rgba
+from viewer.render.layers.base import Z_LABELS, SliceLayer, nonzero_box, rgba_slice, show_rgba
 from viewer.render.layers.image import SLICE_CACHE_DELAY_S, ImageLayer
 from viewer.render.slice_cache import XMajorCache
 
@@ -148,9 +148,12 @@ class LabelLayer(SliceLayer):
         if self.labels is None:
             return
         lab = self.geometry.plane(self.labels, self.cache)
-        if not lab.any():
+        box = nonzero_box(lab, pad=1)  # one pixel around: outline pixels at the box edge are found too
+        if box is None:
             self.actor.VisibilityOff()
             return
+        lab = lab[box]
         if int(lab.max()) >= len(self.fill32):  # an id added since set_labels (in-place edit)
             self._build_tables(int(lab.max()))
-        show_rgba(self.actor, colour_labels(lab, self.fill32, self.edge32, self.outline), self.geometry.plane_spacing)
+        show_rgba(self.actor, colour_labels(lab, self.fill32, self.edge32, self.outline), self.geometry.plane_spacing,
+                  (box[0].start, box[1].start))
