@@ -171,9 +171,15 @@ def test_garbage_behind_dicom_magic_is_corrupt(tmp_path):
         load_volume(bad)
 
 
-@pytest.mark.parametrize("name", ["rtstruct.dcm", "rtplan.dcm"])
-def test_non_image_dicom_raises_not_an_image(pydicom_file, name):
-    with pytest.raises(NotAnImageError, match="RT"):
+@pytest.mark.parametrize(("name", "says"), [
+    ("rtstruct.dcm", "RT Structure Set .*: contours, not an image: open the image series they were drawn on"),
+    ("rtplan.dcm", "RT Plan .*: a radiotherapy plan or record: it holds no image"),
+    ("test-SR.dcm", "Comprehensive SR .*: a structured report"),
+    ("DICOMDIR", "Media Storage Directory .*: the index of a DICOM disc: open the folder that holds it"),
+    ("waveform_ecg.dcm", "12-lead ECG Waveform .*: a waveform"),
+])
+def test_non_image_dicom_raises_not_an_image_saying_what_it_is(pydicom_file, name, says):
+    with pytest.raises(NotAnImageError, match=f"{name}: DICOM object without pixel data: {says}"):
         load_volume(pydicom_file(name))
 
 

@@ -387,8 +387,25 @@ def describe_non_image(h: DicomHeader) -> str:
     return f"{name} ({uid})" if uid else name
 
 
+#: What an object without pixel data is, and what to open instead, by SOP class UID prefix.
+NON_IMAGE_HINTS = (
+    ("1.2.840.10008.5.1.4.1.1.481.3", "contours, not an image: open the image series they were drawn on "
+                                      "(radview does not read RT structures)"),
+    ("1.2.840.10008.5.1.4.1.1.481.", "a radiotherapy plan or record: it holds no image"),
+    ("1.2.840.10008.5.1.4.1.1.88.", "a structured report (text and measurements): it holds no image"),
+    ("1.2.840.10008.5.1.4.1.1.9.", "a waveform (ECG, ...): it holds no image"),
+    ("1.2.840.10008.1.3.10", "the index of a DICOM disc: open the folder that holds it"),
+)
+
+
+def non_image_hint(h: DicomHeader) -> str:
+    """What a DICOM object without pixel data is and what to open instead ('it holds no image' by default)."""
+    uid = h.sop_class
+    return next((hint for prefix, hint in NON_IMAGE_HINTS if uid.startswith(prefix)), "it holds no image")
+
+
 def require_images(series: list[SeriesInfo], others: list[DicomHeader], path: Path) -> None:
-    """Raise NotAnImageError when ``path`` held only DICOM objects without pixel data."""
+    """Raise NotAnImageError when ``path`` held only DICOM objects without pixel data, saying what they are."""
     if not series and others:
-        kinds = sorted({describe_non_image(h) for h in others})
-        raise NotAnImageError(f"DICOM object without pixel data: {', '.join(kinds)}", path)
+        kinds = sorted({f"{describe_non_image(h)}: {non_image_hint(h)}" for h in others})
+        raise NotAnImageError(f"DICOM object without pixel data: {'; '.join(kinds)}", path)
