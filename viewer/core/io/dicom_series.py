@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 import numpy as np
 import pydicom
 
-from viewer.core.errors import CorruptFileError, GeometryError
+from viewer.core.errors import CorruptFileError, GeometryError, RadviewError
 from viewer.core.io.dicom_decode import decode_frames
 from viewer.core.io.dicom_geometry import SeriesGeometry, SliceRef, _frame_item, series_geometry
-from viewer.core.io.dicom_headers import SeriesInfo, number, uint
+from viewer.core.io.dicom_headers import SeriesInfo, number, text, uint
 from viewer.core.io.dicom_native_pixels import native_frame, read_frame_into
 from viewer.core.io.dicom_validation import COLOUR, check_volume_object, photometric
 from viewer.core.io.suv import pet_units, suv_factor_from_dataset
@@ -85,6 +85,16 @@ class SeriesLoader:
 
     def __init__(self, series: SeriesInfo):
         self.series = series
+        try:
+            self._build(series)
+        except RadviewError:
+            raise
+        except Exception as err:  # a damaged element pydicom cannot convert: typed, never a raw exception
+            log.warning("series %s: unexpected error reading its headers", series.series_uid, exc_info=True)
+            raise CorruptFileError(f"header cannot be read ({type(err).__name__}: {err})", series.files[0]) from err
+
+    def _build(self, series: SeriesInfo) -> None:
+        """Geometry, units and the zero-filled volume from the headers (see the class docstring)."""
         check_volume_object(series.headers[0])
         self.geometry = series_geometry(series.headers)
         ds0 = self.geometry.slices[0].header.dataset
@@ -96,7 +106,7 @@ class SeriesLoader:
         units = "arbitrary"
         if kind == "CT":
             units = "HU"
-        elif kind == "RTDOSE" and str(ds0.get("DoseUnits", "")).upper() == "GY":
+        elif kind == "RTDOSE" and text(ds0, "DoseUnits").upper() == "GY":
             units = "Gy"
         elif kind == "PT":
             self._suv, why = suv_factor_from_dataset(ds0)
@@ -135,8 +145,8 @@ class SeriesLoader:
             "series_uid": series.series_uid,
             "series_description": series.description,
             "series_number": series.series_number,
-            "body_part": str(ds.get("BodyPartExamined", "") or ""),
-            "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "") or ""),
+            "body_part": text(ds, "BodyPartExamined"),
+            "frame_of_reference_uid": text(ds, "FrameOfReferenceUID"),
             "files": [str(f) for f in series.files],
             "format": "dicom",
             "photometric": photometric(ds),
