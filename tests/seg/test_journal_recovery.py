@@ -131,16 +131,13 @@ def _big_labels() -> np.ndarray:
     return lab
 
 
-def test_journalling_an_initial_label_map_does_not_block_the_caller(tmp_path):
-    """Measured on the 2-core CI machine: ~1 ms to hand a 512x512x300 map to the journal (was 5.9 s)."""
+def test_an_initial_label_map_is_journalled_whole_by_the_journal_thread(tmp_path):
+    """The caller only hands the map over (its time: benchmarks/bench_edit.py, initial_map_journal_handoff_ms)."""
     vol = Volume(np.zeros((300, 512, 512), np.int16), (0.8, 0.8, 1.0))
     seg = Segmentation(vol, "big", _big_labels())
     seg.provenance[...] = seg.array != 0
-    start = time.perf_counter()
     journal = Journal(tmp_path, seg, None)
-    handed_over = time.perf_counter() - start
     journal.flush()
-    assert handed_over <= 0.25
     rec, warnings = replay(journal.dir)
     assert not warnings and np.array_equal(rec.array, seg.array) and np.array_equal(rec.provenance, seg.provenance)
     journal.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -138,9 +137,9 @@ def test_segmentation_overlay_from_file(viewer, open_and_wait, demo_study):
     assert np.abs(coloured - plain).sum(axis=2).astype(bool).mean() > 0.05
 
 
-def test_screenshot_command_and_startup_time(tmp_path):
+def test_screenshot_command(tmp_path):
+    """``radview --demo --screenshot`` writes the rendered window (its wall time: benchmarks/bench_gui.py)."""
     out = tmp_path / "shot.png"
-    t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "viewer", "--demo", "--screenshot", str(out)], capture_output=True,
                           text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
@@ -148,19 +147,17 @@ def test_screenshot_command_and_startup_time(tmp_path):
 
     img = np.asarray(Image.open(out).convert("RGB")).astype(np.int16)
     assert img.shape[0] > 400 and img.std() > 20
-    assert time.perf_counter() - t < 120
 
 
-def test_gui_imports_no_torch_and_opens_fast():
+def test_gui_opens_without_importing_torch_or_monai():
+    """The window shows before any model is needed (start-up time: benchmarks/bench_gui.py)."""
     code = (
-        "import time, sys; t = time.perf_counter();"
-        "from PySide6.QtWidgets import QApplication; app = QApplication([]);"
+        "import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]);"
         "from viewer.ui.main_window import MainWindow; w = MainWindow(); w.show(); app.processEvents();"
-        "print(time.perf_counter() - t, 'torch' in sys.modules, 'monai' in sys.modules)"
+        "print('torch' in sys.modules, 'monai' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out[1:] == ["False", "False"]
-    assert float(out[0]) < 2.0
+    assert out == ["False", "False"]
 
 
 def test_drag_and_drop_opens_and_recent_files_remember(viewer, qtbot, demo_study):
