@@ -96,3 +96,16 @@ def test_sparse_segment_numbers_become_the_same_label_values(pydicom_file, tmp_p
     assert labels.array.dtype == np.uint16 and names == {7: "s1", 300: "s2"}
     assert set(np.unique(labels.array).tolist()) == {0, 7, 300}
     assert (labels.array == 7).sum() == 400 and (labels.array == 300).sum() == 300
+
+
+def test_slices_omitted_as_empty_between_labelled_ones_read_back_as_zeros(ct_dir, ct_volume, tmp_path):
+    labels = np.zeros(ct_volume.array.shape, np.uint8)
+    labels[3, 100:140, 200:260] = 1
+    labels[10, 300:320, 100:110] = 2
+    out = write_dicom_seg(labels, ct_dir, tmp_path / "gaps.dcm")
+    assert int(pydicom.dcmread(out).NumberOfFrames) == 2
+    native, _, _ = read_dicom_seg(out)  # slices 3..10 of the series
+    np.testing.assert_array_equal(native.array, labels[3:11])
+    np.testing.assert_allclose(native.origin, ct_volume.index_to_world((0, 0, 3)), atol=1e-3)
+    placed, _, _ = read_dicom_seg(out, reference=ct_volume)
+    np.testing.assert_array_equal(placed.array, labels)
