@@ -241,11 +241,9 @@ class SliceView:
         vol = self.volume
         x, y, z = world_xyz
         where = f"({x:.1f}, {y:.1f}, {z:.1f}) mm"
-        if vol.array.ndim == 4:
-            index = np.rint(vol.world_to_index(world_xyz)).astype(int)
-            if not all(0 <= i < n for i, n in zip(index, vol.size, strict=True)):
-                return ""
-            return f"RGB {tuple(int(c) for c in vol.array[index[2], index[1], index[0]])}  {where}"
+        if vol.is_rgb:
+            rgb = vol.rgb_at(world_xyz)
+            return "" if rgb is None else f"RGB {rgb}  {where}"
         value = vol.value_at(world_xyz)
         if value is None:
             return ""

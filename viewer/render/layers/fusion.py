@@ -189,8 +189,7 @@ class FusionLayer(SliceLayer):
         if moving is None:
             self.actor.VisibilityOff()
             return
-        if moving.array.ndim != 3:
-            raise ValueError(f"fusion needs a greyscale volume; '{moving.description}' is colour (RGB)")
+        moving.require_scalar("fusion")
         self.set_style(style or default_fusion_style(moving))
         matrix = fixed_to_moving_matrix(transform)
         if matrix is not None:

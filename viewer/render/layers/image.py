@@ -41,7 +41,7 @@ class ImageLayer(SliceLayer):
     def is_rgb(self) -> bool:
         """Whether the shown volume is a colour image."""
         vol = self.geometry.volume
-        return vol is not None and vol.array.ndim == 4  # (z, y, x, 3)
+        return vol is not None and vol.is_rgb
 
     def set_window_level(self, window: float, level: float) -> None:
         """Values ``level -/+ window/2`` span the colour map (scalar images)."""
