@@ -318,13 +318,13 @@ def _seg_grid(volume, description: str) -> Volume:
     steps = affine[:3, :3]  # columns: world step of one slice, one row, one column
     spacing = np.linalg.norm(steps, axis=0)
     across, down = steps[:, 2] / spacing[2], steps[:, 1] / spacing[1]
-    origin = affine[:3, 3]
-    if array.shape[0] > 1 and steps[:, 0] @ np.cross(across, down) < 0:
-        origin = origin + steps[:, 0] * (array.shape[0] - 1)
-        array = array[::-1]
-    normal = np.cross(across, down)
+    origin, normal, step = affine[:3, 3], np.cross(across, down), steps[:, 0]
+    if array.shape[0] > 1 and step @ normal < 0:
+        origin = origin + step * (array.shape[0] - 1)
+        array, step = array[::-1], -step
+    through = step / spacing[0] if array.shape[0] > 1 else normal  # the stacking direction, as stored
     return Volume(np.ascontiguousarray(array), (spacing[2], spacing[1], spacing[0]), tuple(origin),
-                  np.column_stack([across, down, normal]), modality="SEG", units="label", description=description)
+                  np.column_stack([across, down, through]), modality="SEG", units="label", description=description)
 
 
 def _paste(labels: Volume, reference: Volume) -> tuple[Volume, int] | None:
