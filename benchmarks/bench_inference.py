@@ -37,8 +37,14 @@ def best(fn, n=3):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nnunet-repeats", type=int, default=2, help="best of N nnU-Net runs (0: skip them)")
+    parser.add_argument("--bundle-parity", action="store_true",
+                        help="also run bundle_parity.py: MONAI bundles vs MONAI's own run on the real CT (~5 min)")
     args = parser.parse_args()
     report = monai_comparison()
+    if args.bundle_parity:
+        from bundle_parity import compare as bundle_compare  # beside this file
+
+        report["bundle_parity"] = bundle_compare()
     if args.nnunet_repeats > 0:
         from nnunet_comparison import compare  # beside this file
 

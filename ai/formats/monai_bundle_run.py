@@ -137,10 +137,13 @@ def window_total(inferer, spatial_shape) -> int:
 
 def run_inferer(model: LoadedModel, pipeline: BundlePipeline, inputs, *, device, tta: bool, progress, cancel):
     """``pipeline.inferer(inputs, network)`` as the evaluator calls it (no_grad), the network wrapped to report
-    progress, honour ``cancel`` and, with ``tta``, average its outputs over the card's mirror combinations."""
+    progress, honour ``cancel`` and, with ``tta``, average its outputs over the card's mirror combinations.
+
+    The bundle's network runs as built, in MONAI's layout: radview's channels-last CPU copy (ai.cpu_network)
+    was 1.4x slower on a small bundle UNet ([8, 16] channels, 4 x 64 x 64 x 32 windows: 1.24 vs 0.90 s)."""
     import torch
 
-    network = model.inference_network(device)
+    network = model.network
     flips = [model.mirror_dims(axes) for axes in mirror_combinations(model.mirror_axes)] if tta else [[]]
     total = window_total(pipeline.inferer, inputs.shape[2:]) * len(flips)
     done = [0]
@@ -148,9 +151,6 @@ def run_inferer(model: LoadedModel, pipeline: BundlePipeline, inputs, *, device,
     def predictor(batch, *args, **kwargs):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        batch = torch.as_tensor(batch)  # the network sees a plain tensor, as in MONAI's sliding window
-        if device.type in ("cpu", "cuda") and batch.ndim == 5:  # oneDNN / cuDNN without layout reorders
-            batch = batch.contiguous(memory_format=torch.channels_last_3d)
         out = None
         for dims in flips:
             try:
@@ -160,7 +160,7 @@ def run_inferer(model: LoadedModel, pipeline: BundlePipeline, inputs, *, device,
             except RuntimeError as err:  # e.g. a traced network whose card lists other input channels
                 raise ModelError(f"the network rejects a {tuple(batch.shape)} input patch "
                                  f"({str(err).strip().splitlines()[-1]})", model.card_path) from err
-            y = (torch.flip(y, dims) if dims else y).float().contiguous()
+            y = (torch.flip(y, dims) if dims else y).float()
             out = y if out is None else out.add_(y)
             done[0] += batch.shape[0]
             progress(0.1 + 0.8 * min(done[0] / total, 1.0), f"window {done[0]}/{total}")
