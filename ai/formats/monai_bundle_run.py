@@ -61,8 +61,14 @@ class VolumeReader:
         return (arrays[0] if len(arrays) == 1 else np.stack(arrays)), meta
 
 
-def volume_of(tensor, values: np.ndarray, **fields) -> Volume:
-    """A radview Volume of ``values`` ((x, y, z), as MONAI holds them) on the grid of MetaTensor ``tensor``."""
+def volume_of(tensor, values: np.ndarray, target: Volume, **fields) -> Volume:
+    """A radview Volume of ``values`` ((x, y, z), as MONAI holds them) on the grid of MetaTensor ``tensor``;
+    a plain tensor (no affine) of ``target``'s shape lies on ``target``'s grid, any other is a ModelError."""
+    if not hasattr(tensor, "affine"):
+        if values.shape != tuple(target.size):
+            raise ModelError(f"the bundle's prediction {tuple(values.shape)} carries no affine (not a MetaTensor) and "
+                             f"is not on the image grid {tuple(target.size)}")
+        return target.with_array(np.ascontiguousarray(values.transpose(2, 1, 0)), **fields)
     lps = LPS_TO_RAS @ np.asarray(tensor.affine, float)
     spacing = np.linalg.norm(lps[:3, :3], axis=0)
     return Volume(np.ascontiguousarray(values.transpose(2, 1, 0)), tuple(spacing), tuple(lps[:3, 3]),
@@ -257,12 +263,12 @@ class MonaiBundleModel(LoadedModel):
         target = inputs[0]
         values = labels_of(np.asarray(pred.detach().cpu().float()), self.pipeline.multi_label)
         labels = _on_grid(volume_of(pred, values.astype(np.uint8 if values.max(initial=0) < 256 else np.uint16),
-                                    units="label", modality="SEG"), target, nearest=True)
+                                    target, units="label", modality="SEG"), target, nearest=True)
         prob = None
         if top is not None:  # 0 where the bundle never evaluated (e.g. Invertd's padding of a crop): background
             p = np.asarray(top.detach().cpu().float())[0]
             p[p == 0] = 1.0
-            prob = _on_grid(volume_of(top, p, units="arbitrary", modality="OT"), target, nearest=False)
+            prob = _on_grid(volume_of(top, p, target, units="arbitrary", modality="OT"), target, nearest=False)
         if box is not None:
             keep = _index_box(ref, roi)
             labels = _paste(labels.array, ref, box, keep, 0)

@@ -146,14 +146,21 @@ def test_unknown_intensity_transform_is_named_in_the_card_and_refused_outside_th
 
 def test_probabilities_and_roi_follow_the_bundle_output(tmp_path):
     """The probability map is the softmax of the chosen label (>= 1/3 of 3 classes inside the foreground
-    crop, 1 = background on the air border CropForegroundd cut away); an ROI keeps labels inside its box."""
+    crop, 1 = background on the air border CropForegroundd cut away); progress counts MONAI's windows; an ROI
+    keeps labels inside its box."""
     from ai.engine import run_segmentation
     from ai.registry import load_model
     from viewer.core.io import load_volume
 
     bundle, image = make_case(tmp_path, sliding("gaussian", 0.25))
     model, ct = load_model(str(bundle)), load_volume(image)
-    full = run_segmentation(model, [ct], device="cpu", return_probabilities=True)
+    reports = []
+    full = run_segmentation(model, [ct], device="cpu", return_probabilities=True,
+                            progress=lambda f, m: reports.append((f, m)))
+    windows = [m for _, m in reports if m.startswith("window ")]
+    done, total = windows[-1].split()[1].split("/")  # the count of MONAI's scan, stated up front
+    assert done == total and len(windows) > 1 and reports[-1][0] == 1.0
+    assert [f for f, _ in reports] == sorted(f for f, _ in reports)
     prob = full.probabilities.array
     assert full.probabilities.same_grid(ct) and prob.min() >= 0 and prob.max() <= 1 + 1e-4
     assert prob[5:-5, 5:-5, 5:-5].min() >= 1 / 3 - 1e-4 and np.all(prob[:, :, :3] == 1)
