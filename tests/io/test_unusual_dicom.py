@@ -80,3 +80,14 @@ def test_statistics_and_ai_refuse_a_colour_image_with_a_clear_message(pydicom_fi
         label_statistics(vol, np.ones(vol.array.shape[:3], np.uint8))
     with pytest.raises(ColourImageError, match="model abdomen_ct_unet needs a greyscale image"):
         check_inputs(load_model("abdomen_ct_unet"), [vol])
+
+
+def test_a_retired_photometric_interpretation_is_unsupported_not_damaged(pydicom_file, tmp_path):
+    from viewer.core.errors import CorruptFileError, UnsupportedFormatError
+
+    ds = pydicom.dcmread(pydicom_file("SC_rgb.dcm"))
+    ds.PhotometricInterpretation = "HSV"
+    ds.save_as(tmp_path / "hsv.dcm")
+    with pytest.raises(UnsupportedFormatError, match="hsv.dcm: PhotometricInterpretation HSV .*retired") as err:
+        load_volume(tmp_path / "hsv.dcm")
+    assert not isinstance(err.value, CorruptFileError)

@@ -18,13 +18,15 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from viewer.core.errors import DamagedHeaderError, NotAVolumeObjectError, RadviewError
+from viewer.core.errors import DamagedHeaderError, NotAVolumeObjectError, RadviewError, UnsupportedFormatError
 from viewer.core.io.dicom_headers import PIXEL_DATA_TAGS, DicomHeader, describe_non_image, numbers, text, uint
 
 #: Photometric interpretations radview shows: grey (MONOCHROME1 inverted), colour converted to RGB.
 GREY = ("MONOCHROME1", "MONOCHROME2")
 COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "YBR_PARTIAL_420", "PALETTE COLOR")
-_UNCOMPRESSED = (ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian)
+#: Retired photometric interpretations: valid DICOM, not shown by radview (no decoder converts them).
+RETIRED = ("ARGB", "CMYK", "HSV", "YBR_PARTIAL_422")
+_UNCOMPRESSED = (ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian)
 
 #: SOP classes that carry pixel data but are not an image to stack: what they are and how to open them.
 OBJECTS_WITH_PIXELS = {
@@ -97,6 +99,9 @@ def check_pixel_description(h: DicomHeader) -> None:
     byte in Rows or BitsAllocated shows here, before anything is allocated).
     """
     ds = h.dataset
+    kind = photometric(ds)
+    if kind in RETIRED:  # valid, but refused at load as unsupported (see check_volume_object)
+        return
     rows, cols = uint(ds, "Rows", 0), uint(ds, "Columns", 0)
     if rows == 0 or cols == 0:
         raise DamagedHeaderError(f"image size Rows x Columns is {rows} x {cols}", h.path)
@@ -112,7 +117,6 @@ def check_pixel_description(h: DicomHeader) -> None:
     frames = numbers(ds, "NumberOfFrames")
     if frames is not None and (len(frames) != 1 or frames[0] < 0 or frames[0] != int(frames[0])):
         raise DamagedHeaderError(f"NumberOfFrames is not a count ({frames})", h.path)
-    kind = photometric(ds)
     if kind not in GREY + COLOUR:
         raise DamagedHeaderError(f"PhotometricInterpretation '{kind}' is not a known value", h.path)
     if (samples == 3) != (kind in COLOUR and kind != "PALETTE COLOR"):
@@ -120,7 +124,7 @@ def check_pixel_description(h: DicomHeader) -> None:
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else ImplicitVRLittleEndian
     raw = ds._dict.get(PIXEL_DATA_TAGS[0])  # noqa: SLF001 - the deferred element keeps its declared length
-    if syntax in _UNCOMPRESSED and syntax != DeflatedExplicitVRLittleEndian and raw is not None:
+    if syntax in _UNCOMPRESSED and raw is not None:  # (deflated: lengths are those of the inflated stream)
         length = raw.length if isinstance(raw, pydicom.dataelem.RawDataElement) else len(raw.value or b"")
         expected = _expected_pixel_bytes(h, rows, cols, samples, bits)
         if length != 0xFFFFFFFF and length < expected:
@@ -130,10 +134,14 @@ def check_pixel_description(h: DicomHeader) -> None:
 
 
 def check_volume_object(h: DicomHeader) -> None:
-    """Raise NotAVolumeObjectError for an object with pixels that is not an image (SEG, RT Image, ...)."""
+    """Raise NotAVolumeObjectError for an object with pixels that is not an image (SEG, RT Image, ...),
+    UnsupportedFormatError for a retired photometric interpretation (ARGB, CMYK, HSV)."""
     why = OBJECTS_WITH_PIXELS.get(h.sop_class)
     if why is not None:
         raise NotAVolumeObjectError(f"{describe_non_image(h)}: {why}", h.path)
+    kind = photometric(h.dataset)
+    if kind in RETIRED:
+        raise UnsupportedFormatError(f"PhotometricInterpretation {kind} (retired from DICOM) is not supported", h.path)
 
 
 def check_image_header(h: DicomHeader) -> None:
