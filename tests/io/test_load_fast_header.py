@@ -40,7 +40,14 @@ def _fast(path: Path):
 
 
 def assert_same_dataset(fast, ref) -> None:
-    """Element for element the same, raw values and file offsets included."""
+    """Element for element the same, raw values and file offsets included (damaged values warn as
+    pydicom converts them for the comparison: not the point here)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _assert_same_dataset(fast, ref)
+
+
+def _assert_same_dataset(fast, ref) -> None:
     assert fast.filename == ref.filename
     assert fast.preamble == ref.preamble
     assert fast.original_encoding == ref.original_encoding
@@ -55,9 +62,7 @@ def assert_same_dataset(fast, ref) -> None:
         else:  # undefined-length sequences are parsed by pydicom in both readers
             assert (type(elem), elem.VR, elem.value, elem.file_tell) == \
                 (type(other), other.VR, other.value, other.file_tell), tag
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert str(fast) == str(ref)
+    assert str(fast) == str(ref)
 
 
 def _installed_test_files() -> list[Path]:
