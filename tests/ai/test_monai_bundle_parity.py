@@ -189,3 +189,29 @@ def test_real_ct_nifti_and_dicom_match_monai(tmp_path, image):
     if image == "ct_abdomen_dicom":  # MONAI's PydicomReader stacks the slices head first: radview's z reversed
         reference = reference[::-1]
     assert min(dice_per_label(ours, reference, (0, 1, 2)).values()) >= 0.99
+
+
+def test_model_zoo_style_inference_json(tmp_path):
+    """A whole model-zoo inference.json (imports, device, datalist, dataset, dataloader, CheckpointLoader
+    handler, evaluator, initialize/run) loads: radview builds only what segmentation needs."""
+    bundle, image = make_case(tmp_path, sliding("gaussian", 0.25, roi=(32, 32, 16)))
+    config = json.loads((bundle / "configs" / "inference.json").read_text())
+    config.update({
+        "imports": ["$import glob", "$import os"],
+        "device": "$torch.device('cuda:0' if torch.cuda.is_available() else 'cpu')",
+        "dataset_dir": "/nowhere", "datalist": "$list(sorted(glob.glob(@dataset_dir + '/*.nii.gz')))",
+        "network": "$@network_def.to(@device)",
+        "dataset": {"_target_": "Dataset", "data": "$[{'image': i} for i in @datalist]",
+                    "transform": "@preprocessing"},
+        "dataloader": {"_target_": "DataLoader", "dataset": "@dataset", "batch_size": 1, "num_workers": 0},
+        "handlers": [{"_target_": "CheckpointLoader", "load_path": "$@bundle_root + '/models/model.pt'",
+                      "load_dict": {"model": "@network"}}],
+        "evaluator": {"_target_": "SupervisedEvaluator", "device": "@device", "val_data_loader": "@dataloader",
+                      "network": "@network", "inferer": "@inferer", "postprocessing": "@postprocessing",
+                      "val_handlers": "@handlers", "amp": True},
+        "initialize": ["$monai.utils.set_determinism(seed=123)"], "run": ["$@evaluator.run()"]})
+    config["postprocessing"]["transforms"][1]["device"] = "@device"
+    (bundle / "configs" / "inference.json").write_text(json.dumps(config))
+    reference = monai_run(bundle, image)[0]
+    ours = radview_segment(bundle, image, tmp_path / "labels.nii.gz")
+    assert min(dice_per_label(ours, reference, (0, 1, 2)).values()) >= 0.99
