@@ -18,7 +18,7 @@ def test_info_json_shape(shared_data, capsys):
     assert main(["info", str(shared_data / "ct_abdomen_dicom"), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     (s,) = data["series"]
-    assert data["damaged"] == []
+    assert data["damaged"] == data["not_shown"] == []
     assert set(s) == {"series_uid", "modality", "description", "size", "spacing", "spacing_source", "origin",
                       "direction", "units", "colour", "photometric", "n_files", "warnings"}
     assert (s["spacing_source"], s["colour"], s["photometric"]) == ("PixelSpacing", "grey", "MONOCHROME2")

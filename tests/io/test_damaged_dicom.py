@@ -225,3 +225,15 @@ def test_an_unknown_vr_on_a_label_element_does_not_cost_the_image(tmp_path):
     assert data.count(b"\x08\x00\x16\x00UI") == 1
     (tmp_path / "bad_vr.dcm").write_bytes(data.replace(b"\x08\x00\x16\x00UI", b"\x08\x00\x16\x00U\xf9"))
     assert load_volume(tmp_path / "bad_vr.dcm").array.shape == (1, 128, 128)
+
+
+def test_info_lists_a_segmentation_beside_a_series_as_not_shown_not_damaged(tmp_path, capsys):
+    from viewer.cli import main
+
+    folder, bad = _mixed_folder(tmp_path / "study")
+    (folder / "seg.dcm").write_bytes(Path(get_testdata_file("liver_1frame.dcm")).read_bytes())
+    info = report(folder)
+    assert [Path(d["file"]).name for d in info["not_shown"]] == ["seg.dcm"]
+    assert "DICOM SEG" in info["not_shown"][0]["problem"] and len(info["damaged"]) == len(bad)
+    assert main(["info", str(folder / "seg.dcm")]) == 2  # alone, the SEG is the error, saying how to open it
+    assert "File > Open segmentation" in capsys.readouterr().err

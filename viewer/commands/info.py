@@ -36,4 +36,6 @@ def run(args) -> int:
             print(f"         warning: {w}")
     for d in found["damaged"]:
         print(f"damaged  {d['file']}: {d['problem']} (left out)")
+    for d in found["not_shown"]:
+        print(f"not shown {d['file']}: {d['problem']}")
     return 0

@@ -7,7 +7,7 @@ from os import PathLike
 
 import numpy as np
 
-from viewer.core.errors import EmptyInputError, RadviewError
+from viewer.core.errors import CorruptFileError, RadviewError
 from viewer.core.io import SeriesInfo, scan
 from viewer.core.io.dicom_series import SeriesLoader
 from viewer.core.io.image_files import read_image_sample
@@ -26,19 +26,22 @@ def describe(path: str | PathLike) -> list[dict]:
 
 
 def report(path: str | PathLike) -> dict:
-    """{'series': :func:`describe`'s list, 'damaged': [{'file', 'problem'}]}: the series that can be shown
-    and the DICOM files left out as damaged. A series whose files pass the header rules but cannot form
-    a volume (e.g. mixed orientations) is listed under 'damaged' with its first file."""
+    """{'series': :func:`describe`'s list, 'damaged': [...], 'not_shown': [...]}, each problem entry a
+    {'file', 'problem'}: the series that can be shown, the DICOM files left out as damaged, and series
+    that are not images to show (a DICOM SEG, mixed orientations, ...) with what they are. When nothing
+    can be shown, the first problem is raised (as its typed error)."""
     found = scan(path)
-    series, damaged = [], [{"file": err.path, "problem": err.problem} for err in found.damaged]
+    series, problems = [], [(err, err.path) for err in found.damaged]
     for s in found:
         try:
             series.append(_series_entry(s))
         except RadviewError as err:
-            damaged.append({"file": err.path or str(s.files[0]), "problem": err.problem})
+            problems.append((err, err.path or str(s.files[0])))
     if not series:
-        raise EmptyInputError(f"no series can be shown: {damaged[0]['file']}: {damaged[0]['problem']}", path)
-    return {"series": series, "damaged": damaged}
+        raise problems[0][0]
+    entries = [(isinstance(err, CorruptFileError), {"file": file, "problem": err.problem}) for err, file in problems]
+    return {"series": series, "damaged": [e for bad, e in entries if bad],
+            "not_shown": [e for bad, e in entries if not bad]}
 
 
 def _series_entry(s: SeriesInfo) -> dict:
