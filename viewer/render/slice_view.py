@@ -71,8 +71,8 @@ class SliceView:
         for layer in self.layers:
             layer.clear()
         self.image.show_volume(vol)
-        self.set_colormap(default_colormap(vol))
-        self.set_window_level(*auto_window_level(vol))
+        self.image.set_colormap(default_colormap(vol))
+        self.image.set_window_level(*auto_window_level(vol))
         self.set_cursor(vol.index_to_world((np.asarray(vol.size) - 1) / 2.0))
         self.reset_camera()
 
@@ -142,6 +142,7 @@ class SliceView:
         """Values ``level -/+ window/2`` span the colour map (not applied to colour images)."""
         self.image.set_window_level(window, level)
         if self.volume is not None:
+            self.image.update()  # the drawn part depends on the window's low end
             self.corner_text.update()
             if self.fusion.style.blend == "difference":
                 self.fusion.update()
@@ -149,6 +150,8 @@ class SliceView:
     def set_colormap(self, name: str) -> None:
         """'gray', 'gray_inverse' or 'hot'."""
         self.image.set_colormap(name)
+        if self.volume is not None:
+            self.image.update()
 
     @property
     def colormap(self) -> str:

@@ -6,10 +6,14 @@ import numpy as np
 
 from viewer.core.volume import Volume
 from viewer.render.colormaps import image_lut
-from viewer.render.layers.base import SliceLayer, image_data, image_slice
+from viewer.render.layers.base import SliceLayer, image_data, image_slice, nonzero_box
 from viewer.render.slice_cache import XMajorCache
 from viewer.render.slice_geometry import SliceGeometry
 
+#: Colour maps whose lowest colour is black, the views' background: pixels at or below the window's low end
+#: look the same drawn or not, so only the bounding box of the others is drawn (software OpenGL pays per pixel;
+#: air around a CT is a third to a half of the slice).
+BLACK_BELOW_WINDOW = ("gray", "hot")
 #: Seconds without voxel changes (progressive loading, label edits) before an x-major copy is rebuilt.
 SLICE_CACHE_DELAY_S = 0.5
 
@@ -70,6 +74,14 @@ class ImageLayer(SliceLayer):
 
     def update(self) -> None:
         geo = self.geometry
-        self.plane = geo.plane(geo.volume.array, self.cache)
-        components = 3 if self.is_rgb else 1
-        self.actor.GetMapper().SetInputData(image_data(self.plane, geo.plane_spacing, components))
+        self.plane = plane = geo.plane(geo.volume.array, self.cache)
+        box = (slice(None), slice(None))
+        if not self.is_rgb and self.colormap in BLACK_BELOW_WINDOW:
+            box = nonzero_box(plane > self.level - self.window / 2)
+            if box is None:  # all black, as the background
+                self.actor.VisibilityOff()
+                return
+        img = image_data(plane[box], geo.plane_spacing, 3 if self.is_rgb else 1)
+        img.SetOrigin((box[1].start or 0) * geo.plane_spacing[0], (box[0].start or 0) * geo.plane_spacing[1], 0.0)
+        self.actor.GetMapper().SetInputData(img)
+        self.actor.VisibilityOn()
