@@ -106,9 +106,10 @@ class _Walk:
                 if vr is None:
                     raise _Unhandled(f"unknown VR {raw_vr!r} at byte {pos}")
                 value_tell = pos + 8
-                if vr in _VR_LENGTH_32:
-                    length = _LENGTH32(buf.data, buf.at(pos + 8, 4))[0]
-                    data, base = buf.data, buf.base
+                if vr in _VR_LENGTH_32:  # the window holds 12 bytes from pos unless the file ends sooner
+                    if i + 12 > len(data):
+                        raise _Unhandled(f"header runs past the end of the file at byte {pos}")
+                    length = _LENGTH32(data, i + 8)[0]
                     value_tell = pos + 12
             if g != group and group is not None:
                 break
