@@ -92,8 +92,9 @@ def _fusion_doc(fusion, folder: Path) -> dict | None:
 
 
 def _open_fusion(session, doc: dict, folder: Path, by_source: dict):
-    """Reopen the fused pair of a session file: the fixed image (already open, or opened into ``session``),
-    the moving image from its path, the transform file beside the session, display and landmarks."""
+    """Reopen the fused pair of a session file into ``session.fusion`` (a new FusionState if it has none): the
+    fixed image (already open, or opened into ``session``), the moving image from its path, the transform file
+    beside the session, display and landmarks."""
     from viewer.core.fusion import FusionDisplay, FusionState
     from viewer.core.io import load_volume
     from viewer.core.registration import Transform
@@ -103,7 +104,7 @@ def _open_fusion(session, doc: dict, folder: Path, by_source: dict):
     moving.meta.setdefault("source_path", doc["moving"])
     transform = Transform.load(folder / doc["transform"])
     transform.description = doc.get("description") or transform.description
-    fusion = FusionState()
+    fusion = session.fusion if session.fusion is not None else FusionState()  # the GUI's, bound to its views
     fusion.set_fixed(fixed)
     fusion.set_moving(moving, transform, FusionDisplay.from_json(doc.get("display", {})))
     for role, points in doc.get("landmarks", {}).items():

@@ -1,4 +1,5 @@
-"""The main window: study browser, 2x2 / 1x3 / single layouts of linked views, W/L panel, loading."""
+"""The main window: study browser, 2x2 / 1x3 / single / side-by-side layouts of linked views, W/L panel, loading,
+fusion and registration docks."""
 
 from __future__ import annotations
 
@@ -36,7 +37,14 @@ from viewer.ui.volume_3d_view import Volume3DView
 from viewer.ui.workers import LoadWorker, ScanWorker
 
 log = logging.getLogger(__name__)
-LAYOUTS = ("2x2", "1x3", "single")
+LAYOUTS = ("2x2", "1x3", "single", "side-by-side")
+#: Where each layout puts its views: (view, row, column); 'moving' and 'mip' are the fused volume's.
+LAYOUT_PLACES = {
+    "2x2": (("axial", 0, 0), ("coronal", 0, 1), ("sagittal", 1, 0), ("3d", 1, 1)),
+    "1x3": (("axial", 0, 0), ("coronal", 0, 1), ("sagittal", 0, 2)),
+    "single": (("axial", 0, 0),),
+    "side-by-side": (("axial", 0, 0), ("moving", 0, 1), ("coronal", 1, 0), ("mip", 1, 1)),
+}
 DOCK_WIDTH = 330
 #: what the views' place says how to open a study (before the first image, or after it failed to open)
 OPEN_HINT = ("Open a study with File &gt; Open file... (Ctrl+O) or Open folder... (Ctrl+Shift+O), drop files "
@@ -107,6 +115,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._init_label_tools()
         self._init_ai_results()
+        self._init_fusion()
         self.set_layout("2x2")
         self.resize(1400, 900)
 
@@ -138,11 +147,12 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.Quit)
         view_menu = self.menuBar().addMenu("&View")
-        group = QActionGroup(self)
+        self.layout_actions = group = QActionGroup(self)
         for name in LAYOUTS:
             act = self._action(view_menu, f"Layout {name}", lambda _=False, n=name: self.set_layout(n))
             act.setCheckable(True)
             act.setChecked(name == "2x2")
+            act.setData(name)
             group.addAction(act)
         view_menu.addSeparator()
         self._action(view_menu, "&Reset views", self.reset_views, "R")
@@ -176,28 +186,34 @@ class MainWindow(QMainWindow):
         return act
 
     # ------------------------------------------------------------------ layouts
+    @property
+    def layout_widgets(self) -> dict[str, QWidget]:
+        """Every view a layout can show, by its LAYOUT_PLACES name."""
+        return {**self.views, "3d": self.view3d, "moving": self.fusion_control.moving_view,
+                "mip": self.fusion_control.mip_view}
+
     def set_layout(self, name: str) -> None:
-        """'2x2' (axial, coronal, sagittal, 3D), '1x3' (the three MPR views) or 'single' (axial)."""
+        """'2x2' (axial, coronal, sagittal, 3D), '1x3' (the three MPR views), 'single' (axial) or
+        'side-by-side' (fixed axial | moving axial in its own frame, cursors linked through the transform;
+        fixed coronal | rotating MIP of the moving volume)."""
         if name not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}")
         self.layout_name = name
         self._maximized = None
-        widgets = [self.views["axial"], self.views["coronal"], self.views["sagittal"], self.view3d]
-        for w in widgets:
+        widgets = self.layout_widgets
+        for w in widgets.values():
             self._grid.removeWidget(w)
             w.hide()
-        if name == "2x2":
-            places = [(0, 0), (0, 1), (1, 0), (1, 1)]
-        elif name == "1x3":
-            places = [(0, 0), (0, 1), (0, 2)]
-        else:
-            places = [(0, 0)]
-        for w, (r, c) in zip(widgets, places, strict=False):
-            self._grid.addWidget(w, r, c)
-            w.show()
+        places = LAYOUT_PLACES[name]
+        for key, r, c in places:
+            self._grid.addWidget(widgets[key], r, c)
+            widgets[key].show()
+        rows, cols = 1 + max(r for _, r, _ in places), 1 + max(c for _, _, c in places)
         for i in range(3):
-            self._grid.setRowStretch(i, 1 if i < (2 if name == "2x2" else 1) else 0)
-            self._grid.setColumnStretch(i, 1 if i < {"2x2": 2, "1x3": 3, "single": 1}[name] else 0)
+            self._grid.setRowStretch(i, 1 if i < rows else 0)
+            self._grid.setColumnStretch(i, 1 if i < cols else 0)
+        for act in self.layout_actions.actions():
+            act.setChecked(act.data() == name)
 
     def show_placeholder(self, heading: str) -> None:
         """Show ``heading`` (HTML) and how to open a study where the views are, until an image is shown."""
@@ -217,7 +233,7 @@ class MainWindow(QMainWindow):
         if self._maximized is view:
             self.set_layout(self.layout_name)
             return
-        for w in (*self.views.values(), self.view3d):
+        for w in self.layout_widgets.values():
             w.setVisible(w is view)
         self._maximized = view
 
@@ -291,6 +307,7 @@ class MainWindow(QMainWindow):
 
     def _on_scanned(self, path: str, found: list) -> None:
         self.browser.add_series(path, found)
+        self.fusion_control.add_candidates(path, found)
         add_recent_file(path)
 
     def open_labels(self, path: str):
@@ -448,6 +465,36 @@ class MainWindow(QMainWindow):
         toolbar.insertAction(next((a for a in toolbar.actions() if a.isSeparator()), None), roi)
         self.tool_actions["roi"] = roi
 
+    # ------------------------------------------------------------------ fusion and registration
+    def _init_fusion(self) -> None:
+        """Fusion and Registration docks (tabbed with the AI dock), the Fusion menu, the moving view and MIP."""
+        from viewer.ui.fusion_controller import FusionController
+
+        self.fusion_control = control = FusionController(self.state, self.session, self.views, self.view3d, self)
+        self.fusion = control.fusion
+        self.fusion_panel, self.registration_panel = control.panel, control.registration_panel
+        control.failed.connect(self.statusBar().showMessage)
+        control.moving_view.maximize_requested.connect(self._toggle_maximized)
+        self._add_dock("Fusion", control.panel, Qt.RightDockWidgetArea)
+        self._add_dock("Registration", control.registration_panel, Qt.RightDockWidgetArea)
+        docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
+        for name in ("Fusion", "Registration"):
+            self.tabifyDockWidget(docks["AI"], docks[name])
+        docks["AI"].raise_()
+        control.fused.connect(lambda _vol: docks["Fusion"].raise_())
+        menu = self.menuBar().addMenu("F&usion")
+        menu.addAction(docks["Fusion"].toggleViewAction())
+        menu.addAction(docks["Registration"].toggleViewAction())
+        menu.addSeparator()
+        panel = control.registration_panel
+        self._action(menu, "Register (rigid)", lambda: panel.run("rigid"))
+        self._action(menu, "Accept registration", panel.accept)
+        self._action(menu, "Undo registration", panel.undo)
+        self._action(menu, "Save transform...", panel._save_dialog)
+        self._action(menu, "Load transform...", panel._load_dialog)
+        menu.addSeparator()
+        self._action(menu, "Side-by-side layout", lambda: self.set_layout("side-by-side"))
+
     # ------------------------------------------------------------------ label tools
     def _init_label_tools(self) -> None:
         """The label tools panel (dock 'Label tools', tabbed with the AI dock) and Tools > Label tools."""
@@ -536,6 +583,8 @@ class MainWindow(QMainWindow):
             self._tell_error(str(err))
             return False
         opened = self.session.volumes[before[0]:]
+        fixed = [v for v in opened if v is self.fusion.fixed]  # a fused session shows its fixed image first
+        opened = fixed + [v for v in opened if v is not self.fusion.fixed]
         if opened:
             self.state.set_volume(opened[0])
             self.histogram.update_histogram()
@@ -581,6 +630,7 @@ class MainWindow(QMainWindow):
         if self.task_worker is not None:
             self.task_worker.wait(30000)  # an export in progress finishes writing its file
         self.session.close()
+        self.fusion_control.close()
         for timer in self.findChildren(QTimer):  # no deferred redraw (3D surfaces, previews) after Finalize
             timer.stop()
         for w in (*self.views.values(), self.view3d):

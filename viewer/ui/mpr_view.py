@@ -23,10 +23,13 @@ class MprView(QWidget):
     Left click/drag: the current tool (crosshair, window/level, paint, erase); right drag: zoom;
     middle drag: pan; wheel, PageUp/PageDown, arrow keys (Up/Right: next, Down/Left: previous): scroll
     slices; R: reset the view.
-    Double-click asks the main window to maximise this view (``maximize_requested``).
+    Double-click asks the main window to maximise this view (``maximize_requested``); every left click on
+    the image reports its world point (``picked``: landmark placing listens to it).
     """
 
     maximize_requested = Signal(object)
+    picked = Signal(object)  # world LPS mm of a left click on the image
+    _fusion_ready = Signal()  # a B-spline overlay finished resampling (emitted from its worker thread)
 
     def __init__(self, state: ViewerState, orientation: str, parent=None):
         super().__init__(parent)
@@ -50,6 +53,8 @@ class MprView(QWidget):
         state.labels_edited.connect(self._on_labels_edited)
         state.label_visibility_changed.connect(self._on_label_visibility)
         self._connect_ai_layers()
+        self.slice_view.fusion.ready.connect(self._fusion_ready.emit)
+        self._fusion_ready.connect(self._on_fusion_ready)
 
     # ------------------------------------------------------------------ state -> view
     @property
@@ -105,6 +110,12 @@ class MprView(QWidget):
     def reset_view(self) -> None:
         if self.has_volume:
             self.slice_view.reset_camera()
+            self.vtk.render()
+
+    # ------------------------------------------------------------------ fused overlay
+    def _on_fusion_ready(self) -> None:
+        if self.has_volume:
+            self.slice_view.fusion.update()
             self.vtk.render()
 
     # ------------------------------------------------------------------ AI result layers
@@ -168,6 +179,8 @@ class MprView(QWidget):
         if event.button() != Qt.LeftButton:
             return
         world = self.slice_view.display_to_world(*xy)
+        if world is not None:
+            self.picked.emit(world)
         if self.state.tool in ("paint", "erase"):
             self.state.stroke.emit("begin", world, self.orientation)
         elif self.state.tool == "crosshair" and world is not None:
