@@ -187,7 +187,7 @@ def test_bspline_transform_is_resampled_off_the_caller_thread(phantom, view):
 def test_cli_render_overlay_writes_the_fused_view(demo_study, tmp_path, artifacts):
     """`radview render CT --overlay PET --overlay-transform T.tfm ...` renders the fused view of the pipeline."""
     from viewer.core.io import load_volume
-    from viewer.render.layers.fusion import default_fusion_style
+    from viewer.render.layers.fusion import FusionStyle
     from viewer.render.offscreen import render_png
 
     tfm = Transform.from_matrix(pet_to_ct_matrix()).save(tmp_path / "pet_to_ct.tfm")
@@ -204,7 +204,7 @@ def test_cli_render_overlay_writes_the_fused_view(demo_study, tmp_path, artifact
     assert pet.units == "SUVbw"
     same = render_png(ct, tmp_path / "same.png", view="axial", slice_index=k, overlay=pet,
                       overlay_transform=Transform.load(tfm),
-                      overlay_style=default_fusion_style(pet, colormap="inferno", opacity=0.6, threshold=2.5))
+                      overlay_style=FusionStyle.for_volume(pet, colormap="inferno", opacity=0.6, threshold=2.5))
     assert np.array_equal(fused, np.asarray(Image.open(same).convert("RGB")).astype(int))
     plain = np.asarray(Image.open(render_png(ct, tmp_path / "plain.png", view="axial", slice_index=k))
                        .convert("RGB")).astype(int)

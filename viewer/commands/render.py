@@ -8,8 +8,7 @@ HELP = ("render one view of an image (optionally with a label overlay and a fuse
 
 
 def add_arguments(parser) -> None:
-    from viewer.render.colormaps import FUSION_COLORMAPS
-    from viewer.render.layers.fusion import BLEND_MODES
+    from viewer.core.fusion import BLEND_MODES, FUSION_COLORMAPS
 
     parser.add_argument("path", help="DICOM file/folder or image file (the fixed image)")
     parser.add_argument("--out", required=True, help="output PNG")
@@ -36,13 +35,13 @@ def add_arguments(parser) -> None:
 
 
 def overlay_style(args, moving):
-    """The FusionStyle of the --overlay-* options: ``moving``'s default style with the given fields changed."""
-    from viewer.render.layers.fusion import default_fusion_style
+    """The FusionDisplay of the --overlay-* options: ``moving``'s default style with the given fields changed."""
+    from viewer.core.fusion import FusionDisplay
 
     fields = {"colormap": args.overlay_colormap, "opacity": args.overlay_opacity, "threshold": args.overlay_threshold,
               "blend": args.overlay_blend,
               "window": tuple(args.overlay_window) if args.overlay_window else None}
-    return default_fusion_style(moving, **{k: v for k, v in fields.items() if v is not None})
+    return FusionDisplay.for_volume(moving, **{k: v for k, v in fields.items() if v is not None})
 
 
 def run(args) -> int:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 from vtkmodules.vtkCommonCore import vtkLookupTable
 
+from viewer.core.fusion import FUSION_COLORMAPS
 from viewer.core.labels import default_color
 
 COLORMAPS = ("gray", "gray_inverse", "hot")
-#: Colour maps of a fused overlay (PET: hot, inferno, rainbow; MR over CT: gray).
-FUSION_COLORMAPS = ("hot", "inferno", "rainbow", "gray")
 #: matplotlib's inferno (CC0) at 17 evenly spaced points, RGB 0-255; linear in between.
 _INFERNO = ((0, 0, 4), (11, 7, 36), (33, 12, 74), (61, 9, 101), (87, 16, 110), (113, 25, 110), (138, 34, 106),
             (163, 44, 97), (188, 55, 84), (210, 70, 68), (228, 90, 49), (241, 115, 29), (249, 142, 9),

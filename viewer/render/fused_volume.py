@@ -14,7 +14,7 @@ from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper
 from viewer.core.registration import Transform
 from viewer.core.volume import Volume
 from viewer.render.colormaps import colormap_rgb
-from viewer.render.layers.fusion import FusionStyle, default_fusion_style, fixed_to_moving_matrix
+from viewer.render.layers.fusion import FusionStyle, fixed_to_moving_matrix, lower_threshold
 from viewer.render.vtk_image import vtk_image, world_matrix
 
 #: Colour points sampled from the colour map over the window.
@@ -30,7 +30,7 @@ def transfer_functions(style: FusionStyle) -> tuple[vtkColorTransferFunction, vt
     colours = vtkColorTransferFunction()
     for value, rgb in zip(np.linspace(lo, hi, COLOR_POINTS), colormap_rgb(style.colormap, COLOR_POINTS), strict=True):
         colours.AddRGBPoint(float(value), *rgb)
-    threshold = style.lower_threshold
+    threshold = lower_threshold(style)
     opacity = vtkPiecewiseFunction()
     opacity.AddPoint(min(lo, threshold) - 1.0, 0.0)
     opacity.AddPoint(threshold, 0.0)
@@ -72,7 +72,7 @@ class FusedVolume:
         placement.DeepCopy((np.linalg.inv(matrix) @ moving_index_to_world).ravel())
         self.actor.SetUserMatrix(placement)
         self.mapper.SetSampleDistance(float(min(moving.spacing)) / 2)
-        self.set_style(style or default_fusion_style(moving))
+        self.set_style(style or FusionStyle.for_volume(moving))
         self.actor.VisibilityOn()
 
     def set_style(self, style: FusionStyle) -> None:

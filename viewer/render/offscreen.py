@@ -72,7 +72,7 @@ def render_png(
     grid) are overlaid in world space. ``preset`` is a W/L preset for MPR views or a 3D preset
     ('ct_bone', 'ct_soft_tissue', 'pet_mip') for ``view='3d'``. ``overlay`` is a second volume fused
     over the first through ``overlay_transform`` (fixed -> moving; None: the same world frame), drawn
-    with ``overlay_style`` (default: ``default_fusion_style(overlay)``).
+    with ``overlay_style`` (default: ``FusionStyle.for_volume(overlay)``).
     """
     if view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}")

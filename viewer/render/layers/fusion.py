@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 from vtkmodules.util.numpy_support import vtk_to_numpy
@@ -22,74 +22,28 @@ from vtkmodules.vtkCommonMath import vtkMatrix4x4
 from vtkmodules.vtkImagingCore import vtkImageReslice
 
 from viewer.core.events import Event
-from viewer.core.presets import auto_window_level
+from viewer.core.fusion import FusionDisplay
 from viewer.core.registration import Transform
 from viewer.core.volume import Volume
-from viewer.render.colormaps import FUSION_COLORMAPS, colormap_rgb
+from viewer.render.colormaps import colormap_rgb
 from viewer.render.layers.base import Z_FUSION, SliceLayer, rgba_slice, show_rgba
 from viewer.render.layers.image import ImageLayer
 from viewer.render.vtk_image import vtk_image
 
-BLEND_MODES = ("alpha", "checkerboard", "difference")
 #: Entries of the overlay's lookup table (the threshold falls on one of them).
 LUT_SIZE = 1024
 #: vtkImageProperty interpolation types (VTK_NEAREST_INTERPOLATION, VTK_LINEAR_INTERPOLATION).
 NEAREST, LINEAR = 0, 1
-#: Default lower threshold, as a fraction of the window above its low end (hides air and fat on PET).
-DEFAULT_THRESHOLD_FRACTION = 0.1
+#: How the layer draws: core's FusionDisplay (one definition of the fields, their checks and defaults;
+#: ``FusionDisplay.for_volume(moving)`` is a moving volume's default), under the render side's name.
+FusionStyle = FusionDisplay
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FusionStyle:
-    """How the fused volume is drawn.
-
-    Attributes:
-        colormap: one of FUSION_COLORMAPS ('hot', 'inferno', 'rainbow' for PET; 'gray' for MR over CT).
-        opacity: 0-1, the overlay's weight in 'alpha' and 'difference' blending.
-        window: (low, high) moving values spanning the colour map (SUV for PET in SUVbw).
-        threshold: moving values below it are transparent ('alpha'); None: the window's low end.
-        blend: 'alpha' (colour over the image), 'checkerboard' (opaque moving tiles of ``tile_mm`` alternating
-            with the image's) or 'difference' (|fixed - moving| after normalising each by its window).
-        tile_mm: checkerboard tile size in mm.
-        visible: whether the layer is drawn.
-    """
-
-    colormap: str = "hot"
-    opacity: float = 0.5
-    window: tuple[float, float] = (0.0, 6.0)
-    threshold: float | None = None
-    blend: str = "alpha"
-    tile_mm: float = 20.0
-    visible: bool = True
-
-    def __post_init__(self) -> None:
-        if self.colormap not in FUSION_COLORMAPS:
-            raise ValueError(f"unknown fusion colour map {self.colormap!r}; known: {', '.join(FUSION_COLORMAPS)}")
-        if self.blend not in BLEND_MODES:
-            raise ValueError(f"unknown blend mode {self.blend!r}; known: {', '.join(BLEND_MODES)}")
-        if not 0.0 <= self.opacity <= 1.0:
-            raise ValueError(f"fusion opacity must be within 0-1, got {self.opacity}")
-        if not self.window[1] > self.window[0]:
-            raise ValueError(f"fusion window must have high > low, got {self.window}")
-        if self.tile_mm <= 0:
-            raise ValueError(f"checkerboard tile size must be positive, got {self.tile_mm} mm")
-
-    @property
-    def lower_threshold(self) -> float:
-        """The threshold in effect (the window's low end when none is set)."""
-        return float(self.window[0] if self.threshold is None else self.threshold)
-
-
-def default_fusion_style(moving: Volume, **changes) -> FusionStyle:
-    """The style a moving volume starts with: 'hot' over its default window (PET: the SUV preset's), a
-    threshold 10% into the window, opacity 0.5 (MR/CT: 'gray'); ``changes`` override fields."""
-    width, level = auto_window_level(moving)
-    lo, hi = level - width / 2, level + width / 2
-    style = FusionStyle(colormap="hot" if moving.modality == "PT" or moving.units == "SUVbw" else "gray",
-                        window=(lo, hi), threshold=lo + DEFAULT_THRESHOLD_FRACTION * (hi - lo))
-    return replace(style, **changes)
+def lower_threshold(style: FusionStyle) -> float:
+    """The threshold in effect: moving values below it are transparent (the window's low end when none is set)."""
+    return float(style.window[0] if style.threshold is None else style.threshold)
 
 
 def fixed_to_moving_matrix(transform: Transform | np.ndarray | None) -> np.ndarray | None:
@@ -115,7 +69,7 @@ class FusionColours:
 
     def __init__(self, style: FusionStyle):
         lo, hi = (0.0, 1.0) if style.blend == "difference" else style.window
-        self.bottom = min(lo, style.lower_threshold) if style.blend == "alpha" else lo
+        self.bottom = min(lo, lower_threshold(style)) if style.blend == "alpha" else lo
         self.top = hi
         values = self.bottom + np.arange(LUT_SIZE) * (hi - self.bottom) / (LUT_SIZE - 1)
         rgb = colormap_rgb(style.colormap, LUT_SIZE)
@@ -124,7 +78,7 @@ class FusionColours:
         rgba[:, :3] = np.rint(rgb[index] * 255)
         rgba[:, 3] = 255
         if style.blend == "alpha":
-            rgba[values < style.lower_threshold, 3] = 0
+            rgba[values < lower_threshold(style), 3] = 0
         self.table = rgba.view(np.uint32).ravel()
         self.below = self.table[0] if style.blend == "checkerboard" else np.uint32(0)
 
@@ -182,7 +136,7 @@ class FusionLayer(SliceLayer):
     def set_overlay(self, moving: Volume | None, transform: Transform | np.ndarray | None = None,
                     style: FusionStyle | None = None) -> None:
         """Fuse ``moving`` over the image through ``transform`` (fixed -> moving: a Transform, a 4x4 matrix in
-        LPS mm, or None for the identity) drawn with ``style`` (default: ``default_fusion_style(moving)``)."""
+        LPS mm, or None for the identity) drawn with ``style`` (default: ``FusionStyle.for_volume(moving)``)."""
         self._generation += 1
         self._source = None
         self.moving, self.transform = moving, transform
@@ -190,7 +144,7 @@ class FusionLayer(SliceLayer):
             self.actor.VisibilityOff()
             return
         moving.require_scalar("fusion")
-        self.set_style(style or default_fusion_style(moving))
+        self.set_style(style or FusionStyle.for_volume(moving))
         matrix = fixed_to_moving_matrix(transform)
         if matrix is not None:
             self._source = (self._index_image(moving), matrix, moving)
