@@ -183,7 +183,7 @@ def test_rust_decoder_panic_becomes_a_typed_error(tmp_path):
 
 
 def _mixed_folder(root: Path) -> tuple[Path, list[str]]:
-    """A folder of two good series (CT_small copies, MR_small) and three damaged files."""
+    """A folder of two good series (CT_small copies, MR_small), four damaged files and a text file."""
     from tests.io.conftest import write_series, z_positions
 
     write_series(Path(get_testdata_file("CT_small.dcm")), root / "ct", z_positions([0, 5, 10]))
@@ -192,7 +192,9 @@ def _mixed_folder(root: Path) -> tuple[Path, list[str]]:
     (root / "cut.dcm").write_bytes(data[: len(data) // 3])
     _garbled(Path(get_testdata_file("CT_small.dcm")), random.Random(3), root / "garbled.dcm", "PixelSpacing")
     _deleted(Path(get_testdata_file("MR_small.dcm")), random.Random(1), root / "deleted.dcm", "Rows")
-    return root, ["cut.dcm", "garbled.dcm", "deleted.dcm"]
+    (root / "short.dcm").write_bytes(data[:60])  # cut before the DICM magic: named .dcm, so still damaged
+    (root / "notes.txt").write_text("not an image")  # not DICOM: skipped, not listed
+    return root, ["cut.dcm", "garbled.dcm", "deleted.dcm", "short.dcm"]
 
 
 def test_folder_with_damaged_files_lists_good_series_and_names_each_damaged_file(tmp_path):

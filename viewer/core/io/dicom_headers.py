@@ -247,6 +247,10 @@ def _read_without_preamble(path: Path) -> pydicom.Dataset:
     return ds
 
 
+#: File name extensions that say a file is DICOM: such a file that cannot be read is damaged, never skipped.
+DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
+
+
 def is_probably_dicom(path: Path) -> bool:
     """True if the file has the DICM magic at byte 128 or a DICOM-ish name (no extension, .dcm)."""
     try:
@@ -256,7 +260,7 @@ def is_probably_dicom(path: Path) -> bool:
                 return True
     except OSError:
         return False
-    return path.suffix.lower() in (".dcm", ".dicom", ".ima", "")
+    return path.suffix.lower() in (*DICOM_SUFFIXES, "")
 
 
 def iter_files(path: Path) -> list[Path]:
@@ -367,7 +371,7 @@ def _scan_one(f: Path, n_files: int, images: list[DicomHeader], others: list[Dic
     try:
         h = read_header(f)
     except CorruptFileError:
-        if is_probably_dicom(f) and n_files == 1:
+        if (is_probably_dicom(f) and n_files == 1) or f.suffix.lower() in DICOM_SUFFIXES:
             raise
         with open(f, "rb") as fh:
             fh.seek(128)
