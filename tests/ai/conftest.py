@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 
@@ -52,6 +53,24 @@ def copy_builtin_model(model_id, folder, **card_changes):
 @pytest.fixture
 def tiny_model_dir(tmp_path):
     return write_model(tmp_path / "tiny")
+
+
+@pytest.fixture(scope="session")
+def nnunet_folder(request, tmp_path_factory, shared_data):
+    """A real nnU-Net v2 trained-model folder (tests/ai/nnunet_fixture.py), built once per test session and
+    kept in pytest's cache between sessions; skips when nnunetv2 (which builds it) is not installed.
+
+    Test sessions running at the same time in one checkout share the cache: a lock lets one build while the
+    others wait for its folder (instead of deleting each other's half-built folds).
+    """
+    pytest.importorskip("nnunetv2")
+    from tests.ai.nnunet_fixture import cached_build
+
+    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
+    root = cache.mkdir("nnunet_v2_model") if cache is not None else tmp_path_factory.mktemp("nnunet")
+    with open(root / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return cached_build(root, shared_data)
 
 
 @pytest.fixture(scope="session")

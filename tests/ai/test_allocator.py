@@ -9,7 +9,6 @@ import pytest
 from ai.allocator import _glibc, reuse_freed_memory
 from ai.cpu_network import cpu_inference_network
 from ai.formats.nnunet import load_nnunet_folder
-from tests.ai.test_nnunet import nnunet_folder  # noqa: F401 (the real nnU-Net folder fixture)
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.skipif(_glibc() is None, reason="glibc malloc only")
@@ -41,7 +40,7 @@ def _resident_mb() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
 
 
-def test_activations_are_reused_without_page_faults_and_handed_back(nnunet_folder):  # noqa: F811
+def test_activations_are_reused_without_page_faults_and_handed_back(nnunet_folder):
     network = cpu_inference_network(load_nnunet_folder(nnunet_folder, folds=[0]).network)
     x = torch.randn(2, 1, 56, 24, 56).contiguous(memory_format=torch.channels_last_3d)
     old_threads = torch.get_num_threads()

@@ -225,3 +225,24 @@ def test_broken_nnunet_folder_gets_a_clear_message(tmp_path):
     (folder / "plans.json").write_text("{}")
     with pytest.raises(ModelError, match="nnU-Net v2 dataset.json has no labels"):
         load_model(str(folder))
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _cuda_available(), reason="no CUDA GPU on this machine")
+def test_engine_runs_on_cuda_like_on_the_cpu(tiny_model_dir):
+    """Smoke test on a CUDA GPU (skipped without one): same grid, the CPU's labels, probabilities within AMP's
+    rounding, and TTA runs."""
+    vol = _oblique_ct()
+    model = load_model(str(tiny_model_dir))
+    cpu = run_segmentation(model, [vol], device="cpu", return_probabilities=True)
+    gpu = run_segmentation(model, [vol], device="cuda", return_probabilities=True)
+    assert select_device("cuda").type == "cuda"
+    assert gpu.labels.same_grid(vol, tol=1e-9) and gpu.labels.array.dtype == np.uint8
+    assert (gpu.labels.array == cpu.labels.array).mean() >= 0.99
+    np.testing.assert_allclose(gpu.probabilities.array, cpu.probabilities.array, atol=2e-2)
+    assert run_segmentation(model, [vol], device="cuda", tta=True).labels.same_grid(vol)

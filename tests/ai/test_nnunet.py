@@ -20,15 +20,6 @@ pytest.importorskip("nnunetv2")
 CASE_CORNER, CASE_SIZE = (30, 20, 3), (80, 56, 24)
 
 
-@pytest.fixture(scope="session")
-def nnunet_folder(request, tmp_path_factory, shared_data):
-    from tests.ai.nnunet_fixture import cached_build
-
-    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
-    root = cache.mkdir("nnunet_v2_model") if cache is not None else tmp_path_factory.mktemp("nnunet")
-    return cached_build(root, shared_data)
-
-
 @pytest.fixture(scope="module")
 def case(tmp_path_factory, shared_data):
     """A crop of the real abdominal CT written as NIfTI (direction diag(-1, -1, 1), as in the source)."""

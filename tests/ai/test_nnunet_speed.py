@@ -9,7 +9,6 @@ import pytest
 
 from ai.cpu_network import cpu_inference_network
 from ai.formats.nnunet import load_nnunet_folder
-from tests.ai.test_nnunet import nnunet_folder  # noqa: F401 (the real nnU-Net folder fixture)
 
 torch = pytest.importorskip("torch")
 
@@ -25,7 +24,7 @@ def tiles(shared_data):
     return torch.from_numpy(np.ascontiguousarray(x[:, None]))
 
 
-def test_cpu_network_gives_the_networks_logits_for_every_fold(nnunet_folder, tiles):  # noqa: F811
+def test_cpu_network_gives_the_networks_logits_for_every_fold(nnunet_folder, tiles):
     model = load_nnunet_folder(nnunet_folder, folds=[0, 1])
     fast = cpu_inference_network(model.network)
     names = {type(m).__name__ for m in fast.modules()}
