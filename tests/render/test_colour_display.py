@@ -11,32 +11,21 @@ SIZE = 400
 
 
 @pytest.fixture
-def offscreen_view():
-    from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow
-
-    from viewer.render.offscreen import window_pixels
-    from viewer.render.slice_view import SliceView
-
-    win = vtkRenderWindow()
-    win.SetOffScreenRendering(1)
-    win.SetSize(SIZE, SIZE)
-    ren = vtkRenderer()
-    win.AddRenderer(ren)
+def offscreen_view(offscreen_slice_view):
+    """make(volume, orientation) -> (SliceView showing it without crosshair, pixel(world) -> rendered RGB there)."""
 
     def make(vol: Volume, orientation: str = "axial"):
-        sv = SliceView(ren, orientation)
+        sv, render = offscreen_slice_view(orientation, SIZE)
         sv.set_volume(vol)
         sv.set_crosshair_visible(False)
 
         def pixel(world) -> tuple[int, ...]:
-            win.Render()
             x, y = (int(round(v)) for v in sv.world_to_display(world))
-            return tuple(int(c) for c in window_pixels(win)[SIZE - 1 - y, x])
+            return tuple(int(c) for c in render()[SIZE - 1 - y, x])
 
         return sv, pixel
 
-    yield make
-    win.Finalize()
+    return make
 
 
 def test_rgb_secondary_capture_shows_its_stored_colours_whatever_the_window(pydicom_file, offscreen_view):

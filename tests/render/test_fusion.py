@@ -34,33 +34,9 @@ def phantom():
 
 
 @pytest.fixture
-def view():
-    """An offscreen SliceView factory: view(orientation) -> (SliceView, render() -> RGB pixels)."""
-    from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow
-
-    from viewer.render.offscreen import window_pixels
-    from viewer.render.slice_view import SliceView
-
-    windows = []
-
-    def make(orientation: str):
-        win = vtkRenderWindow()
-        win.SetOffScreenRendering(1)
-        win.SetSize(SIZE, SIZE)
-        ren = vtkRenderer()
-        win.AddRenderer(ren)
-        windows.append(win)
-        sv = SliceView(ren, orientation)
-
-        def render() -> np.ndarray:
-            win.Render()
-            return window_pixels(win).astype(int)
-
-        return sv, render
-
-    yield make
-    for win in windows:
-        win.Finalize()
+def view(offscreen_slice_view):
+    """view(orientation) -> (SliceView, render() -> RGB pixels) in a SIZE x SIZE offscreen window."""
+    return lambda orientation: offscreen_slice_view(orientation, SIZE)
 
 
 def _coloured_world_points(sv, before, after) -> np.ndarray:
