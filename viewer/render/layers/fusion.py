@@ -144,6 +144,8 @@ class FusionLayer(SliceLayer):
             self.actor.VisibilityOff()
             return
         moving.require_scalar("fusion")
+        if self.geometry.volume is None:
+            raise ValueError("fusion needs the fixed image shown first (set_volume)")
         self.set_style(style or FusionStyle.for_volume(moving))
         matrix = fixed_to_moving_matrix(transform)
         if matrix is not None:
