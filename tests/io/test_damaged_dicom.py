@@ -54,9 +54,10 @@ def _truncated(data: bytes, rng: random.Random) -> bytes:
     return data[: rng.randrange(132, len(data))]
 
 
-def _flipped(data: bytes, rng: random.Random, start: int) -> bytes:
+def _flipped(data: bytes, rng: random.Random, start: int, most: int = 8) -> bytes:
+    """``data`` with 1 to ``most`` bytes from ``start`` on changed at random."""
     out = bytearray(data)
-    for _ in range(rng.randint(1, 8)):
+    for _ in range(rng.randint(1, most)):
         k = rng.randrange(start, len(out))
         out[k] ^= rng.randrange(1, 256)
     return bytes(out)
@@ -107,6 +108,10 @@ def make_damaged(out: Path) -> list[Path]:
                 files.append(path)
             path = out / f"{stem}-garbled-{k}.dcm"
             files.append(path.rename(path.with_name(f"{stem}-garbled-{k}-{_garbled(src, rng, path)}.dcm")))
+        for k in range(20 if "RLE" in kind else 0):  # more damaged RLE segments: pylibjpeg-rle panics on such data
+            path = out / f"{stem}-rle-flip-{k}.dcm"
+            path.write_bytes(_flipped(data, rng, max(pixels, len(data) - 4000), most=30))
+            files.append(path)
         for k in range(3):
             path = out / f"{stem}-deleted-{k}.dcm"
             _deleted(src, rng, path)
