@@ -8,7 +8,8 @@ Pairs (fixed <- moving), each with a known fixed -> moving truth:
 
 Both tools read the same .nii.gz files and write the moving image resampled on the fixed grid and the transform.
 elastix runs with a parameter file equal to itk-elastix's GetDefaultParameterMap('rigid'). Times are whole
-commands (process start to files written), median of REPEATS interleaved runs. TRE: distance between the found
+commands (process start to files written), median of REPEATS interleaved runs, wall clock and CPU (user +
+system: steadier than wall clock on a shared machine). TRE: distance between the found
 and the true fixed -> moving mapping at the lesion centres and at points every 20 mm inside the body. For the
 real CT, the PET resampled by radview is compared with the PET resampled through the truth (correlation inside
 the body, lesion SUVmax). Prints JSON; ratio = radview time / elastix time (goal <= 0.5).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -94,13 +96,16 @@ def elastix_transform(path: Path) -> Transform:
     return Transform(sitk.Euler3DTransform(centre, *params[:3], params[3:6]), "elastix")
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user + system) of one whole command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr[-2000:] or proc.stdout[-2000:]}")
-    return seconds
+    return seconds, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def run_pair(work: Path, name: str, fixed: Path, moving: Path) -> dict:
@@ -118,8 +123,10 @@ def run_pair(work: Path, name: str, fixed: Path, moving: Path) -> dict:
         rv_times.append(timed([str(RADVIEW), "register", str(fixed), str(moving), "--out",
                                str(rv_out / "moving_on_fixed.nii.gz"), "--transform", str(rv_out / "t.tfm")]))
     return {
-        "radview_s": statistics.median(rv_times), "elastix_s": statistics.median(el_times),
-        "radview_times": [round(t, 3) for t in rv_times], "elastix_times": [round(t, 3) for t in el_times],
+        "radview_s": statistics.median(t for t, _ in rv_times), "elastix_s": statistics.median(t for t, _ in el_times),
+        "radview_cpu_s": statistics.median(c for _, c in rv_times),
+        "elastix_cpu_s": statistics.median(c for _, c in el_times),
+        "radview_times": [round(t, 3) for t, _ in rv_times], "elastix_times": [round(t, 3) for t, _ in el_times],
         "radview_tfm": rv_out / "t.tfm", "elastix_tfm": el_out / "TransformParameters.0.txt",
         "radview_image": rv_out / "moving_on_fixed.nii.gz",
     }
@@ -134,6 +141,8 @@ def compare(name: str, runs: dict, truth: Transform, points: np.ndarray, lesions
         "pair": name, "points": len(points),
         "radview_s": round(runs["radview_s"], 3), "elastix_s": round(runs["elastix_s"], 3),
         "ratio_radview_over_elastix": round(ratio, 3),
+        "radview_cpu_s": round(runs["radview_cpu_s"], 3), "elastix_cpu_s": round(runs["elastix_cpu_s"], 3),
+        "cpu_ratio_radview_over_elastix": round(runs["radview_cpu_s"] / runs["elastix_cpu_s"], 3),
         "radview_times": runs["radview_times"], "elastix_times": runs["elastix_times"],
         "radview_tre_mean_mm": round(float(e_rv.mean()), 3), "radview_tre_max_mm": round(float(e_rv.max()), 3),
         "elastix_tre_mean_mm": round(float(e_el.mean()), 3), "elastix_tre_max_mm": round(float(e_el.max()), 3),

@@ -33,14 +33,17 @@ def _load_commands() -> dict:
     return mods
 
 
-def _subcommand_parser(commands: dict) -> argparse.ArgumentParser:
+def _subcommand_parser(commands: dict, selected: str) -> argparse.ArgumentParser:
+    """The parser of ``selected``'s arguments (the other subcommands listed by name only: some argument lists
+    import heavy modules, e.g. VTK for render's choices, which every other command would pay for)."""
     parser = argparse.ArgumentParser(prog="radview", description="radview radiology viewer: command line tools")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, mod in commands.items():
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
-        mod.add_arguments(p)
+        if name == selected:
+            mod.add_arguments(p)
     return parser
 
 
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = _load_commands()
     first = next((a for a in argv if not a.startswith("-")), None)
     is_sub = first in commands
-    args = (_subcommand_parser(commands) if is_sub else _gui_parser(commands)).parse_args(argv)
+    args = (_subcommand_parser(commands, first) if is_sub else _gui_parser(commands)).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,27 +28,34 @@ INITS = ("geometry", "moments")
 
 @dataclass(frozen=True)
 class RegistrationSettings:
-    """Knobs of the intensity registration (defaults tuned on the demo PET/CT and a real CT, see
-    benchmarks/bench_registration.py).
+    """Knobs of the intensity registration (defaults tuned on the demo PET/CT and MR and a real CT with a
+    synthetic PET, see benchmarks/bench_registration.py).
 
     Attributes:
-        histogram_bins: Mattes MI joint-histogram bins.
-        samples: fixed-image points sampled at random per level (all voxels of a level smaller than that).
-        shrink_factors / smoothing_mm: the pyramid, coarse to fine; smoothing sigmas in mm.
-        iterations: gradient-descent iterations per level at most.
-        work_spacing_mm: images are first resampled (anti-aliased) no finer than this, so the pyramid is
-            built on small images; the transform is exact in world space whatever the working grid.
-        bspline_mesh_mm: B-spline control-point spacing.
+        histogram_bins: Mattes MI joint-histogram bins (64: 32 bins biased the PET/CT z offset by 0.7 mm).
+        work_spacing_mm: voxel size of the finest level; each image is block-averaged (anti-aliased) to about
+            this where it is finer. The transform is exact in world space whatever the working grid.
+        shrink_factors: the pyramid, coarse to fine: level voxels are ``work_spacing_mm * factor``, each built
+            by block-averaging the original voxels (no full-size smoothing).
+        samples: fixed-image points sampled at random per level, coarse to fine (all voxels of a level with
+            fewer).
+        iterations: optimiser iterations per level at most.
+        step_mm: (first, last) step of the rigid/affine gradient descent, in mm of physical shift: it halves
+            at each change of direction and a level ends below the last.
+        bspline_mesh_mm: B-spline control-point spacing. The B-spline stage runs on the second-finest level only,
+            with half the bins and ``bspline_iterations``: ITK's Mattes MI costs ~0.1 s CPU per iteration per
+            thousand B-spline parameters.
         seed: random sampling seed (results are reproducible).
     """
 
-    histogram_bins: int = 32
-    samples: int = 20000
-    shrink_factors: tuple[int, ...] = (4, 2, 1)
-    smoothing_mm: tuple[float, ...] = (8.0, 4.0, 0.0)
-    iterations: int = 100
+    histogram_bins: int = 64
     work_spacing_mm: float = 3.0
-    bspline_mesh_mm: float = 60.0
+    shrink_factors: tuple[int, ...] = (4, 2, 1)
+    samples: tuple[int, ...] = (3000, 6000, 20000)
+    iterations: int = 100
+    step_mm: tuple[float, float] = (2.0, 0.03)
+    bspline_mesh_mm: float = 80.0
+    bspline_iterations: int = 30
     seed: int = 42
 
 
@@ -58,10 +65,8 @@ class RegistrationResult:
 
     transform: Transform
     metric: float  # final Mattes MI, SimpleITK's sign: more negative = more shared information
-    iterations: int
+    iterations: int  # over all stages and levels
     seconds: float
-    stop_reason: str = ""
-    levels: list[float] = field(default_factory=list)
 
 
 def register(fixed: Volume, moving: Volume, *, method: str = "rigid", init: str = "geometry",
@@ -93,44 +98,48 @@ def register(fixed: Volume, moving: Volume, *, method: str = "rigid", init: str 
     cancel = cancel or CancelToken()
     start = time.perf_counter()
     check_information(fixed, moving)
-    fixed_img = _working_image(fixed, settings.work_spacing_mm)
-    moving_img = _working_image(moving, settings.work_spacing_mm)
-    if initial is not None:
-        rigid = _as_euler(initial)
-    else:
-        rigid = _initial_rigid(fixed, moving, init)
+    rigid = _as_start(initial) if initial is not None else _initial_rigid(fixed, moving, init)
     check_overlap(fixed, moving, rigid)
+    factors = settings.shrink_factors
+    pyramids = [_pyramid(vol, settings.work_spacing_mm, factors) for vol in (fixed, moving)]
+    masks = [None if m is None else _mask_image(m) for m in (fixed_mask, moving_mask)]
     stages = {"rigid": ["rigid"], "affine": ["rigid", "affine"], "bspline": ["rigid", "affine", "bspline"]}[method]
-    current = rigid
-    result = None
+    current, metric, iterations = rigid, 0.0, 0
     for n, stage in enumerate(stages):
-        span = (n / len(stages), (n + 1) / len(stages))
-        result = _run_stage(stage, fixed_img, moving_img, current, fixed_mask, moving_mask, settings,
-                            _scaled(progress, span, stage), cancel, (fixed, moving))
-        current = result[0]
-    tfm, metric, iterations, stop, levels = result
+        levels = [len(factors) - 2] if stage == "bspline" else range(len(factors))  # B-spline: one level, 6 mm
+        optimised, moving_initial = _stage_transform(stage, pyramids[0][-1], current, settings.bspline_mesh_mm)
+        for step, level in enumerate(levels):
+            span = ((n + step / len(levels)) / len(stages), (n + (step + 1) / len(levels)) / len(stages))
+            metric, count = _optimise(stage, optimised, moving_initial, pyramids[0][level], pyramids[1][level],
+                                      masks, settings, settings.samples[level], _scaled(progress, span, stage, level),
+                                      cancel, (fixed, moving))
+            iterations += count
+        current = optimised if moving_initial is None else _composite(moving_initial, optimised)
     check_shared_information(metric, fixed, moving)
     seconds = time.perf_counter() - start
     progress(1.0, f"{method} registration done")
     log.info("%s registration of %s to %s: MI %.4f, %d iterations, %.2f s", method, input_name(moving),
              input_name(fixed), metric, iterations, seconds)
-    transform = Transform(tfm, f"{method} Mattes MI ({init} init)")
-    return RegistrationResult(transform, metric, iterations, seconds, stop, levels)
+    return RegistrationResult(Transform(current, f"{method} Mattes MI ({init} init)"), metric, iterations, seconds)
 
 
-def _scaled(progress: ProgressCallback, span: tuple[float, float], stage: str) -> ProgressCallback:
+def _scaled(progress: ProgressCallback, span: tuple[float, float], stage: str, level: int) -> ProgressCallback:
     lo, hi = span
-    return lambda f, msg: progress(lo + (hi - lo) * f, f"{stage}: {msg}")
+    return lambda f, msg: progress(lo + (hi - lo) * f, f"{stage} level {level + 1}: {msg}")
 
 
-def _working_image(vol: Volume, spacing_mm: float):
+def _pyramid(vol: Volume, spacing_mm: float, factors: tuple[int, ...]) -> list:
+    """``vol`` as float32 SimpleITK images block-averaged to about ``spacing_mm * f`` for each factor ``f``."""
+    return [_block_average(vol, spacing_mm * f) for f in factors]
+
+
+def _block_average(vol: Volume, spacing_mm: float):
     """``vol`` as a float32 SimpleITK image, block-averaged (anti-aliased) to voxels of about ``spacing_mm``
-    where it is finer: the pyramid and the metric then run on a small image."""
+    where it is finer; the blocks' centres keep the world geometry exact."""
     import SimpleITK as sitk
 
-    f = np.maximum(np.floor(spacing_mm / np.asarray(vol.spacing) + 1e-6), 1).astype(int)  # (x, y, z) factors
-    if np.all(f == 1):
-        return sitk.Cast(vol.to_sitk(), sitk.sitkFloat32)
+    f = np.maximum(np.round(spacing_mm / np.asarray(vol.spacing)), 1).astype(int)  # (x, y, z) block factors
+    f = np.minimum(f, vol.size)  # an axis shorter than its block: one block
     fz, fy, fx = f[::-1]
     z, y, x = (n // k * k for n, k in zip(vol.array.shape, (fz, fy, fx), strict=True))
     blocks = vol.array[:z, :y, :x].reshape(z // fz, fz, y // fy, fy, x // fx, fx)
@@ -140,6 +149,12 @@ def _working_image(vol: Volume, spacing_mm: float):
     img.SetOrigin(tuple(vol.index_to_world((f - 1) / 2)))  # centre of the first block
     img.SetDirection(tuple(vol.direction.ravel()))
     return img
+
+
+def _mask_image(mask: Volume):
+    import SimpleITK as sitk
+
+    return sitk.Cast(mask.to_sitk() != 0, sitk.sitkUInt8)
 
 
 def _initial_rigid(fixed: Volume, moving: Volume, init: str):
@@ -157,103 +172,101 @@ def _initial_rigid(fixed: Volume, moving: Volume, init: str):
 
 def _centre_of_mass(vol: Volume) -> np.ndarray:
     """World centre of mass of ``vol``'s values above its background (air for CT, 0 for PET/MR)."""
+    from viewer.core.resample import background_value
+
     step = max(1, int(round(4.0 / min(vol.spacing))))
     arr = vol.array[::step, ::step, ::step].astype(np.float32)
-    weights = np.clip(arr - max(float(arr.min()), -1024.0 if vol.units == "HU" else 0.0), 0, None)
+    weights = np.clip(arr - max(float(arr.min()), background_value(vol)), 0, None)
     total = float(weights.sum())
     if total <= 0:
         raise RegistrationError("image has no signal above background to align by moments", input_name(vol))
-    k, j, i = (np.arange(n, dtype=np.float64) * step for n in vol.array.shape)
+    k, j, i = (np.arange(n, dtype=np.float64) * step for n in arr.shape)
     com = [float((weights.sum(axis=(0, 1)) * i).sum() / total), float((weights.sum(axis=(0, 2)) * j).sum() / total),
            float((weights.sum(axis=(1, 2)) * k).sum() / total)]
     return vol.index_to_world(com)
 
 
-def _as_euler(initial: Transform):
-    """The linear ``initial`` as the optimiser's starting transform (rigid when it is rigid, else affine)."""
+def _as_start(initial: Transform):
+    """The linear ``initial`` as the optimiser's start: Euler3D when it is rigid, else affine."""
     import SimpleITK as sitk
 
     m = initial.matrix
     if m is None:
         raise RegistrationError("an intensity registration starts from a linear transform, not a B-spline")
-    aff = sitk.AffineTransform(3)
-    aff.SetMatrix(tuple(m[:3, :3].ravel()))
-    aff.SetTranslation(tuple(m[:3, 3]))
     rigid = sitk.Euler3DTransform()
     try:
         rigid.SetMatrix(tuple(m[:3, :3].ravel()))
-    except RuntimeError:  # not orthogonal: start the affine stage from it
+    except RuntimeError:  # not orthogonal: the affine stage starts from it
+        aff = sitk.AffineTransform(3)
+        aff.SetMatrix(tuple(m[:3, :3].ravel()))
+        aff.SetTranslation(tuple(m[:3, 3]))
         return aff
     rigid.SetTranslation(tuple(m[:3, 3]))
     return rigid
 
 
 def _stage_transform(stage: str, fixed_img, start, mesh_mm: float):
-    """(optimised transform, moving-initial transform or None) of one stage started at ``start``."""
+    """(transform the stage optimises, fixed transform applied after it or None) for a stage started at
+    ``start``."""
     import SimpleITK as sitk
 
     if stage == "rigid":
-        return sitk.Euler3DTransform(start) if isinstance(start, sitk.Euler3DTransform) else start, None
+        if isinstance(start, sitk.Euler3DTransform):
+            return sitk.Euler3DTransform(start), None
+        return sitk.AffineTransform(start), None  # an affine landmark start stays affine
     if stage == "affine":
         aff = sitk.AffineTransform(3)
-        if isinstance(start, sitk.Euler3DTransform | sitk.AffineTransform):
-            aff.SetCenter(start.GetCenter())
-            aff.SetMatrix(start.GetMatrix())
-            aff.SetTranslation(start.GetTranslation())
+        aff.SetCenter(start.GetCenter())
+        aff.SetMatrix(start.GetMatrix())
+        aff.SetTranslation(start.GetTranslation())
         return aff, None
     mesh = [max(1, int(round(sz * sp / mesh_mm)))
             for sz, sp in zip(fixed_img.GetSize(), fixed_img.GetSpacing(), strict=True)]
     return sitk.BSplineTransformInitializer(fixed_img, mesh, order=3), start
 
 
-def _run_stage(stage, fixed_img, moving_img, start, fixed_mask, moving_mask, settings, progress, cancel, inputs):
-    """One optimisation: returns (transform, final metric, iterations, stop reason, metric at each level's end)."""
+def _composite(first_applied_last, optimised):
+    """fixed point -> ``first_applied_last(optimised(p))``, SimpleITK's composite order."""
     import SimpleITK as sitk
 
-    tfm, moving_initial = _stage_transform(stage, fixed_img, start, settings.bspline_mesh_mm)
+    return sitk.CompositeTransform([first_applied_last, optimised])
+
+
+def _optimise(stage, tfm, moving_initial, fixed_img, moving_img, masks, settings, samples, progress, cancel, inputs):
+    """One level of one stage, optimising ``tfm`` in place; returns (final metric, iterations)."""
+    import SimpleITK as sitk
+
     reg = sitk.ImageRegistrationMethod()
-    reg.SetMetricAsMattesMutualInformation(settings.histogram_bins)
+    reg.SetMetricAsMattesMutualInformation(settings.histogram_bins // (2 if stage == "bspline" else 1))
     reg.SetMetricSamplingStrategy(reg.RANDOM)
-    levels = 2 if stage == "bspline" else len(settings.shrink_factors)  # B-spline: the two finest levels
-    shrinks = list(settings.shrink_factors[-levels:])
-    voxels = [np.prod([max(n // k, 1) for n in fixed_img.GetSize()]) for k in shrinks]
-    reg.SetMetricSamplingPercentagePerLevel([min(1.0, settings.samples / v) for v in voxels], settings.seed)
+    voxels = int(np.prod(fixed_img.GetSize()))
+    reg.SetMetricSamplingPercentage(min(1.0, samples / voxels), settings.seed)
     reg.SetInterpolator(sitk.sitkLinear)
-    if fixed_mask is not None:
-        reg.SetMetricFixedMask(sitk.Cast(fixed_mask.to_sitk() != 0, sitk.sitkUInt8))
-    if moving_mask is not None:
-        reg.SetMetricMovingMask(sitk.Cast(moving_mask.to_sitk() != 0, sitk.sitkUInt8))
+    reg.MetricUseFixedImageGradientFilterOff()  # image gradients at the samples only: a whole-image
+    reg.MetricUseMovingImageGradientFilterOff()  # gradient filter cost 3x the optimisation itself
+    if masks[0] is not None:
+        reg.SetMetricFixedMask(masks[0])
+    if masks[1] is not None:
+        reg.SetMetricMovingMask(masks[1])
     if stage == "bspline":
-        reg.SetOptimizerAsLBFGSB(gradientConvergenceTolerance=1e-5, numberOfIterations=settings.iterations,
+        reg.SetOptimizerAsLBFGSB(gradientConvergenceTolerance=1e-5, numberOfIterations=settings.bspline_iterations,
                                  maximumNumberOfCorrections=5,
-                                 maximumNumberOfFunctionEvaluations=4 * settings.iterations)
+                                 maximumNumberOfFunctionEvaluations=4 * settings.bspline_iterations)
         reg.SetMovingInitialTransform(moving_initial)
     else:
-        reg.SetOptimizerAsRegularStepGradientDescent(learningRate=2.0, minStep=1e-3,
+        reg.SetOptimizerAsRegularStepGradientDescent(learningRate=settings.step_mm[0], minStep=settings.step_mm[1],
                                                      numberOfIterations=settings.iterations,
                                                      relaxationFactor=0.5, gradientMagnitudeTolerance=1e-6)
         reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel(shrinks)
-    reg.SetSmoothingSigmasPerLevel(list(settings.smoothing_mm[-levels:]))
-    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     reg.SetInitialTransform(tfm, inPlace=True)
-    state = {"level": 0, "iterations": 0, "values": []}
 
     def on_iteration():
-        state["iterations"] += 1
         if cancel.cancelled:
             reg.Abort()
             return
-        frac = (state["level"] - 1 + min(reg.GetOptimizerIteration() / settings.iterations, 1.0)) / levels
-        progress(max(frac, 0.0), f"level {state['level']}/{levels} MI {reg.GetMetricValue():.3f}")
-
-    def on_level():
-        state["level"] += 1
-        if state["level"] > 1:
-            state["values"].append(reg.GetMetricValue())
+        progress(min(reg.GetOptimizerIteration() / settings.iterations, 1.0), f"MI {-reg.GetMetricValue():.3f}")
 
     reg.AddCommand(sitk.sitkIterationEvent, on_iteration)
-    reg.AddCommand(sitk.sitkMultiResolutionIterationEvent, on_level)
     try:
         reg.Execute(fixed_img, moving_img)
     except RuntimeError as err:
@@ -261,7 +274,4 @@ def _run_stage(stage, fixed_img, moving_img, start, fixed_mask, moving_mask, set
             raise Cancelled(f"{stage} registration cancelled") from None
         raise registration_failed(err, *inputs) from None
     cancel.raise_if_cancelled()
-    final = reg.GetMetricValue()  # at the last iteration of the finest level
-    state["values"].append(final)
-    result = tfm if moving_initial is None else sitk.CompositeTransform([moving_initial, tfm])
-    return result, final, state["iterations"], reg.GetOptimizerStopConditionDescription(), state["values"]
+    return reg.GetMetricValue(), reg.GetOptimizerIteration()
