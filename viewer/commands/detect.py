@@ -17,6 +17,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="output JSON: {model, coordinates, detections}")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation")
+    parser.add_argument("--transform", action="append", default=[], metavar="T.tfm",
+                        help="ITK transform (radview register's output: first-image point -> that input's point), "
+                             "one per input after the first, in order: that input is placed on the first's grid")
 
 
 def run(args) -> int:
@@ -26,10 +29,11 @@ def run(args) -> int:
     from viewer.commands.outputs import partial_path
     from viewer.commands.progress_bar import terminal_job
     from viewer.core.io import load_volume
+    from viewer.core.registration.placement import place_on_first
 
     device = select_device(args.device)
     model = load_model(args.model)
-    volumes = [load_volume(p) for p in args.images]
+    volumes = place_on_first([load_volume(p) for p in args.images], args.transform)
     with terminal_job() as (bar, cancel):
         result = run_detection(model, volumes, device=device, tta=args.tta, progress=bar, cancel=cancel)
     for warning in result.warnings:

@@ -18,6 +18,9 @@ def add_arguments(parser) -> None:
                              "it (labels.nii.gz -> labels.json)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation")
+    parser.add_argument("--transform", action="append", default=[], metavar="T.tfm",
+                        help="ITK transform (radview register's output: first-image point -> that input's point), "
+                             "one per input after the first, in order: that input is placed on the first's grid")
     parser.add_argument("--probabilities", help="also write the probability of the chosen label here")
     parser.add_argument("--folds", help="nnU-Net folders: comma-separated folds to average, e.g. 0,1 (default: all)")
     parser.add_argument("--no-mirroring", action="store_true",
@@ -51,6 +54,7 @@ def run(args) -> int:
     from viewer.commands.progress_bar import terminal_job
     from viewer.core.errors import ModelError
     from viewer.core.io import load_volume
+    from viewer.core.registration.placement import place_on_first
 
     if args.tta and args.no_mirroring:
         raise ModelError("--tta and --no-mirroring contradict each other")
@@ -59,7 +63,7 @@ def run(args) -> int:
     model = load_model(args.model, device="cpu", folds=folds, use_mirroring=not args.no_mirroring)
     if args.tta and not model.mirror_axes:
         print(f"radview: warning: {model.card.id}: {NO_MIRRORING}", file=sys.stderr)
-    volumes = [load_volume(p) for p in args.images]
+    volumes = place_on_first([load_volume(p) for p in args.images], args.transform)
     with terminal_job() as (bar, cancel):
         result = run_segmentation(model, volumes, device=device, tta=args.tta, progress=bar, cancel=cancel,
                                   return_probabilities=bool(args.probabilities))
