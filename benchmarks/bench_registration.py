@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from viewer.core.io import load_volume, save_volume  # noqa: E402
 from viewer.core.phantom import make_phantom  # noqa: E402
 from viewer.core.registration import Transform  # noqa: E402
-from viewer.core.registration.synthetic import synthetic_pet  # noqa: E402
+from viewer.core.registration.synthetic import phantom_pet_truth, synthetic_pet  # noqa: E402
 from viewer.core.volume import Volume  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -164,15 +164,10 @@ def phantom_pairs(work: Path) -> list[dict]:
     ph = make_phantom()
     for vol, name in ((ph.ct, "ct"), (ph.pet, "pet"), (ph.mr, "mr")):
         save_volume(vol, work / f"phantom_{name}.nii.gz")
-    rot = np.deg2rad(ph.truth["pet_to_ct"]["rotation_deg"][2])
-    r = np.array([[np.cos(rot), -np.sin(rot), 0], [np.sin(rot), np.cos(rot), 0], [0, 0, 1]])
-    to_pet = np.eye(4)
-    to_pet[:3, :3] = r.T  # a CT point q shows the PET at R^T (q - t)
-    to_pet[:3, 3] = -r.T @ np.asarray(ph.truth["pet_to_ct"]["translation_mm"])
     lesions = np.array([les["center_mm"] for les in ph.truth["lesions"]])
     out = []
     runs = run_pair(work, "phantom_ct_pet", work / "phantom_ct.nii.gz", work / "phantom_pet.nii.gz")
-    out.append(compare("phantom CT <- PET", runs, Transform.from_matrix(to_pet), body_points(ph.ct, -500), lesions))
+    out.append(compare("phantom CT <- PET", runs, phantom_pet_truth(ph.truth), body_points(ph.ct, -500), lesions))
     runs = run_pair(work, "phantom_mr_ct", work / "phantom_mr.nii.gz", work / "phantom_ct.nii.gz")
     out.append(compare("phantom MR <- CT", runs, Transform.identity(), body_points(ph.mr, 100), lesions))
     return out

@@ -15,7 +15,7 @@ from viewer.core.io import load_volume
 from viewer.core.phantom import make_phantom
 from viewer.core.progress import CancelToken
 from viewer.core.registration import Transform, register
-from viewer.core.registration.synthetic import synthetic_pet
+from viewer.core.registration.synthetic import phantom_pet_truth, synthetic_pet
 from viewer.core.volume import Volume
 
 
@@ -25,13 +25,7 @@ def phantom():
 
 
 def pet_truth(phantom) -> Transform:
-    """The demo PET's known offset as fixed (CT) -> moving (PET): q -> R^T (q - t)."""
-    a = np.deg2rad(phantom.truth["pet_to_ct"]["rotation_deg"][2])
-    r = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-    m = np.eye(4)
-    m[:3, :3] = r.T
-    m[:3, 3] = -r.T @ np.asarray(phantom.truth["pet_to_ct"]["translation_mm"])
-    return Transform.from_matrix(m)
+    return phantom_pet_truth(phantom.truth)
 
 
 def body_points(vol: Volume, threshold: float, step: int = 8) -> np.ndarray:

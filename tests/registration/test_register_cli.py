@@ -13,15 +13,7 @@ from tests.ai.conftest import write_model
 from viewer.cli import main
 from viewer.core.io import load_volume, save_volume
 from viewer.core.registration import Transform
-
-
-def pet_truth(truth: dict) -> Transform:
-    a = np.deg2rad(truth["pet_to_ct"]["rotation_deg"][2])
-    r = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-    m = np.eye(4)
-    m[:3, :3] = r.T
-    m[:3, 3] = -r.T @ np.asarray(truth["pet_to_ct"]["translation_mm"])
-    return Transform.from_matrix(m)
+from viewer.core.registration.synthetic import phantom_pet_truth
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +51,7 @@ def test_register_demo_pet_ct_writes_suv_on_the_ct_grid_and_the_transform(regist
 def test_register_with_exact_landmarks_reports_zero_fre(demo_study, tmp_path, capsys):
     truth = json.loads(demo_study.truth.read_text())
     fixed = [les["center_mm"] for les in truth["lesions"]] + [[0.0, 0.0, 100.0]]
-    moving = pet_truth(truth).fixed_to_moving(np.array(fixed)).tolist()
+    moving = phantom_pet_truth(truth).fixed_to_moving(np.array(fixed)).tolist()
     (tmp_path / "f.json").write_text(json.dumps(fixed))
     (tmp_path / "m.json").write_text(json.dumps(moving))
     pet_file = tmp_path / "pet.nii.gz"
@@ -70,7 +62,7 @@ def test_register_with_exact_landmarks_reports_zero_fre(demo_study, tmp_path, ca
     err = capsys.readouterr().err
     assert "FRE 0.00 mm over 4 pairs" in err
     t = Transform.load(tmp_path / "t.h5")
-    np.testing.assert_allclose(t.matrix, pet_truth(truth).matrix, atol=1e-4)
+    np.testing.assert_allclose(t.matrix, phantom_pet_truth(truth).matrix, atol=1e-4)
 
 
 def test_register_errors_name_the_problem(demo_study, tmp_path, capsys):

@@ -197,10 +197,7 @@ def _as_start(initial: Transform):
     try:
         rigid.SetMatrix(tuple(m[:3, :3].ravel()))
     except RuntimeError:  # not orthogonal: the affine stage starts from it
-        aff = sitk.AffineTransform(3)
-        aff.SetMatrix(tuple(m[:3, :3].ravel()))
-        aff.SetTranslation(tuple(m[:3, 3]))
-        return aff
+        return Transform.from_matrix(m).sitk
     rigid.SetTranslation(tuple(m[:3, 3]))
     return rigid
 

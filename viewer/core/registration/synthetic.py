@@ -1,4 +1,5 @@
-"""A PET-like image made from a real CT's organ labels, moved by a known rigid transform (registration truth)."""
+"""Registration truths: a PET-like image made from a real CT's organ labels, moved by a known rigid transform,
+and the demo phantom's known PET offset as a Transform."""
 
 from __future__ import annotations
 
@@ -82,3 +83,14 @@ def synthetic_pet(ct: Volume, labels: Volume, names: dict[int, str], *, rotation
     values = pet.array * (1 + rng.normal(0, noise, pet.array.shape)).astype(np.float32)
     pet = pet.with_array(np.clip(values, 0, None).astype(np.float32), description="synthetic PET (from CT labels)")
     return SyntheticPet(pet, truth, lesions)
+
+
+def phantom_pet_truth(truth: dict) -> Transform:
+    """The demo study's known PET offset (truth.json ``pet_to_ct``: PET point p -> CT point R p + t) as the
+    fixed (CT) -> moving (PET) transform q -> R^T (q - t)."""
+    a = np.deg2rad(truth["pet_to_ct"]["rotation_deg"][2])
+    r = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    m = np.eye(4)
+    m[:3, :3] = r.T
+    m[:3, 3] = -r.T @ np.asarray(truth["pet_to_ct"]["translation_mm"])
+    return Transform.from_matrix(m, "demo PET truth")
