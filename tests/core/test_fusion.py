@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from viewer.core.errors import ColourImageError, RegistrationError
-from viewer.core.fusion import BLEND_MODES, FUSION_COLORMAPS, FusionDisplay, FusionState
+from viewer.core.fusion import FusionDisplay, FusionState
 from viewer.core.phantom import PET_TO_CT, _rotation_z, make_phantom
 from viewer.core.registration import Transform
 from viewer.core.volume import Volume
@@ -31,14 +31,6 @@ def fused(phantom) -> FusionState:
     state.set_fixed(phantom.ct)
     state.set_moving(phantom.pet)
     return state
-
-
-def test_render_layer_knows_the_same_colour_maps_and_blend_modes():
-    from viewer.render.colormaps import FUSION_COLORMAPS as RENDER_MAPS
-    from viewer.render.layers.fusion import BLEND_MODES as RENDER_BLENDS
-
-    assert FUSION_COLORMAPS == RENDER_MAPS
-    assert BLEND_MODES == RENDER_BLENDS
 
 
 def test_pet_starts_hot_over_suv_0_to_6_and_mr_grey(phantom):

@@ -292,3 +292,47 @@ def test_the_demo_opens_pet_registered_and_fused_over_ct(qtbot, demo_study, monk
         assert colour_centre_mm(window.views["axial"], lesions[0])[0] < TOLERANCE_MM
     finally:
         window.close()
+
+
+def test_landmarks_are_drawn_where_placed(fused, demo_study):
+    viewer = fused
+    viewer.set_layout("side-by-side")
+    control, panel = viewer.fusion_control, viewer.registration_panel
+    lesion = liver_lesion(demo_study)
+    viewer.state.set_cursor(lesion)
+    axial = viewer.views["axial"]
+    before = view_pixels(axial)
+    panel.set_placing(True)
+    click(axial, lesion + (30.0, 0.0, 0.0))
+    after = view_pixels(axial)
+    magenta = (after[..., 0] > 200) & (after[..., 2] > 200) & (after[..., 1] < 80)
+    assert magenta.sum() > 10 and not ((before[..., 0] > 200) & (before[..., 2] > 200) & (before[..., 1] < 80)).any()
+    rows, cols = np.nonzero(magenta)
+    x, y = axial.slice_view.world_to_display(viewer.fusion.landmarks["fixed"][0])
+    assert abs(cols.mean() - x) < 2 and abs((after.shape[0] - 1 - rows.mean()) - y) < 2  # a square around it
+    ((_view, moving_marks),) = control.landmark_marks["moving"]
+    assert moving_marks.boxes == []  # the moving view draws the moving landmarks only
+
+
+def test_swap_shows_the_moving_image_with_the_fixed_one_fused_through_the_inverse(fused, qtbot, demo_study):
+    viewer = fused
+    register_and_accept(viewer, qtbot)
+    ct, pet, forward = viewer.fusion.fixed, viewer.fusion.moving, viewer.fusion.transform
+    viewer.registration_panel.swap_button.click()
+    fusion = viewer.fusion
+    assert viewer.state.volume is pet and fusion.fixed is pet and fusion.moving is ct
+    assert fusion.display.colormap == "gray" and viewer.views["axial"].slice_view.fusion.moving is ct
+    lesion = liver_lesion(demo_study)
+    np.testing.assert_allclose(fusion.moving_point(forward.fixed_to_moving(lesion)), lesion, atol=1e-6)
+
+
+def test_the_3d_view_renders_the_fused_volume(fused, demo_study):
+    viewer = fused
+    view3d = viewer.view3d
+    assert view3d.volume_view.fusion.moving is viewer.fusion.moving
+    with_pet = view_pixels(view3d)
+    viewer.fusion_panel.visible_box.setChecked(False)
+    without = view_pixels(view3d)
+    assert np.abs(with_pet - without).sum(axis=2).astype(bool).sum() > 100
+    viewer.fusion_panel.choose("(none)")
+    assert view3d.volume_view.fusion.moving is None

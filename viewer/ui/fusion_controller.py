@@ -5,13 +5,12 @@ the chosen moving volume."""
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from viewer.core.fusion import FusionDisplay, FusionState
-from viewer.render.layers.fusion import FusionStyle
+from viewer.core.fusion import FusionState
+from viewer.render.layers.boxes import BoxLayer
 from viewer.ui.fusion_panel import NO_OVERLAY, FusionPanel
 from viewer.ui.mip_view import MipView
 from viewer.ui.mpr_view import MprView
@@ -23,6 +22,9 @@ from viewer.ui.workers import LoadWorker, TaskWorker
 log = logging.getLogger(__name__)
 #: Frames of the rotating MIP (10 degrees apart).
 MIP_ANGLES = 36
+#: Landmarks are drawn as squares of this half-size (mm) where the slice passes within it, in this colour.
+LANDMARK_HALF_MM = 3.0
+LANDMARK_RGB = (255, 0, 255)
 
 
 class FusionController(QObject):
@@ -31,19 +33,22 @@ class FusionController(QObject):
     ``state`` is the fixed image's ViewerState; ``fusion`` the FusionState (also ``session.fusion``, so a saved
     session keeps it); ``moving_state``/``moving_view`` show the moving volume in its own frame; ``mip_view``
     loops its MIP. ``fused(Volume)`` is emitted once a chosen moving volume is loaded and fused;
-    ``failed(str)`` with a one-line error.
+    ``failed(str)`` with a one-line error. ``show_volume(vol)`` (given by the main window) makes a loaded
+    volume the shown (fixed) image: :meth:`swap` uses it.
     """
 
     fused = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, state: ViewerState, session, views: dict[str, MprView], view3d: Volume3DView, parent=None):
+    def __init__(self, state: ViewerState, session, views: dict[str, MprView], view3d: Volume3DView,
+                 show_volume=None, parent=None):
         super().__init__(parent)
         self.state = state
         self.fusion = FusionState()
         session.fusion = self.fusion
         self.views = views
         self.view3d = view3d
+        self.show_volume = show_volume or state.set_volume
         self.moving_state = ViewerState()
         self.moving_view = MprView(self.moving_state, "axial")
         self.mip_view = MipView()
@@ -62,7 +67,11 @@ class FusionController(QObject):
         self.fusion.volumes_changed.connect(self._on_pair)
         self.fusion.transform_changed.connect(self._on_transform)
         self.fusion.display_changed.connect(self._on_display)
+        self.fusion.landmarks_changed.connect(self._show_landmarks)
+        self.landmark_marks = {"fixed": [(view, _mark_layer(view)) for view in views.values()],
+                               "moving": [(self.moving_view, _mark_layer(self.moving_view))]}
         self.panel.moving_chosen.connect(self._on_chosen)
+        self.registration_panel.swap_requested.connect(self.swap)
         self.registration_panel.placing_changed.connect(self._on_placing)
         self.registration_panel.failed.connect(self.failed)
 
@@ -145,7 +154,7 @@ class FusionController(QObject):
     def _show_overlay(self) -> None:
         """Every MPR view and the 3D view showing the fixed image draw the moving one through the transform."""
         f = self.fusion
-        style = fusion_style(f.display)
+        style = f.display  # the render layers draw a FusionDisplay as it is
         for view in self.views.values():
             if view.has_volume:
                 fused = f.active and f.fixed is view.slice_view.volume
@@ -160,10 +169,10 @@ class FusionController(QObject):
                 self.view3d.vtk.render()
 
     def _on_display(self) -> None:
-        style = fusion_style(self.fusion.display)
+        style = self.fusion.display
         for view in self.views.values():
             if view.has_volume and view.slice_view.fusion.moving is not None:
-                view.slice_view.set_fusion_style(**asdict(style))
+                view.slice_view.fusion.set_style(style)
                 view.vtk.render()
         if self.view3d.volume_view.fusion.moving is not None:
             self.view3d.volume_view.fusion.set_style(style)
@@ -200,6 +209,35 @@ class FusionController(QObject):
         if moving is self.fusion.moving:
             frames, _pixel_mm = result
             self.mip_view.set_frames(frames, window, inverse)
+
+    def swap(self) -> bool:
+        """Make the moving volume the fixed (shown) one and the fixed one the moving, through the inverse
+        transform (linear transforms only); False with a message otherwise."""
+        from viewer.core.errors import RadviewError
+
+        f = self.fusion
+        if not f.active:
+            return False
+        try:
+            back = f.transform.inverse()
+        except RadviewError as err:
+            self.failed.emit(str(err))
+            return False
+        fixed, moving = f.fixed, f.moving
+        self.show_volume(moving)  # the pair is dropped: the fixed image changed
+        f.set_moving(fixed, back)
+        return True
+
+    # ------------------------------------------------------------------ landmarks
+    def _show_landmarks(self) -> None:
+        half = LANDMARK_HALF_MM
+        for role, marks in self.landmark_marks.items():
+            boxes = [(p - half, p + half, LANDMARK_RGB) for p in self.fusion.landmarks[role]]
+            for view, layer in marks:
+                layer.set_boxes(boxes)
+                if view.has_volume:
+                    layer.update()
+                    view.vtk.render()
 
     # ------------------------------------------------------------------ linked cursors
     def _fixed_cursor_moved(self, xyz) -> None:
@@ -239,6 +277,9 @@ class FusionController(QObject):
         self.moving_view.vtk.Finalize()
 
 
-def fusion_style(display: FusionDisplay) -> FusionStyle:
-    """The render layers' style for a fusion display (the same fields)."""
-    return FusionStyle(**asdict(display))
+def _mark_layer(view: MprView) -> BoxLayer:
+    """A box layer for landmarks in ``view``, redrawn on its slice changes."""
+    layer = BoxLayer(view.slice_view.geometry)
+    layer.add_to(view.slice_view.renderer)
+    view.slice_view.geometry.slice_changed.connect(layer.update)
+    return layer

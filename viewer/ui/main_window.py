@@ -120,7 +120,7 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
 
     # ------------------------------------------------------------------ construction
-    def _add_dock(self, title: str, widget: QWidget, area) -> None:
+    def _add_dock(self, title: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(title)
         scroll = QScrollArea()  # panels scroll rather than force the window taller than a laptop screen
@@ -132,6 +132,19 @@ class MainWindow(QMainWindow):
         dock.setWidget(scroll)
         self.addDockWidget(area, dock)
         self.resizeDocks([dock], [DOCK_WIDTH], Qt.Horizontal)
+        return dock
+
+    def _add_ai_tabs(self, **panels: QWidget) -> dict[str, QDockWidget]:
+        """Docks titled by the keyword names (underscores as spaces), tabbed with the AI dock, which stays in
+        front; returns them by title."""
+        ai = self.findChild(QDockWidget, "AI")
+        docks = {}
+        for key, widget in panels.items():
+            title = key.replace("_", " ")
+            docks[title] = self._add_dock(title, widget, Qt.RightDockWidgetArea)
+            self.tabifyDockWidget(ai, docks[title])
+        ai.raise_()
+        return docks
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -407,6 +420,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{vol.modality} {vol.size} {vol.units}" + (f" - {warnings}" if warnings else ""))
         self.load_finished.emit(vol)
 
+    def show_volume(self, vol) -> None:
+        """Show a volume that is already loaded (e.g. the fused one, after Swap fixed and moving)."""
+        self.session.add_volume(vol)
+        self.state.set_volume(vol)
+        self.histogram.update_histogram()
+        self.setWindowTitle(f"radview - {vol.description or vol.modality}")
+
     def _on_failed(self, message: str) -> None:
         self._set_busy(False)
         previous, labels = getattr(self, "_before_load", (None, None))
@@ -450,12 +470,7 @@ class MainWindow(QMainWindow):
 
         self.detections_panel = DetectionsPanel(self.state)
         self.compare_panel = ComparePanel(self.state, self.session, self.ai_panel)
-        self._add_dock("Detections", self.detections_panel, Qt.RightDockWidgetArea)
-        self._add_dock("Compare", self.compare_panel, Qt.RightDockWidgetArea)
-        docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
-        for name in ("Detections", "Compare"):
-            self.tabifyDockWidget(docks["AI"], docks[name])
-        docks["AI"].raise_()
+        docks = self._add_ai_tabs(Detections=self.detections_panel, Compare=self.compare_panel)
         self.ai_panel.detections_ready.connect(lambda _d: docks["Detections"].raise_())
         roi = QAction("ROI box", self, checkable=True)
         roi.setToolTip("drag a box in a view: AI runs are restricted to it")
@@ -470,17 +485,13 @@ class MainWindow(QMainWindow):
         """Fusion and Registration docks (tabbed with the AI dock), the Fusion menu, the moving view and MIP."""
         from viewer.ui.fusion_controller import FusionController
 
-        self.fusion_control = control = FusionController(self.state, self.session, self.views, self.view3d, self)
+        self.fusion_control = control = FusionController(self.state, self.session, self.views, self.view3d,
+                                                            self.show_volume, self)
         self.fusion = control.fusion
         self.fusion_panel, self.registration_panel = control.panel, control.registration_panel
         control.failed.connect(self.statusBar().showMessage)
         control.moving_view.maximize_requested.connect(self._toggle_maximized)
-        self._add_dock("Fusion", control.panel, Qt.RightDockWidgetArea)
-        self._add_dock("Registration", control.registration_panel, Qt.RightDockWidgetArea)
-        docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
-        for name in ("Fusion", "Registration"):
-            self.tabifyDockWidget(docks["AI"], docks[name])
-        docks["AI"].raise_()
+        docks = self._add_ai_tabs(Fusion=control.panel, Registration=control.registration_panel)
         control.fused.connect(lambda _vol: docks["Fusion"].raise_())
         menu = self.menuBar().addMenu("F&usion")
         menu.addAction(docks["Fusion"].toggleViewAction())
@@ -501,10 +512,7 @@ class MainWindow(QMainWindow):
         from viewer.ui.label_tools_panel import LabelToolsPanel
 
         self.label_tools = LabelToolsPanel(self.state, self.session, self.segment_panel)
-        self._add_dock("Label tools", self.label_tools, Qt.RightDockWidgetArea)
-        docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
-        self.tabifyDockWidget(docks["AI"], docks["Label tools"])
-        docks["AI"].raise_()
+        docks = self._add_ai_tabs(Label_tools=self.label_tools)
         self.menuBar().addMenu("&Tools").addAction(docks["Label tools"].toggleViewAction())
 
     # ------------------------------------------------------------------ measurements, export, anonymize, sessions
@@ -515,10 +523,7 @@ class MainWindow(QMainWindow):
         self.measure_tool = MeasureTool(self.state, self.session, self.views, self)
         self.measure_tool.failed.connect(self.statusBar().showMessage)
         self.measurement_panel = MeasurementPanel(self.measure_tool)
-        self._add_dock("Measurements", self.measurement_panel, Qt.RightDockWidgetArea)
-        docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
-        self.tabifyDockWidget(docks["AI"], docks["Measurements"])
-        docks["AI"].raise_()
+        self._add_ai_tabs(Measurements=self.measurement_panel)
         self.task_worker = None
 
     def _tell_error(self, message: str) -> None:

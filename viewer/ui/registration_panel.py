@@ -30,17 +30,36 @@ log = logging.getLogger(__name__)
 LANDMARK_KIND = {"rigid": "rigid", "affine": "affine", "bspline": "affine"}
 
 
+def _button(text: str, slot=None, tip: str = "") -> QPushButton:
+    button = QPushButton(text)
+    if slot is not None:
+        button.clicked.connect(lambda _=False: slot())
+    button.setToolTip(tip)
+    return button
+
+
+def _grid(*rows) -> QGridLayout:
+    """A grid of widgets, one tuple per row."""
+    grid = QGridLayout()
+    for r, row in enumerate(rows):
+        for c, widget in enumerate(row):
+            grid.addWidget(widget, r, c)
+    return grid
+
+
 class RegistrationPanel(QWidget):
     """Registration of ``fusion.moving`` to ``fusion.fixed``.
 
     Signals: ``registered(RegistrationResult)`` when a run finished and its transform is proposed;
     ``failed(str)`` with a one-line error; ``placing_changed(bool)`` when landmark placing starts or stops
-    (the main window unlinks the cursors meanwhile and sends clicks to :meth:`add_landmark`).
+    (the main window unlinks the cursors meanwhile and sends clicks to :meth:`add_landmark`);
+    ``swap_requested()`` when the user asks to exchange fixed and moving.
     """
 
     registered = Signal(object)
     failed = Signal(str)
     placing_changed = Signal(bool)
+    swap_requested = Signal()
 
     def __init__(self, fusion: FusionState, parent=None):
         super().__init__(parent)
@@ -51,6 +70,9 @@ class RegistrationPanel(QWidget):
         self.pair_label = QLabel()
         self.pair_label.setWordWrap(True)
         form.addRow(self.pair_label)
+        self.swap_button = _button("Swap fixed and moving", self.swap_requested.emit,
+                                   "show the moving image as the fixed one, the fixed one fused over it")
+        form.addRow(self.swap_button)
         self.method_box = QComboBox()
         self.method_box.addItems(METHODS)
         form.addRow("Method", self.method_box)
@@ -59,55 +81,30 @@ class RegistrationPanel(QWidget):
         self.init_box.setToolTip("geometry: the scanners share a world frame; moments: align the centres of mass "
                                  "first (different frames of reference)")
         form.addRow("Start from", self.init_box)
-        self.run_button = QPushButton("Register")
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
+        self.run_button = _button("Register", self.run)
+        self.cancel_button = _button("Cancel", self.cancel)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
-        runs = QGridLayout()
-        runs.addWidget(self.run_button, 0, 0)
-        runs.addWidget(self.cancel_button, 0, 1)
-        runs.addWidget(self.progress, 1, 0, 1, 2)
-        form.addRow(runs)
+        form.addRow(_grid((self.run_button, self.cancel_button)))
+        form.addRow(self.progress)
         self.inspect_box = QCheckBox("Inspect with checkerboard")
         self.inspect_box.toggled.connect(self.set_inspecting)
         form.addRow(self.inspect_box)
-        self.accept_button = QPushButton("Accept")
-        self.accept_button.clicked.connect(self.accept)
-        self.reject_button = QPushButton("Reject")
-        self.reject_button.clicked.connect(self.reject)
-        self.undo_button = QPushButton("Undo")
-        self.undo_button.setToolTip("back to the transform before the last accepted one (one step)")
-        self.undo_button.clicked.connect(self.undo)
-        steps = QGridLayout()
-        for n, button in enumerate((self.accept_button, self.reject_button, self.undo_button)):
-            steps.addWidget(button, 0, n)
-        form.addRow(steps)
-        self.save_button = QPushButton("Save transform...")
-        self.save_button.clicked.connect(self._save_dialog)
-        self.load_button = QPushButton("Load transform...")
-        self.load_button.clicked.connect(self._load_dialog)
-        files = QGridLayout()
-        files.addWidget(self.save_button, 0, 0)
-        files.addWidget(self.load_button, 0, 1)
-        form.addRow(files)
-        self.place_button = QPushButton("Place landmarks")
+        self.accept_button = _button("Accept", self.accept)
+        self.reject_button = _button("Reject", self.reject)
+        self.undo_button = _button("Undo", self.undo, "back to the transform before the last accepted one (one step)")
+        form.addRow(_grid((self.accept_button, self.reject_button, self.undo_button)))
+        self.save_button = _button("Save transform...", self._save_dialog)
+        self.load_button = _button("Load transform...", self._load_dialog)
+        form.addRow(_grid((self.save_button, self.load_button)))
+        self.place_button = _button("Place landmarks", None, "click a point in a fixed view, then the same point "
+                                    "in the moving view (side-by-side layout); the cursors are unlinked meanwhile")
         self.place_button.setCheckable(True)
-        self.place_button.setToolTip("click a point in a fixed view, then the same point in the moving view "
-                                     "(side-by-side layout); the cursors are unlinked meanwhile")
         self.place_button.toggled.connect(self._on_placing)
         self.landmark_label = QLabel()
-        self.undo_landmark_button = QPushButton("Remove last pair")
-        self.undo_landmark_button.clicked.connect(self.remove_last_pair)
-        self.landmark_button = QPushButton("Register landmarks")
-        self.landmark_button.clicked.connect(self.register_landmarks)
-        marks = QGridLayout()
-        marks.addWidget(self.place_button, 0, 0)
-        marks.addWidget(self.undo_landmark_button, 0, 1)
-        marks.addWidget(self.landmark_label, 1, 0)
-        marks.addWidget(self.landmark_button, 1, 1)
-        form.addRow(marks)
+        self.undo_landmark_button = _button("Remove last pair", self.remove_last_pair)
+        self.landmark_button = _button("Register landmarks", self.register_landmarks)
+        form.addRow(_grid((self.place_button, self.undo_landmark_button), (self.landmark_label, self.landmark_button)))
         self.status = QLabel()
         self.status.setWordWrap(True)
         form.addRow(self.status)
@@ -297,7 +294,7 @@ class RegistrationPanel(QWidget):
         self.accept_button.setEnabled(f.candidate is not None)
         self.reject_button.setEnabled(f.candidate is not None)
         self.undo_button.setEnabled(f.can_undo)
-        for widget in (self.save_button, self.load_button, self.place_button, self.inspect_box):
+        for widget in (self.save_button, self.load_button, self.place_button, self.inspect_box, self.swap_button):
             widget.setEnabled(f.active)
         counts = {role: len(points) for role, points in f.landmarks.items()}
         self.landmark_label.setText(f"fixed {counts['fixed']} / moving {counts['moving']}")
