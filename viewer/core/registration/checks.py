@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from viewer.core.errors import RegistrationError
+from viewer.core.registration.transform import Transform
 from viewer.core.volume import Volume
 
 #: Below this Mattes mutual information (nats, 32 bins) a pair is taken to share no information: an image
@@ -44,8 +45,7 @@ def overlap_fraction(fixed: Volume, moving: Volume, transform) -> float:
     lo, hi = fixed.world_bounds()
     axes = [np.linspace(a, b, 16) for a, b in zip(lo, hi, strict=True)]
     pts = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-    mapped = np.array([transform.TransformPoint(tuple(p)) for p in pts])
-    idx = moving.world_to_index(mapped)
+    idx = moving.world_to_index(Transform(transform).fixed_to_moving(pts))
     size = np.asarray(moving.size)
     inside = np.all((idx >= -0.5) & (idx <= size - 0.5), axis=1)
     return float(inside.mean())

@@ -73,8 +73,11 @@ class Transform:
     def fixed_to_moving(self, points_lps) -> np.ndarray:
         """Map fixed-space world points (LPS mm, shape (3,) or (n, 3)) to moving-space world points."""
         pts = np.asarray(points_lps, dtype=float)
-        out = np.array([self.sitk.TransformPoint(tuple(p)) for p in pts.reshape(-1, 3)])
-        return out.reshape(pts.shape)
+        flat = pts.reshape(-1, 3)
+        m = self.matrix if len(flat) > 4 else None  # linear: one matrix product instead of a call per point
+        if m is not None:
+            return (flat @ m[:3, :3].T + m[:3, 3]).reshape(pts.shape)
+        return np.array([self.sitk.TransformPoint(tuple(p)) for p in flat]).reshape(pts.shape)
 
     def moving_to_fixed(self, points_lps) -> np.ndarray:
         """Map moving-space world points to fixed space (the inverse; RegistrationError if there is none)."""
