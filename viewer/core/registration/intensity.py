@@ -98,7 +98,7 @@ def register(fixed: Volume, moving: Volume, *, method: str = "rigid", init: str 
     cancel = cancel or CancelToken()
     start = time.perf_counter()
     check_information(fixed, moving)
-    rigid = _as_start(initial) if initial is not None else _initial_rigid(fixed, moving, init)
+    rigid = _as_start(initial, fixed) if initial is not None else _initial_rigid(fixed, moving, init)
     check_overlap(fixed, moving, rigid)
     factors = settings.shrink_factors
     pyramids = [_pyramid(vol, settings.work_spacing_mm, factors) for vol in (fixed, moving)]
@@ -186,19 +186,23 @@ def _centre_of_mass(vol: Volume) -> np.ndarray:
     return vol.index_to_world(com)
 
 
-def _as_start(initial: Transform):
-    """The linear ``initial`` as the optimiser's start: Euler3D when it is rigid, else affine."""
+def _as_start(initial: Transform, fixed: Volume):
+    """The linear ``initial`` as the optimiser's start: Euler3D about the fixed image's centre when it is
+    rigid (well-conditioned rotations), else affine."""
     import SimpleITK as sitk
 
     m = initial.matrix
     if m is None:
         raise RegistrationError("an intensity registration starts from a linear transform, not a B-spline")
+    lo, hi = fixed.world_bounds()
+    centre = (lo + hi) / 2
     rigid = sitk.Euler3DTransform()
+    rigid.SetCenter(tuple(map(float, centre)))
     try:
         rigid.SetMatrix(tuple(m[:3, :3].ravel()))
     except RuntimeError:  # not orthogonal: the affine stage starts from it
         return Transform.from_matrix(m).sitk
-    rigid.SetTranslation(tuple(m[:3, 3]))
+    rigid.SetTranslation(tuple(map(float, m[:3, :3] @ centre + m[:3, 3] - centre)))  # same map about the centre
     return rigid
 
 
