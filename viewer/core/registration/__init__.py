@@ -28,7 +28,12 @@ Registration (viewer.core.registration.intensity / landmarks):
   ``.iterations``, ``.seconds``): Mattes mutual information, multi-resolution; RegistrationError naming both
   inputs when they do not overlap or share no information; ``Cancelled`` when ``cancel`` is set.
 - ``register_landmarks(fixed_points, moving_points, kind='rigid'|'similarity'|'affine') -> LandmarkResult``
-  (``.transform``, ``.fre_mm``, ``.errors_mm``) from >= 3 point pairs in world LPS mm.
+  (``.transform``, ``.fre_mm``, ``.errors_mm``) from >= 3 point pairs in world LPS mm;
+  ``read_landmarks(path)``: a JSON list of [x, y, z].
+- ``register(..., initial=transform)`` refines a linear start (landmarks, a nudged transform).
+
+Also: ``placement.place_on_first(volumes, transforms)`` (multi-input models: extra inputs on the first's grid),
+``checks`` (overlap / shared-information errors), ``synthetic`` (known-truth test pairs).
 """
 
 from viewer.core.registration.intensity import RegistrationResult, RegistrationSettings, register
