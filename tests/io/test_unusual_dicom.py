@@ -91,3 +91,12 @@ def test_a_retired_photometric_interpretation_is_unsupported_not_damaged(pydicom
     with pytest.raises(UnsupportedFormatError, match="hsv.dcm: PhotometricInterpretation HSV .*retired") as err:
         load_volume(tmp_path / "hsv.dcm")
     assert not isinstance(err.value, CorruptFileError)
+
+
+def test_a_volume_holds_scalars_or_rgb_samples_only():
+    from viewer.core.volume import Volume
+
+    assert Volume(np.zeros((2, 3, 4, 3), np.uint8)).is_rgb
+    assert Volume(np.zeros((2, 3, 4), np.uint8)).channel_axis is None
+    with pytest.raises(ValueError, match=r"3D \(z, y, x\) or RGB"):
+        Volume(np.zeros((2, 3, 4, 4), np.uint8))  # RGBA, or channels first: refused

@@ -42,7 +42,7 @@ class Volume:
 
     def __post_init__(self) -> None:
         if not (self.array.ndim == 3 or (self.array.ndim == 4 and self.array.shape[-1] == 3)):
-            raise ValueError(f"Volume.array must be (z, y, x) or RGB (z, y, x, 3), got shape {self.array.shape}")
+            raise ValueError(f"Volume.array must be 3D (z, y, x) or RGB (z, y, x, 3), got shape {self.array.shape}")
         if self.array.dtype == np.float64:
             self.array = self.array.astype(np.float32)
         self.spacing = tuple(float(s) for s in self.spacing)
