@@ -10,8 +10,9 @@ from viewer.core.errors import RegistrationError
 from viewer.core.registration.transform import Transform
 from viewer.core.volume import Volume
 
-#: Below this Mattes mutual information (nats, 32 bins) a pair is taken to share no information: an image
-#: against independent noise or a constant scores < 0.02, every real pair in the benchmarks > 0.15.
+#: Below this final Mattes mutual information (nats) a pair is taken to share no information. Empirical: the
+#: demo CT against independent gamma noise stays below it (tests/registration), the benchmark pairs end at
+#: 0.58 (CT <- PET), 0.83 (real CT <- synthetic PET) and 1.0 (MR <- CT).
 MIN_SHARED_INFORMATION = 0.05
 
 #: At least this fraction of the fixed field of view must map inside the moving one to start.
