@@ -336,3 +336,12 @@ def test_the_3d_view_renders_the_fused_volume(fused, demo_study):
     assert np.abs(with_pet - without).sum(axis=2).astype(bool).sum() > 100
     viewer.fusion_panel.choose("(none)")
     assert view3d.volume_view.fusion.moving is None
+
+
+def test_a_run_refines_the_accepted_transform_unless_asked_to_start_by_moments(fused):
+    panel = fused.registration_panel
+    assert panel._starting_transform("geometry") is None  # identity: about the fixed image's centre
+    nudged = fused.fusion.transform.compose_nudge((3.0, 0.0, 0.0))
+    fused.fusion.set_transform(nudged)
+    assert panel._starting_transform("geometry") is nudged
+    assert panel._starting_transform("moments") is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -119,8 +120,9 @@ class RegistrationPanel(QWidget):
         return self.worker is not None and self.worker.isRunning()
 
     def run(self, method: str | None = None) -> TaskWorker | None:
-        """Start registering moving to fixed in the background (``method``: the chosen one by default);
-        the result is proposed and shown in checkerboard blending. Returns the worker."""
+        """Start registering moving to fixed in the background (``method``: the chosen one by default), from the
+        accepted transform when there is one; the result is proposed and shown in checkerboard blending.
+        Returns the worker."""
         from viewer.core.registration import register
 
         f = self.fusion
@@ -128,8 +130,9 @@ class RegistrationPanel(QWidget):
             return None
         method = method or self.method_box.currentText()
         self.method_box.setCurrentText(method)
-        worker = TaskWorker(register, f.fixed, f.moving, method=method, init=self.init_box.currentText(),
-                            initial=f.transform if f.transform.is_linear else None, with_progress=True, parent=self)
+        init = self.init_box.currentText()
+        worker = TaskWorker(register, f.fixed, f.moving, method=method, init=init,
+                            initial=self._starting_transform(init), with_progress=True, parent=self)
         worker.progress.connect(self._on_progress)
         worker.finished_ok.connect(lambda result, w=worker: self._on_result(w, result))
         worker.failed.connect(self._on_failed)
@@ -141,6 +144,14 @@ class RegistrationPanel(QWidget):
         worker.start()
         self._refresh()
         return worker
+
+    def _starting_transform(self, init: str):
+        """Refine the accepted transform (e.g. from landmarks or a loaded file) when it is linear and not the
+        identity; otherwise start as ``init`` says (about the fixed image's centre, or by moments)."""
+        matrix = self.fusion.transform.matrix
+        if init != "geometry" or matrix is None or np.allclose(matrix, np.eye(4)):
+            return None
+        return self.fusion.transform
 
     def cancel(self) -> None:
         if self.running:
