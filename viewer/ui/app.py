@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QApplication
 log = logging.getLogger(__name__)
 #: Seconds a --screenshot run may take to load before giving up.
 SCREENSHOT_TIMEOUT_S = 120
-#: How the demo shows its PET over the CT: hot over SUV 0-8, uptake below SUV 2.5 not drawn.
-DEMO_FUSION = {"colormap": "hot", "window": (0.0, 8.0), "threshold": 2.5, "opacity": 0.7, "blend": "alpha"}
+#: How the demo shows its PET over the CT: hot over SUV 0-10 (lesions yellow, not white), nothing below SUV 2.5.
+DEMO_FUSION = {"colormap": "hot", "window": (0.0, 10.0), "threshold": 2.5, "opacity": 0.7, "blend": "alpha"}
 
 
 def grab_window(window, out: str | Path) -> Path:
