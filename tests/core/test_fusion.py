@@ -10,8 +10,9 @@ import pytest
 
 from viewer.core.errors import ColourImageError, RegistrationError
 from viewer.core.fusion import FusionDisplay, FusionState
-from viewer.core.phantom import PET_TO_CT, _rotation_z, make_phantom
+from viewer.core.phantom import PET_TO_CT, make_phantom
 from viewer.core.registration import Transform
+from viewer.core.registration.synthetic import phantom_pet_truth
 from viewer.core.volume import Volume
 
 
@@ -20,10 +21,9 @@ def phantom():
     return make_phantom()
 
 
-def true_ct_to_pet(ct_points) -> np.ndarray:
-    """The demo PET's documented offset, as fixed (CT) -> moving (PET): PET p maps to CT R p + t."""
-    rot = _rotation_z(PET_TO_CT["rotation_deg"][2])
-    return (np.asarray(ct_points, float) - PET_TO_CT["translation_mm"]) @ rot  # R^T (q - t), row-wise
+def true_ct_to_pet(points) -> np.ndarray:
+    """The demo PET's documented offset (PET p -> CT R p + t) as fixed (CT) -> moving (PET) points."""
+    return phantom_pet_truth({"pet_to_ct": PET_TO_CT}).fixed_to_moving(points)
 
 
 def fused(phantom) -> FusionState:

@@ -13,7 +13,8 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from tests.ui.conftest import view_pixels
-from viewer.core.phantom import PET_TO_CT, _rotation_z
+from viewer.core.phantom import PET_TO_CT
+from viewer.core.registration.synthetic import phantom_pet_truth
 
 pytestmark = pytest.mark.gui
 #: The overlay used for measuring: hot over SUV 0-8, opaque, uptake below SUV 2.5 (liver 2.0) not drawn.
@@ -24,9 +25,8 @@ MEASURE = {"colormap": "hot", "window": (0.0, 8.0), "threshold": 2.5, "opacity":
 
 
 def true_ct_to_pet(points) -> np.ndarray:
-    """The demo PET's documented offset as fixed (CT) -> moving (PET) points."""
-    rot = _rotation_z(PET_TO_CT["rotation_deg"][2])
-    return (np.asarray(points, float) - PET_TO_CT["translation_mm"]) @ rot
+    """The demo PET's documented offset (PET p -> CT R p + t) as fixed (CT) -> moving (PET) points."""
+    return phantom_pet_truth({"pet_to_ct": PET_TO_CT}).fixed_to_moving(points)
 
 
 @pytest.fixture
