@@ -9,6 +9,7 @@ from PIL import Image
 from viewer.cli import main
 from viewer.core.phantom import PET_TO_CT, make_phantom
 from viewer.core.registration import Transform
+from viewer.core.registration.synthetic import phantom_pet_truth
 
 SIZE = 512
 #: SUV below which the fused PET is transparent in these tests: above every organ of the phantom (kidneys 3.0),
@@ -20,12 +21,7 @@ CHANGED = 40
 
 def pet_to_ct_matrix() -> np.ndarray:
     """Fixed (CT) -> moving (PET) 4x4 of the phantom: a PET point p sits at CT point R p + t, so p = R^T (q - t)."""
-    a = np.deg2rad(PET_TO_CT["rotation_deg"][2])
-    rot = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-    m = np.eye(4)
-    m[:3, :3] = rot.T
-    m[:3, 3] = -rot.T @ np.asarray(PET_TO_CT["translation_mm"])
-    return m
+    return phantom_pet_truth({"pet_to_ct": PET_TO_CT}).matrix
 
 
 @pytest.fixture(scope="module")
