@@ -11,6 +11,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from tests.ui.conftest import view_pixels
+from viewer.ui.volume_3d_view import LOADING_MESSAGE
 
 pytestmark = pytest.mark.gui
 
@@ -110,20 +111,50 @@ def test_each_header_is_parsed_once_off_the_gui_thread(viewer, open_and_wait, de
     assert not any(on_gui for _, on_gui in calls)
 
 
-def test_a_slice_shows_before_the_series_has_loaded(viewer, qtbot, demo_study, monkeypatch):
-    import time
-
+@pytest.fixture
+def gated_loader(monkeypatch):
+    """DICOM series loads decode their middle slice, then hold every other slice until ``gate.set()``
+    (set at teardown at the latest); yields the gate (a threading.Event)."""
     from viewer.core.io.dicom_series import SeriesLoader
 
+    gate = threading.Event()
     real = SeriesLoader._load_task
-    monkeypatch.setattr(SeriesLoader, "_load_task", lambda self, ks: (time.sleep(0.05), real(self, ks))[1])
+
+    def held(self, ks):
+        if len(self.geometry.slices) // 2 not in ks:
+            gate.wait(30)
+        return real(self, ks)
+
+    monkeypatch.setattr(SeriesLoader, "_load_task", held)
+    yield gate
+    gate.set()
+
+
+def test_a_slice_shows_before_the_series_has_loaded(viewer, qtbot, demo_study, gated_loader):
+    """The middle slice is drawn while the rest is held back; the 3D view renders no volume until the load
+    has finished (ray casting a half-empty volume cost 21 s before the first slice under load), then the
+    whole one."""
+    volume_view = viewer.view3d.volume_view
+    renders = []  # per 3D render: (a volume is in the scene, the mapper's input)
+    viewer.view3d.vtk.renderer.AddObserver("StartEvent", lambda *_: renders.append(
+        (volume_view.actor.GetVisibility(), volume_view.image_data)))
     with qtbot.waitSignal(viewer.state.slices_loaded, timeout=30000):
         worker = viewer.open_path(str(demo_study.ct_dir))
-    assert worker.isRunning() and viewer.views["axial"].slice_view.volume is not None
+    vol = viewer.state.volume
+    assert worker.isRunning() and viewer.state.loading and viewer.views["axial"].slice_view.volume is vol
     axial = view_pixels(viewer.views["axial"])  # the middle slice, decoded first, is on screen
     assert axial.std() > 20
-    assert np.count_nonzero(viewer.state.volume.array.any(axis=(1, 2))) < viewer.state.volume.size[2]
+    assert np.count_nonzero(vol.array.any(axis=(1, 2))) < vol.size[2]  # the rest is still held back
+    view_pixels(viewer.view3d)
+    assert renders and not any(visible or data is not None for visible, data in renders)
+    assert volume_view.volume is None and volume_view.message.GetInput() == LOADING_MESSAGE
+    assert not viewer.view3d.preset_box.isEnabled()
+    renders.clear()
+    gated_loader.set()
     qtbot.waitSignal(viewer.load_finished, timeout=30000).wait()
+    assert not viewer.state.loading and volume_view.volume is vol and volume_view.actor.GetVisibility()
+    assert renders and renders[-1][0] and renders[-1][1] is volume_view.image_data is not None
+    assert view_pixels(viewer.view3d).std() > 5  # the CT is rendered
 
 
 @pytest.fixture

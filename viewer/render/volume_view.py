@@ -188,21 +188,15 @@ class VolumeView:
 
         A volume that ``can_render`` refuses (one slice) shows ``TOO_THIN_MESSAGE`` instead.
         """
+        if not self.can_render(vol):
+            self.clear(TOO_THIN_MESSAGE)
+            self.volume = vol
+            self.reset_camera()
+            return
         self.volume = vol
         for name in list(self._overlays):  # the previous image's detections and ROI
             self._set_overlay(name, None)
-        renderable = self.can_render(vol)
-        self.message.SetVisibility(not renderable)
-        if not renderable:
-            self.actor.VisibilityOff()
-            self._marker.VisibilityOff()
-            self.set_labels_surfaces(None)
-            for m in (self._gpu, self._cpu):
-                m.RemoveAllInputs()
-            self.image_data = None
-            self.renderer.SetBackground(*DEFAULT_BACKGROUND)
-            self.reset_camera()
-            return
+        self.message.VisibilityOff()
         # The CPU ray caster ignores an image's direction matrix: both mappers get the index frame and
         # the prop carries the direction and origin.
         self.image_data = vtk_image(vol, geometry=False)
@@ -215,6 +209,23 @@ class VolumeView:
         disable_multisampling(self.renderer)
         self.set_preset(default_preset(vol))
         self.reset_camera()
+
+    def clear(self, message: str = "") -> None:
+        """Show no volume (the mappers drop their input, so a render costs nothing) and ``message``, if any,
+        in the middle of the view."""
+        self.volume = None
+        for name in list(self._overlays):
+            self._set_overlay(name, None)
+        self.message.SetInput(message)
+        self.message.SetVisibility(bool(message))
+        self.actor.VisibilityOff()
+        self._marker.VisibilityOff()
+        self.set_labels_surfaces(None)
+        self.set_fusion(None)
+        for m in (self._gpu, self._cpu):
+            m.RemoveAllInputs()
+        self.image_data = None
+        self.renderer.SetBackground(*DEFAULT_BACKGROUND)
 
     def set_preset(self, name: str) -> None:
         """Apply a transfer-function preset: 'ct_bone', 'ct_soft_tissue', 'pet_mip' (SUV) or 'mip'."""
@@ -304,7 +315,7 @@ class VolumeView:
     def set_cursor(self, world_xyz) -> None:
         """Show a marker at the linked crosshair point (none when the volume cannot be rendered)."""
         self._marker.SetPosition(*np.asarray(world_xyz, float))
-        self._marker.SetVisibility(self.volume is None or self.can_render(self.volume))
+        self._marker.SetVisibility(self.volume is not None and self.can_render(self.volume))
 
     def reset_camera(self) -> None:
         """Anterior view (patient's left on screen right), superior up, whole volume in view."""

@@ -34,7 +34,7 @@ from viewer.ui.segment_panel import SegmentPanel
 from viewer.ui.state import ViewerState
 from viewer.ui.study_browser import StudyBrowser
 from viewer.ui.volume_3d_view import Volume3DView
-from viewer.ui.workers import LoadWorker, ScanWorker
+from viewer.ui.workers import LoadWorker, ScanWorker, Worker, wait_or_detach
 
 log = logging.getLogger(__name__)
 LAYOUTS = ("2x2", "1x3", "single", "side-by-side")
@@ -46,6 +46,8 @@ LAYOUT_PLACES = {
     "side-by-side": (("axial", 0, 0), ("moving", 0, 1), ("coronal", 1, 0), ("mip", 1, 1)),
 }
 DOCK_WIDTH = 330
+#: Milliseconds closing the window waits for a cancelled background worker, and for an export to finish writing.
+CLOSE_WAIT_MS, EXPORT_WAIT_MS = 10000, 30000
 #: what the views' place says how to open a study (before the first image, or after it failed to open)
 OPEN_HINT = ("Open a study with File &gt; Open file... (Ctrl+O) or Open folder... (Ctrl+Shift+O), drop files "
              "on this window, or double-click a series in the Studies list.")
@@ -113,6 +115,7 @@ class MainWindow(QMainWindow):
         #: False in batch runs (--screenshot): errors go to the status bar and ``load_failed`` only.
         self.show_error_dialogs = True
         self._build_menus()
+        self.state.volume_changed.connect(self._offer_window_level)
         self._init_label_tools()
         self._init_ai_results()
         self._init_fusion()
@@ -254,6 +257,12 @@ class MainWindow(QMainWindow):
         """Select what a left-drag does: 'crosshair', 'window_level', 'paint' or 'erase'."""
         self.tool_actions[tool].setChecked(True)
         self.state.set_tool(tool)
+
+    def _offer_window_level(self, vol) -> None:
+        """A colour image is shown as stored: no Window/level tool for it (the W/L panel says so)."""
+        self.wl_action.setEnabled(not vol.is_rgb)
+        if vol.is_rgb and self.state.tool == "window_level":
+            self.set_tool("crosshair")
 
     def reset_views(self) -> None:
         for v in self.views.values():
@@ -398,7 +407,7 @@ class MainWindow(QMainWindow):
 
     def _on_geometry(self, vol) -> None:
         vol.meta.setdefault("source_path", self.worker.path)  # sessions re-open images from it
-        self.state.set_volume(vol)
+        self.state.set_volume(vol, loading=True)
         self.setWindowTitle(f"radview - {vol.description or vol.modality}")
 
     def _on_progress(self, fraction: float, message: str) -> None:
@@ -412,7 +421,7 @@ class MainWindow(QMainWindow):
         if vol is not self.state.volume:
             self.state.set_volume(vol)
         else:
-            self.state.slices_loaded.emit([])
+            self.state.finish_loading()
         self.histogram.update_histogram()
         self.view3d.refresh()
         self.browser.show_loaded(vol)
@@ -626,14 +635,25 @@ class MainWindow(QMainWindow):
             self.open_paths(paths)
             event.acceptProposedAction()
 
+    def stop_workers(self) -> list[Worker]:
+        """Cancel every running background worker of the window (loading, scans, AI, registration, MIP,
+        anonymization; an export is not cancelled, it finishes writing its file) and wait for each, at most
+        CLOSE_WAIT_MS (EXPORT_WAIT_MS for the export). Returns the ones still running, which are detached from
+        the window so that deleting it cannot destroy a running thread."""
+        running = [w for w in self.findChildren(Worker) if w.isRunning()]
+        for w in running:
+            if w is not self.task_worker:
+                w.cancel()
+        return [w for w in running
+                if not wait_or_detach(w, EXPORT_WAIT_MS if w is self.task_worker else CLOSE_WAIT_MS)]
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if self.worker is not None and self.worker.isRunning():
-            self.worker.cancel()
-            self.worker.wait(5000)
-        for scanner in list(self.scan_workers):
-            scanner.wait(5000)
-        if self.task_worker is not None:
-            self.task_worker.wait(30000)  # an export in progress finishes writing its file
+        stuck = self.stop_workers()
+        if stuck:
+            log.warning("closing while %s still run", ", ".join(w.what for w in stuck))
+        self.worker = None  # the cancelled load's queued signals are dropped (open_path's gate)
+        self.show_error_dialogs = False  # no modal dialog for a cancelled job while closing
+        QApplication.sendPostedEvents()  # the workers' last signals land while the views can still draw
         self.session.close()
         self.fusion_control.close()
         for timer in self.findChildren(QTimer):  # no deferred redraw (3D surfaces, previews) after Finalize

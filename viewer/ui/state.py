@@ -40,6 +40,8 @@ class ViewerState(QObject):
     def __init__(self) -> None:
         super().__init__()
         self.volume: Volume | None = None
+        #: True while the voxels of ``volume`` are still arriving (progressive load); False once complete
+        self.loading = False
         self.labels: Volume | None = None
         self.cursor = np.zeros(3)
         self.window, self.level = 400.0, 40.0
@@ -50,15 +52,22 @@ class ViewerState(QObject):
         self.heatmap_colormap, self.heatmap_opacity, self.heatmap_visible = "jet", 0.6, True
         self._clear_ai_results()
 
-    def set_volume(self, vol: Volume) -> None:
-        """Show ``vol``: W/L and colour map reset to its defaults, cursor at its centre."""
+    def set_volume(self, vol: Volume, loading: bool = False) -> None:
+        """Show ``vol``: W/L and colour map reset to its defaults, cursor at its centre. ``loading``: its
+        voxels are still arriving (``slices_loaded`` as they land, then :meth:`finish_loading`)."""
         self.volume = vol
+        self.loading = loading
         self.labels = None
         self._clear_ai_results()
         self.window, self.level = auto_window_level(vol)
         self.colormap = default_colormap(vol)
         self.cursor = vol.index_to_world((np.asarray(vol.size) - 1) / 2.0)
         self.volume_changed.emit(vol)
+
+    def finish_loading(self) -> None:
+        """All voxels of the volume being loaded have arrived: views redraw it complete."""
+        self.loading = False
+        self.slices_loaded.emit([])
 
     def set_labels(self, labels: Volume | None) -> None:
         self.labels = labels

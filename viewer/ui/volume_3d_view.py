@@ -13,6 +13,8 @@ from viewer.ui.vtk_widget import VtkWidget
 
 #: Milliseconds without edits before the 3D label surfaces are rebuilt.
 SURFACE_DELAY_MS = 400
+#: What the 3D view says while the series' voxels are still arriving (it renders once they have all landed).
+LOADING_MESSAGE = "3D view: shown when the series has loaded"
 
 
 class Volume3DView(QWidget):
@@ -24,6 +26,7 @@ class Volume3DView(QWidget):
         self.vtk = VtkWidget(self, vtk_interaction=True)
         self.vtk.GetRenderWindow().GetInteractor().SetInteractorStyle(vtkInteractorStyleTrackballCamera())
         self.volume_view = VolumeView(self.vtk.renderer)
+        self._waiting = None  # the volume shown once its load finishes (state.loading)
         self.preset_box = QComboBox()
         self.preset_box.addItems(VolumeView.PRESETS)
         self.preset_box.currentTextChanged.connect(self._on_preset)
@@ -60,6 +63,13 @@ class Volume3DView(QWidget):
         self.vtk.render()
 
     def _on_volume(self, vol) -> None:
+        if self.state.loading:  # ray casting a half-empty volume costs seconds on the CPU: wait for refresh()
+            self._waiting = vol
+            self.volume_view.clear(LOADING_MESSAGE)
+            self.preset_box.setEnabled(False)
+            self.vtk.render()  # the message only: no volume in the scene
+            return
+        self._waiting = None
         self.volume_view.set_volume(vol)
         self.preset_box.blockSignals(True)
         self.preset_box.setCurrentText(self.volume_view.preset)
@@ -69,10 +79,10 @@ class Volume3DView(QWidget):
         self.vtk.render()
 
     def refresh(self) -> None:
-        """Re-upload the voxels (after progressive loading finished) and redraw."""
-        if self.volume_view.volume is not None:
-            self.volume_view.set_volume(self.volume_view.volume)
-            self.vtk.render()
+        """Show the volume whose loading has finished (or re-upload the voxels of the one shown) and redraw."""
+        vol = self._waiting if self._waiting is not None else self.volume_view.volume
+        if vol is not None:
+            self._on_volume(vol)
 
     def _on_preset(self, name: str) -> None:
         if self.volume_view.volume is not None:

@@ -67,6 +67,22 @@ class Worker(QThread):
             self.failed.emit(f"{subject}: unexpected error: {err}")
 
 
+#: Workers that outlived their window's bounded wait, kept alive (unparented) until their thread ends.
+_DETACHED: set[Worker] = set()
+
+
+def wait_or_detach(worker: Worker, timeout_ms: int) -> bool:
+    """Wait at most ``timeout_ms`` for ``worker`` to end; True if it did. Otherwise it is unparented and kept
+    referenced until it finishes, so deleting its parent (a closed window) never destroys a running QThread
+    (Qt aborts the process then)."""
+    if worker.wait(timeout_ms):
+        return True
+    worker.setParent(None)
+    _DETACHED.add(worker)
+    worker.finished.connect(lambda w=worker: _DETACHED.discard(w))
+    return False
+
+
 class LoadWorker(Worker):
     """Loads one path (DICOM series or image file) in a thread; never touches widgets.
 
@@ -99,7 +115,8 @@ class LoadWorker(Worker):
 
     def work(self):
         """Scan (unless given a series), then load the chosen series; returns the Volume."""
-        from viewer.core.io import SeriesLoader, load_volume, scan
+        from viewer.core.io import load_volume, scan
+        from viewer.core.io.dicom_series import SeriesLoader
 
         chosen = self.series
         if chosen is None:
