@@ -10,6 +10,8 @@ from viewer.core.presets import auto_window_level, presets_for
 from viewer.ui.state import ViewerState
 
 AUTO = "auto"
+#: What the panel says instead of offering window/level on a colour (RGB) image.
+COLOUR_MESSAGE = "colour image: shown as stored, no window/level"
 
 
 class HistogramPanel(QWidget):
@@ -29,6 +31,7 @@ class HistogramPanel(QWidget):
         self.plot.addItem(self.region)
         self.region.sigRegionChanged.connect(self._on_region)
         self.readout = QLabel("")
+        self.readout.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Window / level preset"))
         layout.addWidget(self.presets)
@@ -41,10 +44,14 @@ class HistogramPanel(QWidget):
     def _on_volume(self, vol) -> None:
         self._updating = True
         self.presets.clear()
-        self.presets.addItem("auto", AUTO)
-        for p in presets_for(vol.modality):
-            self.presets.addItem(p.label, p.name)
+        if not vol.is_rgb:
+            self.presets.addItem("auto", AUTO)
+            for p in presets_for(vol.modality):
+                self.presets.addItem(p.label, p.name)
         self._updating = False
+        self.presets.setEnabled(not vol.is_rgb)
+        self.plot.setVisible(not vol.is_rgb)  # no histogram to window on
+        self.region.setMovable(not vol.is_rgb)
         self.update_histogram()
         self._on_window_level(self.state.window, self.state.level)
 
@@ -52,6 +59,9 @@ class HistogramPanel(QWidget):
         """Recompute the histogram from a subsample of the current voxels."""
         vol = self.state.volume
         if vol is None:
+            return
+        if vol.is_rgb:
+            self.curve.setData([0, 1], [0])
             return
         sample = vol.array[:: max(1, vol.array.shape[0] // 40), ::2, ::2].astype(np.float32).ravel()
         lo, hi = np.percentile(sample, [0.5, 99.5]) if sample.size else (0, 1)
@@ -90,5 +100,8 @@ class HistogramPanel(QWidget):
         self._updating = True
         self.region.setRegion((level - window / 2, level + window / 2))
         self._updating = False
+        if self.state.volume is not None and self.state.volume.is_rgb:
+            self.readout.setText(COLOUR_MESSAGE)
+            return
         units = self.state.volume.units if self.state.volume is not None else ""
         self.readout.setText(f"W {window:.4g}  L {level:.4g}  {units}")
