@@ -26,7 +26,8 @@ import SimpleITK as sitk
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from viewer.core.io import SeriesLoader, load_volume, scan  # noqa: E402
+from viewer.core.io import load_volume, scan  # noqa: E402
+from viewer.core.io.dicom_series import SeriesLoader  # noqa: E402
 from viewer.core.io.dicom_writer import DicomStudy, write_dicom_series  # noqa: E402
 from viewer.core.volume import Volume  # noqa: E402
 

@@ -10,16 +10,21 @@ import logging
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from viewer.core.errors import CorruptFileError, EmptyInputError, MixedSeriesError, UnsupportedFormatError
-from viewer.core.io.dicom_headers import SeriesInfo, iter_files, require_images, scan_dicom
-from viewer.core.io.dicom_series import SeriesLoader
-from viewer.core.io.dicom_validation import check_image_header
 from viewer.core.io.image_files import image_extension, read_image_file, write_image_file
+from viewer.core.io.series_info import SeriesInfo
 from viewer.core.progress import CancelToken, ProgressCallback
 from viewer.core.volume import Volume
 
-__all__ = ["load_volume", "open_series", "save_volume", "scan", "ScanResult", "SeriesInfo", "SeriesLoader"]
+if TYPE_CHECKING:
+    from viewer.core.io.dicom_series import SeriesLoader
+
+# The DICOM modules (pydicom and its decoders) are imported where a DICOM file is read: a NIfTI/NRRD/MHA
+# input never pays for them (`radview register a.nii.gz b.nii.gz`, tests/io/test_lazy_imports.py).
+
+__all__ = ["load_volume", "open_series", "save_volume", "scan", "ScanResult", "SeriesInfo"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,12 @@ def _paths(path: PathArg) -> tuple[list[Path], Path]:
         p = Path(path)
         if not p.exists():
             raise EmptyInputError("no such file or folder", p)
-        files = iter_files(p)
+        if p.is_file():
+            files = [p]
+        else:
+            from viewer.core.io.dicom_headers import iter_files
+
+            files = iter_files(p)
         if not files:
             raise EmptyInputError("folder holds no files", p)
         return files, p
@@ -78,7 +88,13 @@ def left_out(damaged: list[CorruptFileError]) -> list[str]:
 
 def _scan_dicom(files: list[Path], damaged: list[CorruptFileError]):
     """scan_dicom with radview's header rules; damaged files go to ``damaged`` (a lone file raises)."""
-    return scan_dicom([f for f in files if not image_extension(f)], check=check_image_header, damaged=damaged)
+    dicom_files = [f for f in files if not image_extension(f)]
+    if not dicom_files:
+        return [], []
+    from viewer.core.io.dicom_headers import scan_dicom
+    from viewer.core.io.dicom_validation import check_image_header
+
+    return scan_dicom(dicom_files, check=check_image_header, damaged=damaged)
 
 
 def _nothing_readable(damaged: list[CorruptFileError], where: Path) -> None:
@@ -96,12 +112,18 @@ def scan(path: PathArg) -> ScanResult:
     Only headers are read. Damaged DICOM files in a folder are left out and listed in the result's
     ``damaged``. Raises EmptyInputError / NotAnImageError / CorruptFileError when nothing can be shown.
     """
-    files, where = _paths(path)
+    return _scan(*_paths(path))
+
+
+def _scan(files: list[Path], where: Path) -> ScanResult:
+    """:func:`scan` of the files a path resolved to (``where``: the path named in errors)."""
     image_files = [f for f in files if image_extension(f)]
     damaged: list[CorruptFileError] = []
     series, others = _scan_dicom(files, damaged)
     found = series + [_image_file_info(f) for f in image_files]
     if not found:
+        from viewer.core.io.dicom_headers import require_images
+
         _nothing_readable(damaged, where)
         require_images(series, others, where)
         if len(files) == 1:
@@ -126,6 +148,9 @@ def _choose(found: list[SeriesInfo], series_uid: str | None, where: Path) -> Ser
 
 def open_series(path: PathArg, series_uid: str | None = None) -> SeriesLoader:
     """A loader for the DICOM series at ``path`` whose ``.volume`` geometry is known before loading."""
+    from viewer.core.io.dicom_headers import require_images
+    from viewer.core.io.dicom_series import SeriesLoader
+
     files, where = _paths(path)
     damaged: list[CorruptFileError] = []
     series, others = _scan_dicom(files, damaged)
@@ -152,11 +177,13 @@ def load_volume(
     tags allow, else Bq/mL with a warning). A path holding several series raises MixedSeriesError
     listing them unless ``series_uid`` picks one.
     """
-    found = scan(path)
-    where = _paths(path)[1]
+    files, where = _paths(path)  # a folder is walked once
+    found = _scan(files, where)
     chosen = _choose(found, series_uid, where)
     if not chosen.headers:  # a NIfTI/NRRD/MHA file
         return read_image_file(chosen.files[0])
+    from viewer.core.io.dicom_series import SeriesLoader
+
     vol = SeriesLoader(chosen).load(progress=progress, cancel=cancel)
     vol.warnings.extend(left_out(found.damaged))
     return vol

@@ -9,7 +9,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 
 from viewer.core.errors import CorruptFileError, DamagedHeaderError, NotAnImageError
 from viewer.core.io.dicom_fast_header import read_header_fast
+from viewer.core.io.series_info import SeriesInfo
 
 log = logging.getLogger(__name__)
 
@@ -162,33 +163,6 @@ class DicomHeader:
     @property
     def n_frames(self) -> int:
         return int(number(self.dataset, "NumberOfFrames", 1) or 1)
-
-
-@dataclass
-class SeriesInfo:
-    """A series found by :func:`scan` (or one non-DICOM image file)."""
-
-    series_uid: str
-    modality: str
-    description: str
-    n_files: int
-    patient_name: str = ""
-    patient_id: str = ""
-    study_uid: str = ""
-    study_description: str = ""
-    study_date: str = ""
-    series_number: int | None = None
-    files: list[Path] = field(default_factory=list)
-    headers: list[DicomHeader] = field(default_factory=list, repr=False)
-    #: slices of a NIfTI/NRRD/MHA file, from its header (0: unknown)
-    file_slices: int = 0
-
-    @property
-    def n_slices(self) -> int:
-        """Number of image slices (frames for multi-frame objects)."""
-        if self.headers:
-            return sum(h.n_frames for h in self.headers)
-        return self.file_slices or self.n_files
 
 
 def read_header(path: Path) -> DicomHeader:

@@ -13,9 +13,10 @@ import pydicom
 from viewer.core.errors import CorruptFileError, GeometryError, RadviewError
 from viewer.core.io.dicom_decode import decode_frames
 from viewer.core.io.dicom_geometry import SeriesGeometry, SliceRef, _frame_item, series_geometry
-from viewer.core.io.dicom_headers import SeriesInfo, number, text, uint
+from viewer.core.io.dicom_headers import number, text, uint
 from viewer.core.io.dicom_native_pixels import native_frame, read_frame_into
 from viewer.core.io.dicom_validation import COLOUR, check_volume_object, photometric
+from viewer.core.io.series_info import SeriesInfo
 from viewer.core.io.suv import pet_units, suv_factor_from_dataset
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 from viewer.core.volume import Volume
