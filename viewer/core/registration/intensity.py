@@ -36,7 +36,10 @@ class RegistrationSettings:
         work_spacing_mm: voxel size of the finest level; each image is block-averaged (anti-aliased) to about
             this where it is finer. The transform is exact in world space whatever the working grid.
         shrink_factors: the pyramid, coarse to fine: level voxels are ``work_spacing_mm * factor``, each built
-            by block-averaging the original voxels (no full-size smoothing).
+            by block-averaging the original voxels (no full-size smoothing). Kept for small images too: on the
+            3 mm, 30-slice real CT <- synthetic PET, (2, 1) saves no CPU (30 vs 44 iterations, 0.16 s) and
+            raises the mean TRE 0.41 -> 0.56 mm (phantom PET 0.19 -> 0.58 mm); 10000 finest samples save
+            0.045 s CPU for 0.41 -> 0.50 mm.
         samples: fixed-image points sampled at random per level, coarse to fine (all voxels of a level with
             fewer).
         iterations: optimiser iterations per level at most.
