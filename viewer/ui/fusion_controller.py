@@ -234,6 +234,8 @@ class FusionController(QObject):
         for role, marks in self.landmark_marks.items():
             boxes = [(p - half, p + half, LANDMARK_RGB) for p in self.fusion.landmarks[role]]
             for view, layer in marks:
+                if not boxes and not layer.boxes:
+                    continue  # none shown, none to show: no render
                 layer.set_boxes(boxes)
                 if view.has_volume:
                     layer.update()

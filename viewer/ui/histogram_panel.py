@@ -56,11 +56,12 @@ class HistogramPanel(QWidget):
         self._on_window_level(self.state.window, self.state.level)
 
     def update_histogram(self) -> None:
-        """Recompute the histogram from a subsample of the current voxels."""
+        """Recompute the histogram from a subsample of the current voxels (none for a colour image, nor while
+        the voxels are still loading: the main window calls this again once they have all landed)."""
         vol = self.state.volume
         if vol is None:
             return
-        if vol.is_rgb:
+        if vol.is_rgb or self.state.loading:
             self.curve.setData([0, 1], [0])
             return
         sample = vol.array[:: max(1, vol.array.shape[0] // 40), ::2, ::2].astype(np.float32).ravel()

@@ -20,6 +20,8 @@ from viewer.ui.state import ViewerState
 
 log = logging.getLogger(__name__)
 TABLE_COLUMNS = ["Name", "View", "Slice", "Value"]
+#: A view's drawn-overlay key (see ``MeasureTool.redraw``) when it shows no measurement and none is pending.
+NOTHING_DRAWN = ((), None)
 
 
 class MeasureTool(QObject):
@@ -92,7 +94,8 @@ class MeasureTool(QObject):
     def _on_volume(self, vol) -> None:
         self._pending = None
         self.selected = None
-        self._drawn.clear()
+        # what is drawn is placed on the new image's planes again; a view that showed nothing needs no render
+        self._drawn = {o: key for o, key in self._drawn.items() if key == NOTHING_DRAWN}
         self.redraw()
 
     # ------------------------------------------------------------------ list

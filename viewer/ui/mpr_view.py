@@ -66,7 +66,8 @@ class MprView(QWidget):
         self.slice_view.set_window_level(self.state.window, self.state.level)
         self.slice_view.set_colormap(self.state.colormap)
         self.slice_view.set_cursor(self.state.cursor)
-        self.vtk.render()
+        if self.vtk.GetRenderWindow().GetNeverRendered():
+            self.vtk.render()  # the first render sizes the window, which fitting the image to the view needs
         self.slice_view.reset_camera()
         self.vtk.render()
 
