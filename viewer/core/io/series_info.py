@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from viewer.core.io.dicom_headers import DicomHeader
 
 
 @dataclass
@@ -25,7 +21,9 @@ class SeriesInfo:
     study_date: str = ""
     series_number: int | None = None
     files: list[Path] = field(default_factory=list)
-    headers: list[DicomHeader] = field(default_factory=list, repr=False)
+    #: each file's viewer.core.io.dicom_headers.DicomHeader (not imported here: that module imports this one
+    #: and pydicom); empty for a NIfTI/NRRD/MHA file
+    headers: list = field(default_factory=list, repr=False)
     #: slices of a NIfTI/NRRD/MHA file, from its header (0: unknown)
     file_slices: int = 0
 
