@@ -2,8 +2,8 @@
 
 Opens the folder with ``MainWindow.open_path`` (what File > Open folder does) and stops the clocks (wall and
 the process's CPU time) in the first ``slices_loaded`` notification, which the views handle (and render)
-before this script's slot runs. The axial view is then read back from the render window to check the slice is really on
-screen. Needs a display (``make bench`` runs under xvfb-run). Prints JSON.
+before this script's slot runs. The axial view is then read back from the render window to check the slice
+is really on screen. Needs a display (``make bench`` runs under xvfb-run). Prints JSON.
 """
 
 from __future__ import annotations
