@@ -58,3 +58,17 @@ def test_closing_while_an_ai_job_runs_cancels_it(viewer, qtbot, open_and_wait, d
     worker.start()
     qtbot.waitUntil(lambda: bool(started), timeout=5000)
     assert viewer.stop_workers() == [] and worker.isFinished()
+
+
+def test_a_worker_that_outlives_the_wait_is_detached_and_silenced(viewer, qtbot):
+    from viewer.ui.workers import TaskWorker, wait_or_detach
+
+    worker = TaskWorker(time.sleep, 0.5, parent=viewer)  # ignores cancel, like a job that cannot stop midway
+    results = []
+    worker.finished_ok.connect(results.append)
+    worker.start()
+    assert not wait_or_detach(worker, 10)
+    assert worker.parent() is None and worker.isRunning()  # deleting the window cannot destroy it now
+    assert worker.wait(5000)
+    qtbot.wait(50)
+    assert results == []  # its late result does not reach the (closed) window

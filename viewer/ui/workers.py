@@ -67,19 +67,20 @@ class Worker(QThread):
             self.failed.emit(f"{subject}: unexpected error: {err}")
 
 
-#: Workers that outlived their window's bounded wait, kept alive (unparented) until their thread ends.
-_DETACHED: set[Worker] = set()
+#: Workers that outlived their window's bounded wait: unparented, silenced and kept referenced.
+_DETACHED: list[Worker] = []
 
 
 def wait_or_detach(worker: Worker, timeout_ms: int) -> bool:
-    """Wait at most ``timeout_ms`` for ``worker`` to end; True if it did. Otherwise it is unparented and kept
-    referenced until it finishes, so deleting its parent (a closed window) never destroys a running QThread
-    (Qt aborts the process then)."""
+    """Wait at most ``timeout_ms`` for ``worker`` to end; True if it did. Otherwise it is detached: unparented
+    and kept referenced, so deleting its parent (a closed window) never destroys a running QThread (Qt aborts
+    the process then), and its signals are blocked, so its late result never reaches the closed window's
+    views."""
     if worker.wait(timeout_ms):
         return True
+    worker.blockSignals(True)
     worker.setParent(None)
-    _DETACHED.add(worker)
-    worker.finished.connect(lambda w=worker: _DETACHED.discard(w))
+    _DETACHED.append(worker)
     return False
 
 
