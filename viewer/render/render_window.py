@@ -23,6 +23,17 @@ def disable_multisampling(renderer: vtkRenderer) -> None:
         window.SetMultiSamples(0)
 
 
+def render_unlit(renderer: vtkRenderer) -> None:
+    """Remove the renderer's lights and stop VTK adding its head light at the first render.
+
+    For flat layers (image slices drawn with ambient 1 / diffuse 0, lines, text) the pixels are the same, but
+    with a light every fragment runs the lighting code: a 512 x 512 slice view with labels and a fused PET
+    measured 6.9 -> 4.2 ms a frame on llvmpipe.
+    """
+    renderer.AutomaticLightCreationOff()
+    renderer.RemoveAllLights()
+
+
 def is_software_opengl(window: vtkRenderWindow) -> bool:
     """True when the window's current OpenGL context is a CPU implementation (call while rendering)."""
     capabilities = window.ReportCapabilities() or ""

@@ -28,7 +28,7 @@ from viewer.render.layers.heatmap import HeatmapLayer
 from viewer.render.layers.image import ImageLayer
 from viewer.render.layers.labels import DEFAULT_LABEL_OPACITY, LabelLayer
 from viewer.render.layers.marks import BrushLayer, CrosshairLayer
-from viewer.render.render_window import disable_multisampling
+from viewer.render.render_window import disable_multisampling, render_unlit
 from viewer.render.slice_geometry import SliceGeometry
 
 ROI_COLOR = (0, 220, 220)
@@ -62,6 +62,7 @@ class SliceView:
         self.corner = self.corner_text.corner
         renderer.SetBackground(0, 0, 0)
         disable_multisampling(renderer)
+        render_unlit(renderer)
 
     # ------------------------------------------------------------------ volume and slice
     def set_volume(self, vol: Volume) -> None:
