@@ -6,7 +6,9 @@ with a uint8 label map, in 512 x 512 offscreen windows; SliceView also shows a f
 z, 3-6 mm shift), so every slice change reslices the PET too. Peers measured in the same run:
 - slices: VTK's own vtkImageResliceMapper reslicing the full 3D image (and labels through an indexed
   lookup table) on every slice change, the usual VTK way to show MPR, with the slice filling the window as
-  SliceView shows it (VTK's ResetCamera fits the 3D bounding sphere, a third of the pixels: not the same work);
+  SliceView shows it (VTK's ResetCamera fits the 3D bounding sphere, a third of the pixels: not the same work),
+  with VTK's default head light; and the same peer unlit as SliceView renders (viewer.render.render_window.
+  render_unlit: same pixels, no per-fragment lighting), so the ratio is also reported against the stronger peer;
 - 3D: the same VolumeView at full quality (the interactive speed-up), and VolumeView forced onto
   vtkGPUVolumeRayCastMapper, what vtkSmartVolumeMapper picks by default whenever OpenGL works (on
   llvmpipe VolumeView's 'auto' picks the CPU vtkFixedPointVolumeRayCastMapper instead).
@@ -37,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from viewer.core.volume import Volume  # noqa: E402
 from viewer.render import offscreen  # noqa: E402,F401  (selects EGL when there is no X display)
 from viewer.render.colormaps import label_color  # noqa: E402
+from viewer.render.render_window import render_unlit  # noqa: E402
 from viewer.render.slice_view import SliceView  # noqa: E402
 from viewer.render.volume_view import VolumeView  # noqa: E402
 
@@ -168,8 +171,9 @@ def slice_view_scene(ct: Volume, labels: Volume, orientation: str):
     return win, sv.set_slice_index, sv.n_slices
 
 
-def reslice_mapper_scene(ct: Volume, labels: Volume, orientation: str):
-    """Peer: vtkImageResliceMapper on the full 3D image and labels, the slice moved with the focal point."""
+def reslice_mapper_scene(ct: Volume, labels: Volume, orientation: str, lit: bool = True):
+    """Peer: vtkImageResliceMapper on the full 3D image and labels, the slice moved with the focal point; with
+    VTK's automatic head light, or unlit (``lit`` False) as SliceView renders."""
     from vtkmodules.vtkCommonCore import vtkLookupTable
     from vtkmodules.vtkRenderingCore import vtkImageSlice
     from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
@@ -178,6 +182,8 @@ def reslice_mapper_scene(ct: Volume, labels: Volume, orientation: str):
 
     win, ren = _window()
     win.SetMultiSamples(0)  # same window settings as SliceView
+    if not lit:
+        render_unlit(ren)
     normal = {"axial": 2, "coronal": 1, "sagittal": 0}[orientation]
     lut = vtkLookupTable()
     lut.SetNumberOfTableValues(256)
@@ -233,10 +239,11 @@ def reslice_mapper_scene(ct: Volume, labels: Volume, orientation: str):
 
 
 def bench_slice_change(ct: Volume, labels: Volume, orientation: str) -> dict:
-    """Slice change + render, SliceView (labels + fused PET) and the peer (image + labels) alternating frame by
-    frame (same machine load)."""
+    """Slice change + render, SliceView (labels + fused PET) and the peers (image + labels; lit and unlit)
+    alternating frame by frame (same machine load)."""
     scenes = {"slice_view": slice_view_scene(ct, labels, orientation),
-              "peer_reslice_mapper": reslice_mapper_scene(ct, labels, orientation)}
+              "peer_reslice_mapper": reslice_mapper_scene(ct, labels, orientation),
+              "peer_reslice_mapper_unlit": reslice_mapper_scene(ct, labels, orientation, lit=False)}
     times: dict[str, list[float]] = {name: [] for name in scenes}
     cpu: dict[str, list[float]] = {name: [] for name in scenes}
     for win, _, _ in scenes.values():
@@ -253,6 +260,8 @@ def bench_slice_change(ct: Volume, labels: Volume, orientation: str) -> dict:
         win.Finalize()
     out = {name: {**_stats(t), "cpu_median_ms": round(float(np.median(cpu[name])), 2)} for name, t in times.items()}
     out["p95_ratio_peer_over_ours"] = round(out["peer_reslice_mapper"]["p95_ms"] / out["slice_view"]["p95_ms"], 2)
+    out["p95_ratio_unlit_peer_over_ours"] = round(out["peer_reslice_mapper_unlit"]["p95_ms"] /
+                                                  out["slice_view"]["p95_ms"], 2)
     # CPU time of all threads (llvmpipe's included) per slice change: what other processes' load inflates least
     out["cpu_ratio_peer_over_ours"] = round(out["peer_reslice_mapper"]["cpu_median_ms"] /
                                             out["slice_view"]["cpu_median_ms"], 2)
