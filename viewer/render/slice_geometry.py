@@ -22,7 +22,8 @@ NORMAL_WORLD_AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}
 class SliceGeometry:
     """Which slice of which volume a view shows, where the cursor is, and the camera that shows it.
 
-    ``slice_changed`` is emitted (no arguments) after the slice or the cursor moved and after a new volume.
+    ``slice_changed`` is emitted (no arguments) after the slice or the cursor moved and after a new volume, once:
+    setting the cursor where it already is (the GUI echoes a scrolled view's cursor back to it) emits nothing.
     """
 
     def __init__(self, renderer: vtkRenderer, orientation: str):
@@ -33,12 +34,14 @@ class SliceGeometry:
         self.k = 0
         self.cursor = np.zeros(3)
         self.slice_changed = Event()
+        self._drawn = False  # whether the layers show the current volume, slice and cursor
         renderer.GetActiveCamera().ParallelProjectionOn()
 
     def set_volume(self, vol: Volume) -> None:
         """Show ``vol`` (no event: the caller moves the cursor next)."""
         self.volume = vol
         self.axes = view_axes(vol, self.orientation)
+        self._drawn = False
 
     # ------------------------------------------------------------------ slice and cursor
     @property
@@ -73,10 +76,13 @@ class SliceGeometry:
 
     def set_cursor(self, world_xyz) -> None:
         """Move the slice through ``world_xyz`` and the cursor there."""
-        self.cursor = np.asarray(world_xyz, float).copy()
+        cursor = np.asarray(world_xyz, float).copy()
+        if self._drawn and np.array_equal(cursor, self.cursor):
+            return
+        self.cursor = cursor
         _, _, k = self.plane_of(self.cursor)
         self.k = int(np.clip(np.rint(k), 0, self.n_slices - 1))
-        self.slice_changed.emit()
+        self._emit()
 
     def set_slice_index(self, k: int) -> None:
         """Show slice ``k`` (clamped); the cursor moves along the normal."""
@@ -84,6 +90,10 @@ class SliceGeometry:
         col, row, _ = self.plane_of(self.cursor)
         self.cursor = self.world_of(col, row, k)
         self.k = k
+        self._emit()
+
+    def _emit(self) -> None:
+        self._drawn = True
         self.slice_changed.emit()
 
     @property
