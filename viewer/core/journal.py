@@ -254,8 +254,9 @@ class Journal:
         self._queue.put(_SYNC)
         self._queue.join()
 
-    def close(self) -> None:
-        """Stop the writer; the journal is marked closed and deleted (nothing to recover)."""
+    def close(self, keep: bool = False) -> None:
+        """Stop the writer; the journal is marked closed and deleted (nothing to recover), or with ``keep``
+        left on disk, unlocked, to be offered for recovery at the next start as after a crash."""
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
         if self._thread.is_alive():
@@ -263,6 +264,8 @@ class Journal:
             return
         if self._file is not None:
             self._file.close()
+        if keep:
+            return
         if self.dir.is_dir():
             mark_closed(self.dir, "closed cleanly")
             shutil.rmtree(self.dir, ignore_errors=True)

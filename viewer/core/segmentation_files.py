@@ -42,6 +42,7 @@ def export_segmentation(session, seg: Segmentation, path: str | PathLike) -> tup
     (:func:`viewer.core.audit.write_audit`) is written beside it as ``<name>.audit.json``.
     """
     path = Path(path)
+    as_of = session.edit_serial()  # edits made while this writes stay unsaved
     names = seg.table.names()
     if path.suffix.lower() == ".dcm":
         ref = seg.reference
@@ -53,7 +54,9 @@ def export_segmentation(session, seg: Segmentation, path: str | PathLike) -> tup
                         content_creator=_person_name(getattr(session, "user", None)))
     else:
         save_labelmap(seg.as_volume(), path, names)
-    return path, write_audit(session, seg, path)
+    audit = write_audit(session, seg, path)
+    session.mark_saved(seg, as_of)
+    return path, audit
 
 
 def open_segmentation(session, image: Volume, path: str | PathLike) -> Segmentation:
@@ -77,6 +80,7 @@ def open_segmentation(session, image: Volume, path: str | PathLike) -> Segmentat
     kind, name, version = next(iter(algorithms)) if len(algorithms) == 1 else ("", None, None)
     if kind == "AUTOMATIC":
         seg = session.add_ai_segmentation(image, labels.array, names, name or "unknown algorithm", version or "")
+        session.mark_saved(seg)  # as in the file
     else:
         seg = session.new_segmentation(image, info["series_description"] or path.name, labels=labels.array,
                                        names=names)

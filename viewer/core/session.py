@@ -16,6 +16,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,6 +92,9 @@ class Session:
         self.recovery_warnings: list[str] = []
         self.recovery_errors: list[JournalError] = []
         self._journals: dict[str, Journal] = {}
+        self._edit_serial = 0  # counts audited edits; _last_edit[uid] is the serial of uid's last one
+        self._last_edit: dict[str, int] = {}
+        self._saved_lock = threading.Lock()  # exports mark segmentations saved from a worker thread
         self._group: Step | None = None
         self.edited = Event()  # (segmentation, bounding box)
         clean_closed(self.journal_dir)  # journals of cleanly closed or recovered sessions
@@ -155,9 +159,29 @@ class Session:
     def _log(self, entry: dict) -> None:
         """Append an audit entry and journal it with the segmentations it names."""
         self.audit.append(entry)
+        with self._saved_lock:
+            self._edit_serial += 1
+            for uid in entry.get("segmentation_uids", ()):
+                self._last_edit[uid] = self._edit_serial
         for uid in entry.get("segmentation_uids", ()):
             if uid in self._journals:
                 self._journals[uid].append_audit(entry)
+
+    def edit_serial(self) -> int:
+        """A number that grows with every edit; pass it to :meth:`mark_saved` as the state a file holds."""
+        return self._edit_serial
+
+    def mark_saved(self, seg: Segmentation, as_of: int | None = None) -> None:
+        """``seg`` is written to a file as of edit serial ``as_of`` (default: now); later edits stay unsaved."""
+        with self._saved_lock:
+            as_of = self._edit_serial if as_of is None else as_of
+            if self._last_edit.get(seg.uid, 0) <= as_of:
+                self._last_edit.pop(seg.uid, None)
+
+    def unsaved(self) -> list[str]:
+        """Names of the segmentations with edits (paint, tools, AI output, label table, undo/redo, recovery)
+        not yet exported or saved in a session file."""
+        return [seg.name for uid, seg in self.segmentations.items() if uid in self._last_edit]
 
     def journal_folder(self, seg: Segmentation) -> Path:
         """The folder of ``seg``'s live journal."""
@@ -312,10 +336,11 @@ class Session:
             if j.error is not None:
                 raise j.error
 
-    def close(self) -> None:
-        """Stop journalling; the journals are closed and deleted (not offered for recovery)."""
-        for j in self._journals.values():
-            j.close()
+    def close(self, keep_unsaved: bool = False) -> None:
+        """Stop journalling; the journals are closed and deleted (not offered for recovery), except with
+        ``keep_unsaved`` those of :meth:`unsaved` segmentations: kept, to be offered at the next start."""
+        for uid, j in self._journals.items():
+            j.close(keep=keep_unsaved and uid in self._last_edit)
         self._journals.clear()
 
     def _unclosed_journals(self) -> list[Path]:

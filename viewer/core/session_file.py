@@ -22,6 +22,7 @@ def save_session(session, folder: str | Path) -> Path:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    as_of = session.edit_serial()
     segs = []
     for n, seg in enumerate(session.segmentations.values()):
         labels, prov = f"segmentation_{n}.nii.gz", f"segmentation_{n}_provenance.nii.gz"
@@ -41,6 +42,8 @@ def save_session(session, folder: str | Path) -> Path:
     }
     path = folder / SESSION_FILE
     path.write_text(json.dumps(doc, indent=1, default=str))
+    for seg in session.segmentations.values():
+        session.mark_saved(seg, as_of)
     return path
 
 
@@ -70,6 +73,8 @@ def load_session(session, folder: str | Path) -> None:
     session.measurements.extend(Measurement(**m) for m in doc.get("measurements", []))
     for entry in doc.get("audit", []):
         session._log(entry)
+    for s in doc["segmentations"]:  # as in the file: nothing to save yet
+        session.mark_saved(session.segmentations[s["uid"]])
     if doc.get("fusion"):
         session.fusion = _open_fusion(session, doc["fusion"], Path(folder), by_source)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -78,12 +79,14 @@ def start_window(paths: list[str], demo: bool = False, screenshot: str | None = 
     first, the CT shown with the PET fused and registered over it, see :func:`show_demo_fused`, which calls
     ``on_demo_ready(ok)``). Interactive starts offer crash recovery; --screenshot runs never ask anything.
     Returns the window."""
-    from viewer.ui.main_window import MainWindow
+    from viewer.ui.main_window import MainWindow, ask_unsaved_dialog
 
     window = MainWindow()
     window.show()
     if screenshot:
         window.show_error_dialogs = False
+    else:  # closing asks about unsaved edits; a screenshot run keeps them for recovery instead
+        window.ask_unsaved = partial(ask_unsaved_dialog, window)
     if demo:
         from viewer.core.phantom import demo_study_dir
 

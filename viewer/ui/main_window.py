@@ -53,6 +53,18 @@ OPEN_HINT = ("Open a study with File &gt; Open file... (Ctrl+O) or Open folder..
              "on this window, or double-click a series in the Studies list.")
 
 
+def ask_unsaved_dialog(parent: QWidget, names: list[str]) -> str:
+    """Ask what to do with unsaved segmentation edits on closing: "save", "discard" or "cancel"."""
+    box = QMessageBox(QMessageBox.Warning, "radview",
+                      "Unsaved segmentation edits: " + ", ".join(names) + "\n\nSave the session before closing?",
+                      parent=parent)
+    save = box.addButton("Save session...", QMessageBox.AcceptRole)
+    discard = box.addButton(QMessageBox.Discard)
+    box.addButton(QMessageBox.Cancel)
+    box.exec()
+    return {save: "save", discard: "discard"}.get(box.clickedButton(), "cancel")
+
+
 def show_error(parent: QWidget, message: str) -> None:
     """Show a one-line error to the user (the application stays up)."""
     QMessageBox.critical(parent, "radview", message)
@@ -114,6 +126,9 @@ class MainWindow(QMainWindow):
         self.scan_workers: list[ScanWorker] = []
         #: False in batch runs (--screenshot): errors go to the status bar and ``load_failed`` only.
         self.show_error_dialogs = True
+        #: ``ask(names) -> "save" | "discard" | "cancel"`` on closing with unsaved edits (the interactive app
+        #: sets :func:`ask_unsaved_dialog`); None never blocks: the unsaved journals are kept for recovery.
+        self.ask_unsaved = None
         self._build_menus()
         self.state.volume_changed.connect(self._offer_window_level)
         self._init_label_tools()
@@ -610,10 +625,19 @@ class MainWindow(QMainWindow):
         self.measure_tool.refresh()
         return True
 
-    def _save_session_dialog(self) -> None:
+    def _save_session_dialog(self) -> bool:
+        """Ask for a folder and save the session there; False if cancelled or the save failed."""
+        from viewer.core.errors import RadviewError
+
         folder = QFileDialog.getExistingDirectory(self, "Save session into folder")
-        if folder:
+        if not folder:
+            return False
+        try:
             self.save_session(folder)
+        except (OSError, RadviewError) as err:
+            self._tell_error(f"cannot save the session into {folder}: {err}")
+            return False
+        return True
 
     def _open_session_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open session folder")
@@ -647,14 +671,34 @@ class MainWindow(QMainWindow):
         return [w for w in running
                 if not wait_or_detach(w, EXPORT_WAIT_MS if w is self.task_worker else CLOSE_WAIT_MS)]
 
+    def _keep_unsaved_on_close(self) -> bool | None:
+        """Whether closing keeps the journals of unsaved segmentations for recovery; None to stay open
+        (the user cancelled, or cancelled or failed saving). Asks ``ask_unsaved`` when set."""
+        unsaved = self.session.unsaved()
+        if not unsaved:
+            return False
+        if self.ask_unsaved is None:
+            log.info("unsaved edits of %s kept: offered for recovery at the next start", ", ".join(unsaved))
+            return True
+        answer = self.ask_unsaved(unsaved)
+        if answer == "save":
+            return False if self._save_session_dialog() else None
+        return False if answer == "discard" else None
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         stuck = self.stop_workers()
         if stuck:
             log.warning("closing while %s still run", ", ".join(w.what for w in stuck))
         self.worker = None  # the cancelled load's queued signals are dropped (open_path's gate)
-        self.show_error_dialogs = False  # no modal dialog for a cancelled job while closing
+        dialogs, self.show_error_dialogs = self.show_error_dialogs, False  # none for a job cancelled by closing
         QApplication.sendPostedEvents()  # the workers' last signals land while the views can still draw
-        self.session.close()
+        self.show_error_dialogs = dialogs
+        keep = self._keep_unsaved_on_close()
+        if keep is None:
+            event.ignore()
+            return
+        self.show_error_dialogs = False
+        self.session.close(keep_unsaved=keep)
         self.fusion_control.close()
         for timer in self.findChildren(QTimer):  # no deferred redraw (3D surfaces, previews) after Finalize
             timer.stop()
