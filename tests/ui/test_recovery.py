@@ -65,6 +65,6 @@ def test_every_start_offers_recovery_and_restores_all_segmentations(qtbot, demo_
         assert np.array_equal(window.state.labels.array, shown.array)
         assert any(r["description"] == "mr.nii.gz" for r in window.browser.series_rows())
     finally:
-        window.ask_unsaved = lambda names: "discard"  # start_window sets the modal question
+        window.ask_unsaved = lambda names: "discard"  # a person closing it discards the recovered edits
         window.close()
     assert Session().recover() == []

@@ -79,14 +79,12 @@ def start_window(paths: list[str], demo: bool = False, screenshot: str | None = 
     first, the CT shown with the PET fused and registered over it, see :func:`show_demo_fused`, which calls
     ``on_demo_ready(ok)``). Interactive starts offer crash recovery; --screenshot runs never ask anything.
     Returns the window."""
-    from viewer.ui.main_window import MainWindow, ask_unsaved_dialog
+    from viewer.ui.main_window import MainWindow
 
     window = MainWindow()
     window.show()
     if screenshot:
         window.show_error_dialogs = False
-    else:  # closing asks about unsaved edits; a screenshot run keeps them for recovery instead
-        window.ask_unsaved = partial(ask_unsaved_dialog, window)
     if demo:
         from viewer.core.phantom import demo_study_dir
 
@@ -117,6 +115,10 @@ def run_gui(paths: list[str], demo: bool = False, screenshot: str | None = None)
         app.quit()
 
     window = start_window(paths, demo, screenshot, on_demo_ready=finish)
+    if not screenshot:  # a person closes it: ask about unsaved edits (a screenshot run keeps them for recovery)
+        from viewer.ui.main_window import ask_unsaved_dialog
+
+        window.ask_unsaved = partial(ask_unsaved_dialog, window)
     if screenshot:
         if not demo:
             window.load_finished.connect(lambda _vol: finish(True))
