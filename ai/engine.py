@@ -26,7 +26,7 @@ from ai.normalize import check_units, normalize
 from viewer.core.errors import ModelError
 from viewer.core.presets import looks_like_hu
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
-from viewer.core.resample import resample_to
+from viewer.core.resample import background_value, resample_to
 from viewer.core.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -172,13 +172,9 @@ def preprocess(model: LoadedModel, volumes: list[Volume], roi=None) -> tuple[np.
         # of the full-resolution input; float images stay float. MONAI grids: float32, as LoadImage gives
         if card.grid == "monai" and vol.array.dtype != np.float32:
             vol = vol.with_array(vol.array.astype(np.float32))
-        on_grid = resample_to(vol, grid, default=_background(vol))
+        on_grid = resample_to(vol, grid, default=background_value(vol))
         channels.append(normalize(on_grid.array, spec))
     return np.stack(channels), grid
-
-
-def _background(vol: Volume) -> float:
-    return -1024.0 if vol.units == "HU" else 0.0
 
 
 def window_count(shape, roi) -> int:

@@ -235,7 +235,7 @@ class MonaiBundleModel(LoadedModel):
         from monai.data import list_data_collate
 
         from ai.engine import SegmentationResult, check_inputs, context_roi
-        from ai.formats.nnunet import _index_box
+        from ai.formats.nnunet import index_box
 
         progress = progress or no_progress
         check_inputs(self, volumes)
@@ -243,7 +243,7 @@ class MonaiBundleModel(LoadedModel):
         inputs = [ref] + [v if v.same_grid(ref) else resample_to(v, ref) for v in volumes[1:]]
         box = None
         if roi is not None:
-            box = _index_box(ref, context_roi(self, ref, roi))
+            box = index_box(ref, context_roi(self, ref, roi))
             inputs = [_crop(v, box) for v in inputs]
         source = str((ref.meta.get("files") or [ref.description or "the image"])[0])
         progress(0.0, f"{self.card.id}: bundle preprocessing")
@@ -270,7 +270,7 @@ class MonaiBundleModel(LoadedModel):
             p[p == 0] = 1.0
             prob = _on_grid(volume_of(top, p, target, units="arbitrary", modality="OT"), target, nearest=False)
         if box is not None:
-            keep = _index_box(ref, roi)
+            keep = index_box(ref, roi)
             labels = _paste(labels.array, ref, box, keep, 0)
             prob = _paste(prob.array, ref, box, keep, 1.0) if prob is not None else None
         unc = prob.with_array((1.0 - prob.array).astype(np.float32)) if prob is not None else None

@@ -273,7 +273,7 @@ class NnUNetModel(LoadedModel):
         check_inputs(self, volumes)
         ref = volumes[0]
         arrays = [ref.array] + [(v if v.same_grid(ref) else resample_to(v, ref)).array for v in volumes[1:]]
-        box = _index_box(ref, roi) if roi is not None else tuple(slice(0, n) for n in ref.array.shape)
+        box = index_box(ref, roi) if roi is not None else tuple(slice(0, n) for n in ref.array.shape)
         data = np.stack([a[box] for a in arrays])
         labels, top = self.predict_labels(data, ref.spacing[::-1], device=device,
                                           mirror=self.use_mirroring or tta, with_max_probability=return_probabilities,
@@ -295,7 +295,7 @@ class NnUNetModel(LoadedModel):
         return SegmentationResult(out, names, prob, unc, self.card.id, self.card.version)
 
 
-def _index_box(ref: Volume, roi) -> tuple[slice, ...]:
+def index_box(ref: Volume, roi) -> tuple[slice, ...]:
     """(z, y, x) slices of ``ref`` covering the world box ``roi`` = ((x0, y0, z0), (x1, y1, z1)) mm."""
     box = np.asarray(roi, float)
     corners = np.array([[box[i, 0], box[j, 1], box[k, 2]] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
