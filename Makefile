@@ -1,5 +1,6 @@
 # radview: `make demo` opens the viewer on the demo study, `make test` runs the tests, `make bench` the
-# benchmarks. Each installs what it needs: Debian packages (Qt's xcb libraries, xvfb, dicom3tools, dcmtk, elastix) and a
+# benchmarks. Each installs what it needs: Debian packages (Qt's xcb libraries, xvfb, dicom3tools, dcmtk, elastix,
+# orthanc + orthanc-dicomweb: the real PACS the PACS tests start) and a
 # local .venv with the project, torch pinned to its CPU wheel.
 
 PYTHON ?= python3.11
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.radview-installed
 APT_PACKAGES := xvfb xauth libgl1 libegl1 libglx-mesa0 libgl1-mesa-dri libxkbcommon-x11-0 libxcb-cursor0 \
 	libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 \
-	libxcb-xinerama0 libxcb-xkb1 libfontconfig1 libdbus-1-3 dicom3tools dcmtk elastix
+	libxcb-xinerama0 libxcb-xkb1 libfontconfig1 libdbus-1-3 dicom3tools dcmtk elastix orthanc orthanc-dicomweb
 DEMO_DIR := demo
 NO_DEPS_PACKAGES := dynamic-network-architectures==0.4.4 nnunetv2==2.8.1 acvl-utils==0.2.6 batchgenerators==0.25.5 \
 	batchgeneratorsv2==0.3.6
