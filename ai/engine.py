@@ -193,10 +193,12 @@ def network_roi(model: LoadedModel) -> tuple[int, ...]:
 
 
 def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = False,
-            progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> np.ndarray:
+            progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+            softmax: bool = True) -> np.ndarray:
     """Softmax probabilities (K, z, y, x) float32 on the model grid, by Gaussian-weighted sliding windows
     over ``x`` (C, z, y, x) put in the network's axis order; ``tta`` averages the identity and every
-    combination of the card's mirror axes (mirror_combinations)."""
+    combination of the card's mirror axes (mirror_combinations). ``softmax`` False: the network's outputs
+    as they are (a regression: translation models, ai.translation)."""
     import torch
     from monai.inferers import sliding_window_inference
 
@@ -236,7 +238,7 @@ def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = Fal
             inp = torch.flip(inputs, dims) if dims else inputs
             logits = sliding_window_inference(inp, roi, sw_batch_size=2, predictor=window, overlap=OVERLAP,
                                               mode="gaussian", sw_device=device, device=torch.device("cpu"))
-            p = _softmax_(logits)
+            p = _softmax_(logits) if softmax else logits
             p = torch.flip(p, dims) if dims else p
             probs = p if probs is None else probs.add_(p)
         probs.div_(len(flips))
@@ -314,6 +316,9 @@ def run_segmentation(model: LoadedModel, volumes: list[Volume], *, device="auto"
     Raises ModelError on channel/modality mismatch and Cancelled when ``cancel`` fires (no partial
     output is returned).
     """
+    if model.card.task == "translation":
+        raise ModelError(f"model {model.card.id} is a translation model: it makes images (radview synthesize), "
+                         "not labels", model.card_path)
     if hasattr(model, "segment_volumes"):  # formats that replay their own pipeline (nnU-Net v2, MONAI bundles)
         result = model.segment_volumes(volumes, device=select_device(device) if isinstance(device, str) else device,
                                        tta=tta, progress=progress, cancel=cancel,

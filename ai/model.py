@@ -36,7 +36,10 @@ class ModelCard:
     (kinds: ct_window or its alias ct_clip, zscore, percentile_zscore, suv, none: see ai.normalize; MONAI
     bundles may state ``{"kind": "bundle", "transforms": [...]}``: only the bundle's own pipeline applies them);
     ``spacing`` and ``patch_size``: per model-grid axis (x, y, z) in mm and voxels;
-    ``labels``: {id: name} with 0 = background.
+    ``labels``: {id: name} with 0 = background (a ``translation`` card has none: ``{}``);
+    ``output`` (translation): how the network's one output channel becomes an image, e.g. ``{"modality": "CT",
+    "units": "HU", "kind": "linear", "scale": 1000, "offset": -1000, "clip": [-1024, 3071]}`` (value = network
+    output * scale + offset; see ai.translation); ``anatomy``: the body region it was trained on, e.g. "brain".
     """
 
     id: str
@@ -74,6 +77,8 @@ class ModelCard:
     #: the network gives one independent (sigmoid) channel per label 1.. (no background channel): MONAI
     #: bundles whose postprocessing takes a sigmoid; overlapping masks become labels in channel order
     multi_label: bool = False
+    output: dict = field(default_factory=dict)
+    anatomy: str = ""
 
     @classmethod
     def from_file(cls, path: str | Path) -> ModelCard:
@@ -160,7 +165,7 @@ class LoadedModel:
 
     @property
     def num_classes(self) -> int:
-        return max(self.card.labels) + 1
+        return max(self.card.labels, default=0) + 1
 
     @property
     def card_path(self) -> Path | None:
@@ -206,9 +211,14 @@ class LoadedModel:
         first, last = network_channels(self.network)
         n_inputs = len(self.card.inputs)
         n_out = self.num_classes - 1 if self.card.multi_label else self.num_classes
+        if self.card.task == "translation":  # one image channel out (ai.translation)
+            n_out = 1
         if first is not None and first != n_inputs:
             raise ModelError(f"the card lists {n_inputs} input channel(s) ({' + '.join(self.card.modalities)}) but "
                              f"the network takes {first}", self.card_path)
+        if last is not None and last != n_out and self.card.task == "translation":
+            raise ModelError(f"a translation model gives one image channel but the network gives {last}",
+                             self.card_path)
         if last is not None and last != n_out:
             raise ModelError(f"the card's labels 0..{self.num_classes - 1} need {n_out} output channels but "
                              f"the network gives {last}", self.card_path)

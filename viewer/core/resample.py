@@ -30,8 +30,8 @@ def resample_to(vol: Volume, reference: Volume, *, nearest: bool = False, defaul
             points, ITK's convention; None for the identity (same world frame).
         interpolator: 'nearest', 'linear' or 'bspline'; overrides ``nearest`` when given.
 
-    Returns a Volume on ``reference``'s grid with ``vol``'s dtype, modality and units; integer voxels are
-    interpolated in float, rounded and clipped to the type's range (no overflow). Returns ``vol`` itself when
+    Returns a Volume on ``reference``'s grid with ``vol``'s dtype, modality, units and synthetic flag; integer
+    voxels are interpolated in float, rounded and clipped to the type's range (no overflow). Returns ``vol`` itself when
     the grids agree and there is no transform. Raises LabelMapError (RegistrationError with a transform) if
     the reference grid maps entirely outside ``vol``.
     """
@@ -57,7 +57,7 @@ def resample_to(vol: Volume, reference: Volume, *, nearest: bool = False, defaul
         info = np.iinfo(vol.array.dtype)
         arr = np.clip(np.rint(arr, out=arr), info.min, info.max, out=arr)
     return reference.with_array(arr.astype(vol.array.dtype, copy=False), modality=vol.modality, units=vol.units,
-                                description=vol.description)
+                                description=vol.description, synthetic=vol.synthetic)
 
 
 def _check_overlap(vol: Volume, reference: Volume, transform) -> None:

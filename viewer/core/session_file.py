@@ -30,10 +30,11 @@ def save_session(session, folder: str | Path) -> Path:
         save_volume(seg.reference.with_array(seg.provenance, units="label"), folder / prov)
         segs.append({"name": seg.name, "uid": seg.uid, "source": seg.source, "labels": labels, "provenance": prov,
                      "table": seg.table.to_json(), "hand_removed": dict(seg.hand_removed)})
+    images = [_image_source(v, folder, n) for n, v in enumerate(session.volumes)]  # before the fusion needs them
     fusion = _fusion_doc(session.fusion, folder)
     doc = {
         "format": "radview-session", "version": FORMAT_VERSION,
-        "images": [v.meta.get("source_path") for v in session.volumes],
+        "images": images,
         "segmentations": segs,
         "transforms": [fusion["transform"]] if fusion else [],
         "fusion": fusion,
@@ -45,6 +46,20 @@ def save_session(session, folder: str | Path) -> Path:
     for seg in session.segmentations.values():
         session.mark_saved(seg, as_of)
     return path
+
+
+def _image_source(vol, folder: Path, n: int) -> str | None:
+    """The path a session reopens ``vol`` from: the file it was opened from; a synthetic volume made in the app
+    (no file) is written into the session folder as ``synthetic_<n>.nii.gz``, its statement in the NIfTI
+    header, so it reopens flagged synthetic."""
+    source = vol.meta.get("source_path")
+    if source or not vol.synthetic:
+        return source
+    from viewer.core.io import save_volume
+
+    path = save_volume(vol, folder / f"synthetic_{n}.nii.gz")
+    vol.meta["source_path"] = str(path)
+    return str(path)
 
 
 def load_session(session, folder: str | Path) -> None:

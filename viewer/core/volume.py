@@ -9,6 +9,8 @@ import numpy as np
 
 #: Units a Volume may carry.
 UNITS = ("HU", "SUVbw", "Bq/mL", "counts", "Gy", "arbitrary", "label")
+#: How a synthetic volume's statement begins, in files (NIfTI descrip, DICOM DerivationDescription) and views.
+SYNTHETIC_PREFIX = "SYNTHETIC"
 
 
 @dataclass(eq=False)
@@ -28,6 +30,9 @@ class Volume:
         meta: free metadata (patient/study/series identifiers, source files, ...); DICOM images
             record ``photometric`` (e.g. 'MONOCHROME1': higher values shown darker).
         warnings: problems found while reading that did not prevent it (uneven spacing, ...).
+        synthetic: empty for acquired data; for voxels a model made (e.g. a CT synthesised from an MR) the
+            statement every file and view repeats, beginning SYNTHETIC_PREFIX (e.g. "SYNTHETIC CT from MR by
+            mr-to-ct-synth 0.1", see ai.translation).
     """
 
     array: np.ndarray
@@ -39,6 +44,7 @@ class Volume:
     description: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    synthetic: str = ""
 
     def __post_init__(self) -> None:
         if not (self.array.ndim == 3 or (self.array.ndim == 4 and self.array.shape[-1] == 3)):
@@ -50,6 +56,11 @@ class Volume:
         self.direction = np.asarray(self.direction, dtype=float).reshape(3, 3)
         if any(s <= 0 for s in self.spacing):
             raise ValueError(f"Volume.spacing must be positive, got {self.spacing}")
+
+    @property
+    def is_synthetic(self) -> bool:
+        """True when a model made these voxels (``synthetic`` says which); never shown as acquired data."""
+        return bool(self.synthetic)
 
     # ----------------------------------------------------------------- samples
     @property

@@ -20,6 +20,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 from viewer.core.errors import CorruptFileError, DamagedHeaderError, NotAnImageError
 from viewer.core.io.dicom_fast_header import read_header_fast
 from viewer.core.io.series_info import SeriesInfo
+from viewer.core.volume import SYNTHETIC_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,15 @@ def text(ds: pydicom.Dataset, keyword: str) -> str:
         log.warning("%s: %s is unreadable; shown as raw text", getattr(ds, "filename", "?"), keyword)
         value = raw.value.decode("latin-1").strip("\x00") if isinstance(raw.value, bytes) else ""
     return "" if value is None else str(value).strip()
+
+
+def synthetic_statement(ds: pydicom.Dataset) -> str:
+    """The DerivationDescription of a DERIVED image saying it is synthetic (beginning "SYNTHETIC", as radview
+    synthesize writes it), else "" (acquired data): becomes ``Volume.synthetic``."""
+    statement = text(ds, "DerivationDescription")
+    image_type = ds.get("ImageType") or [""]
+    derived = str(image_type if isinstance(image_type, str) else image_type[0]).upper() == "DERIVED"
+    return statement if derived and statement.upper().startswith(SYNTHETIC_PREFIX) else ""
 
 
 @dataclass

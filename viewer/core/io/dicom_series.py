@@ -13,7 +13,7 @@ import pydicom
 from viewer.core.errors import CorruptFileError, GeometryError, RadviewError
 from viewer.core.io.dicom_decode import decode_frames
 from viewer.core.io.dicom_geometry import SeriesGeometry, SliceRef, _frame_item, series_geometry
-from viewer.core.io.dicom_headers import number, text, uint
+from viewer.core.io.dicom_headers import number, synthetic_statement, text, uint
 from viewer.core.io.dicom_native_pixels import native_frame, read_frame_into
 from viewer.core.io.dicom_validation import COLOUR, check_volume_object, photometric
 from viewer.core.io.series_info import SeriesInfo
@@ -132,6 +132,7 @@ class SeriesLoader:
             description=series.description,
             meta=self._meta(series, ds0),
             warnings=warnings,
+            synthetic=synthetic_statement(ds0),
         )
         self.volume.meta["spacing_source"] = g.spacing_source
 

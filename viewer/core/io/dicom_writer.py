@@ -22,7 +22,7 @@ from pydicom.uid import (
 from viewer.core.errors import UnsupportedFormatError
 from viewer.core.io.suv import F18_HALF_LIFE_S
 from viewer.core.progress import ProgressCallback, no_progress
-from viewer.core.volume import Volume
+from viewer.core.volume import SYNTHETIC_PREFIX, Volume
 
 SOP_CLASSES = {"CT": CTImageStorage, "PT": PositronEmissionTomographyImageStorage, "MR": MRImageStorage}
 
@@ -85,6 +85,16 @@ def _pet_tags(ds: pydicom.Dataset, study: DicomStudy) -> None:
     ds.RadiopharmaceuticalInformationSequence = Sequence([info])
 
 
+def _synthetic_tags(ds: pydicom.Dataset, statement: str) -> None:
+    """Mark a slice of a synthetic volume as such: ImageType DERIVED\\SECONDARY, DerivationDescription = the
+    statement, SeriesDescription beginning with it (LO: 64 characters)."""
+    ds.ImageType = ["DERIVED", "SECONDARY", *ds.ImageType[2:]]
+    ds.DerivationDescription = statement[:1024]
+    if not str(ds.SeriesDescription).upper().startswith(SYNTHETIC_PREFIX):
+        ds.SeriesDescription = f"{statement} - {ds.SeriesDescription}"
+    ds.SeriesDescription = str(ds.SeriesDescription)[:64]
+
+
 def _stored_slices(vol: Volume, modality: str, dose_at_scan: float | None, study: DicomStudy):
     """Yield (stored uint16/int16 slice, slope, intercept) for each z."""
     for k in range(vol.array.shape[0]):
@@ -117,6 +127,8 @@ def write_dicom_series(
     ImageOrientationPatient from the direction's first two columns; the third must be their
     cross product). File names are hashes of the SOP Instance UIDs, so they do not sort in slice
     order. Deterministic: the same inputs give the same bytes.
+    A synthetic volume (``Volume.synthetic``) is written DERIVED\\SECONDARY with its statement as
+    DerivationDescription and at the start of SeriesDescription.
     """
     modality = vol.modality
     if modality not in SOP_CLASSES:
@@ -185,6 +197,8 @@ def write_dicom_series(
         else:
             ds.ImageType = ["ORIGINAL", "PRIMARY"]
             ds.ScanningSequence, ds.SequenceVariant = "SE", "NONE"
+        if vol.synthetic:
+            _synthetic_tags(ds, vol.synthetic)
         ds.PixelData = np.ascontiguousarray(pixels).tobytes()
         name = hashlib.sha1(sop_uid.encode()).hexdigest()[:16] + ".dcm"
         path = out / name

@@ -8,13 +8,16 @@ import numpy as np
 
 from viewer.core.errors import CorruptFileError, UnsupportedFormatError
 from viewer.core.presets import looks_like_hu
-from viewer.core.volume import Volume
+from viewer.core.volume import SYNTHETIC_PREFIX, Volume
 
 #: Format of each extension SimpleITK reads for us, longest first so '.nii.gz' wins over '.gz'.
 IMAGE_FORMATS = {".nii.gz": "NIfTI", ".nii": "NIfTI", ".nrrd": "NRRD", ".nhdr": "NRRD", ".mha": "MetaImage",
                  ".mhd": "MetaImage"}
 IMAGE_EXTENSIONS = tuple(IMAGE_FORMATS)
 WRITE_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+#: SimpleITK's key for a file's description: NIfTI ``descrip`` (80 bytes), a NRRD / MetaImage field.
+FILE_NOTES = "ITK_FileNotes"
+NIFTI_DESCRIP_BYTES = 79
 
 
 def image_extension(path: Path) -> str | None:
@@ -68,9 +71,13 @@ def _as_volume(img, path: Path) -> Volume:
     vol = Volume.from_sitk(img, description=path.name, meta={"files": [str(path)], "format": image_extension(path)})
     if vol.array.dtype == np.float64:
         vol.array = vol.array.astype(np.float32)
+    notes = img.GetMetaData(FILE_NOTES).strip() if img.HasMetaDataKey(FILE_NOTES) else ""
+    if notes.upper().startswith(SYNTHETIC_PREFIX):  # written by radview synthesize (or any tool saying so)
+        vol.synthetic = notes
     if looks_like_hu(vol):
         vol.modality, vol.units = "CT", "HU"
-        vol.warnings.append("modality not recorded in the file: values look like CT in HU (air at -1000)")
+        if not vol.synthetic:
+            vol.warnings.append("modality not recorded in the file: values look like CT in HU (air at -1000)")
     return vol
 
 
@@ -96,7 +103,8 @@ def read_image_sample(path: Path, n_slices: int = SAMPLE_SLICES) -> tuple[Volume
 
 
 def write_image_file(vol: Volume, path: Path) -> Path:
-    """Write ``vol`` with the same voxel values and physical geometry; format from the extension."""
+    """Write ``vol`` with the same voxel values and physical geometry; format from the extension. A synthetic
+    volume's statement (``Volume.synthetic``) goes into the header (NIfTI ``descrip``), and is read back."""
     import SimpleITK as sitk
 
     path = Path(path)
@@ -104,8 +112,11 @@ def write_image_file(vol: Volume, path: Path) -> Path:
     if ext not in WRITE_EXTENSIONS:
         raise UnsupportedFormatError(f"unknown output format; use one of {', '.join(WRITE_EXTENSIONS)}", path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    img = vol.to_sitk()
+    if vol.synthetic:  # the flag lives in the file: NIfTI descrip, a NRRD / MetaImage header field
+        img.SetMetaData(FILE_NOTES, vol.synthetic[:NIFTI_DESCRIP_BYTES] if ext.startswith(".nii") else vol.synthetic)
     try:
-        sitk.WriteImage(vol.to_sitk(), str(path), useCompression=ext in (".nii.gz", ".nrrd", ".mha"))
+        sitk.WriteImage(img, str(path), useCompression=ext in (".nii.gz", ".nrrd", ".mha"))
     except RuntimeError as err:
         raise CorruptFileError(f"cannot write image ({str(err).strip().splitlines()[-1]})", path) from err
     return path
