@@ -115,10 +115,10 @@ def load_source(image: Path, labels: Path, names: Path | None) -> Source:
     return Source(ct.with_array(hu), lab, classes, table, mean)
 
 
-def class_groups(source: Source) -> dict[int, str]:
-    """Tissue group of every class present in ``source``."""
+def class_groups(classes: np.ndarray, names: dict[int, str]) -> dict[int, str]:
+    """Tissue group of every class present in ``classes`` (structure ids named by ``names``, or the extra classes)."""
     extra = {OUTSIDE: "outside", GAS: "gas", FAT: "fat", SOFT: "soft", BONE: "bone", TABLE: "table"}
-    return {int(k): extra.get(int(k)) or group_of(source.names.get(int(k), "")) for k in np.unique(source.classes)}
+    return {int(k): extra.get(int(k)) or group_of(names.get(int(k), "")) for k in np.unique(classes)}
 
 
 def draw_hu(groups: dict[int, str], rng: np.random.Generator) -> tuple[str, np.ndarray]:
@@ -134,20 +134,26 @@ def draw_hu(groups: dict[int, str], rng: np.random.Generator) -> tuple[str, np.n
 
 
 def render_source(source: Source, lut: np.ndarray, hybrid: bool, rng: np.random.Generator) -> np.ndarray:
-    """HU on the source grid: the real CT shifted per class to ``lut`` (``hybrid``), or ``lut`` + smooth texture."""
-    groups = class_groups(source)
-    if hybrid:  # keep the real texture; shift contrast-dependent tissues only
-        shift = np.zeros(256, np.float32)
-        for k, g in groups.items():
-            if g not in ("outside", "gas", "fat", "bone", "lung", "table", "soft"):
-                shift[k] = lut[k] - source.class_mean[k]
-        return source.ct.array + shift[source.classes]
+    """HU on the source grid: the real CT shifted per class to ``lut`` (``hybrid``), or rendered from its labels."""
+    groups = class_groups(source.classes, source.names)
+    if not hybrid:
+        return render_labels(source.classes, groups, lut, rng)
+    shift = np.zeros(256, np.float32)  # keep the real texture; shift contrast-dependent tissues only
+    for k, g in groups.items():
+        if g not in ("outside", "gas", "fat", "bone", "lung", "table", "soft"):
+            shift[k] = lut[k] - source.class_mean[k]
+    return source.ct.array + shift[source.classes]
+
+
+def render_labels(classes: np.ndarray, groups: dict[int, str], lut: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
+    """HU from a tissue class map: each class its ``lut`` value plus a smooth texture scaled per tissue group."""
     spread = np.full(256, 8.0, np.float32)
     for k, g in groups.items():
         spread[k] = {"bone": 120.0, "lung": 40.0, "gas": 10.0, "outside": 0.0, "table": 60.0}.get(g, 8.0)
-    texture = ndimage.gaussian_filter(rng.standard_normal(source.classes.shape).astype(np.float32), 1.0)
+    texture = ndimage.gaussian_filter(rng.standard_normal(classes.shape).astype(np.float32), 1.0)
     texture /= max(float(texture.std()), 1e-6)
-    return lut[source.classes] + spread[source.classes] * texture
+    return lut[classes] + spread[classes] * texture
 
 
 def rotation(angles_deg) -> np.ndarray:
@@ -193,10 +199,15 @@ def draw_geometry(source: Source, rng: np.random.Generator) -> Geometry:
         thick = min(rng.uniform(30, 60), out_hi[2] - out_lo[2])
         start = rng.uniform(out_lo[2], out_hi[2] - thick)
         out_lo[2], out_hi[2] = start, start + thick
+    return Geometry(matrix, shift, scan_grid(out_lo, out_hi, rng), float(rng.uniform(2, 7)), arms, table)
+
+
+def scan_grid(lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator) -> Volume:
+    """An axial grid (identity direction, placeholder voxels) over world box ``lo``-``hi`` with a random voxel size:
+    in-plane 1.8-3 mm, slices 1.5-5 mm."""
     spacing = np.array([*(rng.uniform(1.8, 3.0),) * 2, rng.choice([1.5, 2.0, 2.5, 3.0, 4.0, 5.0])])
-    size = np.maximum(np.floor((out_hi - out_lo) / spacing).astype(int) + 1, 2)
-    grid = Volume(np.broadcast_to(np.zeros((), np.uint8), tuple(size[::-1])), tuple(spacing), tuple(out_lo))
-    return Geometry(matrix, shift, grid, float(rng.uniform(2, 7)), arms, table)
+    size = np.maximum(np.floor((hi - lo) / spacing).astype(int) + 1, 2)
+    return Volume(np.broadcast_to(np.zeros((), np.uint8), tuple(size[::-1])), tuple(spacing), tuple(lo))
 
 
 def source_points(source: Source, geo: Geometry, rng: np.random.Generator) -> np.ndarray:
@@ -283,7 +294,7 @@ def synthesize(source: Source, labels: dict[int, str], seed: int) -> tuple[Volum
     """(CT, labels with the config's ids, description) for ``seed``."""
     rng = np.random.default_rng([seed, 4711])
     geo = draw_geometry(source, rng)
-    phase, lut = draw_hu(class_groups(source), rng)
+    phase, lut = draw_hu(class_groups(source.classes, source.names), rng)
     hybrid = bool(rng.random() < 0.5)
     rendered = render_source(source, lut, hybrid, rng)
     points = source_points(source, geo, rng)
