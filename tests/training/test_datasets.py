@@ -54,3 +54,45 @@ def test_bad_entries_name_the_problem(shared_data):
                      LABELS, shared_data)
     with pytest.raises(LabelMapError, match="none of the config's labels"):
         load_dataset([shared_entry()], {0: "background", 1: "brain"}, shared_data)
+
+
+SYNTH = {"kind": "real_ct_synth", "image": "ct_abdomen_3mm.nii.gz", "labels": "ct_abdomen_3mm_labels.nii.gz",
+         "names": "totalsegmentator_total_labels.json"}
+
+
+@pytest.mark.parametrize("entry", [SYNTH | {"seeds": [3, 5]}, {"kind": "abdomen_ct_phantom", "seeds": [1, 3]}],
+                         ids=["real_ct_synth", "abdomen_ct_phantom"])
+def test_generated_cases_are_deterministic_ct_with_aligned_labels(shared_data, entry):
+    from scipy import ndimage
+
+    first = load_dataset([entry], LABELS, shared_data)
+    again = load_dataset([entry], LABELS, shared_data)
+    assert [c.name for c in first] == [f"{entry['kind']} seed {s}" for s in range(*entry["seeds"])]
+    for case, same in zip(first, again, strict=True):
+        ct, lab = case.images[0], case.labels
+        assert np.array_equal(ct.array, same.images[0].array) and np.array_equal(lab.array, same.labels.array)
+        assert ct.units == "HU" and ct.array.dtype == np.int16 and lab.same_grid(ct) and lab.array.dtype == np.uint8
+        assert {1, 2} <= set(np.unique(lab.array)), case.source  # liver and spleen in every case
+        assert np.percentile(ct.array[lab.array == 0], 5) < -900  # air around the body
+        for k in (1, 2):  # the labels sit on homogeneous soft tissue (they moved with the image)
+            core = ndimage.binary_erosion(lab.array == k, iterations=1)
+            values = ct.array[core] if core.sum() > 50 else ct.array[lab.array == k]
+            assert -30 < np.median(values) < 300 and np.percentile(values, 90) - np.percentile(values, 10) < 150, (
+                case.source, LABELS[k])
+
+
+def test_generated_cases_vary_in_contrast_field_of_view_and_voxel_size(shared_data):
+    cases = load_dataset([SYNTH | {"seeds": [0, 5]}, {"kind": "abdomen_ct_phantom", "seeds": [0, 5]}], LABELS,
+                         shared_data)
+    liver_hu = [float(np.median(c.images[0].array[c.labels.array == 1])) for c in cases]
+    assert max(liver_hu) - min(liver_hu) > 40  # non-contrast ~55 HU up to portal venous ~120 HU
+    assert len({c.images[0].spacing for c in cases}) == len(cases)
+    extents = [c.images[0].size[2] * c.images[0].spacing[2] for c in cases]
+    assert min(extents) <= 60 < max(extents)  # thin slabs and longer fields of view
+
+
+def test_generator_entries_need_seeds(shared_data):
+    with pytest.raises(InputError, match=r"seeds: \[start, stop\]"):
+        load_dataset([{"kind": "abdomen_ct_phantom", "seeds": [5, 2]}], LABELS, shared_data)
+    with pytest.raises(InputError, match="needs 'image'"):
+        load_dataset([{"kind": "real_ct_synth", "seeds": [0, 1]}], LABELS, shared_data)
