@@ -77,6 +77,15 @@ class ModelCard:
     #: the network gives one independent (sigmoid) channel per label 1.. (no background channel): MONAI
     #: bundles whose postprocessing takes a sigmoid; overlapping masks become labels in channel order
     multi_label: bool = False
+    #: the model this one was initialised or fine-tuned from: ``{"id", "version", "folder", "weights_sha256",
+    #: "how": "finetune" | "init encoder" | ...}`` ({} = trained from scratch)
+    parent: dict = field(default_factory=dict)
+    #: how ``radview train`` made it (ai.training.model_folder): data entries and cases, date, seconds, device,
+    #: epochs run, best epoch, per-epoch history, the config itself
+    training: dict = field(default_factory=dict)
+    #: measured comparisons with other runs, e.g. transfer learning against training from scratch
+    #: ``[{"name", "data", "runs": [{"label", "metrics"}], "gain"}]``
+    comparisons: list[dict] = field(default_factory=list)
     output: dict = field(default_factory=dict)
     anatomy: str = ""
 

@@ -68,6 +68,10 @@ class LabelMapError(RadviewError):
     """A label map does not fit its image or its label table."""
 
 
+class ConfigError(InputError):
+    """A configuration file (e.g. a training YAML) cannot be read or holds an unknown key or a bad value."""
+
+
 class ModelError(RadviewError):
     """A model folder or file is broken or does not fit the open study."""
 

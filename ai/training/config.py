@@ -1,0 +1,350 @@
+"""A training run described by a YAML file: the model card fields plus data, sampling, augmentation and optimiser.
+
+Shape (every key listed here; unknown keys are refused with the file and the key named)::
+
+    id: ct-abdomen-organs                     # card fields, same meaning as in model.json (ai.model.ModelCard)
+    version: 1.0.0
+    name: Abdominal CT organs (3D U-Net)
+    task: segmentation                        # a key of ai.training.tasks.TASKS
+    inputs: [{modality: CT, name: ct}]
+    normalization: [{kind: ct_window, min: -200, max: 300}]
+    labels: {0: background, 1: liver, 2: spleen}
+    spacing: [3.0, 3.0, 3.0]                  # model grid (x, y, z) mm
+    patch_size: [64, 64, 32]                  # (x, y, z) voxels
+    network: {class: UNet, args: {...}}       # ai.formats.builtin.build_network
+    mirror_axes: []                           # default [] (no flips trained: no mirroring TTA)
+    detection: {}                             # detection thresholds of the card
+    data:                                     # entries resolved by ai.training.datasets.load_dataset
+      train: [{kind: files, images: [ct.nii.gz], labels: ct_labels.nii.gz, names: names.json}]
+      validation: [{kind: abdomen_ct_phantom, seeds: [1000, 1006]}]
+    sampling: {foreground_fraction: 0.7, balance_labels: true}
+    augmentation: {rotate_deg: [15, 15, 15], scale: [0.85, 1.2], elastic: true, intensity_shift: 0.1,
+                   intensity_scale: 0.1, gamma: [0.7, 1.5], noise_std: 0.03, blur_sigma: [0.0, 1.0],
+                   flip_axes: [], probability: 0.5}
+    loss: dice_ce                             # ai.training.losses.LOSSES
+    optimizer: {name: adamw, lr: 0.002, weight_decay: 0.00001}
+    epochs: 40
+    iterations_per_epoch: 50
+    batch_size: 2
+    seed: 0
+    early_stopping: {patience: 8, metric: mean_dice, mode: max}
+    init: {from: ID|PATH|state_dict.pt, part: encoder}   # transfer learning (optional)
+    card: {intended_use: ..., limitations: ..., license: ..., authors: ..., changelog: {...}}
+
+Paths (data entries, ``init.from``) are relative to the config file's folder; ``~`` and ``$VARS`` are expanded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ai.model import ModelCard
+from viewer.core.errors import ConfigError
+
+
+@dataclass
+class Sampling:
+    """Where training patches are centred: on a labelled voxel with ``foreground_fraction``, the label chosen
+    uniformly among those present when ``balance_labels`` (else in proportion to their voxel counts)."""
+
+    foreground_fraction: float = 0.7
+    balance_labels: bool = True
+
+
+@dataclass
+class Augmentation:
+    """Random patch transforms (MONAI), each applied with ``probability``; a zero / empty value turns one off.
+
+    ``rotate_deg`` (x, y, z) degrees, ``scale`` [min, max] zoom, ``elastic`` deformation, ``intensity_shift`` /
+    ``intensity_scale`` (fractions of the normalised range), ``gamma`` [min, max], ``noise_std``,
+    ``blur_sigma`` [min, max] voxels, ``flip_axes`` model-grid axes (x=0, y=1, z=2) that anatomy allows."""
+
+    rotate_deg: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    scale: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    elastic: bool = False
+    intensity_shift: float = 0.0
+    intensity_scale: float = 0.0
+    gamma: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    noise_std: float = 0.0
+    blur_sigma: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    flip_axes: list[int] = field(default_factory=list)
+    probability: float = 0.5
+
+
+@dataclass
+class Optimizer:
+    """AdamW (``adamw``) or Adam (``adam``) with learning rate ``lr``, weight decay, and a cosine decay of the
+    learning rate over the run when ``schedule`` is ``cosine`` (``constant``: none)."""
+
+    name: str = "adamw"
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    schedule: str = "cosine"
+
+
+@dataclass
+class EarlyStopping:
+    """Stop when validation ``metric`` has not improved for ``patience`` epochs (``mode`` max or min);
+    patience 0 never stops early."""
+
+    patience: int = 0
+    metric: str = "mean_dice"
+    mode: str = "max"
+
+
+@dataclass
+class Init:
+    """Transfer learning: copy the ``part`` (``encoder`` or ``all``) of another model (an id, a model folder, or
+    a state-dict file) into the new network before training."""
+
+    source: str
+    part: str = "encoder"
+
+
+@dataclass
+class TrainConfig:
+    """A parsed training config (see the module docstring); ``path`` is the file it was read from (None when
+    built in code), ``base`` the folder its relative paths start from, ``raw`` the mapping as written."""
+
+    id: str
+    version: str
+    name: str
+    task: str
+    inputs: list[dict]
+    normalization: list[dict]
+    labels: dict[int, str]
+    network: dict
+    spacing: list[float] | None = None
+    patch_size: list[int] = field(default_factory=lambda: [64, 64, 32])
+    mirror_axes: list[int] = field(default_factory=list)
+    detection: dict = field(default_factory=dict)
+    data: dict[str, list[dict]] = field(default_factory=dict)
+    sampling: Sampling = field(default_factory=Sampling)
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    loss: str = "dice_ce"
+    optimizer: Optimizer = field(default_factory=Optimizer)
+    epochs: int = 10
+    iterations_per_epoch: int = 50
+    batch_size: int = 2
+    seed: int = 0
+    early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
+    init: Init | None = None
+    card: dict = field(default_factory=dict)
+    path: Path | None = None
+    base: Path = field(default_factory=Path.cwd)
+    raw: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        """Read and validate a YAML config; ConfigError names the file and the bad key or value."""
+        import yaml
+
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise ConfigError("training config does not exist", path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise ConfigError(f"not valid YAML ({str(err).splitlines()[0]})", path) from err
+        return cls.from_dict(data, path.resolve().parent, path=path)
+
+    @classmethod
+    def from_dict(cls, data: Any, base: str | Path, *, path: str | Path | None = None) -> TrainConfig:
+        """A config from a mapping (as a YAML file holds it); relative paths start at ``base``. ConfigError names
+        ``path`` (or nothing) and the bad key."""
+        return _Parser(path).config(data, Path(base).expanduser())
+
+    def model_card(self) -> ModelCard:
+        """The card of the model this config trains (documentation fields from ``card``, nothing measured yet)."""
+        docs = {k: v for k, v in self.card.items() if k != "training_data"}
+        return ModelCard(id=self.id, version=self.version, name=self.name, task=self.task, inputs=self.inputs,
+                         normalization=self.normalization, labels=dict(self.labels), spacing=self.spacing,
+                         patch_size=list(self.patch_size), network=self.network, mirror_axes=list(self.mirror_axes),
+                         detection=dict(self.detection), **docs)
+
+    def replace(self, **changes) -> TrainConfig:
+        """A copy with ``changes`` (e.g. ``epochs=2``); ``raw`` records them so the card shows what ran."""
+        raw = dict(self.raw)
+        for key, value in changes.items():
+            raw[key] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+        return dataclasses.replace(self, raw=raw, **changes)
+
+
+#: card documentation fields a config's ``card`` may set
+CARD_FIELDS = ("intended_use", "limitations", "license", "authors", "changelog", "training_data")
+SECTIONS = {"sampling": Sampling, "augmentation": Augmentation, "optimizer": Optimizer,
+            "early_stopping": EarlyStopping}
+REQUIRED = ("id", "version", "name", "task", "inputs", "normalization", "labels", "network", "data")
+
+
+class _Parser:
+    """Checks one config mapping key by key, raising ConfigError that names the file and the key."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def fail(self, problem: str):
+        raise ConfigError(problem, self.path)
+
+    def config(self, data: Any, base: Path) -> TrainConfig:
+        if not isinstance(data, dict):
+            self.fail("a training config is a mapping of keys (id, task, network, data, ...)")
+        fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"path", "base", "raw"}
+        unknown = sorted(set(map(str, data)) - fields)
+        if unknown:
+            self.fail(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(fields))})")
+        missing = [k for k in REQUIRED if k not in data]
+        if missing:
+            self.fail(f"missing key(s) {', '.join(missing)}")
+        values = {"id": self.text(data, "id"), "version": str(data["version"]), "name": self.text(data, "name"),
+                  "task": self.text(data, "task"), "inputs": self.dicts(data, "inputs"),
+                  "normalization": self.dicts(data, "normalization"), "labels": self.labels(data["labels"]),
+                  "network": self.network(data["network"]), "data": self.data(data["data"])}
+        if len(values["normalization"]) != len(values["inputs"]):
+            self.fail("normalization needs one entry per input channel")
+        if "spacing" in data:
+            values["spacing"] = None if data["spacing"] is None else self.numbers(data, "spacing", 3, float)
+        if "patch_size" in data:
+            values["patch_size"] = self.numbers(data, "patch_size", 3, int)
+        if "mirror_axes" in data:
+            values["mirror_axes"] = self.axes(data["mirror_axes"], "mirror_axes")
+        if "detection" in data:
+            values["detection"] = self.mapping(data, "detection")
+        for key, section in SECTIONS.items():
+            if key in data:
+                values[key] = self.section(data[key], key, section)
+        if "augmentation" in data:
+            values["augmentation"].flip_axes = self.axes(values["augmentation"].flip_axes, "augmentation.flip_axes")
+        if "loss" in data:
+            values["loss"] = self.text(data, "loss")
+        for key, minimum in (("epochs", 1), ("iterations_per_epoch", 1), ("batch_size", 1), ("seed", 0)):
+            if key in data:
+                values[key] = self.integer(data[key], key, minimum)
+        if data.get("init") is not None:
+            values["init"] = self.init(data["init"], base)
+        if "card" in data:
+            values["card"] = self.mapping(data, "card")
+            bad = sorted(set(values["card"]) - set(CARD_FIELDS))
+            if bad:
+                self.fail(f"card: unknown key(s) {', '.join(bad)} (known: {', '.join(CARD_FIELDS)})")
+        return TrainConfig(**values, path=Path(self.path) if self.path else None, base=base, raw=dict(data))
+
+    # ------------------------------------------------------------------ one check per kind of value
+    def text(self, data: dict, key: str) -> str:
+        if not isinstance(data[key], str) or not data[key].strip():
+            self.fail(f"{key} must be a non-empty string, got {data[key]!r}")
+        return data[key]
+
+    def mapping(self, data: dict, key: str) -> dict:
+        value = data[key] if data[key] is not None else {}
+        if not isinstance(value, dict):
+            self.fail(f"{key} must be a mapping, got {value!r}")
+        return dict(value)
+
+    def dicts(self, data: dict, key: str) -> list[dict]:
+        value = data[key]
+        if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
+            self.fail(f"{key} must be a non-empty list of mappings, got {value!r}")
+        return [dict(v) for v in value]
+
+    def integer(self, value, key: str, minimum: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.fail(f"{key} must be a whole number >= {minimum}, got {value!r}")
+        return value
+
+    def numbers(self, data: dict, key: str, n: int, kind: type) -> list:
+        value = data[key]
+        ok = isinstance(value, list) and len(value) == n and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in value)
+        if not ok or (kind is int and not all(isinstance(v, int) for v in value)):
+            self.fail(f"{key} must be {n} positive {'whole ' if kind is int else ''}numbers (x, y, z), got {value!r}")
+        return [kind(v) for v in value]
+
+    def axes(self, value, key: str) -> list[int]:
+        if not isinstance(value, list) or not all(v in (0, 1, 2) and not isinstance(v, bool) for v in value):
+            self.fail(f"{key} must list model-grid axes 0 (x), 1 (y), 2 (z), got {value!r}")
+        return sorted(set(value))
+
+    def labels(self, value) -> dict[int, str]:
+        try:
+            labels = {int(k): str(v) for k, v in dict(value).items()}
+        except (TypeError, ValueError):
+            self.fail(f"labels must map whole-number ids to names, e.g. {{0: background, 1: liver}}, got {value!r}")
+        if 0 not in labels or any(k < 0 or k > 255 for k in labels) or len(labels) < 2:
+            self.fail(f"labels need 0 (background) and at least one label id 1..255, got {value!r}")
+        return labels
+
+    def network(self, value) -> dict:
+        if not isinstance(value, dict) or not isinstance(value.get("class"), str):
+            self.fail(f"network must be {{class: UNet, args: {{...}}}}, got {value!r}")
+        bad = sorted(set(value) - {"class", "args"})
+        if bad:
+            self.fail(f"network: unknown key(s) {', '.join(bad)} (known: class, args)")
+        if not isinstance(value.get("args", {}), dict):
+            self.fail(f"network.args must be a mapping, got {value.get('args')!r}")
+        return {"class": value["class"], "args": dict(value.get("args", {}))}
+
+    def data(self, value) -> dict[str, list[dict]]:
+        if not isinstance(value, dict) or "train" not in value:
+            self.fail("data must be {train: [entries], validation: [entries]} (validation optional)")
+        bad = sorted(set(value) - {"train", "validation"})
+        if bad:
+            self.fail(f"data: unknown key(s) {', '.join(bad)} (known: train, validation)")
+        out = {}
+        for split in ("train", "validation"):
+            entries = value.get(split) or []
+            if not isinstance(entries, list) or not all(isinstance(e, dict) and "kind" in e for e in entries):
+                self.fail(f"data.{split} must be a list of entries each with a 'kind', got {entries!r}")
+            out[split] = [{k: _expand(v) for k, v in e.items()} for e in entries]
+        if not out["train"]:
+            self.fail("data.train lists no entries")
+        return out
+
+    def section(self, value, key: str, cls: type):
+        if not isinstance(value, dict):
+            self.fail(f"{key} must be a mapping, got {value!r}")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        bad = sorted(set(value) - set(known))
+        if bad:
+            self.fail(f"{key}: unknown key(s) {', '.join(bad)} (known: {', '.join(known)})")
+        defaults = cls()
+        for name, v in value.items():
+            default = getattr(defaults, name)
+            if isinstance(default, bool):
+                ok = isinstance(v, bool)
+            elif isinstance(default, int | float):
+                ok = isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+            elif isinstance(default, list):
+                ok = isinstance(v, list) and (not default or len(v) == len(default)) and all(
+                    isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+            else:
+                ok = isinstance(v, str)
+            if not ok:
+                self.fail(f"{key}.{name} must be like {default!r}, got {v!r}")
+        return cls(**value)
+
+    def init(self, value, base: Path) -> Init:
+        if not isinstance(value, dict) or "from" not in value:
+            self.fail(f"init must be {{from: MODEL_ID|FOLDER|state_dict.pt, part: encoder}}, got {value!r}")
+        bad = sorted(set(value) - {"from", "part"})
+        if bad:
+            self.fail(f"init: unknown key(s) {', '.join(bad)} (known: from, part)")
+        part = value.get("part", "encoder")
+        if part not in ("encoder", "all"):
+            self.fail(f"init.part must be 'encoder' or 'all', got {part!r}")
+        source = _expand(str(value["from"]))
+        resolved = base / source
+        return Init(str(resolved.resolve()) if resolved.exists() else source, part)
+
+
+def _expand(value):
+    """A string with ``~`` and ``$VARS`` expanded (lists element-wise); other values unchanged."""
+    if isinstance(value, str):
+        return os.path.expanduser(os.path.expandvars(value))
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    return value

@@ -1,0 +1,163 @@
+"""Training tasks: what a case becomes on the model grid, the loss, and the validation metrics, per card task.
+
+The training loop (ai.training.loop) knows nothing task-specific; it asks the config's task, built once as
+``task_for(config)``, for three things (the Task protocol):
+
+- ``prepare(case, card) -> Sample``: the case's inputs on the model grid (``image`` (C, z, y, x) float32,
+  normalised as the card says), its ``targets`` on the same grid (name -> (z, y, x) or (K, z, y, x) array) and
+  the voxels patches may be centred on per class (``centres``, for balanced sampling);
+- ``loss(outputs, targets) -> tensor``: the loss of a batch of network outputs against the batch of augmented
+  target patches (torch tensors, (B, ...) with a channel axis);
+- ``evaluate(model, cases, device=...) -> [{"name", "value", "data"}]``: metrics END TO END on the cases'
+  original grids (segmentation: ai.engine.run_segmentation, Dice per label and ``mean_dice``).
+
+``target_modes`` says how spatial augmentation resamples each target ("nearest" for label maps, "bilinear"
+for heat maps). A task is registered by one entry in TASKS, "module:Class" imported when a config names it
+(detection lives in ai.training.detection_task).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from ai.model import LoadedModel, ModelCard
+from ai.training.cases import Case
+from viewer.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ai.training.config import TrainConfig
+
+#: card task -> "module:Class" of its Task
+TASKS = {
+    "segmentation": "ai.training.tasks:SegmentationTask",
+    "detection": "ai.training.detection_task:DetectionTask",
+}
+#: at most this many candidate patch centres are kept per class and case (a random subset)
+MAX_CENTRES = 20000
+
+
+@dataclass
+class Sample:
+    """One prepared case: ``image`` (C, z, y, x) float32 on the model grid, ``targets`` on the same grid,
+    ``centres`` {class id: (N, 3) voxel indices (z, y, x)} patches may be centred on (class 0 never)."""
+
+    name: str
+    image: np.ndarray
+    targets: dict[str, np.ndarray]
+    centres: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+class Task(Protocol):
+    """What the training loop asks of a task (see the module docstring)."""
+
+    target_modes: dict[str, str]
+
+    def prepare(self, case: Case, card: ModelCard) -> Sample: ...
+
+    def loss(self, outputs, targets: dict): ...
+
+    def evaluate(self, model: LoadedModel, cases: list[Case], *, device="cpu") -> list[dict]: ...
+
+
+def task_for(config: TrainConfig) -> Task:
+    """The Task named by ``config.task``, built with the config; ConfigError naming the config file if unknown."""
+    if config.task not in TASKS:
+        raise ConfigError(f"task {config.task!r} has no training task (known: {', '.join(TASKS)})", config.path)
+    module, name = TASKS[config.task].split(":")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"task {config.task!r} is not available ({err})", config.path) from err
+    return cls(config)
+
+
+def with_card_inputs(case: Case, card: ModelCard) -> Case:
+    """``case`` with images read from files without a modality ("OT": NIfTI, NRRD, MHA) marked as the card's
+    input channels say (CT also in HU): the config states what each training image is."""
+    images = []
+    for vol, spec in zip(case.images, card.inputs, strict=False):
+        if vol.modality in ("", "OT") and spec.get("modality") not in (None, "any"):
+            vol = vol.with_array(vol.array, modality=spec["modality"],
+                                 units="HU" if spec["modality"] == "CT" else vol.units)
+        images.append(vol)
+    return dataclasses.replace(case, images=images + case.images[len(images):])
+
+
+def class_centres(labels: np.ndarray, rng: np.random.Generator) -> dict[int, np.ndarray]:
+    """{label id: (N, 3) voxel indices} of every label present in ``labels`` (at most MAX_CENTRES each)."""
+    flat = labels.ravel()
+    order = np.argsort(flat, kind="stable")
+    ids, starts = np.unique(flat[order], return_index=True)
+    out = {}
+    for k, start, stop in zip(ids, starts, [*starts[1:], flat.size], strict=True):
+        if k == 0:
+            continue
+        idx = order[start:stop]
+        if len(idx) > MAX_CENTRES:
+            idx = rng.choice(idx, MAX_CENTRES, replace=False)
+        out[int(k)] = np.column_stack(np.unravel_index(idx, labels.shape)).astype(np.int32)
+    return out
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Dice of two boolean masks, or None when both are empty (nothing to measure)."""
+    total = int(a.sum()) + int(b.sum())
+    return 2.0 * int((a & b).sum()) / total if total else None
+
+
+def describe_cases(cases: list[Case]) -> str:
+    """The ``data`` of a metric: how many cases and their names."""
+    return f"{len(cases)} case(s): " + "; ".join(c.name for c in cases)
+
+
+class SegmentationTask:
+    """Label maps: target ``labels`` (z, y, x) uint8, loss from ai.training.losses, Dice per label."""
+
+    target_modes = {"labels": "nearest"}
+
+    def __init__(self, config: TrainConfig):
+        from ai.training.losses import segmentation_loss
+
+        self.labels = dict(config.labels)
+        self.loss_fn = segmentation_loss(config.loss, config.path)
+        self.rng = np.random.default_rng(config.seed)
+
+    def prepare(self, case: Case, card: ModelCard) -> Sample:
+        """The case's images and labels on the model grid (labels by nearest neighbour)."""
+        from ai.engine import preprocess
+        from viewer.core.resample import resample_to
+
+        if case.labels is None:
+            raise ConfigError(f"case {case.name} has no label map: a segmentation model needs one", case.source)
+        image, grid = preprocess(LoadedModel(card, None), case.images)
+        labels = resample_to(case.labels, grid, nearest=True).array.astype(np.uint8)
+        return Sample(case.name, image, {"labels": labels}, class_centres(labels, self.rng))
+
+    def loss(self, outputs, targets: dict):
+        return self.loss_fn(outputs, targets["labels"].long())
+
+    def evaluate(self, model: LoadedModel, cases: list[Case], *, device="cpu") -> list[dict]:
+        """Dice per label (mean over the cases where the label is in the reference or the prediction) and
+        ``mean_dice`` (over labels), each segmentation made by ai.engine.run_segmentation on the case's grid."""
+        from ai.engine import run_segmentation
+
+        scores: dict[int, list[float]] = {k: [] for k in self.labels if k}
+        for case in cases:
+            predicted = run_segmentation(model, case.images, device=device).labels.array
+            truth = case.labels.array
+            for k in scores:
+                d = dice(predicted == k, truth == k)
+                if d is not None:
+                    scores[k].append(d)
+        data = describe_cases(cases)
+        metrics = [{"name": f"dice_{self.labels[k]}", "value": round(float(np.mean(v)), 4), "data": data}
+                   for k, v in scores.items() if v]
+        if metrics:
+            metrics.append({"name": "mean_dice", "value": round(float(np.mean([m["value"] for m in metrics])), 4),
+                            "data": data})
+        return metrics

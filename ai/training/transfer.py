@@ -1,0 +1,132 @@
+"""Transfer learning: copy the encoder (or all) of another model's weights into a new network.
+
+The source is one of our models (an id or a model folder: its card names the network, so its encoder is known)
+or any state-dict file (MONAI / torchvision format; a checkpoint holding ``state_dict``, ``model`` or ``network``
+is unwrapped). Tensors are copied by name where name and shape match, the rest by order among tensors of
+identical shape (MONAI's UNet and AttentionUnet name their modules differently). The encoder of a network is
+found by running it once: every parametrised layer that runs before the first layer whose output is larger
+than the smallest seen so far (the first upsampling) belongs to the encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+from viewer.core.errors import ModelError
+
+log = logging.getLogger(__name__)
+#: wrappers of a state dict in common checkpoint files
+STATE_KEYS = ("state_dict", "model", "network", "model_state_dict")
+
+
+def sha256(path: Path) -> str:
+    """The SHA-256 of a file (weights provenance for model cards)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def encoder_names(net, patch_zyx) -> list[str]:
+    """Names of ``net``'s parameters (state-dict keys, buffers included) in its encoder, in execution order
+    (see the module docstring); ``patch_zyx`` is an input size the network accepts."""
+    import torch
+
+    order: list[tuple[str, int]] = []
+    leaves = {m: n for n, m in net.named_modules() if not list(m.children()) and list(m.state_dict())}
+    hooks = [m.register_forward_hook(lambda m, i, o: order.append((leaves[m], o[0].numel() if isinstance(o, tuple)
+                                                                    else o.numel())))
+             for m in leaves]
+    first = next(iter(net.state_dict().values()))
+    channels = first.shape[1] if first.ndim == 5 else 1
+    try:
+        with torch.no_grad():
+            net.eval()(torch.zeros(1, channels, *patch_zyx))
+    finally:
+        for h in hooks:
+            h.remove()
+    names, smallest = [], None
+    for name, size in order:
+        if smallest is not None and size > smallest:
+            break
+        smallest = size if smallest is None else min(smallest, size)
+        if name not in names:
+            names.append(name)
+    state = net.state_dict()
+    return [k for n in names for k in state if k.rsplit(".", 1)[0] == n]
+
+
+def load_source(source: str) -> tuple[dict, dict, list[str] | None]:
+    """(state dict (float32), parent record for the card, the source's encoder keys or None when unknown) of a
+    model id / model folder / state-dict file; ModelError naming it when it cannot be read."""
+    import torch
+
+    path = Path(source)
+    if path.is_file():
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises several types for non-checkpoint files
+            raise ModelError(f"not a PyTorch state-dict file ({type(err).__name__})", path) from err
+        for key in STATE_KEYS:
+            if isinstance(state, dict) and isinstance(state.get(key), dict):
+                state = state[key]
+        if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
+            raise ModelError("file does not hold a state dict of tensors", path)
+        return ({k: v.float() for k, v in state.items()},
+                {"file": str(path.resolve()), "weights_sha256": sha256(path)}, None)
+    from ai.registry import find_model, load_model
+
+    model = load_model(source)
+    if model.card.format != "builtin":
+        raise ModelError(f"transfer learning copies from radview built-in models or state-dict files; "
+                         f"{model.card.id} is a {model.card.format} model", model.folder)
+    weights = model.folder / model.card.weights
+    parent = {"id": model.card.id, "version": model.card.version, "folder": str(find_model(source).resolve()),
+              "weights_sha256": sha256(weights)}
+    encoder = encoder_names(model.network, tuple(model.card.patch_size[::-1]))
+    return model.network.state_dict(), parent, encoder
+
+
+def copy_weights(net, state: dict, targets: list[str], sources: list[str] | None = None) -> list[tuple[str, str]]:
+    """Copy ``state`` tensors into ``net``'s ``targets`` keys (by name + shape, then by order among same-shape
+    tensors of ``sources``, default every key of ``state``); returns [(target key, source key)] copied."""
+    import torch
+
+    own = net.state_dict()
+    sources = list(state) if sources is None else sources
+    pairs = {t: t for t in targets if t in state and t in sources and state[t].shape == own[t].shape}
+    used = set(pairs.values())
+    cursor = 0
+    for t in targets:
+        if t in pairs:
+            continue
+        for i in range(cursor, len(sources)):
+            s = sources[i]
+            if s not in used and state[s].shape == own[t].shape:
+                pairs[t], cursor = s, i + 1
+                used.add(s)
+                break
+    with torch.no_grad():
+        for t, s in pairs.items():
+            own[t].copy_(state[s].to(own[t].dtype))
+    return [(t, pairs[t]) for t in targets if t in pairs]
+
+
+def initialise(net, source: str, part: str, patch_zyx) -> dict:
+    """Copy ``part`` ("encoder" or "all") of ``source`` (see load_source) into ``net``; the parent record for
+    the card, with how many tensors were copied. ModelError when nothing fits."""
+    state, parent, source_encoder = load_source(source)
+    targets = encoder_names(net, patch_zyx) if part == "encoder" else list(net.state_dict())
+    sources = source_encoder if part == "encoder" and source_encoder is not None else list(state)
+    copied = copy_weights(net, state, targets, sources)
+    if not copied:
+        raise ModelError(f"no tensor of its {'encoder' if part == 'encoder' else 'weights'} fits the new network "
+                         f"(no matching names or shapes)", parent.get("folder") or parent.get("file"))
+    by_name = sum(t == s for t, s in copied)
+    log.info("transfer from %s: %d of %d %s tensors copied (%d by name)", source, len(copied), len(targets), part,
+             by_name)
+    return {**parent, "how": f"init {part}", "tensors_copied": len(copied), "tensors_target": len(targets),
+            "copied_by_name": by_name}
