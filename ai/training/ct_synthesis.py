@@ -25,7 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from ai.training.cases import Case
-from ai.training.datasets import entry_path, label_lookup, seed_range
+from ai.training.datasets import entry_path, label_lookup, seed_range, slice_range
 from viewer.core.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -84,13 +84,17 @@ def group_of(name: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def load_source(image: Path, labels: Path, names: Path | None) -> Source:
-    """Read and classify a real labelled CT (cached in memory: every seed of an entry reuses it)."""
+def load_source(image: Path, labels: Path, names: Path | None, slices: tuple[int, int] | None = None) -> Source:
+    """Read and classify a real labelled CT, optionally only its ``slices`` [start, stop) (cached in memory: every
+    seed of an entry reuses it)."""
     from viewer.core.io import load_volume
     from viewer.core.io.labelmap import label_table, load_labelmap
 
     ct = load_volume(image)
-    lab = load_labelmap(labels, reference=ct).array.astype(np.uint8)
+    lab = load_labelmap(labels, reference=ct)
+    if slices:
+        ct, lab = slice_range(ct, {"slices": list(slices)}, image), slice_range(lab, {"slices": list(slices)}, image)
+    lab = lab.array.astype(np.uint8)
     table, _ = label_table(labels, names)
     hu = ct.array.astype(np.float32)
     dense = hu > -400
@@ -313,10 +317,12 @@ def synthesize(source: Source, labels: dict[int, str], seed: int) -> tuple[Volum
 
 def synth_cases(entry: dict, labels: dict[int, str], base: Path) -> list[Case]:
     """Kind ``real_ct_synth``: ``seeds: [start, stop]`` synthetic CTs from the real CT ``image``, its label map
-    ``labels`` and their names ``names`` (optional: else the table beside the labels)."""
+    ``labels``, their names ``names`` (optional: else the table beside the labels) and optionally only the
+    ``slices: [start, stop]`` of the real CT (the rest held out)."""
     image, label_file = entry_path(entry, "image", base), entry_path(entry, "labels", base)
     names = entry_path(entry, "names", base) if "names" in entry else None
-    source = load_source(image, label_file, names)
+    slices = entry.get("slices")
+    source = load_source(image, label_file, names, tuple(slices) if isinstance(slices, list | tuple) else slices)
     cases = []
     for seed in seed_range(entry, base):
         ct, lab, how = synthesize(source, labels, seed)

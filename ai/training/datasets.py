@@ -86,6 +86,22 @@ def seed_range(entry: dict, base: Path) -> range:
     return range(seeds[0], seeds[1])
 
 
+def slice_range(volume: Volume, entry: dict, base: Path) -> Volume:
+    """``volume`` cut to the slices (third index axis) ``entry['slices']`` = [start, stop] when given (e.g. to hold
+    out part of a real CT for an honest validation), else unchanged."""
+    if "slices" not in entry:
+        return volume
+    span = entry["slices"]
+    depth = volume.array.shape[0]
+    if not (isinstance(span, list | tuple) and len(span) == 2 and all(isinstance(s, int) for s in span)
+            and 0 <= span[0] < span[1] <= depth):
+        raise InputError(f"'slices' of a {entry.get('kind')!r} data entry must be [start, stop] within 0..{depth}, "
+                         f"got {span!r}", base)
+    origin = volume.index_to_world([0, 0, span[0]])
+    return Volume(volume.array[span[0]:span[1]].copy(), volume.spacing, tuple(origin), volume.direction,
+                  volume.modality, volume.units, volume.description, dict(volume.meta))
+
+
 def label_lookup(source_names: dict[int, str], labels: dict[int, str]) -> np.ndarray:
     """A uint8 table mapping source label ids to the config's ids by name (case-insensitive); others -> 0."""
     wanted = {name.lower(): k for k, name in labels.items() if k}
@@ -103,8 +119,9 @@ def relabel(labels: Volume, source_names: dict[int, str], target: dict[int, str]
 # --------------------------------------------------------------------------- kind: files
 def file_cases(entry: dict, labels: dict[int, str], base: Path) -> list[Case]:
     """One labelled case from files: ``images`` [paths] (the first defines the grid), ``labels`` (a label map,
-    resampled onto the first image by world geometry) and ``names`` (optional {id: name} JSON or colour table;
-    default: the table stored beside the label file, as ``radview stats`` reads it)."""
+    resampled onto the first image by world geometry), ``names`` (optional {id: name} JSON or colour table;
+    default: the table stored beside the label file, as ``radview stats`` reads it) and ``slices`` (optional
+    [start, stop] of the first image's slices to keep)."""
     from viewer.core.io import load_volume
     from viewer.core.io.labelmap import label_table, load_labelmap
 
@@ -119,6 +136,7 @@ def file_cases(entry: dict, labels: dict[int, str], base: Path) -> list[Case]:
         raise LabelMapError("no label names: give 'names' (a JSON {id: name} or colour table) in the data entry, or "
                             "store them beside the label file", label_path)
     lab = relabel(load_labelmap(label_path, reference=images[0]), names, labels)
+    images[0], lab = slice_range(images[0], entry, base), slice_range(lab, entry, base)
     if not lab.array.any():
         raise LabelMapError(f"none of the config's labels ({', '.join(n for k, n in labels.items() if k)}) is in "
                             "this label map", label_path)

@@ -96,3 +96,15 @@ def test_generator_entries_need_seeds(shared_data):
         load_dataset([{"kind": "abdomen_ct_phantom", "seeds": [5, 2]}], LABELS, shared_data)
     with pytest.raises(InputError, match="needs 'image'"):
         load_dataset([{"kind": "real_ct_synth", "seeds": [0, 1]}], LABELS, shared_data)
+
+
+def test_slices_hold_out_part_of_a_real_ct(shared_data):
+    (upper,) = load_dataset([shared_entry(slices=[15, 30])], LABELS, shared_data)
+    (whole,) = load_dataset([shared_entry()], LABELS, shared_data)
+    assert upper.images[0].array.shape[0] == 15 and np.array_equal(upper.labels.array, whole.labels.array[15:])
+    assert np.allclose(upper.images[0].origin, whole.images[0].index_to_world([0, 0, 15]))
+    (synth,) = load_dataset([SYNTH | {"seeds": [0, 1], "slices": [0, 15]}], LABELS, shared_data)
+    top = whole.images[0].index_to_world([0, 0, 14])[2] + 60  # the synthetic anatomy stays near the kept slices
+    assert synth.images[0].world_bounds()[1][2] < top
+    with pytest.raises(InputError, match="'slices'"):
+        load_dataset([shared_entry(slices=[20, 40])], LABELS, shared_data)
