@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "detect",
     "register",
     "train",
+    "train",
     "synthesize",
 )
 

@@ -14,6 +14,7 @@ import hashlib
 import logging
 from pathlib import Path
 
+from ai.model import network_channels
 from viewer.core.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -31,32 +32,32 @@ def sha256(path: Path) -> str:
 
 
 def encoder_names(net, patch_zyx) -> list[str]:
-    """Names of ``net``'s parameters (state-dict keys, buffers included) in its encoder, in execution order
-    (see the module docstring); ``patch_zyx`` is an input size the network accepts."""
+    """State-dict keys (buffers included) of ``net``'s encoder, in state-dict order (see the module docstring:
+    layers that run before the first one whose output grid is larger than the smallest so far); ``patch_zyx`` is
+    an input size the network accepts."""
     import torch
 
     order: list[tuple[str, int]] = []
     leaves = {m: n for n, m in net.named_modules() if not list(m.children()) and list(m.state_dict())}
-    hooks = [m.register_forward_hook(lambda m, i, o: order.append((leaves[m], o[0].numel() if isinstance(o, tuple)
-                                                                    else o.numel())))
-             for m in leaves]
-    first = next(iter(net.state_dict().values()))
-    channels = first.shape[1] if first.ndim == 5 else 1
+
+    def record(module, inputs, output):
+        out = output[0] if isinstance(output, tuple | list) else output
+        order.append((leaves[module], out.shape[2:].numel()))
+
+    hooks = [m.register_forward_hook(record) for m in leaves]
     try:
         with torch.no_grad():
-            net.eval()(torch.zeros(1, channels, *patch_zyx))
+            net.eval()(torch.zeros(1, network_channels(net)[0] or 1, *patch_zyx))
     finally:
         for h in hooks:
             h.remove()
-    names, smallest = [], None
+    encoder, smallest = set(), None
     for name, size in order:
         if smallest is not None and size > smallest:
             break
         smallest = size if smallest is None else min(smallest, size)
-        if name not in names:
-            names.append(name)
-    state = net.state_dict()
-    return [k for n in names for k in state if k.rsplit(".", 1)[0] == n]
+        encoder.add(name)
+    return [k for k in net.state_dict() if k.rsplit(".", 1)[0] in encoder]
 
 
 def load_source(source: str) -> tuple[dict, dict, list[str] | None]:
@@ -91,28 +92,39 @@ def load_source(source: str) -> tuple[dict, dict, list[str] | None]:
 
 
 def copy_weights(net, state: dict, targets: list[str], sources: list[str] | None = None) -> list[tuple[str, str]]:
-    """Copy ``state`` tensors into ``net``'s ``targets`` keys (by name + shape, then by order among same-shape
-    tensors of ``sources``, default every key of ``state``); returns [(target key, source key)] copied."""
+    """Copy ``state`` tensors into ``net``'s ``targets`` keys: by name where name and shape match, then each
+    remaining kernel (a tensor of 2+ dimensions) from the next unused kernel of identical shape among ``sources``
+    (default every key of ``state``), in order, with its sibling ``.bias``. Returns [(target key, source key)]."""
     import torch
 
     own = net.state_dict()
     sources = list(state) if sources is None else sources
     pairs = {t: t for t in targets if t in state and t in sources and state[t].shape == own[t].shape}
     used = set(pairs.values())
+    kernels = [s for s in sources if s not in used and state[s].ndim >= 2]
     cursor = 0
     for t in targets:
-        if t in pairs:
+        if t in pairs or own[t].ndim < 2:
             continue
-        for i in range(cursor, len(sources)):
-            s = sources[i]
-            if s not in used and state[s].shape == own[t].shape:
-                pairs[t], cursor = s, i + 1
-                used.add(s)
-                break
+        hit = next((i for i in range(cursor, len(kernels)) if state[kernels[i]].shape == own[t].shape), None)
+        if hit is None:
+            continue
+        s, cursor = kernels[hit], hit + 1
+        pairs[t] = s
+        t_bias, s_bias = _sibling(t, "bias"), _sibling(s, "bias")
+        if (t_bias in targets and t_bias not in pairs and s_bias in state and s_bias not in used
+                and state[s_bias].shape == own[t_bias].shape):
+            pairs[t_bias] = s_bias
+            used.add(s_bias)
     with torch.no_grad():
         for t, s in pairs.items():
             own[t].copy_(state[s].to(own[t].dtype))
     return [(t, pairs[t]) for t in targets if t in pairs]
+
+
+def _sibling(key: str, name: str) -> str:
+    """``a.b.weight`` -> ``a.b.<name>``."""
+    return f"{key.rsplit('.', 1)[0]}.{name}"
 
 
 def initialise(net, source: str, part: str, patch_zyx) -> dict:
