@@ -35,8 +35,8 @@ def run(args) -> int:
     if args.epochs < 1:
         raise ModelError(f"--epochs must be >= 1, got {args.epochs}")
     if len(args.images) != k * len(args.labels):
-        raise ModelError(f"{card.id} takes {k} image(s) per case ({' + '.join(card.modalities)}): "
-                         f"{len(args.labels)} label map(s) need {k * len(args.labels)} image(s), got {len(args.images)}")
+        raise ModelError(f"{card.id} takes {k} image(s) per case ({' + '.join(card.modalities)}): {len(args.labels)} "
+                         f"label map(s) need {k * len(args.labels)} image(s), got {len(args.images)}")
     volumes = [load_volume(p) for p in args.images]
     images = [volumes[i * k:(i + 1) * k] for i in range(len(args.labels))]
     labels = [labels_by_name(path, args.names, imgs[0], card.labels) for path, imgs in zip(args.labels, images,
