@@ -18,7 +18,7 @@ from ai.training.config import Augmentation
 
 #: elastic deformation: smoothing sigma and magnitude of MONAI's random displacement field (voxels)
 ELASTIC_SIGMA = (5.0, 8.0)
-ELASTIC_MAGNITUDE = (40.0, 120.0)
+ELASTIC_MAGNITUDE = (100.0, 250.0)  # mean ~0.6, max ~3 voxels of displacement
 
 
 def margin_factor(aug: Augmentation) -> float:

@@ -2,8 +2,9 @@
 
 The source is one of our models (an id or a model folder: its card names the network, so its encoder is known)
 or any state-dict file (MONAI / torchvision format; a checkpoint holding ``state_dict``, ``model`` or ``network``
-is unwrapped). Tensors are copied by name where name and shape match, the rest by order among tensors of
-identical shape (MONAI's UNet and AttentionUnet name their modules differently). The encoder of a network is
+is unwrapped). Tensors are copied by name where name and shape match; the remaining kernels by order (the
+longest order-keeping pairing of identical shapes), each with its bias: MONAI's UNet and AttentionUnet name their
+modules differently. The encoder of a network is
 found by running it once: every parametrised layer that runs before the first layer whose output is larger
 than the smallest seen so far (the first upsampling) belongs to the encoder.
 """
@@ -92,24 +93,20 @@ def load_source(source: str) -> tuple[dict, dict, list[str] | None]:
 
 
 def copy_weights(net, state: dict, targets: list[str], sources: list[str] | None = None) -> list[tuple[str, str]]:
-    """Copy ``state`` tensors into ``net``'s ``targets`` keys: by name where name and shape match, then each
-    remaining kernel (a tensor of 2+ dimensions) from the next unused kernel of identical shape among ``sources``
-    (default every key of ``state``), in order, with its sibling ``.bias``. Returns [(target key, source key)]."""
+    """Copy ``state`` tensors into ``net``'s ``targets`` keys: by name where name and shape match, then the
+    remaining kernels (tensors of 2+ dimensions) by order: the longest order-keeping pairing of identical shapes
+    between them and the unused kernels of ``sources`` (default every key of ``state``), each with its sibling
+    ``.bias``. Returns [(target key, source key)] in target order."""
     import torch
 
     own = net.state_dict()
     sources = list(state) if sources is None else sources
     pairs = {t: t for t in targets if t in state and t in sources and state[t].shape == own[t].shape}
     used = set(pairs.values())
-    kernels = [s for s in sources if s not in used and state[s].ndim >= 2]
-    cursor = 0
-    for t in targets:
-        if t in pairs or own[t].ndim < 2:
-            continue
-        hit = next((i for i in range(cursor, len(kernels)) if state[kernels[i]].shape == own[t].shape), None)
-        if hit is None:
-            continue
-        s, cursor = kernels[hit], hit + 1
+    target_kernels = [t for t in targets if t not in pairs and own[t].ndim >= 2]
+    source_kernels = [s for s in sources if s not in used and state[s].ndim >= 2]
+    for t, s in ordered_matches([own[t].shape for t in target_kernels], [state[s].shape for s in source_kernels]):
+        t, s = target_kernels[t], source_kernels[s]
         pairs[t] = s
         t_bias, s_bias = _sibling(t, "bias"), _sibling(s, "bias")
         if (t_bias in targets and t_bias not in pairs and s_bias in state and s_bias not in used
@@ -120,6 +117,25 @@ def copy_weights(net, state: dict, targets: list[str], sources: list[str] | None
         for t, s in pairs.items():
             own[t].copy_(state[s].to(own[t].dtype))
     return [(t, pairs[t]) for t in targets if t in pairs]
+
+
+def ordered_matches(a: list, b: list) -> list[tuple[int, int]]:
+    """Index pairs (i, j) of the longest common subsequence of ``a`` and ``b`` (equal items, order kept)."""
+    n, m = len(a), len(b)
+    best = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            best[i][j] = best[i + 1][j + 1] + 1 if a[i] == b[j] else max(best[i + 1][j], best[i][j + 1])
+    pairs, i, j = [], 0, 0
+    while i < n and j < m:
+        if a[i] == b[j]:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif best[i + 1][j] >= best[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return pairs
 
 
 def _sibling(key: str, name: str) -> str:

@@ -75,3 +75,24 @@ def write_config(tiny_data):
         return path
 
     return write
+
+
+def tiny_model_folder(folder, network=None, *, seed: int = 0):
+    """A built-in model folder (random weights of ``network``, default TINY_NETWORK) for the tiny data's labels."""
+    import torch
+
+    from ai.formats.builtin import build_network
+    from ai.model import ModelCard
+    from ai.training.model_folder import save_weights, write_card
+
+    network = network or TINY_NETWORK
+    torch.manual_seed(seed)
+    net = build_network(network)
+    folder.mkdir(parents=True, exist_ok=True)
+    card = ModelCard(id="tiny-parent", version="1.0.0", name="tiny parent", task="segmentation",
+                     inputs=[{"modality": "CT", "name": "ct"}],
+                     normalization=[{"kind": "ct_window", "min": -200, "max": 300}], labels=dict(LABELS),
+                     spacing=[3.0, 3.0, 3.0], patch_size=[16, 16, 16], network=network, mirror_axes=[])
+    save_weights(net.state_dict(), folder / card.weights)
+    write_card(card, folder)
+    return folder

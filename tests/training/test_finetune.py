@@ -1,0 +1,61 @@
+"""Fine-tuning from corrected masks: a new version naming its parent; the parent folder stays byte-identical."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from ai.training.finetune import finetune
+from tests.training.conftest import LABELS, tiny_ct, tiny_model_folder
+from viewer.core.errors import ModelError
+
+
+def folder_digest(folder) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_finetune_writes_a_new_version_and_leaves_the_parent_intact(tmp_path):
+    from ai.registry import load_model
+
+    parent = tiny_model_folder(tmp_path / "parent")
+    before = folder_digest(parent)
+    cases = [tiny_ct(0), tiny_ct(1)]
+    steps = []
+    out = finetune(str(parent), [[ct] for ct, _ in cases], [lab for _, lab in cases], tmp_path / "ft", epochs=1,
+                   iterations_per_epoch=2, device="cpu", threads=1, names=["a", "b"],
+                   validation=([[tiny_ct(2)[0]]], [tiny_ct(2)[1]]), progress=lambda f, m: steps.append(f))
+    assert folder_digest(parent) == before
+    card = json.loads((out / "model.json").read_text())
+    assert card["id"] == "tiny-parent" and card["version"].startswith("1.0.0-ft.")
+    assert card["parent"]["id"] == "tiny-parent" and card["parent"]["version"] == "1.0.0"
+    assert card["parent"]["how"] == "finetune" and card["parent"]["folder"] == str(parent.resolve())
+    assert card["parent"]["weights_sha256"] == before["model.pt"]
+    runs = card["comparisons"][0]["runs"]
+    assert [r["label"] for r in runs] == ["parent tiny-parent 1.0.0", f"fine-tuned {card['version']}"]
+    data = {m["data"].split(":")[0] for m in card["metrics"]}
+    assert data == {"fine-tuning data itself (not held out)", "held-out validation"}
+    assert [c["name"] for c in card["training"]["data"]["train"]["cases"]] == ["a", "b"]
+    assert not (out / "checkpoint.pt").exists() and steps[-1] == 1.0
+    load_model(str(out))
+
+
+def test_finetune_refuses_to_write_into_the_parent(tmp_path):
+    parent = tiny_model_folder(tmp_path / "parent")
+    ct, lab = tiny_ct(0)
+    with pytest.raises(ModelError, match="new folder"):
+        finetune(str(parent), [[ct]], [lab], parent / "v2", epochs=1)
+
+
+def test_cli_maps_label_ids_by_name(tmp_path):
+    from viewer.commands.finetune import labels_by_name
+    from viewer.core.io.labelmap import save_labelmap
+
+    ct, lab = tiny_ct(0)
+    swapped = lab.with_array(np.select([lab.array == 1, lab.array == 2], [7, 3], 0).astype(np.uint8))
+    path = tmp_path / "corrected.nii.gz"
+    save_labelmap(swapped, path, {3: "Spleen", 7: "liver", 9: "gallbladder"})
+    mapped = labels_by_name(path, None, ct, LABELS)
+    assert np.array_equal(mapped.array, lab.array)

@@ -1,0 +1,87 @@
+"""radview train on tiny data: a loadable model folder with a filled card, exact resume, early stopping."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from ai.training.config import TrainConfig
+from ai.training.loop import CHECKPOINT, train
+from viewer.core.errors import Cancelled
+from viewer.core.progress import CancelToken
+
+
+def weights(folder):
+    import torch
+
+    return torch.load(folder / "model.pt", weights_only=True)
+
+
+def test_two_step_training_writes_a_loadable_model_folder(write_config, tmp_path, capsys):
+    from ai.engine import run_segmentation
+    from ai.registry import load_model
+    from tests.training.conftest import tiny_ct
+    from viewer.cli import main
+
+    config = write_config()
+    out = tmp_path / "model"
+    assert main(["train", str(config), "--out", str(out), "--threads", "1", "--device", "cpu"]) == 0
+    assert "best epoch" in capsys.readouterr().out
+    model = load_model(str(out))
+    card = model.card
+    assert card.id == "tiny-organs" and card.intended_use == "tests only"
+    assert all(v.dtype.is_floating_point is False or str(v.dtype) == "torch.float16" for v in weights(out).values())
+    names = {m["name"] for m in card.metrics}
+    assert {"dice_liver", "dice_spleen", "mean_dice"} <= names
+    assert all("validation" in m["data"] and "case2_labels.nii.gz" in m["data"] for m in card.metrics)
+    run = card.training
+    assert run["epochs_run"] == 2 and run["best_epoch"] in (1, 2) and run["device"] == "cpu"
+    assert run["config"]["id"] == "tiny-organs" and run["config_file"] == str(config)
+    assert [c["name"] for c in run["data"]["train"]["cases"]] == ["case0_labels.nii.gz", "case1_labels.nii.gz"]
+    assert len(run["history"]) == 2 and card.parent == {}
+    rows = list(csv.DictReader(open(out / "training_log.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and "mean_dice" in rows[0]
+    ct, _ = tiny_ct(2)
+    labels = run_segmentation(model, [ct], device="cpu").labels
+    assert labels.array.shape == ct.array.shape
+
+
+def test_resume_continues_exactly_as_an_uninterrupted_run(write_config, tmp_path):
+    config = TrainConfig.from_yaml(write_config(epochs=2))
+    straight = train(config, tmp_path / "straight", device="cpu", threads=1)
+
+    cancel = CancelToken()
+
+    def stop_after_first_epoch(fraction, message):
+        if message.startswith("epoch 1/2 loss"):
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        train(config, tmp_path / "resumed", device="cpu", threads=1, progress=stop_after_first_epoch, cancel=cancel)
+    assert (tmp_path / "resumed" / CHECKPOINT).is_file() and not (tmp_path / "resumed" / "model.json").exists()
+    resumed = train(config, tmp_path / "resumed", device="cpu", threads=1, resume=True)
+    a, b = weights(straight), weights(resumed)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    history = [json.loads((f / "model.json").read_text())["training"]["history"] for f in (straight, resumed)]
+    assert [h["train_loss"] for h in history[0]] == [h["train_loss"] for h in history[1]]
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(write_config, tmp_path):
+    from viewer.core.errors import ConfigError
+
+    train(TrainConfig.from_yaml(write_config(epochs=1)), tmp_path / "m", device="cpu", threads=1)
+    other = TrainConfig.from_yaml(write_config(epochs=2, seed=5))
+    with pytest.raises(ConfigError, match="another config"):
+        train(other, tmp_path / "m", device="cpu", threads=1, resume=True)
+
+
+def test_early_stopping_ends_the_run_when_validation_stops_improving(write_config, tmp_path):
+    config = TrainConfig.from_yaml(write_config(epochs=6, optimizer={"lr": 0.0},
+                                                early_stopping={"patience": 1, "metric": "mean_dice"}))
+    out = train(config, tmp_path / "m", device="cpu", threads=1)
+    run = json.loads((out / "model.json").read_text())["training"]
+    assert run["epochs_run"] == 2 and run["best_epoch"] == 1
+    assert run["stopped"].startswith("early stopping: mean_dice")

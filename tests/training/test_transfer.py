@@ -1,0 +1,68 @@
+"""Transfer learning copies encoder tensors (by name, else by order of same-shape kernels) and refuses misfits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ai.formats.builtin import build_network
+from ai.training.transfer import encoder_names, initialise
+from tests.training.conftest import TINY_NETWORK, tiny_model_folder
+from viewer.core.errors import ModelError
+
+PATCH = (16, 16, 16)
+UNET = {"class": "UNet", "args": {**TINY_NETWORK["args"], "channels": [4, 8, 16], "strides": [2, 2]}}
+ATTENTION = {"class": "AttentionUnet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 3,
+                                                "channels": [4, 8, 16], "strides": [2, 2]}}
+
+
+def test_encoder_of_our_model_is_copied_by_name(tmp_path):
+    parent = tiny_model_folder(tmp_path / "parent", UNET, seed=1)
+    source = {k: v.float() for k, v in torch.load(parent / "model.pt", weights_only=True).items()}
+    torch.manual_seed(2)
+    net = build_network(UNET)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    record = initialise(net, str(parent), "encoder", PATCH)
+    encoder = encoder_names(net, PATCH)
+    state = net.state_dict()
+    assert record["id"] == "tiny-parent" and record["tensors_copied"] == record["copied_by_name"] == len(encoder)
+    assert all(torch.equal(state[k], source[k]) for k in encoder)
+    decoder = [k for k in state if k not in encoder]
+    assert decoder and all(torch.equal(state[k], before[k]) for k in decoder)  # the decoder is left alone
+    assert all(".submodule.2" not in k and not k.startswith("model.2") for k in encoder)  # up path of MONAI UNet
+
+
+def test_unet_encoder_goes_into_an_attention_unet_by_order(tmp_path):
+    torch.manual_seed(0)
+    unet = build_network(UNET)
+    path = tmp_path / "unet_checkpoint.pt"
+    torch.save({"state_dict": unet.state_dict()}, path)  # a MONAI-style checkpoint file
+    net = build_network(ATTENTION)
+    record = initialise(net, str(path), "encoder", PATCH)
+    assert record["tensors_copied"] >= 6 and record["copied_by_name"] == 0 and record["file"] == str(path)
+    copied_kernel = net.state_dict()["model.0.conv.0.conv.weight"]
+    assert torch.equal(copied_kernel, unet.state_dict()["model.0.conv.unit0.conv.weight"])
+
+
+def test_a_state_dict_that_fits_nothing_is_refused(tmp_path):
+    path = tmp_path / "resnet2d.pt"
+    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7), "fc.weight": torch.zeros(1000, 512)}, path)
+    with pytest.raises(ModelError, match="no tensor of its encoder fits"):
+        initialise(build_network(UNET), str(path), "encoder", PATCH)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="not a PyTorch state-dict file"):
+        initialise(build_network(UNET), str(tmp_path / "junk.pt"), "encoder", PATCH)
+
+
+def test_config_init_records_the_parent_in_the_card(write_config, tmp_path):
+    import json
+
+    from ai.training.config import TrainConfig
+    from ai.training.loop import train
+
+    parent = tiny_model_folder(tmp_path / "parent")
+    config = TrainConfig.from_yaml(write_config(epochs=1, init={"from": str(parent), "part": "encoder"}))
+    out = train(config, tmp_path / "child", device="cpu", threads=1)
+    card = json.loads((out / "model.json").read_text())
+    assert card["parent"]["id"] == "tiny-parent" and card["parent"]["how"] == "init encoder"
+    assert card["parent"]["tensors_copied"] > 0 and len(card["parent"]["weights_sha256"]) == 64
