@@ -148,8 +148,8 @@ def run_translation(model: LoadedModel, volumes: list[Volume], *, device="auto",
     spec = output_spec(card)
     volumes, warnings = check_modalities(card, volumes)
     warnings += check_anatomy(card, volumes[0])
-    for w in warnings:
-        log.warning("%s: %s", card.id, w)
+    for w in warnings:  # the caller shows them (CLI: stderr; app: the AI panel's status)
+        log.info("%s: %s", card.id, w)
     progress(0.0, f"preparing {card.id}")
     x, grid = preprocess(model, volumes)
     out = predict(model, x, device=device, progress=progress, cancel=cancel, softmax=False)

@@ -13,6 +13,14 @@ from viewer.core.volume import Volume
 #: (MR signal, CT HU) of background, skull and brain in the tiny head.
 TISSUES = {"air": (0.0, -1000.0), "skull": (150.0, 1000.0), "brain": (700.0, 35.0)}
 SCALE, OFFSET = 1000.0, -1000.0  # the card's output: HU = network output * SCALE + OFFSET
+CARD = {
+    "id": "tiny-mr-to-ct-test", "version": "0.0.1", "name": "tiny MR to CT (test only)", "task": "translation",
+    "inputs": [{"modality": "MR", "name": "t1"}], "normalization": [{"kind": "zscore"}], "labels": {},
+    "output": {"modality": "CT", "units": "HU", "kind": "linear", "scale": SCALE, "offset": OFFSET,
+               "clip": [-1024, 3071]},
+    "anatomy": "brain", "spacing": [5.5, 5.5, 5.5], "patch_size": [32, 32, 32], "mirror_axes": [],
+    "intended_use": "tests of radview synthesize", "limitations": "not a model: a test fixture",
+}
 
 
 def tiny_head(size: int = 40, spacing: float = 4.5, shift_mm=(0.0, 0.0, 0.0), seed: int = 0) -> tuple[Volume, Volume]:
@@ -38,6 +46,24 @@ def write_translation_model(folder: Path, steps: int = 60, seed: int = 0) -> Pat
     (HU - OFFSET) / SCALE, and write it as a translation model folder (fp16 weights + model.json)."""
     import torch
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small tensors: one thread is as fast, and fair to a loaded machine
+    try:
+        net, network = _train(steps, seed)
+    finally:
+        torch.set_num_threads(threads)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.half() for k, v in net.state_dict().items()}, folder / "model.pt")
+    card = CARD | {"network": network, "training_data": f"tests/ai/synthesis_fixture.py tiny heads, {steps} steps "
+                                                         "(test only)"}
+    (folder / "model.json").write_text(json.dumps(card))
+    return folder
+
+
+def _train(steps: int, seed: int):
+    """(the trained network, its spec) of write_translation_model."""
+    import torch
+
     from ai.formats.builtin import build_network
     from ai.normalize import normalize
 
@@ -54,16 +80,4 @@ def write_translation_model(folder: Path, steps: int = 60, seed: int = 0) -> Pat
         loss = torch.nn.functional.l1_loss(net(xs), ys)
         loss.backward()
         optimiser.step()
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.half() for k, v in net.state_dict().items()}, folder / "model.pt")
-    card = {
-        "id": "tiny-mr-to-ct-test", "version": "0.0.1", "name": "tiny MR to CT (test only)", "task": "translation",
-        "inputs": [{"modality": "MR", "name": "t1"}], "normalization": [{"kind": "zscore"}], "labels": {},
-        "output": {"modality": "CT", "units": "HU", "kind": "linear", "scale": SCALE, "offset": OFFSET,
-                   "clip": [-1024, 3071]},
-        "anatomy": "brain", "spacing": [5.5, 5.5, 5.5], "patch_size": [32, 32, 32], "network": network,
-        "mirror_axes": [], "training_data": f"tests/ai/synthesis_fixture.py tiny heads, {steps} steps (test only)",
-        "intended_use": "tests of radview synthesize", "limitations": "not a model: a test fixture",
-    }
-    (folder / "model.json").write_text(json.dumps(card))
-    return folder
+    return net, network

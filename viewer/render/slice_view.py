@@ -30,6 +30,7 @@ from viewer.render.layers.labels import DEFAULT_LABEL_OPACITY, LabelLayer
 from viewer.render.layers.marks import BrushLayer, CrosshairLayer
 from viewer.render.render_window import disable_multisampling, render_unlit
 from viewer.render.slice_geometry import SliceGeometry
+from viewer.render.synthetic_banner import SyntheticBanner
 
 ROI_COLOR = (0, 220, 220)
 
@@ -37,7 +38,8 @@ ROI_COLOR = (0, 220, 220)
 class SliceView:
     """An MPR view: ``SliceView(renderer, 'axial' | 'coronal' | 'sagittal')``; layers are attributes
     (``image``, ``fusion``, ``heatmap``, ``labels``, ``agreement``, ``detection_boxes``, ``roi_box``,
-    ``crosshair``, ``brush``, ``orientation_layer``, ``corner_text``), drawn in that order."""
+    ``crosshair``, ``brush``, ``orientation_layer``, ``corner_text``), drawn in that order; ``synthetic_banner``
+    says when the image or the fused overlay is synthetic."""
 
     def __init__(self, renderer: vtkRenderer, orientation: str):
         self.renderer = renderer
@@ -60,6 +62,7 @@ class SliceView:
             layer.add_to(renderer)
             geo.slice_changed.connect(layer.update)
         self.corner = self.corner_text.corner
+        self.synthetic_banner = SyntheticBanner(renderer, lambda: (self.volume, self.fusion.moving))
         renderer.SetBackground(0, 0, 0)
         disable_multisampling(renderer)
         render_unlit(renderer)

@@ -36,6 +36,7 @@ from viewer.render.colormaps import label_color
 from viewer.render.fused_volume import FusedVolume
 from viewer.render.label_surfaces import label_surface_actor
 from viewer.render.render_window import disable_multisampling, is_software_opengl
+from viewer.render.synthetic_banner import SyntheticBanner
 from viewer.render.vtk_image import vtk_image, world_matrix
 
 #: name -> (blend mode, [(value, r, g, b)], [(value, opacity)])
@@ -174,6 +175,7 @@ class VolumeView:
         self.message.VisibilityOff()
         renderer.AddVolume(self.actor)
         self.fusion = FusedVolume(renderer)  # a second volume (PET over CT, ...): set_fusion
+        self.synthetic_banner = SyntheticBanner(renderer, lambda: (self.volume, self.fusion.moving))
         renderer.AddActor(self._marker)
         renderer.AddViewProp(self.message)
         renderer.SetBackground(*DEFAULT_BACKGROUND)

@@ -30,6 +30,7 @@ from viewer.core.progress import CancelToken
 from viewer.core.session import ai_result_segmentation
 from viewer.ui.job_widgets import job_widgets
 from viewer.ui.state import ViewerState
+from viewer.ui.synthesize_action import synthesize_button
 from viewer.ui.workers import Worker
 
 #: Default half size (mm) of the box ROI set around the crosshair.
@@ -106,12 +107,14 @@ class AiPanel(QWidget):
     background job at a time with progress and Cancel; heat-map display controls.
 
     Signals: ``segmentation_ready(Segmentation)``, ``heatmap_ready(Volume)``, ``detections_ready(list)``,
+    ``volume_ready(Volume)`` (Synthesize CT from MR),
     ``failed(str)``; every finished job also emits ``job_done(what)``.
     """
 
     segmentation_ready = Signal(object)
     heatmap_ready = Signal(object)
     detections_ready = Signal(object)
+    volume_ready = Signal(object)  # a new image made here (a synthetic CT from an MR: synthesize_action)
     job_done = Signal(str)
     failed = Signal(str)
 
@@ -125,8 +128,10 @@ class AiPanel(QWidget):
         self.run_button = QPushButton("Run on current volume")
         self.run_button.clicked.connect(self.run_model)
         self.cancel_button, self.progress, self.status = job_widgets(self.cancel)
+        self.synthesize_button = synthesize_button(self)
         layout = QVBoxLayout(self)
         for w in (QLabel("Models"), self.models, self.card, self.tta, self._build_roi_box(), self.run_button,
+                  self.synthesize_button,
                   self._build_explain_box(), self.cancel_button, self.progress, self.status):
             layout.addWidget(w)
         self._job_buttons = (self.run_button, self.explain_button, self.uncertainty_button, self.detect_button)

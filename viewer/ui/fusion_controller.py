@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Signal
 
 from viewer.core.fusion import FusionState
 from viewer.render.layers.boxes import BoxLayer
+from viewer.render.synthetic_banner import banner_text
 from viewer.ui.fusion_panel import NO_OVERLAY, FusionPanel
 from viewer.ui.mip_view import MipView
 from viewer.ui.mpr_view import MprView
@@ -208,7 +209,7 @@ class FusionController(QObject):
     def _show_mip(self, moving, result, window, inverse: bool) -> None:
         if moving is self.fusion.moving:
             frames, _pixel_mm = result
-            self.mip_view.set_frames(frames, window, inverse)
+            self.mip_view.set_frames(frames, window, inverse, banner_text(moving))
 
     def swap(self) -> bool:
         """Make the moving volume the fixed (shown) one and the fixed one the moving, through the inverse

@@ -112,6 +112,7 @@ class MainWindow(QMainWindow):
         self._add_dock("Segmentation", self.segment_panel, Qt.RightDockWidgetArea)
         self.ai_panel = AiPanel(self.state, self.session)
         self.ai_panel.segmentation_ready.connect(self.segment_panel.adopt)
+        self.ai_panel.volume_ready.connect(self.show_volume)  # a synthetic image: shown, listed, fusable
         self._add_dock("AI", self.ai_panel, Qt.RightDockWidgetArea)
         self._init_measurements()
         self.progress = QProgressBar()

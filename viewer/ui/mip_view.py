@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
 #: Milliseconds per frame (36 frames: one turn in about 3 s).
@@ -31,13 +31,17 @@ class MipView(QLabel):
         self.setStyleSheet("background: white; color: black")
         self.setText("MIP of the fused volume")
         self.frames: list[QImage] = []
+        self.banner = ""
         self.index = 0
         self.timer = QTimer(self)
         self.timer.setInterval(FRAME_MS)
         self.timer.timeout.connect(self.next_frame)
 
-    def set_frames(self, frames: list[np.ndarray], window: tuple[float, float], inverse: bool = True) -> None:
-        """Show ``frames`` (float images, row 0 at the top) over ``window``; an empty list clears the view."""
+    def set_frames(self, frames: list[np.ndarray], window: tuple[float, float], inverse: bool = True,
+                   banner: str = "") -> None:
+        """Show ``frames`` (float images, row 0 at the top) over ``window``; an empty list clears the view.
+        ``banner``: red text over every frame (viewer.render.synthetic_banner: the volume is synthetic)."""
+        self.banner = banner
         self.frames = []
         for frame in frames:
             rgb = np.ascontiguousarray(mip_rgb(frame, window, inverse))
@@ -61,7 +65,15 @@ class MipView(QLabel):
 
     def _show(self) -> None:
         pixmap = QPixmap.fromImage(self.frames[self.index])
-        self.setPixmap(pixmap.scaled(self.size(), Qt.KeepAspectRatio, Qt.SmoothTransformation))
+        pixmap = pixmap.scaled(self.size(), Qt.KeepAspectRatio, Qt.SmoothTransformation)
+        if self.banner:
+            painter = QPainter(pixmap)
+            box = painter.boundingRect(pixmap.rect(), Qt.AlignHCenter | Qt.AlignTop, self.banner).adjusted(-4, 0, 4, 0)
+            painter.fillRect(box, QColor(217, 0, 0))
+            painter.setPen(QColor("white"))
+            painter.drawText(box, Qt.AlignCenter, self.banner)
+            painter.end()
+        self.setPixmap(pixmap)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
