@@ -48,8 +48,20 @@ def write_outputs(result, out: Path, probabilities: Path | None) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def segment_to_file(model, volumes, out: Path, *, device, tta: bool = False, probabilities: Path | None = None,
+                    progress=None, cancel=None):
+    """Segment registered ``volumes`` with a loaded ``model`` and write the outputs as `radview segment` does
+    (write_outputs); returns the SegmentationResult. `radview batch` runs every case through this too."""
+    from ai.engine import run_segmentation
+
+    result = run_segmentation(model, volumes, device=device, tta=tta, progress=progress, cancel=cancel,
+                              return_probabilities=probabilities is not None)
+    write_outputs(result, out, probabilities)
+    return result
+
+
 def run(args) -> int:
-    from ai.engine import NO_MIRRORING, run_segmentation, select_device
+    from ai.engine import NO_MIRRORING, select_device
     from ai.registry import load_model
     from viewer.commands.progress_bar import terminal_job
     from viewer.core.errors import ModelError
@@ -65,9 +77,9 @@ def run(args) -> int:
         print(f"radview: warning: {model.card.id}: {NO_MIRRORING}", file=sys.stderr)
     volumes = place_on_first([load_volume(p) for p in args.images], args.transform)
     with terminal_job() as (bar, cancel):
-        result = run_segmentation(model, volumes, device=device, tta=args.tta, progress=bar, cancel=cancel,
-                                  return_probabilities=bool(args.probabilities))
-        write_outputs(result, Path(args.out), Path(args.probabilities) if args.probabilities else None)
+        result = segment_to_file(model, volumes, Path(args.out), device=device, tta=args.tta,
+                                 probabilities=Path(args.probabilities) if args.probabilities else None,
+                                 progress=bar, cancel=cancel)
     counts = {name: int((result.labels.array == k).sum()) for k, name in result.names.items()}
     print(f"wrote {args.out} ({model.card.id} {model.card.version} on {device}); voxels per label: {counts}")
     return 0

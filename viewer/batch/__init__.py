@@ -1,0 +1,1 @@
+"""Cohort segmentation on Dask distributed: every input segmented as `radview segment` does, locally or on a cluster."""
