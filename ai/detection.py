@@ -1,4 +1,4 @@
-"""Findings from a model's output: connected components of its labels as {label, score, centre, box} in LPS mm."""
+"""Findings from a model's output: connected components of its labels (or a detector's heat-map peaks) in LPS mm."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ai.engine import SegmentationResult, box_corners, run_segmentation
+from ai.engine import NO_MIRRORING, SegmentationResult, box_corners, run_segmentation
 from ai.model import LoadedModel, ModelCard
 from viewer.core.errors import ModelError
 from viewer.core.progress import CancelToken, ProgressCallback
@@ -84,7 +84,8 @@ def run_detection(model: LoadedModel, volumes: list[Volume], *, device="auto", t
                   progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
                   roi=None) -> DetectionResult:
     """Findings of ``model`` on ``volumes`` (registered; the first defines the grid), as detections_from_labels
-    with the card's threshold (card_min_voxels).
+    with the card's threshold (card_min_voxels); a card ``detection`` of kind "heatmap" (a centre-point
+    detector): the peaks of its heat map (ai.detection_heatmap), in the same JSON shape.
 
     A detection model (card task "detection") gives its lesion-type labels; a segmentation model gives one
     finding per connected structure. Raises ModelError for other tasks or mismatched inputs, Cancelled when
@@ -93,6 +94,12 @@ def run_detection(model: LoadedModel, volumes: list[Volume], *, device="auto", t
     if model.card.task not in DETECTING_TASKS:
         raise ModelError(f"model {model.card.id} is a {model.card.task} model; detection needs a "
                          f"{' or '.join(DETECTING_TASKS)} model")
+    if model.card.detection.get("kind") == "heatmap":  # a centre-point detector: peaks of its heat map
+        from ai.detection_heatmap import heatmap_detections
+
+        found = heatmap_detections(model, volumes, device=device, tta=tta, progress=progress, cancel=cancel, roi=roi)
+        skipped = [NO_MIRRORING] if tta and not model.mirror_axes else []
+        return DetectionResult(found, model.card.id, model.card.version, model.card.task, skipped)
     result = run_segmentation(model, volumes, device=device, tta=tta, progress=progress, cancel=cancel,
                               return_probabilities=True, roi=roi)
     return DetectionResult(detections_from_labels(result, card_min_voxels(model.card)), model.card.id,

@@ -313,12 +313,15 @@ def run_segmentation(model: LoadedModel, volumes: list[Volume], *, device="auto"
     runs on the box widened to at least one patch (context_roi); the label map still covers the whole
     image (0 outside the box).
 
-    Raises ModelError on channel/modality mismatch and Cancelled when ``cancel`` fires (no partial
-    output is returned).
+    Raises ModelError on channel/modality mismatch or for models that give no label map (translation, centre-point
+    detectors), and Cancelled when ``cancel`` fires (no partial output is returned).
     """
     if model.card.task == "translation":
         raise ModelError(f"model {model.card.id} is a translation model: it makes images (radview synthesize), "
                          "not labels", model.card_path)
+    if model.card.detection.get("kind") == "heatmap":
+        raise ModelError(f"model {model.card.id} is a centre-point detector: it finds lesions (radview detect, "
+                         "Detect in the AI panel), not labels", model.card_path)
     if hasattr(model, "segment_volumes"):  # formats that replay their own pipeline (nnU-Net v2, MONAI bundles)
         result = model.segment_volumes(volumes, device=select_device(device) if isinstance(device, str) else device,
                                        tta=tta, progress=progress, cancel=cancel,

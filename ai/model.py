@@ -11,7 +11,8 @@ from typing import Any
 from viewer.core.errors import ModelError
 
 TASKS = ("segmentation", "detection", "translation")
-DETECTION_FIELDS = ("min_voxels",)  # the thresholds a card's ``detection`` may state
+DETECTION_FIELDS = ("min_voxels", "kind", "threshold", "min_distance_mm")  # what a card's ``detection`` may state
+DETECTION_KINDS = ("components", "heatmap")  # findings from label components, or from heat-map peaks
 _POSITIVE_LPS = ("LR", "PA", "SI")  # per world LPS axis: (code of +direction, code of -direction)
 
 
@@ -72,7 +73,8 @@ class ModelCard:
     array_order: str = "zyx"
     network_data_format: dict = field(default_factory=dict)  # MONAI bundle style inputs/outputs description
     #: how findings are taken from the label map (ai.detection): ``{"min_voxels": n}`` drops components of
-    #: fewer than n voxels; a field left out takes ai.detection's default
+    #: fewer than n voxels; a field left out takes ai.detection's default. ``{"kind": "heatmap", "threshold": t,
+    #: "min_distance_mm": d}``: a centre-point detector's heat-map peaks >= t, d mm apart (ai.detection_heatmap)
     detection: dict = field(default_factory=dict)
     #: the network gives one independent (sigmoid) channel per label 1.. (no background channel): MONAI
     #: bundles whose postprocessing takes a sigmoid; overlapping masks become labels in channel order
@@ -126,7 +128,8 @@ class ModelCard:
         return None
 
     def detection_problem(self) -> str | None:
-        """Why ``detection`` is not an object of known thresholds (``min_voxels``: a whole number >= 1), or None."""
+        """Why ``detection`` is not an object of known thresholds (``min_voxels``: a whole number >= 1; ``kind``: one
+        of DETECTION_KINDS; ``threshold``: in (0, 1); ``min_distance_mm``: > 0), or None."""
         if not isinstance(self.detection, dict):
             return f"detection {self.detection!r} is not an object such as {{\"min_voxels\": 5}}"
         unknown = sorted(set(self.detection) - set(DETECTION_FIELDS))
@@ -135,6 +138,13 @@ class ModelCard:
         n = self.detection.get("min_voxels", 1)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             return f"detection min_voxels {n!r} is not a whole number >= 1"
+        if self.detection.get("kind", "components") not in DETECTION_KINDS:
+            return f"detection kind {self.detection['kind']!r} is not one of {', '.join(DETECTION_KINDS)}"
+        t, d = self.detection.get("threshold", 0.5), self.detection.get("min_distance_mm", 1.0)
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t < 1:
+            return f"detection threshold {t!r} is not a number between 0 and 1"
+        if isinstance(d, bool) or not isinstance(d, int | float) or d <= 0:
+            return f"detection min_distance_mm {d!r} is not a positive number"
         return None
 
     @property

@@ -1,4 +1,4 @@
-"""Built-in models: a MONAI network described in the card, weights as a (fp16) state dict."""
+"""Built-in models: a MONAI or radview (ai.nets) network described in the card, weights as a (fp16) state dict."""
 
 from __future__ import annotations
 
@@ -7,19 +7,31 @@ from pathlib import Path
 from ai.model import LoadedModel, ModelCard
 from viewer.core.errors import ModelError
 
-#: Network classes a card may name (no arbitrary imports from a model file).
+#: MONAI network classes a card may name (no arbitrary imports from a model file).
 NETWORKS = {"UNet", "AttentionUnet", "BasicUNet"}
+#: radview's own network classes a card may name -> the ai.nets module defining each.
+RADVIEW_NETWORKS = {"CenterNetDetector3D": "ai.nets.detector", "AttentionBlocksUNet": "ai.nets.unet_variants"}
+
+
+def network_class(name):
+    """The class a card's network ``name`` stands for: a MONAI network of NETWORKS or one of RADVIEW_NETWORKS."""
+    import importlib
+
+    if name in RADVIEW_NETWORKS:
+        return getattr(importlib.import_module(RADVIEW_NETWORKS[name]), name)
+    if name in NETWORKS:
+        import monai.networks.nets as nets
+
+        return getattr(nets, name)
+    raise ModelError(f"network class {name!r} is not one of {sorted(NETWORKS | set(RADVIEW_NETWORKS))}")
 
 
 def build_network(spec: dict):
-    """The torch module described by ``{"class": "UNet", "args": {...}}`` (MONAI networks)."""
-    import monai.networks.nets as nets
-
+    """The torch module described by ``{"class": "UNet", "args": {...}}`` (network_class)."""
     cls = spec.get("class")
-    if cls not in NETWORKS:
-        raise ModelError(f"network class {cls!r} is not one of {sorted(NETWORKS)}")
+    build = network_class(cls)
     try:
-        return getattr(nets, cls)(**spec.get("args", {}))
+        return build(**spec.get("args", {}))
     except TypeError as err:
         raise ModelError(f"bad arguments for {cls}: {err}") from err
 

@@ -80,6 +80,19 @@ def tta_uncertainty_job(model_id: str, volume) -> Job:
     return job
 
 
+def detect_job(model_id: str, volume, *, tta: bool = False, roi=None) -> Job:
+    """Job: ai.detection.run_detection of ``model_id`` on ``volume`` (a centre-point detector's heat-map peaks)."""
+
+    def job(progress, cancel):
+        from ai.detection import run_detection
+        from ai.registry import load_model
+
+        return run_detection(load_model(model_id), [volume], device="auto", tta=tta, progress=progress, cancel=cancel,
+                             roi=roi)
+
+    return job
+
+
 def top_probability_uncertainty(result):
     """1 - the top softmax probability per voxel of a SegmentationResult, as a described Volume."""
     return result.uncertainty.with_array(result.uncertainty.array,
@@ -323,10 +336,13 @@ class AiPanel(QWidget):
 
     def detect(self) -> AiWorker | None:
         """Connected components of the selected model's result (on the current volume / ROI) as detections,
-        with the thresholds of its card."""
+        with the thresholds of its card; a centre-point detector (card detection kind "heatmap"): its peaks."""
         if not self._ready():
             return None
         card = self._cards[self.models.currentRow()]
+        if card.detection.get("kind") == "heatmap":
+            job = detect_job(card.id, self.state.volume, tta=self.tta.isChecked(), roi=self.state.roi)
+            return self.start_job(f"running {card.id}", job, lambda result: self._publish(result, result.detections))
         return self.segmentation(card.id, lambda result: self._show_detections(result, card))
 
     def cancel(self) -> None:
@@ -378,7 +394,10 @@ class AiPanel(QWidget):
     def _show_detections(self, result, card) -> None:
         from ai.detection import card_min_voxels, detections_from_labels
 
-        detections = detections_from_labels(result, card_min_voxels(card))
+        self._publish(result, detections_from_labels(result, card_min_voxels(card)))
+
+    def _publish(self, result, detections: list[dict]) -> None:
+        """Show ``detections`` (of ``result``: a SegmentationResult or DetectionResult) in every view and the list."""
         self.state.set_detections(detections)
         self._report(result, f"{result.model_id}: {len(detections)} detections")
         self.detections_ready.emit(detections)

@@ -1,0 +1,181 @@
+"""Training task of centre-point lesion detectors: heat-map targets, focal + size loss, sensitivity / FPs and FROC.
+
+Targets on the model grid (ai.detection_heatmap.heatmap_targets): ``heat`` (Gaussian per lesion, 1 at its
+centre voxel), ``size`` (diameter / MAX_DIAMETER_MM near centres) and ``size_mask``. Patches are centred on
+lesions (class 1) or on hot voxels far from any lesion (class 2: physiological uptake, the usual false
+positives) or anywhere (ai.training.sampling). Loss: CenterNet's penalty-reduced focal loss on the heat map +
+SIZE_WEIGHT x L1 on the size where ``size_mask``. ``evaluate`` runs the app's decoding (ai.detection_heatmap)
+on each validation case's own grid: a lesion is found when a detection centre lies within MATCH_MM of its
+centre; detections matching no lesion are false positives.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ai.model import LoadedModel, ModelCard
+from ai.training.cases import Case
+from ai.training.tasks import MAX_CENTRES, Sample, describe_cases
+from viewer.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ai.training.config import TrainConfig
+
+#: a detection within this distance (mm) of a lesion centre finds it (the acceptance rule of issue 12)
+MATCH_MM = 10.0
+#: lesions at least this large (diameter mm) are the ones the acceptance rule counts
+RULE_DIAMETER_MM = 10.0
+#: false positives per study at which the FROC's sensitivities are reported
+FROC_FP_RATES = (0.5, 1.0, 2.0, 4.0)
+#: detections are decoded down to this score for the FROC (the card's threshold picks the operating point)
+FROC_FLOOR = 0.05
+#: hard-negative patch centres: voxels at least this hot (SUVbw) and farther than HARD_NEGATIVE_MM from lesions
+HOT_SUV = 3.0
+HARD_NEGATIVE_MM = 20.0
+SIZE_WEIGHT = 5.0
+#: the config ``loss`` of a detection task
+LOSS = "heatmap_focal"
+
+
+def focal_heatmap_loss(logits, target, alpha: float = 2.0, beta: float = 4.0):
+    """CenterNet's penalty-reduced focal loss of heat-map ``logits`` against Gaussian ``target`` (same shape):
+    positives where target >= 0.9, negatives down-weighted by (1 - target)^beta near centres; summed and
+    divided by the number of positives (at least 1)."""
+    import torch
+
+    p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    pos = target >= 0.9
+    pos_loss = -(torch.log(p) * (1 - p) ** alpha)[pos].sum()
+    neg_loss = -(torch.log(1 - p) * p ** alpha * (1 - target) ** beta)[~pos].sum()
+    return (pos_loss + neg_loss) / pos.sum().clamp(min=1)
+
+
+def match_lesions(detections: list[dict], lesions: list[dict], match_mm: float = MATCH_MM) -> tuple[list, int]:
+    """(per lesion: the matched detection's centre error in mm or None, false positives): lesions in order of
+    size take the nearest unused detection within ``match_mm``; detections left over are false positives."""
+    used: set[int] = set()
+    errors: list[float | None] = [None] * len(lesions)
+    for li in sorted(range(len(lesions)), key=lambda i: -lesions[i]["diameter_mm"]):
+        centre = np.asarray(lesions[li]["center_mm"], float)
+        near = [(float(np.linalg.norm(np.asarray(d["center_mm"]) - centre)), i) for i, d in enumerate(detections)
+                if i not in used]
+        near = [(e, i) for e, i in near if e <= match_mm]
+        if near:
+            e, i = min(near)
+            used.add(i)
+            errors[li] = e
+    return errors, len(detections) - len(used)
+
+
+def froc(per_case: list[tuple[list[dict], list[dict]]], rates=FROC_FP_RATES, min_diameter_mm: float = 0.0
+         ) -> dict[float, float | None]:
+    """{FP rate: sensitivity} for lesions >= ``min_diameter_mm``: for each score threshold (every detection's
+    score), the sensitivity and the mean false positives per study; per rate, the best sensitivity at no more
+    than that many FPs per study. ``per_case``: [(detections, lesions)]; None when no lesion counts."""
+    scores = sorted({d["score"] for dets, _ in per_case for d in dets}, reverse=True)
+    total = sum(1 for _, les in per_case for le in les if le["diameter_mm"] >= min_diameter_mm)
+    if not total:
+        return dict.fromkeys(rates)
+    points = [(0.0, 0.0)]
+    for t in scores:
+        found, false = 0, 0
+        for dets, les in per_case:
+            kept = [d for d in dets if d["score"] >= t]
+            errors, fp = match_lesions(kept, les)
+            found += sum(e is not None for e, le in zip(errors, les, strict=True)
+                         if le["diameter_mm"] >= min_diameter_mm)
+            false += fp
+        points.append((false / len(per_case), found / total))
+    return {r: round(max(s for f, s in points if f <= r), 4) for r in rates}
+
+
+class DetectionTask:
+    """Centre-point detection (card ``detection`` kind "heatmap"; see the module docstring)."""
+
+    target_modes = {"heat": "bilinear", "size": "nearest", "size_mask": "nearest"}
+
+    def __init__(self, config: TrainConfig):
+        if config.detection.get("kind") != "heatmap":
+            raise ConfigError("a detection config needs detection: {kind: heatmap, threshold: t, "
+                              "min_distance_mm: d}", config.path)
+        if config.loss != LOSS:
+            raise ConfigError(f"a detection config's loss is {LOSS!r} (focal heat map + L1 size), got {config.loss!r}",
+                              config.path)
+        self.rng = np.random.default_rng(config.seed)
+
+    def prepare(self, case: Case, card: ModelCard) -> Sample:
+        """The case's image on the model grid, its heat-map targets, and patch centres: lesion centre voxels
+        (class 1) and hot voxels far from lesions (class 2)."""
+        from scipy import ndimage
+
+        from ai.detection_heatmap import heatmap_targets
+        from ai.engine import preprocess
+        from viewer.core.resample import resample_to
+
+        image, grid = preprocess(LoadedModel(card, None), case.images)
+        heat, size, mask = heatmap_targets(grid, case.lesions)
+        centres = {}
+        peaks = np.argwhere(heat >= 0.5)
+        if len(peaks):
+            centres[1] = peaks.astype(np.int32)
+        suv = resample_to(case.images[0], grid).array
+        far = ndimage.distance_transform_edt(heat < 0.01, sampling=grid.spacing[::-1]) > HARD_NEGATIVE_MM
+        hot = np.argwhere((suv >= HOT_SUV) & far)
+        if len(hot):
+            centres[2] = hot[self.rng.choice(len(hot), min(len(hot), MAX_CENTRES), replace=False)].astype(np.int32)
+        return Sample(case.name, image, {"heat": heat, "size": size, "size_mask": mask}, centres)
+
+    def loss(self, outputs, targets: dict):
+        """Focal heat-map loss + SIZE_WEIGHT x masked L1 of the sigmoid size channel."""
+        import torch
+
+        heat, size, mask = (targets[k] if targets[k].ndim == 5 else targets[k][:, None]
+                            for k in ("heat", "size", "size_mask"))
+        focal = focal_heatmap_loss(outputs[:, :1], heat)
+        l1 = (torch.abs(torch.sigmoid(outputs[:, 1:2]) - size) * mask).sum() / mask.sum().clamp(min=1)
+        return focal + SIZE_WEIGHT * l1
+
+    def evaluate(self, model: LoadedModel, cases: list[Case], *, device="cpu") -> list[dict]:
+        """End to end on the cases' own grids: at the card's threshold, sensitivity (all lesions and those >=
+        RULE_DIAMETER_MM), false positives per study, the share of studies meeting the acceptance rule (every
+        lesion >= 10 mm found, <= 2 FPs), centre error; the FROC (sensitivity at FROC_FP_RATES FPs per study,
+        all lesions) and its mean ``froc_mean``."""
+        from ai.detection_heatmap import DEFAULT_THRESHOLD
+
+        per_case = [(case_detections(model, c, device), c.lesions) for c in cases]
+        threshold = model.card.detection.get("threshold", DEFAULT_THRESHOLD)
+        data = (f"{describe_cases(cases)}; lesion found = a detection within {MATCH_MM:g} mm of its centre; "
+                f"threshold {threshold}")
+        errors, found_rule, total_rule, false, passed = [], 0, 0, 0, 0
+        for dets, lesions in per_case:
+            e, fp = match_lesions([d for d in dets if d["score"] >= threshold], lesions)
+            errors += e
+            rule = [x for x, le in zip(e, lesions, strict=True) if le["diameter_mm"] >= RULE_DIAMETER_MM]
+            found_rule += sum(x is not None for x in rule)
+            total_rule += len(rule)
+            false += fp
+            passed += all(x is not None for x in rule) and fp <= 2
+        hits = [x for x in errors if x is not None]
+        curve = froc(per_case)
+        metrics = [
+            ("sensitivity", len(hits) / len(errors) if errors else None),
+            ("sensitivity_10mm", found_rule / total_rule if total_rule else None),
+            ("false_positives_per_study", false / len(cases)),
+            ("studies_meeting_rule", passed / len(cases)),
+            ("centre_error_mm_mean", float(np.mean(hits)) if hits else None),
+            *((f"froc_sensitivity_at_{r:g}_fp", s) for r, s in curve.items()),
+            ("froc_mean", float(np.mean([s for s in curve.values()])) if None not in curve.values() else None),
+        ]
+        return [{"name": n, "value": None if v is None else round(float(v), 4), "data": data} for n, v in metrics]
+
+
+def case_detections(model: LoadedModel, case: Case, device="cpu") -> list[dict]:
+    """The app's findings (ai.detection_heatmap) on ``case`` decoded down to FROC_FLOOR (those at or above the
+    card's threshold are exactly what ``radview detect`` reports: decoding keeps peaks highest first)."""
+    from ai.detection_heatmap import DEFAULT_MIN_DISTANCE_MM, decode_heatmap, predict_heatmap
+
+    heat, size, grid = predict_heatmap(model, case.images, device=device)
+    return decode_heatmap(heat, size, grid, threshold=FROC_FLOOR,
+                          min_distance_mm=model.card.detection.get("min_distance_mm", DEFAULT_MIN_DISTANCE_MM))
