@@ -160,9 +160,12 @@ def make_case(seed: int, labels: dict[int, str]) -> tuple[Volume, Volume, str]:
 
 def phantom_cases(entry: dict, labels: dict[int, str], base: Path) -> list[Case]:
     """Kind ``abdomen_ct_phantom``: one generated abdominal CT per seed of ``seeds: [start, stop]``."""
+    seeds = seed_range(entry, base)
+    source_text = (f"abdomen_ct_phantom seeds {seeds.start}-{seeds.stop - 1}: generated anatomy (ai.training."
+                   "abdomen_phantom), contrast phases, voxel sizes, fields of view, noise")
     cases = []
-    for seed in seed_range(entry, base):
+    for seed in seeds:
         ct, lab, how = make_case(seed, labels)
-        cases.append(Case(f"abdomen_ct_phantom seed {seed}", [ct], lab, source=f"abdomen phantom: {how}"))
+        cases.append(Case(f"abdomen_ct_phantom seed {seed}", [ct], lab, source=source_text))
         log.info("abdomen_ct_phantom seed %d: %s", seed, how)
     return cases

@@ -191,8 +191,8 @@ def draw_geometry(source: Source, rng: np.random.Generator) -> Geometry:
     corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
     moved = (corners - centre) @ matrix.T + centre + shift
     out_lo, out_hi = moved.min(axis=0), moved.max(axis=0)
-    z_lo, z_hi = np.sort(moved[:, 2].reshape(-1, 2), axis=1).T  # z range covered at every corner column
-    out_lo[2], out_hi[2] = z_lo.max(), z_hi.min()  # no empty slab at a tilted top or bottom
+    axis = np.array([[centre[0], centre[1], lo[2]], [centre[0], centre[1], hi[2]]])  # the source's central z axis
+    out_lo[2], out_hi[2] = np.sort(((axis - centre) @ matrix.T + centre + shift)[:, 2])  # tilted corners: edge slices
     arms, table = bool(rng.random() < 0.35), bool(rng.random() < 0.3)
     if arms:
         out_lo[0] -= 110
@@ -214,22 +214,40 @@ def scan_grid(lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator) -> Volum
     return Volume(np.broadcast_to(np.zeros((), np.uint8), tuple(size[::-1])), tuple(spacing), tuple(lo))
 
 
+#: the warp is computed every (z, y, x) voxels of the output grid and interpolated linearly between (it is smooth)
+WARP_STEP = (2, 4, 4)
+
+
 def source_points(source: Source, geo: Geometry, rng: np.random.Generator) -> np.ndarray:
     """Continuous source indices (3, z, y, x) in (z, y, x) order of every output voxel, warped."""
     grid = geo.grid
     shape = grid.array.shape
-    k, j, i = np.meshgrid(*(np.arange(n, dtype=np.float32) for n in shape), indexing="ij")
+    coarse = tuple((n - 1) // f + 2 for n, f in zip(shape, WARP_STEP, strict=True))
+    k, j, i = np.meshgrid(*(np.arange(n, dtype=np.float32) * f for n, f in zip(coarse, WARP_STEP, strict=True)),
+                          indexing="ij")
     world = np.stack([grid.origin[a] + grid.spacing[a] * v for a, v in enumerate((i, j, k))], axis=-1)
-    del i, j, k
     lo, hi = source.ct.world_bounds()
     centre = ((lo + hi) / 2).astype(np.float32)
     inv = np.linalg.inv(geo.matrix).astype(np.float32)
     world = (world - centre - geo.shift.astype(np.float32)) @ inv.T + centre
-    world += smooth_field(shape, np.asarray(grid.spacing), geo.elastic_mm, rng)
+    world += smooth_field(coarse, np.asarray(grid.spacing) * WARP_STEP[::-1], geo.elastic_mm, rng)
     for name, zoom_range in LOCAL_ZOOMS.items():
         world = local_zoom(world, source, name, rng.uniform(*zoom_range))
-    index = source.ct.world_to_index(world.reshape(-1, 3)).astype(np.float32)  # (n, 3) x, y, z
-    return index[:, ::-1].T.reshape(3, *shape)
+    index = source.ct.world_to_index(world.reshape(-1, 3)).astype(np.float32)[:, ::-1]  # (n, 3) z, y, x
+    return np.stack([upsample_linear(index[:, a].reshape(coarse), shape) for a in range(3)])
+
+
+def upsample_linear(coarse: np.ndarray, shape) -> np.ndarray:
+    """Values on the full grid ``shape`` from ``coarse`` samples every WARP_STEP voxels (separable linear)."""
+    out = coarse
+    for axis, (n, step) in enumerate(zip(shape, WARP_STEP, strict=True)):
+        t = np.arange(n) / step
+        i0 = np.floor(t).astype(int)
+        weights = np.zeros((coarse.shape[axis], n), np.float32)
+        weights[i0, np.arange(n)] = 1 - (t - i0)
+        weights[i0 + 1, np.arange(n)] += t - i0
+        out = np.moveaxis(np.tensordot(out, weights, axes=([axis], [0])), -1, axis)
+    return out
 
 
 def smooth_field(shape, spacing: np.ndarray, sd_mm: float, rng: np.random.Generator) -> np.ndarray:
@@ -258,9 +276,9 @@ def local_zoom(world: np.ndarray, source: Source, name: str, factor: float) -> n
     return world - (1 - 1 / factor) * weight * offset
 
 
-def add_arms_and_table(hu: np.ndarray, grid: Volume, geo: Geometry, rng: np.random.Generator) -> None:
-    """Draw arms beside the body (muscle, fat rim, humerus) and a curved table behind it into ``hu`` in place."""
-    body = hu > -400
+def add_arms_and_table(hu: np.ndarray, body: np.ndarray, grid: Volume, geo: Geometry,
+                       rng: np.random.Generator) -> None:
+    """Draw arms beside the ``body`` mask (muscle, fat rim, humerus) and a curved table behind it into ``hu``."""
     if not body.any():
         return
     _, ys, xs = np.nonzero(body)
@@ -302,11 +320,14 @@ def synthesize(source: Source, labels: dict[int, str], seed: int) -> tuple[Volum
     hybrid = bool(rng.random() < 0.5)
     rendered = render_source(source, lut, hybrid, rng)
     points = source_points(source, geo, rng)
-    hu = ndimage.map_coordinates(rendered, points, order=1, mode="constant", cval=-1000.0, prefilter=False)
+    # beyond the source's edges (tilted corners) its edge voxels continue
+    hu = ndimage.map_coordinates(rendered, points, order=1, mode="nearest", prefilter=False)
     target = label_lookup(source.names, labels)[source.labels]
-    lab = ndimage.map_coordinates(target, points, order=0, mode="constant", cval=0, prefilter=False)
+    lab = ndimage.map_coordinates(target, points, order=0, mode="nearest", prefilter=False)
+    body = np.isin(source.classes, [OUTSIDE, TABLE], invert=True).view(np.uint8)
+    body = ndimage.map_coordinates(body, points, order=0, mode="nearest", prefilter=False).astype(bool)
     del points
-    add_arms_and_table(hu, geo.grid, geo, rng)
+    add_arms_and_table(hu, body, geo.grid, geo, rng)
     ct = geo.grid.with_array(acquire(hu, geo.grid, rng), modality="CT", units="HU",
                              description=f"synthetic CT seed {seed}")
     extras = "".join(f", {what}" for what, present in (("arms", geo.arms), ("table", geo.table)) if present)
@@ -323,9 +344,13 @@ def synth_cases(entry: dict, labels: dict[int, str], base: Path) -> list[Case]:
     names = entry_path(entry, "names", base) if "names" in entry else None
     slices = entry.get("slices")
     source = load_source(image, label_file, names, tuple(slices) if isinstance(slices, list | tuple) else slices)
+    seeds = seed_range(entry, base)
+    where = f" slices {slices[0]}-{slices[1] - 1}" if slices else ""
+    source_text = (f"real_ct_synth seeds {seeds.start}-{seeds.stop - 1}: {image.name}{where} with its labels, deformed "
+                   "and re-rendered (contrast phases, voxel sizes, fields of view, noise)")
     cases = []
-    for seed in seed_range(entry, base):
+    for seed in seeds:
         ct, lab, how = synthesize(source, labels, seed)
-        cases.append(Case(f"real_ct_synth seed {seed}", [ct], lab, source=f"{image.name} deformed, re-rendered: {how}"))
+        cases.append(Case(f"real_ct_synth seed {seed}", [ct], lab, source=source_text))
         log.info("real_ct_synth seed %d: %s", seed, how)
     return cases

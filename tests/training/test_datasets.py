@@ -72,13 +72,13 @@ def test_generated_cases_are_deterministic_ct_with_aligned_labels(shared_data, e
         ct, lab = case.images[0], case.labels
         assert np.array_equal(ct.array, same.images[0].array) and np.array_equal(lab.array, same.labels.array)
         assert ct.units == "HU" and ct.array.dtype == np.int16 and lab.same_grid(ct) and lab.array.dtype == np.uint8
-        assert {1, 2} <= set(np.unique(lab.array)), case.source  # liver and spleen in every case
+        assert {1, 2} <= set(np.unique(lab.array)), case.name  # liver and spleen in every case
         assert np.percentile(ct.array[lab.array == 0], 5) < -900  # air around the body
         for k in (1, 2):  # the labels sit on homogeneous soft tissue (they moved with the image)
             core = ndimage.binary_erosion(lab.array == k, iterations=1)
             values = ct.array[core] if core.sum() > 50 else ct.array[lab.array == k]
             assert -30 < np.median(values) < 300 and np.percentile(values, 90) - np.percentile(values, 10) < 150, (
-                case.source, LABELS[k])
+                case.name, LABELS[k])
 
 
 def test_generated_cases_vary_in_contrast_field_of_view_and_voxel_size(shared_data):
