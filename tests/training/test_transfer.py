@@ -54,15 +54,21 @@ def test_a_state_dict_that_fits_nothing_is_refused(tmp_path):
         initialise(build_network(UNET), str(tmp_path / "junk.pt"), "encoder", PATCH)
 
 
-def test_config_init_records_the_parent_in_the_card(write_config, tmp_path):
+def test_transfer_gain_trains_both_runs_and_writes_the_comparison_into_the_card(write_config, tmp_path):
     import json
 
-    from ai.training.config import TrainConfig
-    from ai.training.loop import train
+    from ai.training.transfer_gain import main
 
     parent = tiny_model_folder(tmp_path / "parent")
-    config = TrainConfig.from_yaml(write_config(epochs=1, init={"from": str(parent), "part": "encoder"}))
-    out = train(config, tmp_path / "child", device="cpu", threads=1)
-    card = json.loads((out / "model.json").read_text())
+    config = write_config(epochs=1, init={"from": str(parent), "part": "encoder"})
+    assert main([str(config), "--out", str(tmp_path / "gain"), "--threads", "1", "--device", "cpu"]) == 0
+    card = json.loads((tmp_path / "gain" / "transfer" / "model.json").read_text())
     assert card["parent"]["id"] == "tiny-parent" and card["parent"]["how"] == "init encoder"
     assert card["parent"]["tensors_copied"] > 0 and len(card["parent"]["weights_sha256"]) == 64
+    scratch = json.loads((tmp_path / "gain" / "scratch" / "model.json").read_text())
+    assert scratch["parent"] == {}
+    comparison = card["comparisons"][0]
+    assert [r["label"].split()[0] for r in comparison["runs"]] == ["init", "from"]
+    assert comparison["budget"]["epochs"] == 1 and "case2_labels.nii.gz" in comparison["data"]
+    values = [{m["name"]: m["value"] for m in r["metrics"]} for r in comparison["runs"]]
+    assert comparison["gain"]["mean_dice"] == round(values[0]["mean_dice"] - values[1]["mean_dice"], 4)
