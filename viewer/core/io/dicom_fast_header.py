@@ -13,6 +13,9 @@ sequences and encapsulated pixel data are handed to pydicom's own readers at the
 anything else (no preamble, big endian, deflate, a command set group, VRs it does not know, a
 header that runs past the end of the file) it returns None and the caller uses pydicom itself,
 which then raises or warns exactly as before.
+
+Each walked file's layout is remembered (:mod:`viewer.core.io.dicom_header_layout`): the next files of
+a series, when they check out to have the same layout, are cut out at the known offsets without a walk.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from pydicom.tag import BaseTag, SequenceDelimiterTag
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 from pydicom.values import convert_string
+
+from viewer.core.io.dicom_header_layout import HeaderLayout, read_with_layout, remember
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +64,11 @@ class _Unhandled(Exception):
 
 
 class _Buffer:
-    """A window of the file's bytes, moved forward as the walk needs."""
+    """A window of the file's bytes (at first ``head``, its first bytes), moved forward as the walk needs."""
 
-    def __init__(self, f: BinaryIO, size: int):
+    def __init__(self, f: BinaryIO, size: int, head: bytes):
         self.f, self.size = f, size
-        self.base, self.data = 0, f.read(CHUNK)
+        self.base, self.data = 0, head
 
     def at(self, pos: int, n: int) -> int:
         """The index in ``data`` of file offset ``pos``, after making ``n`` bytes from there available."""
@@ -78,8 +83,8 @@ class _Buffer:
 class _Walk:
     """The walk over one file: its buffer, position and the character set met so far."""
 
-    def __init__(self, f: BinaryIO, size: int, defer_size: int):
-        self.buf = _Buffer(f, size)
+    def __init__(self, f: BinaryIO, size: int, head: bytes, defer_size: int):
+        self.buf = _Buffer(f, size, head)
         self.pos = 0
         self.defer_size = defer_size
         self.encoding: str | list[str] = default_encoding
@@ -173,9 +178,9 @@ def _transfer_syntax(meta: dict) -> str:
     return raw.value.decode("ascii", "replace").strip(" \x00")
 
 
-def _walk_file(path: Path, f: BinaryIO, defer_size: int) -> FileDataset:
-    size = os.fstat(f.fileno()).st_size
-    walk = _Walk(f, size, defer_size)
+def _walk_file(path: str, f: BinaryIO, head: bytes, size: int, defer_size: int) -> FileDataset:
+    """The dataset of the file ``f`` (``head``: its first bytes), walked; its layout is remembered."""
+    walk = _Walk(f, size, head, defer_size)
     preamble = walk.buf.data[:128]
     if size < 140 or walk.buf.data[128:132] != b"DICM":
         raise _Unhandled("no preamble")
@@ -192,10 +197,14 @@ def _walk_file(path: Path, f: BinaryIO, defer_size: int) -> FileDataset:
         raise _Unhandled("empty data set or VR encoding differs from the transfer syntax")
     elements = walk.elements(implicit)
 
+    raws = list(meta.values()), list(elements.values())  # before pydicom converts any of them
     file_meta = FileMetaDataset(meta)
     file_meta.set_original_encoding(False, True, default_encoding)
-    ds = FileDataset(str(path), elements, preamble, file_meta, implicit, True)
+    ds = FileDataset(path, elements, preamble, file_meta, implicit, True)
     ds.set_original_encoding(implicit, True, ds._character_set)  # noqa: SLF001 - as pydicom's read_partial
+    layout = HeaderLayout.of(head, size, defer_size, *raws, ds)
+    if layout is not None:
+        remember(layout)
     return ds
 
 
@@ -205,8 +214,17 @@ def read_header_fast(path: Path, defer_size: int) -> FileDataset | None:
     if not _LAYOUT_KNOWN:  # a pydicom whose RawDataElement changed: its own reader is always right
         return None
     try:
-        with open(path, "rb") as f:
-            return _walk_file(Path(path), f, defer_size)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            stat = os.fstat(fd)
+            head = os.pread(fd, CHUNK, 0)
+            ds = read_with_layout(str(path), head, stat.st_size, stat.st_mtime, defer_size)
+            if ds is not None:
+                return ds
+            with open(fd, "rb", closefd=False) as f:
+                return _walk_file(str(path), f, head, stat.st_size, defer_size)
+        finally:
+            os.close(fd)
     except _Unhandled as why:
         log.debug("%s: general DICOM reader used (%s)", path, why)
     except Exception as err:  # a damaged file: pydicom's reader decides what it is and says why

@@ -23,6 +23,9 @@ from viewer.core.volume import Volume
 
 log = logging.getLogger(__name__)
 
+#: Tasks per decoding thread: enough to balance the threads, few enough that handing them out costs little.
+_TASKS_PER_WORKER = 8
+
 
 def _rescale(ref: SliceRef, modality: str) -> tuple[float, float]:
     """(slope, intercept) from stored values to the volume's units (RT Dose: DoseGridScaling to Gy).
@@ -169,15 +172,15 @@ class SeriesLoader:
             out += np.float32(intercept)
 
     def _load_task(self, ks: list[int]) -> list[int]:
-        """Decode the slices ``ks`` (all from one file) into the volume."""
+        """Decode the slices ``ks`` (grouped by file, see :meth:`_tasks`) into the volume."""
         g = self.geometry
-        frames = None
+        frames, decoded_file = None, None
         for k in ks:
             ref = g.slices[k]
             if not self._rgb and self._read_native(k, ref):
                 continue
-            if frames is None:  # a compressed (or colour) file is decoded once for all its frames
-                frames = decode_frames(ref.header, rgb=self._rgb)
+            if decoded_file is not ref.header:  # a compressed (or colour) file is decoded once for all its frames
+                frames, decoded_file = decode_frames(ref.header, rgb=self._rgb), ref.header
                 if frames.shape[1:] != self.volume.array.shape[1:] or ref.frame >= len(frames):
                     raise CorruptFileError(
                         f"decoded frames {frames.shape[1:]} x {len(frames)} differ from the header's "
@@ -210,13 +213,22 @@ class SeriesLoader:
             self._fill(k, ref, stored)
         return True
 
-    def _tasks(self) -> list[list[int]]:
-        """Slice indices grouped by file, the middle slice's task first."""
+    def _tasks(self, workers: int) -> list[list[int]]:
+        """Slice indices grouped by file, the middle slice's file first and alone (it lands first), then
+        the others nearest the middle first, in batches of whole files (a few per worker: each task
+        handed to a thread and reported back costs about as much as reading a slice)."""
         by_file: dict[int, list[int]] = {}
         for k, ref in enumerate(self.geometry.slices):
             by_file.setdefault(id(ref.header), []).append(k)
         middle = len(self.geometry.slices) // 2
-        return sorted(by_file.values(), key=lambda ks: min(abs(k - middle) for k in ks))
+        files = sorted(by_file.values(), key=lambda ks: min(abs(k - middle) for k in ks))
+        batch = max(1, len(self.geometry.slices) // (workers * _TASKS_PER_WORKER))
+        tasks = files[:1]
+        for ks in files[1:]:
+            if len(tasks) == 1 or len(tasks[-1]) >= batch:
+                tasks.append([])
+            tasks[-1].extend(ks)
+        return tasks
 
     def load(
         self,
@@ -236,7 +248,7 @@ class SeriesLoader:
         done = 0
         progress(0.0, f"loading {n} slices")
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dicom-decode") as pool:
-            futures = [pool.submit(self._load_task, ks) for ks in self._tasks()]
+            futures = [pool.submit(self._load_task, ks) for ks in self._tasks(workers)]
             held: list[list[int]] | None = []  # landed before the middle slice; None once it is in
             try:
                 for fut in as_completed(futures):
