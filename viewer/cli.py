@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "batch",
     "train",
     "train",
+    "explain",
     "synthesize",
 )
 

@@ -30,7 +30,7 @@ import pydicom
 from pydicom.charset import convert_encodings, default_encoding
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
-from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.dataset import FileDataset
 from pydicom.filereader import ENCODED_VR, read_sequence
 from pydicom.fileutil import read_undefined_length_value
 from pydicom.tag import BaseTag, SequenceDelimiterTag
@@ -38,7 +38,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, Imp
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 from pydicom.values import convert_string
 
-from viewer.core.io.dicom_header_layout import HeaderLayout, read_with_layout, remember
+from viewer.core.io.dicom_header_layout import Walked, file_dataset, read_with_layout, remember
 
 log = logging.getLogger(__name__)
 
@@ -197,15 +197,8 @@ def _walk_file(path: str, f: BinaryIO, head: bytes, size: int, defer_size: int) 
         raise _Unhandled("empty data set or VR encoding differs from the transfer syntax")
     elements = walk.elements(implicit)
 
-    raws = list(meta.values()), list(elements.values())  # before pydicom converts any of them
-    file_meta = FileMetaDataset(meta)
-    file_meta.set_original_encoding(False, True, default_encoding)
-    ds = FileDataset(path, elements, preamble, file_meta, implicit, True)
-    ds.set_original_encoding(implicit, True, ds._character_set)  # noqa: SLF001 - as pydicom's read_partial
-    layout = HeaderLayout.of(head, size, defer_size, *raws, ds)
-    if layout is not None:
-        remember(layout)
-    return ds
+    remember(Walked(head, size, defer_size, list(meta.values()), list(elements.values()), implicit))
+    return file_dataset(path, preamble, meta, elements, implicit)
 
 
 def read_header_fast(path: Path, defer_size: int) -> FileDataset | None:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from itertools import repeat
 from operator import itemgetter
+from typing import NamedTuple
 
 from pydicom import config
+from pydicom.charset import default_encoding
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.tag import BaseTag
@@ -108,41 +110,62 @@ class _Converted:
         return ds
 
 
+def file_dataset(path: str, preamble: bytes, meta: dict[BaseTag, RawDataElement],
+                 data: dict[BaseTag, RawDataElement], implicit: bool) -> FileDataset:
+    """The dataset pydicom's reader makes of a file's walked elements (as its ``read_partial`` does)."""
+    file_meta = FileMetaDataset(meta)
+    file_meta.set_original_encoding(False, True, default_encoding)
+    ds = FileDataset(path, data, preamble, file_meta, implicit, True)
+    ds.set_original_encoding(implicit, True, ds._character_set)  # noqa: SLF001 - as pydicom's read_partial
+    return ds
+
+
+class Walked(NamedTuple):
+    """What the walk of one file found: its layout is made of it when another file of its size comes."""
+
+    head: bytes  # the file's first bytes, as read
+    size: int
+    defer_size: int
+    meta: list[RawDataElement]
+    data: list[RawDataElement]
+    implicit: bool
+
+
 class HeaderLayout:
     """The layout of one walked file: :meth:`dataset` reads another file of the same layout."""
 
-    def __init__(self, head: bytes, size: int, defer_size: int, groups: tuple[_Elements, _Elements],
-                 states: tuple[_Converted, _Converted]):
-        self.size, self.defer_size = size, defer_size
+    def __init__(self, walked: Walked, groups: tuple[_Elements, _Elements], states: tuple[_Converted, _Converted]):
         self.meta, self.data = groups
         self.meta_state, self.data_state = states
         self.none_as_empty = config.use_none_as_empty_text_VR_value  # decides the raw empty values
         values = {t: v for g in groups for t, v in zip(g.tags, g.values)}  # noqa: B905
         steering = [values[t] for t in (_TRANSFER_SYNTAX, _CHARSET) if t in values]
         self._structure = itemgetter(slice(128, 132), *self.meta.structure, *self.data.structure, *steering)
-        self._expected = self._structure(head)
+        self._expected = self._structure(walked.head)
 
     @classmethod
-    def of(cls, head: bytes, size: int, defer_size: int, meta: list[RawDataElement], data: list[RawDataElement],
-           ds: FileDataset) -> HeaderLayout | None:
-        """The layout of the file just walked into ``ds`` (``meta``/``data``: its raw elements as walked;
-        ``head``: its first bytes); None when later files could not be read by it (undefined lengths,
-        elements or values past ``head``, attributes it would not copy).
+    def of(cls, walked: Walked) -> HeaderLayout | None:
+        """The layout of a walked file; None when other files could not be read by it (undefined lengths,
+        elements or values past the bytes read first, dataset attributes it would not copy).
 
-        A known transfer syntax is converted here, as every reader of the file does first, so that files
-        read by the layout have it converted too (as the character set, converted by the walk); an unknown
-        one stays raw (converting it may warn, and must do so where pydicom would).
+        Its states are those of the dataset made of its elements as the walk makes it, with a known
+        transfer syntax converted, as every reader of a file does first (so files read by the layout have
+        it converted, as the character set); an unknown one stays raw (converting it may warn, and must
+        do so where pydicom would).
         """
-        if not data or not all(isinstance(r, RawDataElement) and r.length != _UNDEFINED for r in meta + data):
+        raws = walked.meta + walked.data
+        if not walked.data or not all(isinstance(r, RawDataElement) and r.length != _UNDEFINED for r in raws):
             return None
+        groups = _Elements(walked.meta, False), _Elements(walked.data, walked.implicit)
+        if max(g.end() for g in groups) > len(walked.head):
+            return None
+        ds = file_dataset("", walked.head[:128], {r.tag: r for r in walked.meta}, {r.tag: r for r in walked.data},
+                          walked.implicit)
         syntax = ds.file_meta._dict.get(_TRANSFER_SYNTAX)  # noqa: SLF001 - raw until converted
         if isinstance(syntax, RawDataElement) and (syntax.value or b"").rstrip(b"\0 ") in _KNOWN_SYNTAXES:
             ds.file_meta.get(_TRANSFER_SYNTAX)
         states = _Converted(ds.file_meta), _Converted(ds)
-        groups = _Elements(meta, False), _Elements(data, ds._read_implicit)  # noqa: SLF001 - as walked
-        if not all(s.complete for s in states) or max(g.end() for g in groups) > len(head):
-            return None
-        return cls(head, size, defer_size, groups, states)
+        return cls(walked, groups, states) if all(s.complete for s in states) else None
 
     def dataset(self, path: str, head: bytes, mtime: float) -> FileDataset | None:
         """The dataset of the file at ``path`` (first bytes ``head``) if it has this layout, else None."""
@@ -154,21 +177,25 @@ class HeaderLayout:
         return ds
 
 
-_layouts: dict[tuple[int, int], list[HeaderLayout]] = {}
+#: By (file size, defer size): the layouts of files walked (most recent first), each made when needed.
+_layouts: dict[tuple[int, int], list[HeaderLayout | Walked | None]] = {}
 
 
 def read_with_layout(path: str, head: bytes, size: int, mtime: float, defer_size: int) -> FileDataset | None:
-    """The dataset of the file at ``path`` by a remembered layout, or None when none fits it."""
-    for layout in _layouts.get((size, defer_size), ()):
-        ds = layout.dataset(path, head, mtime)
+    """The dataset of the file at ``path`` by the layout of a file walked before, or None when none fits it."""
+    entries = _layouts.get((size, defer_size), [])
+    for i, entry in enumerate(entries):
+        if isinstance(entry, Walked):  # the second file of its size: worth making the layout
+            entry = entries[i] = HeaderLayout.of(entry)
+        ds = entry.dataset(path, head, mtime) if entry is not None else None
         if ds is not None:
             return ds
     return None
 
 
-def remember(layout: HeaderLayout) -> None:
-    """Keep ``layout`` for the next files of its size (the most recent first)."""
-    key = (layout.size, layout.defer_size)
+def remember(walked: Walked) -> None:
+    """Keep what the walk of a file found, for the next files of its size (the most recent first)."""
+    key = (walked.size, walked.defer_size)
     if key not in _layouts and len(_layouts) >= _MAX_SIZES:
         _layouts.clear()
-    _layouts[key] = [layout, *_layouts.get(key, ())][:_PER_SIZE]
+    _layouts[key] = [walked, *_layouts.get(key, ())][:_PER_SIZE]
