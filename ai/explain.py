@@ -1,11 +1,15 @@
-"""Explanations of a segmentation model's output: Grad-CAM on a chosen layer and TTA uncertainty.
+"""Explanations of a model's output as float maps on the image grid: Grad-CAM, attention gates, uncertainty.
 
-Both are computed on the model grid (see ai.engine), tile by tile or pass by pass with progress and
-cancel, and returned as float32 Volumes resampled onto the first input's grid, so they overlay the image
-directly.
+Each map is computed on the model grid (see ai.engine) with the engine's sliding window (patch, overlap,
+Gaussian blending), so memory stays that of one patch, with progress and cancel per tile or pass, and is
+returned as a float32 Volume resampled onto the first input's grid, so it overlays the image directly. Each
+costs about one plain segmentation run: Grad-CAM and attention read what the segmentation's own forward pass
+computes (no separate segmentation pass), uncertainty runs the sliding window twice.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -15,6 +19,14 @@ from viewer.core.errors import ModelError
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 from viewer.core.resample import resample_to
 from viewer.core.volume import Volume
+
+#: The explanation methods (``radview explain --method``).
+METHODS = ("gradcam", "attention", "uncertainty")
+#: Sliding-window passes of the uncertainty estimate: the input and one perturbed copy (stays within 2x a run).
+UNCERTAINTY_PASSES = 2
+#: Perturbations of models whose card allows no mirroring: (array axis of (C, z, y, x), voxel shift,
+#: intensity scale of the normalised input); one per pass after the first.
+SHIFTS = ((3, 1, 1.03), (2, -1, 0.97), (1, 1, 1.02))
 
 
 def layer_names(model: LoadedModel) -> list[str]:
@@ -33,96 +45,293 @@ def default_layer(model: LoadedModel) -> str:
     return next((n for n in reversed(names) if modules[n].out_channels > n_classes), names[-1])
 
 
+def label_id(model: LoadedModel, name: str | None) -> int:
+    """The label id of ``name`` in the model card (None = the first label after background, the lowest
+    id > 0); ModelError listing the card's label names when it has no such label."""
+    labels = {v: k for k, v in model.card.labels.items() if k}
+    if name is None:
+        return min(model.card.labels.keys() - {0})
+    if name not in labels:
+        raise ModelError(f"model {model.card.id} has no label {name!r}; its labels: {', '.join(labels)}",
+                         model.card_path)
+    return labels[name]
+
+
+def _on_image(grid: Volume, arr: np.ndarray, image: Volume, description: str) -> Volume:
+    """``arr`` on the model ``grid`` resampled (linear) onto ``image``'s grid as a described float32 map."""
+    out = resample_to(grid.with_array(arr.astype(np.float32, copy=False), units="arbitrary", modality="OT"), image)
+    return out.with_array(out.array.astype(np.float32, copy=False), description=description)
+
+
+def _window_cores(windows, shape, roi_size):
+    """(B, *roi_size) bool: per window (MONAI's slices into the padded input of spatial ``shape``) the voxels
+    farther than half the overlap from an edge it shares with a neighbouring window. Every voxel lies in some
+    window's core, and a window's edge, where it sees least context, counts nowhere."""
+    import torch
+
+    cores = torch.ones((len(windows), *roi_size), dtype=torch.bool)
+    for i, slices in enumerate(windows):
+        for d, (sl, r, n) in enumerate(zip(slices[2:], roi_size, shape, strict=True)):
+            margin = int(r * OVERLAP / 2)
+            index = [i] + [slice(None)] * len(roi_size)
+            if sl.start > 0:
+                index[1 + d] = slice(0, margin)
+                cores[tuple(index)] = False
+            if sl.stop < n:
+                index[1 + d] = slice(r - margin, r)
+                cores[tuple(index)] = False
+    return cores
+
+
+def _sliding_map(model: LoadedModel, x: np.ndarray, tile_map, what: str, progress: ProgressCallback,
+                 cancel: CancelToken | None) -> np.ndarray:
+    """One map channel (z, y, x) on the model grid: ``tile_map(batch, cores)`` -> (B, 1, *patch) on every sliding
+    window of ``x`` (C, z, y, x) (``cores``: _window_cores), blended like the engine's logits; progress 0..0.95
+    per tile."""
+    import torch
+    from monai.inferers import sliding_window_inference
+
+    roi_size = network_roi(model)
+    inputs = model.to_network_order(torch.from_numpy(np.ascontiguousarray(x)[None]))
+    padded = [max(n, r) for n, r in zip(inputs.shape[2:], roi_size, strict=True)]  # MONAI pads small inputs
+    total, done = window_count(inputs.shape[2:], roi_size), [0]
+
+    def predictor(batch, windows):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        out = tile_map(batch, _window_cores(windows, padded, roi_size))
+        done[0] += batch.shape[0]
+        progress(0.95 * min(done[0] / total, 1.0), f"{what} tile {done[0]}/{total}")
+        return out
+
+    with torch.no_grad():
+        out = sliding_window_inference(inputs, roi_size, sw_batch_size=2, predictor=predictor, overlap=OVERLAP,
+                                       mode="gaussian", with_coord=True)
+    return model.to_network_order(out)[0, 0].numpy()
+
+
+@contextmanager
+def _frozen(network):
+    """``network`` with no parameter requiring gradients inside the block (restored after): backward then
+    runs only through what lies after the activation whose gradient is asked for."""
+    flags = [(p, p.requires_grad) for p in network.parameters()]
+    network.requires_grad_(False)
+    try:
+        yield network
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def _target(model: LoadedModel, logits, label: int, core):
+    """The scalar Grad-CAM explains in one window: the label's logits over the voxels of the window's ``core``
+    the model gives the label (argmax; a multi-label card's channel > 0.5). For a detection model, the detection
+    score: the logits at its detections' peaks (local maxima of the label's probability above 0.5; a centre-point
+    detector, card detection kind "heatmap" (ai.detection_heatmap): of its heat-map channel 0 above the card's
+    threshold). None when the window's core has no such voxel."""
+    import torch
+
+    card = model.card
+    heatmap = card.detection.get("kind") == "heatmap"
+    channel = 0 if heatmap else label - 1 if card.multi_label else label
+    with torch.no_grad():
+        prob = torch.sigmoid(logits[:, channel]) if heatmap or card.multi_label else logits.softmax(1)[:, channel]
+        if card.task == "detection":
+            if heatmap:
+                from ai.detection_heatmap import DEFAULT_THRESHOLD
+
+                threshold = card.detection.get("threshold", DEFAULT_THRESHOLD)
+            else:
+                threshold = 0.5
+            peak = torch.nn.functional.max_pool3d(prob[:, None], 3, stride=1, padding=1)[:, 0]
+            region = (prob == peak) & (prob >= threshold)
+        else:
+            region = prob > 0.5 if card.multi_label else logits.argmax(1) == label
+        region &= core
+    return logits[:, channel][region].sum() if region.any() else None
+
+
 def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: str | None = None,
              roi: Volume | None = None, progress: ProgressCallback | None = None,
              cancel: CancelToken | None = None) -> Volume:
     """Class activation map (0..1) of ``label`` by HiResCAM, the Grad-CAM variant that multiplies
     gradients and activations voxel by voxel instead of averaging the gradients over the volume: for a
     fully convolutional segmentation network it shows where the evidence for the label is, where
-    averaged weights smear it across the body. Target: the sum of the label's logits inside ``roi``
-    (a mask on the first input's grid; default: where the engine's segmentation has ``label``). ``layer``
-    names a module (default: :func:`default_layer`). Computed per sliding-window tile (the engine's
-    patch, overlap and Gaussian blending), so memory stays that of one patch; ``progress`` is reported
-    and ``cancel`` honoured per tile. Scaled so the 99.5th percentile of the positive values is 1."""
+    averaged weights smear it across the body.
+
+    Target (per sliding window, from the same forward pass that gives the gradient): the sum of the label's
+    logits where the model predicts the label in that window's core, away from the edges it shares with other
+    windows (see ``_target``; detection models: at their detections' peaks), or inside ``roi`` (a mask on the
+    first input's grid) when given. ``layer`` names a module (default: :func:`default_layer`); only its output
+    is made to require a gradient, so backward runs through the layers after it alone. ``progress`` is
+    reported and ``cancel`` honoured per tile. Scaled so the 99.5th percentile of the positive values is 1.
+    ModelError when the label is predicted nowhere."""
     import torch
-    from monai.inferers import sliding_window_inference
 
     progress = progress or no_progress
-    if label not in model.card.labels:
-        raise ModelError(f"model {model.card.id} has no label {label}")
+    if label not in model.card.labels or label == 0:
+        raise ModelError(f"model {model.card.id} has no label {label}", model.card_path)
     layer = layer or default_layer(model)
     modules = dict(model.network.named_modules())
-    if layer not in modules:
-        raise ModelError(f"model {model.card.id} has no layer {layer!r}")
+    if layer not in modules or not layer:
+        raise ModelError(f"model {model.card.id} has no layer {layer!r}; its convolution layers: "
+                         f"{', '.join(layer_names(model))}", model.card_path)
     x, grid = preprocess(model, volumes)
-    if roi is not None:
-        mask = resample_to(roi.with_array((roi.array > 0).astype(np.uint8)), grid, nearest=True).array > 0
-    else:  # the label where the engine's sliding-window run puts it (as in the segmentation shown)
-        mask = predict(model, x, device="cpu", cancel=cancel,
-                       progress=lambda f, m: progress(f * 0.5, f"segmenting: {m}")).argmax(0) == label
-    if not mask.any():
-        raise ModelError(f"Grad-CAM: no voxels of label {label} in the region")
     channels = x.shape[0]
-    roi_size = network_roi(model)
-    stacked = model.to_network_order(torch.from_numpy(np.concatenate([x, mask[None].astype(np.float32)])[None]))
-    total, done, saved = window_count(stacked.shape[2:], roi_size), [0], {}
+    if roi is not None:  # the mask rides along as the last channel, so each tile knows its target voxels
+        mask = resample_to(roi.with_array((roi.array > 0).astype(np.uint8)), grid, nearest=True).array > 0
+        if not mask.any():
+            raise ModelError("Grad-CAM: the region has no voxels on the model grid")
+        x = np.concatenate([x, mask[None].astype(np.float32)])
     net = model.network.cpu().eval()
+    saved, found = {}, [False]
 
-    def tile_cam(batch):  # the mask rides along as the last channel, so each tile knows its target voxels
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        inp, target_mask = batch[:, :channels], batch[:, channels] > 0.5
-        cam = torch.zeros((batch.shape[0], 1, *batch.shape[2:]))
-        if target_mask.any():
-            with torch.enable_grad():
-                logits = net(inp)
-                act = saved["act"]
-                (grads,) = torch.autograd.grad(logits[:, label][target_mask].sum(), act)
-            heat = torch.relu((grads * act).sum(1, keepdim=True)).detach()
-            cam = torch.nn.functional.interpolate(heat, size=inp.shape[2:], mode="trilinear", align_corners=False)
-        done[0] += batch.shape[0]
-        progress(0.5 + 0.45 * min(done[0] / total, 1.0), f"Grad-CAM tile {done[0]}/{total}")
-        return cam
+    def keep_activation(_module, _inputs, out):
+        saved["act"] = out.detach().requires_grad_(True)  # the graph starts here
+        return saved["act"]
 
-    hook = modules[layer].register_forward_hook(lambda _m, _i, out: saved.__setitem__("act", out))
+    def tile_cam(batch, core):
+        inp = batch[:, :channels]
+        with torch.enable_grad():
+            logits = net(inp)
+            target = (logits[:, label][batch[:, channels] > 0.5].sum() if roi is not None
+                      else _target(model, logits, label, core))
+            if target is None:
+                return torch.zeros((batch.shape[0], 1, *batch.shape[2:]))
+            found[0] = True
+            act = saved["act"]
+            (grads,) = torch.autograd.grad(target, act)
+        heat = torch.relu((grads * act).sum(1, keepdim=True)).detach()
+        return torch.nn.functional.interpolate(heat, size=inp.shape[2:], mode="trilinear", align_corners=False)
+
+    hook = modules[layer].register_forward_hook(keep_activation)
     try:
-        with torch.no_grad():
-            cam = sliding_window_inference(stacked, roi_size, sw_batch_size=2, predictor=tile_cam, overlap=OVERLAP,
-                                           mode="gaussian")
+        with _frozen(net):
+            cam = _sliding_map(model, x, tile_cam, "Grad-CAM", progress, cancel)
     finally:
         hook.remove()
-    cam = model.to_network_order(cam)[0, 0].numpy()
+    name = model.card.labels[label]
+    if not found[0]:
+        raise ModelError(f"Grad-CAM: model {model.card.id} predicts no {name} in this image (nothing to explain)")
     positive = cam[cam > 0]
     scale = float(np.percentile(positive, 99.5)) if positive.size else 1.0
-    cam = np.clip(cam / max(scale, 1e-12), 0, 1).astype(np.float32)
-    out = resample_to(grid.with_array(cam, units="arbitrary", modality="OT"), volumes[0])
+    cam = np.clip(cam / max(scale, 1e-12), 0, 1)
+    out = _on_image(grid, cam, volumes[0], f"Grad-CAM {name} @ {layer} (0..1, HiResCAM)")
     progress(1.0, "done")
-    return out.with_array(out.array.astype(np.float32), description=f"Grad-CAM {model.card.labels[label]} @ {layer}")
+    return out
 
 
-def tta_uncertainty(model: LoadedModel, volumes: list[Volume], *, device="cpu",
-                    progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> Volume:
-    """Per-voxel spread of the mirrored predictions: the largest standard deviation of any class
-    probability across the identity and every combination of the card's mirror axes (0 = all agree).
-    ``cancel`` is honoured within and between the passes (Cancelled, nothing returned)."""
+def attention_map(model: LoadedModel, volumes: list[Volume], *, layer: str | None = None,
+                  progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> Volume:
+    """An Attention U-Net's gate coefficients (0..1: how much of the skip connection's features pass) on the
+    image grid: the finest gate's, or the gate ``layer`` names (ai.attention.resolve_gate), captured by a hook
+    during the plain forward pass of every sliding window and upsampled to the patch. ModelError for a network
+    without attention gates or an unknown gate (listing the gates)."""
+    import torch
+
+    from ai.attention import gate_maps, resolve_gate
+
     progress = progress or no_progress
+    gate = resolve_gate(model.network, layer, f"model {model.card.id}")
     x, grid = preprocess(model, volumes)
-    flips = mirror_combinations(model.mirror_axes)
-    mean = m2 = None
-    for n, axes in enumerate(flips, start=1):  # Welford's running mean and variance: two maps, not 2^k
-        dims = tuple(3 - a for a in axes)  # x=0 -> array dim 3 of (C, z, y, x)
-        xi = np.ascontiguousarray(np.flip(x, dims)) if dims else x
-        p = predict(model, xi, device=device, cancel=cancel,
-                    progress=lambda f, m, n=n: progress((n - 1 + f) / len(flips) * 0.95, f"pass {n}/{len(flips)}: {m}"))
-        p = np.flip(p, dims) if dims else p  # (K, z, y, x): the same dims
-        if mean is None:
-            mean, m2 = p.copy(), np.zeros_like(p)
-        else:
-            delta = p - mean
-            mean += delta / n
-            m2 += delta * (p - mean)
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-    spread = np.sqrt(m2 / len(flips)).max(axis=0).astype(np.float32)
-    out = resample_to(grid.with_array(spread, units="arbitrary", modality="OT"), volumes[0])
-    return out.with_array(out.array.astype(np.float32), description=f"{model.card.id} TTA uncertainty")
+    cpu = torch.device("cpu")
+    net = model.to(cpu).inference_network(cpu)
+    arr = _sliding_map(model, x, lambda batch, _core: gate_maps(net, batch, [gate])[1][gate], "attention",
+                       progress, cancel)
+    out = _on_image(grid, np.clip(arr, 0, 1), volumes[0], f"attention gate {gate} of {model.card.id} (0..1)")
+    progress(1.0, "done")
+    return out
+
+
+def _shifted(a: np.ndarray, axis: int, n: int) -> np.ndarray:
+    """``a`` moved by ``n`` = +-1 voxel along ``axis``, the vacated edge slice repeated."""
+    out = np.roll(a, n, axis=axis)
+    edge = [slice(None)] * a.ndim
+    edge[axis] = 0 if n > 0 else -1
+    out[tuple(edge)] = a[tuple(edge)]
+    return out
+
+
+def perturbations(model: LoadedModel, passes: int = UNCERTAINTY_PASSES) -> list[tuple[str, object, object]]:
+    """The test-time perturbations of the uncertainty passes, identity first: (description, input (C, z, y, x)
+    -> perturbed input, output (K, z, y, x) -> back on the input's grid). Mirrors along the card's mirror axes
+    when it allows them; otherwise (a model trained on one orientation) a one-voxel shift and a small intensity
+    scale (SHIFTS)."""
+    out = [("identity", lambda a: a, lambda p: p)]
+    for axes in mirror_combinations(model.mirror_axes)[1:]:
+        dims = tuple(3 - a for a in axes)  # grid axis x=0 is array dim 3 of (C, z, y, x)
+        def flip(a, d=dims):
+            return np.ascontiguousarray(np.flip(a, d))
+
+        out.append((f"mirror {''.join('xyz'[a] for a in axes)}", flip, flip))
+    if len(out) == 1:
+        for axis, n, scale in SHIFTS:
+            out.append((f"shift {n:+d} {'zyx'[axis - 1]}, intensity x{scale}",
+                        lambda a, axis=axis, n=n, scale=scale: _shifted(a, axis, n) * np.float32(scale),
+                        lambda p, axis=axis, n=n: _shifted(p, axis, -n)))
+    return out[:passes]
+
+
+@contextmanager
+def _mc_dropout(network):
+    """Dropout layers of ``network`` kept active (MC dropout) inside the block, even where the engine puts the
+    network in eval mode; yields how many there are (0: the network has no dropout)."""
+    import torch
+
+    drops = [m for m in network.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0]
+    hooks = [m.register_forward_pre_hook(lambda m, _i: m.train()) for m in drops]
+    try:
+        yield len(drops)
+    finally:
+        for h in hooks:
+            h.remove()
+        for m in drops:
+            m.eval()
+
+
+def uncertainty(model: LoadedModel, volumes: list[Volume], *, passes: int = UNCERTAINTY_PASSES, device="cpu",
+                progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> Volume:
+    """Predictive entropy of the mean class probabilities over ``passes`` sliding-window runs (the input and
+    its ``perturbations``; with MC dropout when the network has dropout), divided by log(number of classes):
+    0 = every run certain of one class, 1 = all classes equally likely. ``cancel`` is honoured within and
+    between the passes (Cancelled, nothing returned)."""
+    from ai.engine import select_device
+
+    progress = progress or no_progress
+    device = select_device(device) if isinstance(device, str) else device
+    x, grid = preprocess(model, volumes)
+    runs = perturbations(model, passes)
+    mean = None
+    with _mc_dropout(model.to(device).inference_network(device)) as n_dropout:
+        for n, (_, forward, back) in enumerate(runs, start=1):
+            p = back(predict(model, forward(x), device=device, cancel=cancel,
+                             progress=lambda f, m, n=n: progress((n - 1 + f) / len(runs) * 0.95,
+                                                                 f"pass {n}/{len(runs)}: {m}")))
+            mean = p if mean is None else mean + p
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+    mean /= len(runs)
+    entropy = np.zeros(mean.shape[1:], np.float32)
+    for pk in mean:  # one class at a time: no second (K, z, y, x) array
+        entropy -= pk * np.log(np.maximum(pk, 1e-12))
+    entropy /= np.float32(np.log(max(len(mean), 2)))
+    how = ", ".join(d for d, _, _ in runs) + (f"; MC dropout ({n_dropout} layers)" if n_dropout else "")
+    out = _on_image(grid, np.clip(entropy, 0, 1), volumes[0],
+                    f"{model.card.id} uncertainty: predictive entropy (0..1) over {how}")
+    progress(1.0, "done")
+    return out
+
+
+def explain(model: LoadedModel, volumes: list[Volume], method: str, *, label: str | None = None,
+            layer: str | None = None, progress: ProgressCallback | None = None,
+            cancel: CancelToken | None = None) -> Volume:
+    """The ``method`` map (METHODS) of ``model`` on ``volumes``, on the first one's grid: Grad-CAM of the label
+    named ``label`` (default: the first after background) at ``layer``; the attention gate ``layer`` (default:
+    the finest); or the uncertainty (``label`` and ``layer`` do not apply). ModelError names what is wrong."""
+    if method == "gradcam":
+        return grad_cam(model, volumes, label_id(model, label), layer=layer, progress=progress, cancel=cancel)
+    if method == "attention":
+        return attention_map(model, volumes, layer=layer, progress=progress, cancel=cancel)
+    if method == "uncertainty":
+        return uncertainty(model, volumes, progress=progress, cancel=cancel)
+    raise ModelError(f"unknown explanation method {method!r} (known: {', '.join(METHODS)})")

@@ -79,10 +79,10 @@ def test_grad_cam_highlights_each_organ(model, phantom):
         assert ratio > 10, (name, ratio)
 
 
-def test_tta_uncertainty_is_on_the_image_grid(model, phantom):
-    from ai.explain import tta_uncertainty
+def test_uncertainty_is_on_the_image_grid(model, phantom):
+    from ai.explain import uncertainty
 
-    unc = tta_uncertainty(model, [phantom.ct])
+    unc = uncertainty(model, [phantom.ct])
     assert unc.same_grid(phantom.ct) and unc.array.dtype == np.float32
     assert 0 <= unc.array.min() and unc.array.max() <= 1
 

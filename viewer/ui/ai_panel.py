@@ -1,5 +1,6 @@
 """AI panel: installed models with their cards, run on the current volume (or a box ROI) off the GUI
-thread with progress and Cancel; explain (Grad-CAM, uncertainty) as a heat map; detect.
+thread with progress and Cancel; explanation maps (Grad-CAM, attention gates, uncertainty) as heat-map
+toggles with a colour bar; detect.
 
 A segmentation result becomes a new segmentation marked AI-written (provenance), ready for hand
 correction; heat maps and detections go to the ViewerState, which every view draws.
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from viewer.core.progress import CancelToken
 from viewer.core.session import ai_result_segmentation
+from viewer.ui.colour_bar import ColourBar
 from viewer.ui.job_widgets import job_widgets
 from viewer.ui.state import ViewerState
 from viewer.ui.synthesize_action import synthesize_button
@@ -35,6 +37,8 @@ from viewer.ui.workers import Worker
 
 #: Default half size (mm) of the box ROI set around the crosshair.
 ROI_HALF_SIZE_MM = 60.0
+#: The explanation maps the panel toggles (ai.explain.METHODS) and their button texts.
+MAP_BUTTONS = {"gradcam": "Grad-CAM", "attention": "Attention", "uncertainty": "Uncertainty"}
 #: A job: (progress callback, cancel token) -> result; runs in the worker thread, touches no widget.
 Job = Callable[[Callable[[float, str], None], CancelToken], object]
 
@@ -56,26 +60,15 @@ def segment_job(model_id: str, volume, *, tta: bool = False, roi=None, layer: bo
     return job
 
 
-def grad_cam_job(model_id: str, volume, label: int) -> Job:
-    """Job: Grad-CAM heat map (0..1, image grid) of ``label`` where the model predicts it."""
+def explain_job(model_id: str, volume, method: str, label: str | None = None) -> Job:
+    """Job: the ai.explain map ``method`` (gradcam of the label named ``label``, attention, uncertainty) of
+    ``model_id`` on ``volume``, a float Volume on its grid."""
 
     def job(progress, cancel):
-        from ai.explain import grad_cam
+        from ai.explain import explain
         from ai.registry import load_model
 
-        return grad_cam(load_model(model_id), [volume], label, progress=progress, cancel=cancel)
-
-    return job
-
-
-def tta_uncertainty_job(model_id: str, volume) -> Job:
-    """Job: spread of the model's mirrored (TTA) predictions per voxel, on the image grid."""
-
-    def job(progress, cancel):
-        from ai.explain import tta_uncertainty
-        from ai.registry import load_model
-
-        return tta_uncertainty(load_model(model_id), [volume], progress=progress, cancel=cancel)
+        return explain(load_model(model_id), [volume], method, label=label, progress=progress, cancel=cancel)
 
     return job
 
@@ -91,12 +84,6 @@ def detect_job(model_id: str, volume, *, tta: bool = False, roi=None) -> Job:
                              roi=roi)
 
     return job
-
-
-def top_probability_uncertainty(result):
-    """1 - the top softmax probability per voxel of a SegmentationResult, as a described Volume."""
-    return result.uncertainty.with_array(result.uncertainty.array,
-                                         description=f"{result.model_id} uncertainty (1 - top probability)")
 
 
 class AiWorker(Worker):
@@ -147,11 +134,14 @@ class AiPanel(QWidget):
                   self.synthesize_button,
                   self._build_explain_box(), self.cancel_button, self.progress, self.status):
             layout.addWidget(w)
-        self._job_buttons = (self.run_button, self.explain_button, self.uncertainty_button, self.detect_button)
+        self._job_buttons = (self.run_button, self.detect_button)  # the map toggles stay live: off cancels
         self.worker: AiWorker | None = None
         self._on_result: Callable[[object], None] | None = None
         self._job_volume = None  # the image the running job works on
         self._results: dict[tuple, object] = {}  # (model id, roi, tta) -> latest SegmentationResult, this image
+        self._maps: dict[tuple, object] = {}  # (method, model id, label) -> explanation map of this image
+        self._map_job: str | None = None  # the map the running job computes
+        self._shown_map: str | None = None  # the map shown as the heat map
         self._cards = []
         state.volume_changed.connect(self._on_volume)
         state.roi_changed.connect(self._show_roi)
@@ -182,10 +172,16 @@ class AiPanel(QWidget):
         box = QGroupBox("Explain and detect")
         grid = QGridLayout(box)
         self.label_box = QComboBox()
-        self.explain_button = QPushButton("Grad-CAM")
-        self.explain_button.clicked.connect(self.explain)
-        self.uncertainty_button = QPushButton("Uncertainty")
-        self.uncertainty_button.clicked.connect(self.estimate_uncertainty)
+        self.label_box.setToolTip("the label Grad-CAM explains")
+        self.label_box.currentIndexChanged.connect(lambda _i: self._maps_off("gradcam"))
+        self.map_buttons: dict[str, QPushButton] = {}
+        for method, text in MAP_BUTTONS.items():
+            button = QPushButton(text)
+            button.setCheckable(True)
+            button.toggled.connect(lambda on, m=method: self._toggle_map(m, on))
+            self.map_buttons[method] = button
+        self.map_buttons["gradcam"].setToolTip("where the evidence for the label is (HiResCAM), 0..1")
+        self.map_buttons["uncertainty"].setToolTip("predictive entropy of two test-time runs, 0 (certain) .. 1")
         self.detect_button = QPushButton("Detect")
         self.detect_button.clicked.connect(self.detect)
         self.heat_visible = QCheckBox("Heat map")
@@ -198,16 +194,18 @@ class AiPanel(QWidget):
         self.heat_colormap = QComboBox()
         self.heat_colormap.addItems(["jet", "hot"])
         self.heat_colormap.currentTextChanged.connect(lambda name: self.state.set_heatmap_style(colormap=name))
+        self.colour_bar = ColourBar(self.state)
         row = QHBoxLayout()
         for w in (self.heat_visible, self.heat_colormap):
             row.addWidget(w)
         grid.addWidget(QLabel("Label"), 0, 0)
         grid.addWidget(self.label_box, 0, 1, 1, 2)
-        grid.addWidget(self.explain_button, 1, 0)
-        grid.addWidget(self.uncertainty_button, 1, 1)
-        grid.addWidget(self.detect_button, 1, 2)
-        grid.addLayout(row, 2, 0, 1, 2)
-        grid.addWidget(self.heat_opacity, 2, 2)
+        for column, button in enumerate(self.map_buttons.values()):
+            grid.addWidget(button, 1, column)
+        grid.addWidget(self.detect_button, 2, 2)
+        grid.addLayout(row, 3, 0, 1, 2)
+        grid.addWidget(self.heat_opacity, 3, 2)
+        grid.addWidget(self.colour_bar, 4, 0, 1, 3)
         return box
 
     def refresh(self) -> None:
@@ -222,7 +220,12 @@ class AiPanel(QWidget):
             self.models.setCurrentRow(0)
 
     def _show_card(self, row: int) -> None:
+        self._maps_off()
         self.label_box.clear()
+        attention = self.map_buttons["attention"]
+        attention.setEnabled(0 <= row < len(self._cards) and self._cards[row].network.get("class") == "AttentionUnet")
+        attention.setToolTip("the Attention U-Net's finest gate coefficients, 0 (closed) .. 1 (open)"
+                             if attention.isEnabled() else "only for Attention U-Net models")
         if not 0 <= row < len(self._cards):
             self.card.setHtml("")
             return
@@ -316,23 +319,65 @@ class AiPanel(QWidget):
         return self.segmentation(self.current_model_id, self._adopt_segmentation, layer=True)
 
     def explain(self) -> AiWorker | None:
-        """Grad-CAM heat map of the chosen label (where the selected model predicts it)."""
-        if not self._ready() or self.label_box.currentData() is None:
-            return None
-        label = int(self.label_box.currentData())
-        return self.start_job(f"Grad-CAM of {self.label_box.currentText()}",
-                              grad_cam_job(self.current_model_id, self.state.volume, label), self._show_heatmap)
+        """Turn the Grad-CAM map of the chosen label on (see show_map)."""
+        return self.show_map("gradcam")
 
     def estimate_uncertainty(self) -> AiWorker | None:
-        """Uncertainty heat map of the selected model: the spread of its mirrored (TTA) predictions when its
-        card allows mirroring; otherwise (mirrored inputs would be invalid for it) 1 - its top probability."""
-        if not self._ready():
-            return None
-        model_id = self.current_model_id
-        if self._cards[self.models.currentRow()].mirror_axes:
-            return self.start_job(f"TTA uncertainty of {model_id}", tta_uncertainty_job(model_id, self.state.volume),
-                                  self._show_heatmap)
-        return self.segmentation(model_id, lambda result: self._show_heatmap(top_probability_uncertainty(result)))
+        """Turn the uncertainty map (predictive entropy of two test-time runs) on (see show_map)."""
+        return self.show_map("uncertainty")
+
+    def show_map(self, method: str, on: bool = True) -> AiWorker | None:
+        """Turn the ``method`` map (MAP_BUTTONS) of the selected model on: computed in the background the first
+        time for this image, model and label (returns that worker), shown at once after; the other maps go
+        off. ``on`` False hides it (and cancels its running job)."""
+        self.map_buttons[method].setChecked(on)
+        return self.worker if on and self._map_job == method else None
+
+    def _toggle_map(self, method: str, on: bool) -> None:
+        if not on:
+            if self._map_job == method:
+                self.cancel()
+            if self._shown_map == method:
+                self._shown_map = None
+                self.state.set_heatmap(None)
+            return
+        for other, button in self.map_buttons.items():
+            if other != method:
+                button.setChecked(False)
+        label = self.label_box.currentText() or None
+        if not self._ready() or (method == "gradcam" and label is None):
+            self._uncheck(method)
+            return
+        key = (method, self.current_model_id, label if method == "gradcam" else None)
+        if key in self._maps:
+            self._show_map(method, self._maps[key])
+            return
+        title = f"{MAP_BUTTONS[method]}{f' of {label}' if method == 'gradcam' else ''} ({self.current_model_id})"
+        job = explain_job(self.current_model_id, self.state.volume, method, label if method == "gradcam" else None)
+        if self.start_job(title, job, lambda heat: self._keep_map(key, method, heat)) is None:
+            self._uncheck(method)  # busy with another job
+        else:
+            self._map_job = method
+
+    def _uncheck(self, method: str) -> None:
+        """The ``method`` toggle shown off without acting on it (nothing of it is shown or running)."""
+        button = self.map_buttons[method]
+        button.blockSignals(True)
+        button.setChecked(False)
+        button.blockSignals(False)
+
+    def _maps_off(self, *methods: str) -> None:
+        """Turn the named maps off (all when none are named): a new model, label or image has other maps."""
+        for method in methods or tuple(self.map_buttons):
+            self.map_buttons[method].setChecked(False)
+
+    def _keep_map(self, key, method: str, heat) -> None:
+        self._maps[key] = heat
+        self._show_map(method, heat)
+
+    def _show_map(self, method: str, heat) -> None:
+        self._shown_map = method
+        self._show_heatmap(heat)
 
     def detect(self) -> AiWorker | None:
         """Connected components of the selected model's result (on the current volume / ROI) as detections,
@@ -352,6 +397,10 @@ class AiPanel(QWidget):
     # ------------------------------------------------------------------ results (GUI thread)
     def _on_volume(self, _vol) -> None:
         self._results.clear()
+        self._maps.clear()
+        for method in self.map_buttons:  # the new image starts without a heat map (ViewerState)
+            self._uncheck(method)
+        self._shown_map = None
         self._show_roi(None)
 
     def _on_progress(self, fraction: float, message: str) -> None:
@@ -365,6 +414,7 @@ class AiPanel(QWidget):
 
     def _on_done(self, result) -> None:
         self._finish()
+        self._map_job = None
         self.progress.setValue(1000)
         what = self.worker.what
         on_result, self._on_result = self._on_result, None
@@ -404,6 +454,9 @@ class AiPanel(QWidget):
 
     def _on_failed(self, message: str) -> None:
         self._finish()
+        if self._map_job is not None:  # its toggle goes off: nothing is shown
+            self._uncheck(self._map_job)
+            self._map_job = None
         self._on_result = None
         self.progress.setValue(0)
         self.status.setText(message)

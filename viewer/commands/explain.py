@@ -1,0 +1,72 @@
+"""`radview explain IMAGE [IMAGE2 ...] --model ID|PATH --method gradcam|attention|uncertainty --out MAP.nii.gz`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+NAME = "explain"
+HELP = "explain a model's output as a float map on the first image's grid (Grad-CAM, attention gates, uncertainty)"
+METHODS = ("gradcam", "attention", "uncertainty")  # ai.explain.METHODS (not imported here: --help stays fast)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("images", nargs="+", help="input images (registered), in the model's channel order")
+    parser.add_argument("--model", required=True, help="model id (radview models) or model folder")
+    parser.add_argument("--method", required=True, choices=METHODS,
+                        help="gradcam: HiResCAM evidence (0..1) for --label where the model predicts it (a "
+                             "detection model: at its detections' peaks); attention: an Attention U-Net's gate "
+                             "coefficients (0..1); uncertainty: predictive entropy (0..1) of 2 test-time runs")
+    parser.add_argument("--label", help="gradcam: label name from the model card (default: the first label after "
+                                        "background, e.g. liver)")
+    parser.add_argument("--layer", help="gradcam: the module whose activations are weighed (default: the decoder's "
+                                        "last feature convolution); attention: the gate (default: the finest)")
+    parser.add_argument("--out", required=True, help="output float32 map (.nii.gz, .nii, .nrrd, .mha) on the first "
+                                                     "image's grid; its header description says what it is")
+    parser.add_argument("--transform", action="append", default=[], metavar="T.tfm",
+                        help="ITK transform (radview register's output: first-image point -> that input's point), "
+                             "one per input after the first, in order: that input is placed on the first's grid")
+
+
+def write_map(heat, out: Path) -> None:
+    """Write the float map with its description in the header (NIfTI descrip, 79 bytes; a NRRD / MetaImage
+    field), under a temporary name renamed into place: present means complete."""
+    import SimpleITK as sitk
+
+    from viewer.commands.outputs import partial_path
+    from viewer.core.errors import UnsupportedFormatError
+    from viewer.core.io.image_files import WRITE_EXTENSIONS, image_extension
+
+    ext = image_extension(out)
+    if ext not in WRITE_EXTENSIONS:
+        raise UnsupportedFormatError(f"unknown output format; use one of {', '.join(WRITE_EXTENSIONS)}", out)
+    img = heat.to_sitk()
+    img.SetMetaData("ITK_FileNotes", heat.description[:79] if ext.startswith(".nii") else heat.description)
+    partial = partial_path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        sitk.WriteImage(img, str(partial), useCompression=ext in (".nii.gz", ".nrrd", ".mha"))
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def run(args) -> int:
+    from ai.explain import explain
+    from ai.registry import load_model
+    from viewer.commands.progress_bar import terminal_job
+    from viewer.core.errors import ModelError
+    from viewer.core.io import load_volume
+    from viewer.core.registration.placement import place_on_first
+
+    if args.method != "gradcam" and args.label:
+        raise ModelError(f"--label applies to --method gradcam, not {args.method}")
+    if args.method == "uncertainty" and args.layer:
+        raise ModelError("--layer applies to --method gradcam or attention, not uncertainty")
+    model = load_model(args.model, device="cpu")
+    volumes = place_on_first([load_volume(p) for p in args.images], args.transform)
+    with terminal_job() as (bar, cancel):
+        heat = explain(model, volumes, args.method, label=args.label, layer=args.layer, progress=bar, cancel=cancel)
+    write_map(heat, Path(args.out))
+    print(f"wrote {args.out}: {heat.description}; max {float(heat.array.max()):.3g}")
+    return 0
