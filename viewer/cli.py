@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "segment",
     "detect",
     "register",
+    "pacs",
     "batch",
     "train",
     "train",
