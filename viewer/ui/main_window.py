@@ -174,6 +174,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Open s&ession...", self._open_session_dialog)
         self._action(file_menu, "Sa&ve session...", self._save_session_dialog)
         self._action(file_menu, "&Anonymize DICOM...", self.open_anonymize_dialog)
+        self._action(file_menu, "Open from &PACS...", self.open_pacs_dialog)
+        self._action(file_menu, "Send to PA&CS...", lambda: self.send_to_pacs_dialog())
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
@@ -593,6 +595,23 @@ class MainWindow(QMainWindow):
         if not input_path and vol is not None and vol.meta.get("format") == "dicom":
             input_path = str(vol.meta.get("source_path") or "")
         dialog = AnonymizeDialog(self, input_path)
+        dialog.show()
+        return dialog
+
+    def open_pacs_dialog(self):
+        """Show File > Open from PACS (non-modal): what it retrieves opens here; returns the dialog."""
+        from viewer.ui.pacs_dialog import OpenFromPacsDialog, open_retrieved
+
+        dialog = OpenFromPacsDialog(self)
+        dialog.retrieved.connect(lambda images, segs: open_retrieved(self, images, segs))
+        dialog.show()
+        return dialog
+
+    def send_to_pacs_dialog(self, path: str = ""):
+        """Show File > Send to PACS (non-modal), e.g. for an exported DICOM SEG; returns the dialog."""
+        from viewer.ui.pacs_send_dialog import SendToPacsDialog
+
+        dialog = SendToPacsDialog(self, path)
         dialog.show()
         return dialog
 

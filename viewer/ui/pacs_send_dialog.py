@@ -1,0 +1,154 @@
+"""File > Send to PACS: send a file (e.g. the exported DICOM SEG) or a folder to a server, with each instance's
+status as it comes back."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from viewer.ui.job_widgets import job_widgets
+from viewer.ui.pacs_dialog import PacsServerRow
+from viewer.ui.workers import Worker
+
+
+class StoreWorker(Worker):
+    """Stores files with a PACS client in a thread; ``status(StoreStatus)`` per instance as it is known,
+    ``finished_ok`` with the list of all statuses."""
+
+    status = Signal(object)
+    cancel_message = None
+
+    def __init__(self, client, paths: list[str], parent: QObject | None = None):
+        super().__init__("store", parent)
+        self.client, self.paths = client, paths
+
+    def work(self) -> list:
+        return self.client.store(self.paths, progress=self.progress.emit, cancel=self.cancel_token,
+                                 on_status=self.status.emit)
+
+
+class SendToPacsDialog(QDialog):
+    """Pick a DICOM file or folder and a server, Send, and see one row per instance (state, message, file, UID)."""
+
+    def __init__(self, parent: QWidget | None = None, path: str = ""):
+        super().__init__(parent)
+        self.setWindowTitle("Send to PACS")
+        self.path_edit = QLineEdit(path)
+        self.path_edit.setPlaceholderText("DICOM file (e.g. the exported segmentation SEG.dcm) or folder")
+        file_button, folder_button = QPushButton("File..."), QPushButton("Folder...")
+        file_button.clicked.connect(self._choose_file)
+        folder_button.clicked.connect(self._choose_folder)
+        path_row = QHBoxLayout()
+        for w in (self.path_edit, file_button, folder_button):
+            path_row.addWidget(w)
+        self.server_row = PacsServerRow()
+        form = QFormLayout()
+        form.addRow("Send", path_row)
+        form.addRow("Server / own AE title", self.server_row)
+        self.send_button = QPushButton("Send")
+        self.send_button.clicked.connect(self.send)
+        self.cancel_button, self.progress, self.status = job_widgets(self.cancel)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["State", "Message", "File", "SOP Instance UID"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.table, 1)
+        self.worker: StoreWorker | None = None
+        self.statuses: list = []
+        self.resize(860, 420)
+
+    def send(self) -> StoreWorker | None:
+        """Start storing in the background; None (and a message) when the inputs are not usable."""
+        from viewer.core.errors import RadviewError
+
+        path = self.path_edit.text().strip()
+        if not path:
+            self._show_error("choose a DICOM file or folder to send")
+            return None
+        try:
+            client = self.server_row.client()
+        except RadviewError as err:
+            self._show_error(str(err))
+            return None
+        self.table.setRowCount(0)
+        self.statuses = []
+        self.worker = StoreWorker(client, [path], self)
+        self.worker.status.connect(self._add_row)
+        self.worker.progress.connect(lambda f, m: (self.progress.setValue(int(f * 1000)), self.status.setText(m)))
+        self.worker.finished_ok.connect(self._on_done)
+        self.worker.failed.connect(self._on_failed)
+        self.status.setStyleSheet("")
+        self.status.setText("sending...")
+        self._set_running(True)
+        self.worker.start()
+        return self.worker
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def _add_row(self, status) -> None:
+        self.statuses.append(status)
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        for col, text in enumerate((status.state.upper(), status.message, status.path.name, status.sop_instance_uid)):
+            item = QTableWidgetItem(text)
+            item.setToolTip(str(status.path) if col == 2 else text)
+            self.table.setItem(row, col, item)
+        self.table.resizeColumnsToContents()
+
+    def _on_done(self, statuses: list) -> None:
+        self._set_running(False)
+        failed = [s for s in statuses if not s.ok]
+        stored = sum(s.state in ("stored", "warning") for s in statuses)
+        self.progress.setValue(1000)
+        if failed:
+            self._show_error(f"{len(failed)} of {stored + len(failed)} instances not stored")
+        else:
+            self.status.setText(f"{stored} instances stored")
+
+    def _on_failed(self, message: str) -> None:
+        self._set_running(False)
+        self._show_error(message)
+
+    def _set_running(self, running: bool) -> None:
+        self.send_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def _show_error(self, message: str) -> None:
+        self.status.setText(f"Error: {message}")
+        self.status.setStyleSheet("color: #c00000")
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "DICOM file to send", "", "DICOM (*.dcm);;All files (*)")
+        if path:
+            self.path_edit.setText(path)
+
+    def _choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "DICOM folder to send")
+        if path:
+            self.path_edit.setText(path)
+
+    def done(self, result: int) -> None:  # noqa: D401 - QDialog API: closing cancels and waits for the job
+        if self.worker is not None and self.worker.isRunning():
+            self.worker.cancel()
+            self.worker.wait(10000)
+        super().done(result)
