@@ -61,8 +61,10 @@ def default_cache() -> Path:
 
 def mni_t1(resolution: int = 2) -> Volume:
     """The MNI152 T1 template at ``resolution`` mm (1 or 2) as an MR Volume (LPS; values 0-1 as nilearn gives)."""
-    from nilearn.datasets import load_mni152_template
-
+    try:
+        from nilearn.datasets import load_mni152_template
+    except ImportError as err:
+        raise InputError("the MNI152 template comes with nilearn: pip install nilearn (radview's [dev] extra)") from err
     from viewer.core.io import load_volume
 
     if resolution not in (1, 2):

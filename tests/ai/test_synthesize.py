@@ -154,3 +154,16 @@ def test_session_keeps_an_in_memory_synthetic_volume_flagged(tmp_path):
     reopened = Session(home=tmp_path / "home2")
     reopened.load(tmp_path / "session")
     assert [v.synthetic for v in reopened.volumes] == [STATEMENT]
+
+
+def test_models_lists_a_translation_model_with_its_output_and_anatomy(model_dir, capsys):
+    import os
+    import shutil
+
+    shutil.copytree(model_dir, os.path.join(os.environ["RADVIEW_HOME"], "models", "tiny"))
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "tiny-mr-to-ct-test 0.0.1  translation  inputs: MR  output: CT in HU, trained on brain" in listing
+    assert main(["models", "--json"]) == 0
+    tiny = {m["id"]: m for m in json.loads(capsys.readouterr().out)["models"]}["tiny-mr-to-ct-test"]
+    assert tiny["output"]["units"] == "HU" and tiny["anatomy"] == "brain"

@@ -19,9 +19,17 @@ def run(args) -> int:
     if args.json:
         print(json.dumps({"models": [{"id": c.id, "version": c.version, "name": c.name, "task": c.task,
                                       "modalities": c.modalities, "labels": {str(k): v for k, v in c.labels.items()},
-                                      "format": c.format} for c in cards]}, indent=2))
+                                      "format": c.format, **_translation(c)} for c in cards]}, indent=2))
         return 0
     for c in cards:
         labels = ", ".join(v for k, v in sorted(c.labels.items()) if k)
-        print(f"{c.id} {c.version}  {c.task}  inputs: {'+'.join(c.modalities)}  labels: {labels}")
+        made = _translation(c)
+        what = (f"output: {made['output'].get('modality')} in {made['output'].get('units')}, trained on "
+                f"{made['anatomy'] or 'an unstated anatomy'}") if made else f"labels: {labels}"
+        print(f"{c.id} {c.version}  {c.task}  inputs: {'+'.join(c.modalities)}  {what}")
     return 0
+
+
+def _translation(card) -> dict:
+    """A translation card's output and anatomy ({} for other tasks)."""
+    return {"output": card.output, "anatomy": card.anatomy} if card.task == "translation" else {}
