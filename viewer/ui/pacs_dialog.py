@@ -62,7 +62,40 @@ class PacsServerRow(QWidget):
         return client
 
 
-class OpenFromPacsDialog(QDialog):
+class PacsJobDialog(QDialog):
+    """Base of the PACS dialogs: a server row, one background job at a time with Cancel, a progress bar and a
+    status line (errors in red); closing cancels the job and waits for it."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.server_row = PacsServerRow()
+        self.cancel_button, self.progress, self.status = job_widgets(self.cancel)
+        self.worker = None
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def show_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        self.show_status(message)
+
+    def show_status(self, message: str) -> None:
+        self.status.setStyleSheet("")
+        self.status.setText(message)
+
+    def show_error(self, message: str) -> None:
+        self.status.setText(f"Error: {message}")
+        self.status.setStyleSheet("color: #c00000")
+
+    def done(self, result: int) -> None:  # noqa: D401 - QDialog API: closing cancels and waits for the job
+        if self.worker is not None and self.worker.isRunning():
+            self.worker.cancel()
+            self.worker.wait(10000)
+        super().done(result)
+
+
+class OpenFromPacsDialog(PacsJobDialog):
     """Query form, studies/series tree, Retrieve with progress and Cancel.
 
     ``retrieved(images, segmentations)`` is emitted after a retrieve: the image series folders to open and the
@@ -74,7 +107,6 @@ class OpenFromPacsDialog(QDialog):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Open from PACS")
-        self.server_row = PacsServerRow()
         self.patient_id, self.patient_name = QLineEdit(), QLineEdit()
         self.patient_name.setPlaceholderText("wildcards * and ?")
         self.modality, self.study_date = QLineEdit(), QLineEdit()
@@ -99,7 +131,6 @@ class OpenFromPacsDialog(QDialog):
         folder_row.addWidget(folder_button)
         self.retrieve_button = QPushButton("Retrieve and open")
         self.retrieve_button.clicked.connect(self.retrieve)
-        self.cancel_button, self.progress, self.status = job_widgets(self.cancel)
         buttons = QHBoxLayout()
         for w in (self.search_button, self.retrieve_button, self.cancel_button):
             buttons.addWidget(w)
@@ -112,7 +143,6 @@ class OpenFromPacsDialog(QDialog):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
-        self.worker: TaskWorker | None = None
         self.studies: list = []
         self.resize(900, 560)
         self._update_buttons()
@@ -128,7 +158,7 @@ class OpenFromPacsDialog(QDialog):
             query = StudyQuery(self.patient_id.text().strip(), self.patient_name.text().strip(),
                                self.modality.text().strip(), self.study_date.text().strip())
         except RadviewError as err:
-            self._show_error(str(err))
+            self.show_error(str(err))
             return None
         self.tree.clear()
         return self._start(TaskWorker(client.find, query, parent=self), self._on_found, "searching...")
@@ -151,7 +181,7 @@ class OpenFromPacsDialog(QDialog):
             item.setExpanded(True)
         for col in range(len(COLUMNS) - 1):
             self.tree.resizeColumnToContents(col)
-        self.status.setText(f"{len(studies)} studies found")
+        self.show_status(f"{len(studies)} studies found")
 
     # ------------------------------------------------------------------ retrieve
     def selected(self) -> tuple | None:
@@ -165,13 +195,13 @@ class OpenFromPacsDialog(QDialog):
 
         chosen = self.selected()
         if chosen is None:
-            self._show_error("select a study or a series")
+            self.show_error("select a study or a series")
             return None
         study, series = chosen
         try:
             client = self.server_row.client()
         except RadviewError as err:
-            self._show_error(str(err))
+            self.show_error(str(err))
             return None
         folder = self.folder.text().strip()
         set_retrieve_folder(folder)
@@ -189,27 +219,22 @@ class OpenFromPacsDialog(QDialog):
                 segmentations += [str(f) for f in sorted(folder.glob("*.dcm"))]
             elif kind not in NON_IMAGE_MODALITIES:
                 images.append(str(folder))
-        self.status.setText(f"retrieved {len(result.files)} instances into {self.folder.text().strip()}")
+        self.show_status(f"retrieved {len(result.files)} instances into {self.folder.text().strip()}")
         self.retrieved.emit(images, segmentations)
 
     # ------------------------------------------------------------------ jobs
     def _start(self, worker: TaskWorker, on_done, message: str) -> TaskWorker:
         self.worker = worker
-        worker.progress.connect(self._on_progress)
+        worker.progress.connect(self.show_progress)
         worker.finished_ok.connect(on_done)
         worker.finished_ok.connect(lambda _: self._set_running(False))
         worker.failed.connect(self._on_failed)
         worker.cancelled.connect(self._on_cancelled)
         self.progress.setValue(0)
-        self.status.setStyleSheet("")
-        self.status.setText(message)
+        self.show_status(message)
         self._set_running(True)
         worker.start()
         return worker
-
-    def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
 
     def _set_running(self, running: bool) -> None:
         self.search_button.setEnabled(not running)
@@ -220,33 +245,19 @@ class OpenFromPacsDialog(QDialog):
         running = self.worker is not None and self.worker.isRunning() if running is None else running
         self.retrieve_button.setEnabled(not running and self.selected() is not None)
 
-    def _on_progress(self, fraction: float, message: str) -> None:
-        self.progress.setValue(int(fraction * 1000))
-        self.status.setText(message)
-
     def _on_cancelled(self) -> None:
         self._set_running(False)
         self.progress.setValue(0)
-        self.status.setText("cancelled: nothing of this retrieve was kept")
+        self.show_status("cancelled: nothing of this retrieve was kept")
 
     def _on_failed(self, message: str) -> None:
         self._set_running(False)
-        self._show_error(message)
-
-    def _show_error(self, message: str) -> None:
-        self.status.setText(f"Error: {message}")
-        self.status.setStyleSheet("color: #c00000")
+        self.show_error(message)
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Retrieve into folder", self.folder.text())
         if folder:
             self.folder.setText(folder)
-
-    def done(self, result: int) -> None:  # noqa: D401 - QDialog API: closing cancels and waits for the job
-        if self.worker is not None and self.worker.isRunning():
-            self.worker.cancel()
-            self.worker.wait(10000)
-        super().done(result)
 
 
 def open_retrieved(window, images: list[str], segmentations: list[str]):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
-    QDialog,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -17,8 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer.ui.job_widgets import job_widgets
-from viewer.ui.pacs_dialog import PacsServerRow
+from viewer.ui.pacs_dialog import PacsJobDialog
 from viewer.ui.workers import Worker
 
 
@@ -38,7 +36,7 @@ class StoreWorker(Worker):
                                  on_status=self.status.emit)
 
 
-class SendToPacsDialog(QDialog):
+class SendToPacsDialog(PacsJobDialog):
     """Pick a DICOM file or folder and a server, Send, and see one row per instance (state, message, file, UID)."""
 
     def __init__(self, parent: QWidget | None = None, path: str = ""):
@@ -52,13 +50,11 @@ class SendToPacsDialog(QDialog):
         path_row = QHBoxLayout()
         for w in (self.path_edit, file_button, folder_button):
             path_row.addWidget(w)
-        self.server_row = PacsServerRow()
         form = QFormLayout()
         form.addRow("Send", path_row)
         form.addRow("Server / own AE title", self.server_row)
         self.send_button = QPushButton("Send")
         self.send_button.clicked.connect(self.send)
-        self.cancel_button, self.progress, self.status = job_widgets(self.cancel)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["State", "Message", "File", "SOP Instance UID"])
         self.table.horizontalHeader().setStretchLastSection(True)
@@ -71,7 +67,6 @@ class SendToPacsDialog(QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.table, 1)
-        self.worker: StoreWorker | None = None
         self.statuses: list = []
         self.resize(860, 420)
 
@@ -81,29 +76,24 @@ class SendToPacsDialog(QDialog):
 
         path = self.path_edit.text().strip()
         if not path:
-            self._show_error("choose a DICOM file or folder to send")
+            self.show_error("choose a DICOM file or folder to send")
             return None
         try:
             client = self.server_row.client()
         except RadviewError as err:
-            self._show_error(str(err))
+            self.show_error(str(err))
             return None
         self.table.setRowCount(0)
         self.statuses = []
         self.worker = StoreWorker(client, [path], self)
         self.worker.status.connect(self._add_row)
-        self.worker.progress.connect(lambda f, m: (self.progress.setValue(int(f * 1000)), self.status.setText(m)))
+        self.worker.progress.connect(self.show_progress)
         self.worker.finished_ok.connect(self._on_done)
         self.worker.failed.connect(self._on_failed)
-        self.status.setStyleSheet("")
-        self.status.setText("sending...")
+        self.show_status("sending...")
         self._set_running(True)
         self.worker.start()
         return self.worker
-
-    def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
 
     def _add_row(self, status) -> None:
         self.statuses.append(status)
@@ -121,21 +111,17 @@ class SendToPacsDialog(QDialog):
         stored = sum(s.state in ("stored", "warning") for s in statuses)
         self.progress.setValue(1000)
         if failed:
-            self._show_error(f"{len(failed)} of {stored + len(failed)} instances not stored")
+            self.show_error(f"{len(failed)} of {stored + len(failed)} instances not stored")
         else:
-            self.status.setText(f"{stored} instances stored")
+            self.show_status(f"{stored} instances stored")
 
     def _on_failed(self, message: str) -> None:
         self._set_running(False)
-        self._show_error(message)
+        self.show_error(message)
 
     def _set_running(self, running: bool) -> None:
         self.send_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-
-    def _show_error(self, message: str) -> None:
-        self.status.setText(f"Error: {message}")
-        self.status.setStyleSheet("color: #c00000")
 
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "DICOM file to send", "", "DICOM (*.dcm);;All files (*)")
@@ -146,9 +132,3 @@ class SendToPacsDialog(QDialog):
         path = QFileDialog.getExistingDirectory(self, "DICOM folder to send")
         if path:
             self.path_edit.setText(path)
-
-    def done(self, result: int) -> None:  # noqa: D401 - QDialog API: closing cancels and waits for the job
-        if self.worker is not None and self.worker.isRunning():
-            self.worker.cancel()
-            self.worker.wait(10000)
-        super().done(result)
