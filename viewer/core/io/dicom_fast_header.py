@@ -197,7 +197,8 @@ def _walk_file(path: str, f: BinaryIO, head: bytes, size: int, defer_size: int) 
         raise _Unhandled("empty data set or VR encoding differs from the transfer syntax")
     elements = walk.elements(implicit)
 
-    remember(Walked(head, size, defer_size, list(meta.values()), list(elements.values()), implicit))
+    remember(Walked(head, size, defer_size, list(meta.values()), list(elements.values()), implicit,
+                    pydicom.config.use_none_as_empty_text_VR_value))
     return file_dataset(path, preamble, meta, elements, implicit)
 
 

@@ -29,7 +29,7 @@ _UNDEFINED = 0xFFFFFFFF
 _TRANSFER_SYNTAX, _CHARSET = 0x00020010, 0x00080005
 _VR_LENGTH_32 = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
 _new_tuple = tuple.__new__
-#: Attribute values a remembered dataset state may hold: shared as they are, or copied per file (containers).
+#: Attribute values a remembered dataset state may hold: shared as they are, or (containers) copied per file.
 _IMMUTABLE = (type(None), bool, int, float, str, bytes, tuple, type(open))
 _CONTAINERS = (dict, list)
 #: Layouts kept (per file size: the few most recent), so a folder of several series keeps each one's.
@@ -44,7 +44,9 @@ class _Elements:
     def __init__(self, raws: list[RawDataElement], implicit: bool):
         self.implicit = implicit
         self.tags = tuple(BaseTag(r.tag) for r in raws)
-        self.vrs, self.lengths, self.tells = (tuple(r[i] for r in raws) for i in (1, 2, 4))
+        self.vrs = tuple(r.VR for r in raws)
+        self.lengths = tuple(r.length for r in raws)
+        self.tells = tuple(r.value_tell for r in raws)
         #: where each element's tag/VR/length bytes are
         self.structure = [slice(r.value_tell - _header_length(r, implicit), r.value_tell) for r in raws]
         #: the value of each element: cut from the file, or the same in every file (None: deferred; empty)
@@ -77,14 +79,19 @@ def _header_length(raw: RawDataElement, implicit: bool) -> int:
 _PER_FILE = ("_dict", "file_meta", "filename", "preamble", "timestamp")
 
 
+def _copyable(value: object) -> bool:
+    """True for an immutable value, or a container of immutable values (copied for each file)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return all(isinstance(v, _IMMUTABLE) and not isinstance(v, tuple) for v in value)
+    return isinstance(value, _IMMUTABLE)
+
+
 def _state(obj: object, skip: tuple[str, ...] = ()) -> dict | None:
     """``obj``'s attributes but ``skip``, or None when one is of a kind this module does not copy."""
     state = {k: v for k, v in obj.__dict__.items() if k not in skip}
-    for value in state.values():
-        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
-        if not isinstance(value, _IMMUTABLE + _CONTAINERS) or not all(isinstance(v, _IMMUTABLE) for v in items):
-            return None
-    return state
+    return state if all(_copyable(v) for v in state.values()) else None
 
 
 def _restore(cls: type, state: dict) -> object:
@@ -129,6 +136,7 @@ class Walked(NamedTuple):
     meta: list[RawDataElement]
     data: list[RawDataElement]
     implicit: bool
+    none_as_empty: bool  # pydicom's setting that gave the empty values
 
 
 class HeaderLayout:
@@ -137,7 +145,7 @@ class HeaderLayout:
     def __init__(self, walked: Walked, groups: tuple[_Elements, _Elements], states: tuple[_Converted, _Converted]):
         self.meta, self.data = groups
         self.meta_state, self.data_state = states
-        self.none_as_empty = config.use_none_as_empty_text_VR_value  # decides the raw empty values
+        self.none_as_empty = walked.none_as_empty
         values = {t: v for g in groups for t, v in zip(g.tags, g.values)}  # noqa: B905
         steering = [values[t] for t in (_TRANSFER_SYNTAX, _CHARSET) if t in values]
         self._structure = itemgetter(slice(128, 132), *self.meta.structure, *self.data.structure, *steering)
