@@ -1,11 +1,12 @@
-"""Files read by a remembered header layout give exactly the dataset pydicom gives; any other file is walked.
+"""The fast paths of DICOM loading give exactly what the general ones give.
 
-Pins: the files of a series that share a layout are read by it (no walk) and equal pydicom's dataset,
-attributes and file meta included, in both VR encodings, with nothing shared between two files that a
-change to one would show in the other; a file of the same size whose structure differs (an extra private
-tag in place of a shorter value) is not read by the layout, and its series still loads bit-exact with
-the right geometry; a flipped byte in a value reads as pydicom reads it, one in the structure sends the
-file back to the walk.
+Header layouts: the files of a series that share a layout are read by it (no walk) and equal pydicom's
+dataset, attributes and file meta included, in both VR encodings, with nothing shared between two files
+that a change to one would show in the other; a file of the same size whose structure differs (an extra
+private tag in place of a shorter value) is not read by the layout, and its series still loads bit-exact
+with the right geometry; a flipped byte in a value reads as pydicom reads it, one in the structure sends
+the file back to the walk. Batches: slices are decoded in tasks of several whole files, the middle
+slice's file first and alone, each file's frames landing in its own slices.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pydicom
 import pytest
 
 from tests.io.test_load_fast_header import assert_same_dataset
-from viewer.core.io import load_volume
+from viewer.core.io import load_volume, open_series
 from viewer.core.io.dicom_fast_header import CHUNK, read_header_fast
 from viewer.core.io.dicom_header_layout import read_with_layout
 from viewer.core.io.dicom_headers import DEFER_SIZE
@@ -116,3 +117,30 @@ def test_flipped_bytes_in_values_read_as_pydicom_and_in_structure_are_walked(tmp
         fast = read_header_fast(path, DEFER_SIZE)
         if fast is not None:
             assert_same_dataset(fast, pydicom.dcmread(path, defer_size=DEFER_SIZE))
+
+
+def _compressed_series(folder: Path, n: int) -> Volume:
+    """An RLE-compressed CT series of ``n`` slices (decoded by pydicom, file by file)."""
+    values = np.random.default_rng(5).integers(-1024, 3071, size=(n, 12, 10)).astype(np.int16)
+    vol = Volume(values, SPACING, ORIGIN, modality="CT", units="HU")
+    for path in write_dicom_series(vol, folder, study=DicomStudy("rle", "Rle^Test", "RLE")):
+        ds = pydicom.dcmread(path)
+        ds.compress(pydicom.uid.RLELossless)
+        ds.save_as(path)
+    return vol
+
+
+def test_slices_decode_in_batches_of_whole_files_middle_first(tmp_path):
+    vol = _compressed_series(tmp_path, 40)
+    loader = open_series(tmp_path)
+    tasks = loader._tasks(workers=1)
+    assert tasks[0] == [20] and max(len(ks) for ks in tasks) > 1  # the middle alone, then several files a task
+    assert sorted(k for ks in tasks for k in ks) == list(range(40))
+    for ks in tasks:  # each task decodes each of its files into its own slices
+        loader._load_task(ks)
+    assert np.array_equal(loader.volume.array, vol.array)
+
+    seen: list[int] = []
+    loaded = open_series(tmp_path).load(on_slices=seen.extend)
+    assert seen[0] == 20 and sorted(seen) == list(range(40))
+    assert np.array_equal(loaded.array, vol.array)
