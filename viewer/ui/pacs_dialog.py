@@ -269,9 +269,14 @@ def open_retrieved(window, images: list[str], segmentations: list[str]):
         return None
     if segmentations:
         def then_labels(_volume) -> None:
-            window.load_finished.disconnect(then_labels)
+            forget()
             for path in segmentations:
                 window.open_labels(path)
 
+        def forget(*_) -> None:  # once: after this load, loaded or not
+            window.load_finished.disconnect(then_labels)
+            window.load_failed.disconnect(forget)
+
         window.load_finished.connect(then_labels)
+        window.load_failed.connect(forget)
     return window.open_paths(images)
