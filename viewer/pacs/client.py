@@ -48,9 +48,14 @@ class PacsClient(ABC):
     def find_studies(self, query: StudyQuery) -> list[Study]:
         """The studies matching ``query`` (their ``series`` left empty)."""
 
-    @abstractmethod
     def find_series(self, study_uid: str) -> list[Series]:
-        """The series of one study (empty when the server has no such study)."""
+        """The series of one study in series-number order (empty when the server has no such study)."""
+        found = self._find_series(study_uid)
+        return sorted(found, key=lambda s: (s.SeriesNumber is None, s.SeriesNumber or 0, s.SeriesInstanceUID))
+
+    @abstractmethod
+    def _find_series(self, study_uid: str) -> list[Series]:
+        """The series of one study as the server lists them."""
 
     def find(self, query: StudyQuery) -> list[Study]:
         """The studies matching ``query``, each with its series (one series-level find per study)."""

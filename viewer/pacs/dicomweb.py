@@ -72,11 +72,10 @@ class DicomWebClient(PacsClient):
             found = self.web.search_for_studies(fields=list(STUDY_FIELDS), search_filters=query.filters())
         return [Study.from_dataset(Dataset.from_json(d)) for d in found]
 
-    def find_series(self, study_uid: str) -> list[Series]:
+    def _find_series(self, study_uid: str) -> list[Series]:
         with self._http("series search (QIDO-RS)"):
             found = self.web.search_for_series(study_uid, fields=list(SERIES_FIELDS))
-        series = [Series.from_dataset(Dataset.from_json(d)) for d in found]
-        return sorted(series, key=lambda s: (s.SeriesNumber is None, s.SeriesNumber or 0, s.SeriesInstanceUID))
+        return [Series.from_dataset(Dataset.from_json(d)) for d in found]
 
     # ------------------------------------------------------------------ retrieve
     def _retrieve_series(self, study_uid: str, series: Series, staging: StagingFolder, cancel: CancelToken) -> None:

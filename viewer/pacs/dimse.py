@@ -133,10 +133,9 @@ class DimseClient(PacsClient):
         ds = _query_dataset("STUDY", STUDY_FIELDS, query.filters())
         return [Study.from_dataset(d) for d in self._find(ds)]
 
-    def find_series(self, study_uid: str) -> list[Series]:
+    def _find_series(self, study_uid: str) -> list[Series]:
         ds = _query_dataset("SERIES", SERIES_FIELDS, {"StudyInstanceUID": study_uid})
-        found = [Series.from_dataset(d) for d in self._find(ds)]
-        return sorted(found, key=lambda s: (s.SeriesNumber is None, s.SeriesNumber or 0, s.SeriesInstanceUID))
+        return [Series.from_dataset(d) for d in self._find(ds)]
 
     def _sop_classes(self, study_uid: str, series_uid: str) -> list[str]:
         """The SOP classes of a series' instances (an image-level find)."""
