@@ -78,12 +78,15 @@ def task_for(config: TrainConfig) -> Task:
 
 def with_card_inputs(case: Case, card: ModelCard) -> Case:
     """``case`` with images read from files without a modality ("OT": NIfTI, NRRD, MHA) marked as the card's
-    input channels say (CT also in HU): the config states what each training image is."""
+    input channels say, in the units their normalisation needs (CT: HU; ``suv``: SUVbw): the config states
+    what each training image is."""
+    from ai.normalize import REQUIRED_UNITS
+
     images = []
-    for vol, spec in zip(case.images, card.inputs, strict=False):
+    for vol, spec, norm in zip(case.images, card.inputs, card.normalization, strict=False):
         if vol.modality in ("", "OT") and spec.get("modality") not in (None, "any"):
-            vol = vol.with_array(vol.array, modality=spec["modality"],
-                                 units="HU" if spec["modality"] == "CT" else vol.units)
+            units = "HU" if spec["modality"] == "CT" else REQUIRED_UNITS.get(norm.get("kind"), vol.units)
+            vol = vol.with_array(vol.array, modality=spec["modality"], units=units)
         images.append(vol)
     return dataclasses.replace(case, images=images + case.images[len(images):])
 
