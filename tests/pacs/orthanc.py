@@ -16,6 +16,9 @@ ORTHANC = Path("/usr/sbin/Orthanc")
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 #: AE title radview calls Orthanc with in the tests, and the one Orthanc knows for C-MOVE destinations.
 CLIENT_AET = "RADVIEW"
+#: Transfer syntaxes Orthanc accepts over DIMSE: all but RLE Lossless, so a C-STORE of an RLE file is refused.
+ACCEPTED_SYNTAXES = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2",
+                     "1.2.840.10008.1.2.4.*"]
 
 
 def free_ports(n: int) -> list[int]:
@@ -98,6 +101,7 @@ def running_orthanc(workdir: Path, startup_timeout: float = 60.0) -> Iterator[Or
         "Plugins": [str(DICOMWEB_PLUGIN)],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         "DicomModalities": {"radview": [CLIENT_AET, "127.0.0.1", move_port]},
+        "AcceptedTransferSyntaxes": ACCEPTED_SYNTAXES,
         "StorageCompression": False,
         "ConcurrentJobs": 1,
     }

@@ -82,3 +82,11 @@ def test_c_move_to_a_port_nobody_listens_on_fails_and_keeps_nothing(seeded, tmp_
         connect(server.dimse, move_port=other, timeout=5).retrieve(study.study_uid, tmp_path)
     assert "C-MOVE" in one_line(err) and "nothing was kept" in str(err.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_instance_in_a_transfer_syntax_the_server_refuses_fails_alone(orthanc, pydicom_file, tmp_path):
+    """The test Orthanc accepts no RLE Lossless over DIMSE: that file fails, naming why; the others are stored."""
+    rle, good = pydicom_file("MR_small_RLE.dcm"), pydicom_file("CT_small.dcm")
+    result = connect(orthanc.dimse).store([rle, good])
+    assert [(s.path, s.state) for s in result] == [(rle, "failed"), (good, "stored")]
+    assert result[0].message == "the server accepts no MR Image Storage in RLE Lossless"
