@@ -113,3 +113,24 @@ def test_send_to_pacs_shows_each_instance_status(viewer, qtbot, pacs, tmp_path, 
     assert "a PACS cannot file it" in dialog.table.item(0, 1).text()
     dialog.grab().save(str(artifacts / "pacs_send_dialog.png"))
     dialog.close()
+
+
+def test_send_to_pacs_offers_the_exported_seg(viewer, qtbot, open_and_wait, pacs, tmp_path):
+    """Export the segmentation of a DICOM image as DICOM SEG, then File > Send to PACS sends that file."""
+    server, _ = pacs
+    study = make_study(tmp_path, "radview-pacs-gui-export", "PACS-EXPORT", "Export^Patient", "20250707")
+    open_and_wait(viewer, study.ct_dir)
+    assert viewer.open_labels(str(study.seg)) is not None
+    out = tmp_path / "exported" / "liver.dcm"
+    out.parent.mkdir()
+    viewer.export_segmentation(str(out))
+    qtbot.waitUntil(lambda: getattr(viewer, "last_export", "") == str(out), timeout=60000)
+    file_action(viewer, "Send to PA&CS...").trigger()
+    dialog = next(w for w in viewer.findChildren(SendToPacsDialog) if w.isVisible())
+    assert dialog.path_edit.text() == str(out)
+    dialog.server_row.server.setCurrentText(server.dicomweb)
+    worker = dialog.send()
+    qtbot.waitUntil(lambda: not worker.isRunning() and dialog.send_button.isEnabled(), timeout=30000)
+    assert dialog.table.rowCount() == 1 and dialog.table.item(0, 0).text() == "STORED"
+    assert server.has_instance(dialog.table.item(0, 3).text())
+    dialog.close()

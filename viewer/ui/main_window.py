@@ -571,6 +571,7 @@ class MainWindow(QMainWindow):
             return None
         worker = export_worker(self.session, seg, path, self)
         worker.finished_ok.connect(lambda paths: self.statusBar().showMessage(f"exported {paths[0]} and {paths[1]}"))
+        worker.finished_ok.connect(lambda paths: setattr(self, "last_export", str(paths[0])))  # for Send to PACS
         worker.failed.connect(self._tell_error)
         self.task_worker = worker
         worker.start()
@@ -608,10 +609,11 @@ class MainWindow(QMainWindow):
         return dialog
 
     def send_to_pacs_dialog(self, path: str = ""):
-        """Show File > Send to PACS (non-modal), e.g. for an exported DICOM SEG; returns the dialog."""
+        """Show File > Send to PACS (non-modal), by default on the last DICOM SEG exported; returns the dialog."""
         from viewer.ui.pacs_send_dialog import SendToPacsDialog
 
-        dialog = SendToPacsDialog(self, path)
+        last = getattr(self, "last_export", "")
+        dialog = SendToPacsDialog(self, path or (last if last.lower().endswith(".dcm") else ""))
         dialog.show()
         return dialog
 
