@@ -13,7 +13,7 @@ from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 from viewer.pacs.address import DEFAULT_AET, ServerAddress, check_aet, parse_address
 from viewer.pacs.errors import RetrieveError, UnknownStudyError
 from viewer.pacs.instances import Instance, StoreStatus, collect_instances
-from viewer.pacs.query import Series, Study, StudyQuery
+from viewer.pacs.query import Series, Study, StudyQuery, in_series_order
 from viewer.pacs.staging import StagingFolder, safe_name
 
 #: Status message of the instances a cancelled store did not send.
@@ -50,8 +50,7 @@ class PacsClient(ABC):
 
     def find_series(self, study_uid: str) -> list[Series]:
         """The series of one study in series-number order (empty when the server has no such study)."""
-        found = self._find_series(study_uid)
-        return sorted(found, key=lambda s: (s.SeriesNumber is None, s.SeriesNumber or 0, s.SeriesInstanceUID))
+        return in_series_order(self._find_series(study_uid))
 
     @abstractmethod
     def _find_series(self, study_uid: str) -> list[Series]:

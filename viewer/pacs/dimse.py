@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
@@ -22,7 +22,7 @@ from viewer.pacs.address import ServerAddress
 from viewer.pacs.client import DEFAULT_TIMEOUT, NOT_SENT_CANCELLED, PacsClient
 from viewer.pacs.errors import AssociationRejectedError, PacsError, PacsUnreachableError, RetrieveError
 from viewer.pacs.instances import Instance, StoreStatus
-from viewer.pacs.query import SERIES_FIELDS, STUDY_FIELDS, Series, Study, StudyQuery
+from viewer.pacs.query import SERIES_FIELDS, STUDY_FIELDS, Series, Study, StudyQuery, in_series_order
 from viewer.pacs.staging import StagingFolder
 
 # C-STORE sends each file's bytes from disk as they are (no decode / re-encode): "pixels and headers as stored".
@@ -114,28 +114,43 @@ class DimseClient(PacsClient):
         return error(f"no answer to the {what} within {self.timeout:g} s", self.address)
 
     # ------------------------------------------------------------------ find
-    def _find(self, query: Dataset) -> list[Dataset]:
+    def _find_association(self) -> AbstractContextManager:
+        """An association for C-FINDs (study root)."""
+        return self._association([(StudyRootQueryRetrieveInformationModelFind, _UNCOMPRESSED)])
+
+    def _find(self, query: Dataset, assoc=None) -> list[Dataset]:
+        """The identifiers a C-FIND of ``query`` returns, on ``assoc`` or on an association of its own."""
+        if assoc is None:
+            with self._find_association() as own:
+                return self._find(query, own)
         model = StudyRootQueryRetrieveInformationModelFind
         out = []
-        with self._association([(model, _UNCOMPRESSED)]) as assoc:
+        since = time.monotonic()
+        for status, identifier in assoc.send_c_find(query, model):
+            if "Status" not in status:
+                raise self._no_answer("C-FIND", PacsError, since)
             since = time.monotonic()
-            for status, identifier in assoc.send_c_find(query, model):
-                if "Status" not in status:
-                    raise self._no_answer("C-FIND", PacsError, since)
-                since = time.monotonic()
-                if status.Status in _PENDING:
-                    out.append(identifier)
-                elif status.Status != 0:
-                    raise PacsError(f"C-FIND failed with status {_status_text(status)}", self.address)
+            if status.Status in _PENDING:
+                out.append(identifier)
+            elif status.Status != 0:
+                raise PacsError(f"C-FIND failed with status {_status_text(status)}", self.address)
         return out
 
-    def find_studies(self, query: StudyQuery) -> list[Study]:
-        ds = _query_dataset("STUDY", STUDY_FIELDS, query.filters())
-        return [Study.from_dataset(d) for d in self._find(ds)]
+    def find(self, query: StudyQuery) -> list[Study]:
+        """The matching studies with their series, all found on one association."""
+        with self._find_association() as assoc:
+            studies = self.find_studies(query, assoc)
+            for study in studies:
+                study.series = in_series_order(self._find_series(study.StudyInstanceUID, assoc))
+        return studies
 
-    def _find_series(self, study_uid: str) -> list[Series]:
+    def find_studies(self, query: StudyQuery, assoc=None) -> list[Study]:
+        ds = _query_dataset("STUDY", STUDY_FIELDS, query.filters())
+        return [Study.from_dataset(d) for d in self._find(ds, assoc)]
+
+    def _find_series(self, study_uid: str, assoc=None) -> list[Series]:
         ds = _query_dataset("SERIES", SERIES_FIELDS, {"StudyInstanceUID": study_uid})
-        return [Series.from_dataset(d) for d in self._find(ds)]
+        return [Series.from_dataset(d) for d in self._find(ds, assoc)]
 
     def _sop_classes(self, study_uid: str, series_uid: str) -> list[str]:
         """The SOP classes of a series' instances (an image-level find)."""

@@ -65,6 +65,11 @@ class Series:
                    _int(ds, "SeriesNumber"), _int(ds, "NumberOfSeriesRelatedInstances"))
 
 
+def in_series_order(series: list[Series]) -> list[Series]:
+    """``series`` sorted by SeriesNumber (unnumbered last), then UID."""
+    return sorted(series, key=lambda s: (s.SeriesNumber is None, s.SeriesNumber or 0, s.SeriesInstanceUID))
+
+
 @dataclass
 class Study:
     """One study as the PACS lists it, with its series (filled by a series-level find)."""
