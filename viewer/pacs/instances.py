@@ -43,9 +43,10 @@ class StoreStatus:
         return self.state != "failed"
 
     def line(self) -> str:
-        """One line for the terminal: ``STATE path [UID]: message``."""
+        """One line for the terminal: ``STATE path [UID]: message`` (no message when it only repeats the state)."""
         uid = f" [{self.sop_instance_uid}]" if self.sop_instance_uid else ""
-        return f"{self.state.upper():8} {self.path}{uid}: {self.message}"
+        message = "" if self.message == self.state else f": {self.message}"
+        return f"{self.state.upper():8} {self.path}{uid}{message}"
 
 
 def read_instance(path: Path) -> Instance:
