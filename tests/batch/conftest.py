@@ -85,7 +85,7 @@ def dask_cluster(tmp_path):
             proc.terminate()
         for proc in procs:
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=5)  # a worker may linger on SIGTERM; nothing of it is needed
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

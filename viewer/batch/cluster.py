@@ -23,6 +23,12 @@ def default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+def local_threads(workers: int | None) -> int:
+    """torch CPU threads per case for a local cluster of ``workers`` processes: the cores shared out (more
+    threads than cores between the processes made inference ~20x slower)."""
+    return max(1, (os.cpu_count() or 1) // (workers or default_workers()))
+
+
 @contextmanager
 def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator:
     """A connected ``distributed.Client``, closed on exit. No ``scheduler``: a LocalCluster of ``workers``

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from viewer.batch.case import CaseResult, segment_case
-from viewer.batch.cluster import dask_client
+from viewer.batch.cluster import dask_client, local_threads
 from viewer.batch.model_plugin import ModelPlugin
 from viewer.batch.naming import output_names
 from viewer.batch.summary import write_summary
@@ -78,7 +78,8 @@ def run_batch(inputs: list, model: str, out_dir, *, scheduler: str | None = None
             client.subscribe_topic(topic, lambda event: on_start(event[1]["case"], event[1]["worker"]))
         try:
             progress(0.0, "loading the model on the workers")
-            client.register_plugin(ModelPlugin(model_ref, device), name=plugin)
+            threads = local_threads(workers) if scheduler is None else None  # a cluster's hosts: every core
+            client.register_plugin(ModelPlugin(model_ref, device, threads), name=plugin)
             cases = _run_cases(client, sources, outputs, plugin, topic, progress)
             attempts = Counter(msg["case"] for _, msg in client.get_events(topic))
         finally:
