@@ -8,7 +8,9 @@ correction; heat maps and detections go to the ViewerState, which every view dra
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -27,14 +29,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from viewer.core.errors import RadviewError
 from viewer.core.progress import CancelToken
 from viewer.core.session import ai_result_segmentation
 from viewer.ui.colour_bar import ColourBar
+from viewer.ui.finetune_action import finetune_row
 from viewer.ui.job_widgets import job_widgets
 from viewer.ui.state import ViewerState
 from viewer.ui.synthesize_action import synthesize_button
 from viewer.ui.workers import Worker
 
+log = logging.getLogger(__name__)
 #: Default half size (mm) of the box ROI set around the crosshair.
 ROI_HALF_SIZE_MM = 60.0
 #: The explanation maps the panel toggles (ai.explain.METHODS) and their button texts.
@@ -142,7 +147,9 @@ class AiPanel(QWidget):
         self._maps: dict[tuple, object] = {}  # (method, model id, label) -> explanation map of this image
         self._map_job: str | None = None  # the map the running job computes
         self._shown_map: str | None = None  # the map shown as the heat map
-        self._cards = []
+        self._cards, self._folders = [], []  # installed models' cards and folders, in list order
+        self.finetune = finetune_row(self)  # "Improve this model with my corrected masks" and its epochs
+        layout.insertWidget(layout.indexOf(self.synthesize_button) + 1, self.finetune)
         state.volume_changed.connect(self._on_volume)
         state.roi_changed.connect(self._show_roi)
         self.refresh()
@@ -209,15 +216,27 @@ class AiPanel(QWidget):
         return box
 
     def refresh(self) -> None:
-        """Re-read the installed models (no torch import: cards are JSON)."""
-        from ai.registry import list_models
+        """Re-read the installed models, built-in then the user's (no torch import: cards are JSON); a broken
+        one is skipped with a log message."""
+        from ai.registry import model_folders, read_card
 
-        self._cards = list_models()
+        self._cards, self._folders = [], []
+        for folder in model_folders():
+            try:
+                self._cards.append(read_card(folder))
+            except RadviewError as err:
+                log.warning("%s", err)
+                continue
+            self._folders.append(folder)
         self.models.clear()
         for c in self._cards:
             self.models.addItem(f"{c.name} ({c.id} {c.version})")
         if self._cards:
             self.models.setCurrentRow(0)
+
+    def select_folder(self, folder) -> None:
+        """Select the listed model in ``folder`` (e.g. a version fine-tuned here)."""
+        self.models.setCurrentRow(self._folders.index(Path(folder)))
 
     def _show_card(self, row: int) -> None:
         self._maps_off()
@@ -242,9 +261,20 @@ class AiPanel(QWidget):
             f"<p>Licence: {c.license}</p>")
 
     @property
-    def current_model_id(self) -> str | None:
+    def current_card(self):
+        """The selected model's card, or None."""
         row = self.models.currentRow()
-        return self._cards[row].id if 0 <= row < len(self._cards) else None
+        return self._cards[row] if 0 <= row < len(self._cards) else None
+
+    @property
+    def current_model_id(self) -> str | None:
+        return self.current_card.id if self.current_card is not None else None
+
+    @property
+    def current_model_path(self) -> str | None:
+        """The selected model's folder: what jobs load (a fine-tuned version shares its parent's id)."""
+        row = self.models.currentRow()
+        return str(self._folders[row]) if 0 <= row < len(self._folders) else None
 
     @property
     def model_ids(self) -> list[str]:
@@ -298,6 +328,12 @@ class AiPanel(QWidget):
         run (``on_result`` called at once, returns None) or from a new background run (returns the worker).
         With ``layer``, a new run also makes the AI-written Segmentation in the background: ``on_result(result,
         segmentation)`` (a reused result gets ``on_result(result)``)."""
+        from ai.registry import find_model
+
+        try:  # one key per model folder, whether it was named by id (the compare panel) or by folder
+            model_id = str(find_model(model_id))
+        except RadviewError:
+            pass  # the job says what is wrong
         key = (model_id, self.state.roi, self.tta.isChecked())
         if key in self._results:
             on_result(self._results[key])
@@ -309,14 +345,14 @@ class AiPanel(QWidget):
             on_result(result, *made)
 
         job = segment_job(model_id, self.state.volume, tta=key[2], roi=key[1], layer=layer)
-        return self.start_job(f"running {model_id}", job, keep)
+        return self.start_job(f"running {Path(model_id).name}", job, keep)  # an id, or a folder named after it
 
     def run_model(self) -> AiWorker | None:
         """Segment the current volume (or box ROI) with the selected model; the result is a new AI-written
         segmentation on the full image grid."""
         if not self._ready():
             return None
-        return self.segmentation(self.current_model_id, self._adopt_segmentation, layer=True)
+        return self.segmentation(self.current_model_path, self._adopt_segmentation, layer=True)
 
     def explain(self) -> AiWorker | None:
         """Turn the Grad-CAM map of the chosen label on (see show_map)."""
@@ -348,12 +384,12 @@ class AiPanel(QWidget):
         if not self._ready() or (method == "gradcam" and label is None):
             self._uncheck(method)
             return
-        key = (method, self.current_model_id, label if method == "gradcam" else None)
+        key = (method, self.current_model_path, label if method == "gradcam" else None)
         if key in self._maps:
             self._show_map(method, self._maps[key])
             return
         title = f"{MAP_BUTTONS[method]}{f' of {label}' if method == 'gradcam' else ''} ({self.current_model_id})"
-        job = explain_job(self.current_model_id, self.state.volume, method, label if method == "gradcam" else None)
+        job = explain_job(self.current_model_path, self.state.volume, method, label if method == "gradcam" else None)
         if self.start_job(title, job, lambda heat: self._keep_map(key, method, heat)) is None:
             self._uncheck(method)  # busy with another job
         else:
