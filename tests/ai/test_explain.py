@@ -238,3 +238,11 @@ def test_cli_rejects_an_unknown_method(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["explain", "x.nii.gz", "--model", ORGAN_MODEL, "--method", "saliency", "--out", "m.nii.gz"])
     assert exit_.value.code == 2 and "invalid choice: 'saliency'" in capsys.readouterr().err
+
+
+def test_cli_refuses_an_unknown_output_format_before_computing(tmp_path, shared_data, capsys):
+    out = tmp_path / "map.png"
+    assert main(["explain", str(shared_data / "ct_abdomen_3mm.nii.gz"), "--model", ORGAN_MODEL, "--method",
+                 "gradcam", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out}: unknown output format" in err and not out.exists()

@@ -31,21 +31,12 @@ def add_arguments(parser) -> None:
 def write_map(heat, out: Path) -> None:
     """Write the float map with its description in the header (NIfTI descrip, 79 bytes; a NRRD / MetaImage
     field), under a temporary name renamed into place: present means complete."""
-    import SimpleITK as sitk
-
     from viewer.commands.outputs import partial_path
-    from viewer.core.errors import UnsupportedFormatError
-    from viewer.core.io.image_files import WRITE_EXTENSIONS, image_extension
+    from viewer.core.io.image_files import write_image_file
 
-    ext = image_extension(out)
-    if ext not in WRITE_EXTENSIONS:
-        raise UnsupportedFormatError(f"unknown output format; use one of {', '.join(WRITE_EXTENSIONS)}", out)
-    img = heat.to_sitk()
-    img.SetMetaData("ITK_FileNotes", heat.description[:79] if ext.startswith(".nii") else heat.description)
     partial = partial_path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        sitk.WriteImage(img, str(partial), useCompression=ext in (".nii.gz", ".nrrd", ".mha"))
+        write_image_file(heat, partial, notes=heat.description)
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)
@@ -55,10 +46,13 @@ def run(args) -> int:
     from ai.explain import explain
     from ai.registry import load_model
     from viewer.commands.progress_bar import terminal_job
-    from viewer.core.errors import ModelError
+    from viewer.core.errors import ModelError, UnsupportedFormatError
     from viewer.core.io import load_volume
+    from viewer.core.io.image_files import WRITE_EXTENSIONS, image_extension
     from viewer.core.registration.placement import place_on_first
 
+    if image_extension(Path(args.out)) not in WRITE_EXTENSIONS:  # before the work, not after it
+        raise UnsupportedFormatError(f"unknown output format; use one of {', '.join(WRITE_EXTENSIONS)}", args.out)
     if args.method != "gradcam" and args.label:
         raise ModelError(f"--label applies to --method gradcam, not {args.method}")
     if args.method == "uncertainty" and args.layer:

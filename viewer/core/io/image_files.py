@@ -102,9 +102,10 @@ def read_image_sample(path: Path, n_slices: int = SAMPLE_SLICES) -> tuple[Volume
     return _as_volume(_execute(reader.Execute, path), path), full
 
 
-def write_image_file(vol: Volume, path: Path) -> Path:
+def write_image_file(vol: Volume, path: Path, notes: str = "") -> Path:
     """Write ``vol`` with the same voxel values and physical geometry; format from the extension. A synthetic
-    volume's statement (``Volume.synthetic``) goes into the header (NIfTI ``descrip``), and is read back."""
+    volume's statement (``Volume.synthetic``) goes into the header (NIfTI ``descrip``), and is read back;
+    otherwise ``notes`` (what the image is, e.g. an explanation map's method) goes there."""
     import SimpleITK as sitk
 
     path = Path(path)
@@ -113,8 +114,9 @@ def write_image_file(vol: Volume, path: Path) -> Path:
         raise UnsupportedFormatError(f"unknown output format; use one of {', '.join(WRITE_EXTENSIONS)}", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img = vol.to_sitk()
-    if vol.synthetic:  # the flag lives in the file: NIfTI descrip, a NRRD / MetaImage header field
-        img.SetMetaData(FILE_NOTES, vol.synthetic[:NIFTI_DESCRIP_BYTES] if ext.startswith(".nii") else vol.synthetic)
+    notes = vol.synthetic or notes
+    if notes:  # the flag lives in the file: NIfTI descrip, a NRRD / MetaImage header field
+        img.SetMetaData(FILE_NOTES, notes[:NIFTI_DESCRIP_BYTES] if ext.startswith(".nii") else notes)
     try:
         sitk.WriteImage(img, str(path), useCompression=ext in (".nii.gz", ".nrrd", ".mha"))
     except RuntimeError as err:
