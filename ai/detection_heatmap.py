@@ -21,8 +21,8 @@ DEFAULT_MIN_DISTANCE_MM = 12.0
 
 
 def target_sigma_mm(diameter_mm: float) -> float:
-    """Sigma (mm) of the Gaussian heat-map target of a lesion of ``diameter_mm``: a quarter of it, at least 3 mm."""
-    return max(diameter_mm / 4.0, 3.0)
+    """Sigma (mm) of the Gaussian heat-map target of a lesion of ``diameter_mm``: a quarter of it, at least 4 mm."""
+    return max(diameter_mm / 4.0, 4.0)
 
 
 def heatmap_targets(grid: Volume, lesions: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

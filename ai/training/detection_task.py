@@ -1,12 +1,12 @@
-"""Training task of centre-point lesion detectors: heat-map targets, focal + size loss, sensitivity / FPs and FROC.
+"""Training task of centre-point lesion detectors: heat-map targets, focal + Dice + size loss, sensitivity, FPs, FROC.
 
 Targets on the model grid (ai.detection_heatmap.heatmap_targets): ``heat`` (Gaussian per lesion, 1 at its
 centre voxel), ``size`` (diameter / MAX_DIAMETER_MM near centres) and ``size_mask``. Patches are centred on
 lesions (class 1) or on hot voxels far from any lesion (class 2: physiological uptake, the usual false
-positives) or anywhere (ai.training.sampling). Loss: CenterNet's penalty-reduced focal loss on the heat map +
-SIZE_WEIGHT x L1 on the size where ``size_mask``. ``evaluate`` runs the app's decoding (ai.detection_heatmap)
-on each validation case's own grid: a lesion is found when a detection centre lies within MATCH_MM of its
-centre; detections matching no lesion are false positives.
+positives) or anywhere (ai.training.sampling). Loss: CenterNet's penalty-reduced focal loss on the heat map + a
+soft Dice of the heat map + SIZE_WEIGHT x L1 on the size where ``size_mask``. ``evaluate`` runs the app's
+decoding (ai.detection_heatmap) on each validation case's own grid: a lesion is found when a detection centre
+lies within MATCH_MM of its centre; detections matching no lesion are false positives.
 """
 
 from __future__ import annotations
@@ -103,6 +103,9 @@ class DetectionTask:
         if config.loss != LOSS:
             raise ConfigError(f"a detection config's loss is {LOSS!r} (focal heat map + L1 size), got {config.loss!r}",
                               config.path)
+        from monai.losses import DiceLoss
+
+        self.dice = DiceLoss(sigmoid=True, batch=True)
         self.rng = np.random.default_rng(config.seed)
 
     def prepare(self, case: Case, card: ModelCard) -> Sample:
@@ -128,14 +131,15 @@ class DetectionTask:
         return Sample(case.name, image, {"heat": heat, "size": size, "size_mask": mask}, centres)
 
     def loss(self, outputs, targets: dict):
-        """Focal heat-map loss + SIZE_WEIGHT x masked L1 of the sigmoid size channel."""
+        """Focal heat-map loss + soft Dice of the heat map (MONAI, over the batch: dense, so it learns fast) +
+        SIZE_WEIGHT x masked L1 of the sigmoid size channel."""
         import torch
 
         heat, size, mask = (targets[k] if targets[k].ndim == 5 else targets[k][:, None]
                             for k in ("heat", "size", "size_mask"))
         focal = focal_heatmap_loss(outputs[:, :1], heat)
         l1 = (torch.abs(torch.sigmoid(outputs[:, 1:2]) - size) * mask).sum() / mask.sum().clamp(min=1)
-        return focal + SIZE_WEIGHT * l1
+        return focal + self.dice(outputs[:, :1], heat) + SIZE_WEIGHT * l1
 
     def evaluate(self, model: LoadedModel, cases: list[Case], *, device="cpu") -> list[dict]:
         """End to end on the cases' own grids: at the card's threshold, sensitivity (all lesions and those >=

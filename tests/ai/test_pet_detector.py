@@ -1,0 +1,166 @@
+"""The PET lesion detector (pet-lesion-detector): its network, heat-map targets and decoding in world mm, the
+training task through the pipeline, the PET phantoms, and the shipped model on held-out phantoms."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ai.detection_heatmap import MAX_DIAMETER_MM, decode_heatmap, heatmap_targets
+from ai.registry import load_model
+from ai.training.detection_task import froc, match_lesions
+from tests.ai.conftest import copy_builtin_model
+from viewer.cli import main
+from viewer.core.errors import ModelError
+from viewer.core.volume import Volume
+
+MODEL = "pet-lesion-detector"
+CONFIG = "ai/training/configs/pet-lesion-detector.yaml"
+
+
+def grid(shape=(20, 24, 28), spacing=(4.0, 3.0, 2.5), origin=(-30.0, 12.0, 100.0)) -> Volume:
+    """An empty (z, y, x) grid with uneven spacing and an origin off zero."""
+    return Volume(np.zeros(shape, np.float32), spacing, origin)
+
+
+def test_network_shapes_and_gradients():
+    import torch
+
+    from ai.formats.builtin import build_network
+
+    net = build_network({"class": "CenterNetDetector3D", "args": {"in_channels": 1, "channels": [4, 8, 8, 8],
+                                                                   "head_channels": 8}})
+    x = torch.rand(2, 1, 16, 24, 32, requires_grad=True)
+    out = net(x)
+    assert out.shape == (2, 2, 16, 24, 32)
+    out[:, 0, 8, 12, 16].sum().backward()
+    assert net.backbone.conv1.weight.grad.abs().sum() > 0  # the ResNet stem learns from the heat map
+    assert net.backbone.layer4[0].conv1.weight.grad.abs().sum() > 0  # so does the deepest stage
+    assert float(torch.sigmoid(out[:, 0].detach()).mean()) < 0.05  # the focal-loss prior: few lesions at the start
+
+
+def test_only_listed_network_classes_are_built():
+    from ai.formats.builtin import build_network
+
+    with pytest.raises(ModelError, match="os.system"):
+        build_network({"class": "os.system", "args": {}})
+    with pytest.raises(ModelError, match="bad arguments for CenterNetDetector3D"):
+        build_network({"class": "CenterNetDetector3D", "args": {"no_such_argument": 1}})
+
+
+def test_targets_decode_to_their_exact_centres_and_sizes():
+    """Gaussian targets at sub-voxel centres decode (parabola through the log heat) to those centres in world mm,
+    with the box of the given diameter about them."""
+    g = grid()
+    lesions = [{"center_mm": [-3.3, 47.1, 121.7], "diameter_mm": 14.0},
+               {"center_mm": [40.2, 20.5, 140.9], "diameter_mm": 24.0}]
+    heat, size, mask = heatmap_targets(g, lesions)
+    assert heat.max() == 1.0 and np.count_nonzero(heat == 1.0) == 2  # the nearest voxel of each centre
+    assert sorted(np.unique(size[mask > 0]) * MAX_DIAMETER_MM) == pytest.approx([14.0, 24.0])
+    found = decode_heatmap(heat, size * MAX_DIAMETER_MM, g, threshold=0.5, min_distance_mm=10)
+    assert len(found) == 2
+    for d in found:
+        truth = min(lesions, key=lambda le: np.linalg.norm(np.subtract(d["center_mm"], le["center_mm"])))
+        assert np.allclose(d["center_mm"], truth["center_mm"], atol=1e-3)
+        assert np.allclose(np.subtract(d["box_mm"][1], d["box_mm"][0]), truth["diameter_mm"], atol=1e-3)
+        assert set(d) == {"label", "name", "score", "center_mm", "box_mm"} and d["label"] == 1
+
+
+def test_decoding_keeps_the_higher_of_two_close_peaks_and_honours_the_threshold():
+    g = grid()
+    lesions = [{"center_mm": [10.0, 40.0, 120.0], "diameter_mm": 8.0},
+               {"center_mm": [18.0, 40.0, 120.0], "diameter_mm": 8.0}]  # 8 mm apart
+    (h1, s1, _), (h2, s2, _) = (heatmap_targets(g, [le]) for le in lesions)
+    heat, size = np.maximum(0.9 * h1, h2), np.maximum(s1, s2) * MAX_DIAMETER_MM
+    both = decode_heatmap(heat, size, g, threshold=0.5, min_distance_mm=5.0)
+    assert len(both) == 2 and both[0]["score"] > both[1]["score"]
+    (one,) = decode_heatmap(heat, size, g, threshold=0.5, min_distance_mm=12.0)
+    assert np.linalg.norm(np.subtract(one["center_mm"], lesions[1]["center_mm"])) < 1.0  # the higher one
+    assert decode_heatmap(heat * 0.45, size, g, threshold=0.5, min_distance_mm=5.0) == []
+
+
+def test_matching_and_froc():
+    lesions = [{"center_mm": [0, 0, 0], "diameter_mm": 12.0}, {"center_mm": [50, 0, 0], "diameter_mm": 8.0}]
+    dets = [{"center_mm": [3, 0, 0], "score": 0.9}, {"center_mm": [100, 0, 0], "score": 0.6},
+            {"center_mm": [58, 0, 0], "score": 0.4}]
+    errors, fp = match_lesions(dets, lesions)
+    assert errors == [3.0, 8.0] and fp == 1
+    errors, fp = match_lesions(dets, lesions, match_mm=5)
+    assert errors == [3.0, None] and fp == 2
+    curve = froc([(dets, lesions), ([], [])], rates=(0.0, 0.5, 1.0))
+    assert curve == {0.0: 0.5, 0.5: 1.0, 1.0: 1.0}  # the FP at 0.6 costs 0.5 FP per study before the second hit
+
+
+def test_malformed_heatmap_detection_settings_name_the_card(tmp_path):
+    folder = copy_builtin_model(MODEL, tmp_path / "bad", detection={"kind": "heatmap", "threshold": 1.5})
+    with pytest.raises(ModelError, match=r"model\.json: detection threshold"):
+        load_model(str(folder))
+    folder = copy_builtin_model(MODEL, tmp_path / "bad2", detection={"kind": "anchors"})
+    with pytest.raises(ModelError, match=r"model\.json: detection kind"):
+        load_model(str(folder))
+
+
+def test_phantoms_vary_and_are_reproducible():
+    from ai.training.pet_phantom import make_pet_case
+
+    a, b, again = make_pet_case(5), make_pet_case(6), make_pet_case(5)
+    assert a.pet.units == "SUVbw" and a.pet.modality == "PT"
+    assert np.array_equal(a.pet.array, again.pet.array) and a.lesions == again.lesions
+    assert a.pet.array.shape != b.pet.array.shape or a.lesions != b.lesions
+    for case in (a, b):
+        for lesion in case.lesions:  # each lesion is in the field of view and hotter than its surroundings
+            assert 6 * 0.8 <= lesion["diameter_mm"] <= 35 * 1.2
+            assert case.pet.value_at(lesion["center_mm"]) > 1.0
+
+
+def test_two_step_training_through_the_pipeline(tmp_path):
+    """radview's training loop on 2 tiny phantoms (2 steps), then the written model folder detects through the
+    app's path and its card carries the FROC metrics of its validation phantom."""
+    from ai.detection import run_detection
+    from ai.training.config import TrainConfig
+    from ai.training.loop import train
+
+    config = TrainConfig.from_yaml(CONFIG).replace(
+        epochs=1, iterations_per_epoch=2, batch_size=1, patch_size=[16, 16, 16],
+        network={"class": "CenterNetDetector3D", "args": {"in_channels": 1, "channels": [4, 8, 8, 8],
+                                                          "head_channels": 4}},
+        data={"train": [{"kind": "pet_ct_phantom", "seeds": [3, 5]}],
+              "validation": [{"kind": "pet_ct_phantom", "seeds": [6, 7]}]})
+    out = train(config, tmp_path / "model", device="cpu", threads=1)
+    card = json.loads((out / "model.json").read_text())
+    names = {m["name"] for m in card["metrics"]}
+    assert {"sensitivity", "false_positives_per_study", "froc_sensitivity_at_2_fp", "froc_mean"} <= names
+    model = load_model(str(out))
+    from ai.training.pet_phantom import make_pet_case
+
+    result = run_detection(model, [make_pet_case(6).pet], device="cpu")
+    assert result.model_id == MODEL and isinstance(result.detections, list)
+
+
+def test_detect_command_keeps_the_json_shape(demo_study, tmp_path):
+    """`radview detect` on the demo PET DICOM (SUVbw) with the detector: {model, coordinates, detections} with each
+    finding's {label, name, score, center_mm, box_mm}, as the component-based detectors give."""
+    pet = demo_study.pet_dir
+    out = tmp_path / "found.json"
+    low = copy_builtin_model(MODEL, tmp_path / "low", detection={"kind": "heatmap", "threshold": 0.05,
+                                                                 "min_distance_mm": 12.0})  # some findings
+    assert main(["detect", str(pet), "--model", str(low), "--out", str(out), "--device", "cpu"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["model"]["id"] == MODEL and doc["model"]["task"] == "detection" and doc["coordinates"] == "LPS mm"
+    assert doc["detections"]
+    for d in doc["detections"]:
+        assert set(d) == {"label", "name", "score", "center_mm", "box_mm"}
+        assert d["name"] == "lesion" and 0 < d["score"] <= 1 and len(d["center_mm"]) == 3
+        lo, hi = (np.asarray(c) for c in d["box_mm"])
+        assert np.all(lo < d["center_mm"]) and np.all(np.asarray(d["center_mm"]) < hi)
+
+
+def test_segmenting_with_the_detector_is_refused():
+    """A centre-point detector gives no label map: segmentation (radview segment, the AI panel's Run) refuses it."""
+    from ai.engine import run_segmentation
+    from ai.training.pet_phantom import make_pet_case
+
+    with pytest.raises(ModelError, match="centre-point detector"):
+        run_segmentation(load_model(MODEL), [make_pet_case(3).pet], device="cpu")
