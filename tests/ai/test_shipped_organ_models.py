@@ -1,0 +1,100 @@
+"""The shipped abdominal CT organ models: load by id, exact label names, Dice floors on the shared labelled CT and
+on held-out generated CTs, and the attention model's gate coefficients."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ai.registry import find_model, load_model
+
+MODELS = ("ct-abdomen-organs", "ct-abdomen-organs-attention")
+#: the label names the issue requires (lower case, exact)
+REQUIRED = {"liver", "spleen", "kidney_left", "kidney_right", "stomach", "aorta"}
+#: Dice floors, below the measured values (see each card and the report) by a margin for CPU/BLAS differences
+#: measured (U-Net / attention) on the shared CT, a TRAINING case: liver 0.90 / 0.93, spleen 0.91 / 0.91,
+#: kidney_left 0.65 / 0.82; kidney_right fails on it (0.03 / 0.00), so it has no floor
+SHARED_CT_FLOORS = {"liver": 0.85, "spleen": 0.8, "kidney_left": 0.5}
+#: measured on the two held-out generated cases: attention liver 0.62, spleen 0.60 (the U-Net higher)
+GENERATED_FLOORS = {"liver": 0.55, "spleen": 0.45}
+NAMES = "totalsegmentator_total_labels.json"
+#: held-out generated cases: seeds no config trains or validates on
+HELD_OUT = [{"kind": "real_ct_synth", "seeds": [5000, 5001], "image": "ct_abdomen_3mm.nii.gz",
+             "labels": "ct_abdomen_3mm_labels.nii.gz", "names": NAMES},
+            {"kind": "abdomen_ct_phantom", "seeds": [5000, 5001]}]
+
+
+@pytest.fixture(scope="module")
+def labels() -> dict[int, str]:
+    return load_model(MODELS[0]).card.labels
+
+
+def dice_per_label(model_id: str, case, labels: dict[int, str]) -> dict[str, float]:
+    from ai.engine import run_segmentation
+
+    predicted = run_segmentation(load_model(model_id), case.images, device="cpu").labels.array
+    truth = case.labels.array
+    return {name: 2 * float(((predicted == k) & (truth == k)).sum()) / max(int((predicted == k).sum())
+                                                                          + int((truth == k).sum()), 1)
+            for k, name in labels.items() if k}
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_model_loads_by_id_with_the_exact_labels_and_an_honest_card(model_id):
+    model = load_model(model_id)
+    names = set(model.card.labels.values()) - {"background"}
+    assert REQUIRED <= names and all(n == n.lower() for n in names)
+    assert model.card.labels[0] == "background" and model.card.mirror_axes == []  # no left-right flips
+    folder = find_model(model_id)
+    weights = folder / model.card.weights
+    assert weights.stat().st_size < 10 * 2**20
+    import torch
+
+    tensors = torch.load(weights, weights_only=True).values()
+    assert {t.dtype for t in tensors if t.is_floating_point()} == {torch.float16}
+    card = json.loads((folder / "model.json").read_text())
+    assert card["metrics"] and all(m["data"] for m in card["metrics"])  # every metric says what it was measured on
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_model_scores_above_its_floor_on_the_shared_labelled_ct(model_id, shared_data, labels):
+    from ai.training.datasets import load_dataset
+
+    (case,) = load_dataset([{"kind": "files", "images": ["ct_abdomen_3mm.nii.gz"],
+                             "labels": "ct_abdomen_3mm_labels.nii.gz", "names": NAMES}], labels, shared_data)
+    scores = dice_per_label(model_id, case, labels)
+    for name, floor in SHARED_CT_FLOORS.items():
+        assert scores[name] >= floor, (name, scores)
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_model_scores_above_its_floor_on_held_out_generated_cts(model_id, shared_data, labels):
+    from ai.training.datasets import load_dataset
+
+    cases = load_dataset(HELD_OUT, labels, shared_data)
+    scores = [dice_per_label(model_id, case, labels) for case in cases]
+    for name, floor in GENERATED_FLOORS.items():
+        assert np.mean([s[name] for s in scores]) >= floor, (name, scores)
+
+
+def test_attention_model_returns_gate_coefficients(shared_data):
+    import torch
+    from monai.networks.nets import AttentionUnet
+
+    from ai.attention import attention_gates, gate_maps
+    from ai.engine import preprocess
+    from viewer.core.io import load_volume
+
+    model = load_model("ct-abdomen-organs-attention")
+    assert isinstance(model.network, AttentionUnet)
+    x, _ = preprocess(model, [load_volume(shared_data / "ct_abdomen_3mm.nii.gz")])
+    patch = torch.from_numpy(np.ascontiguousarray(x[None, :, :16, :64, :64]))  # sides divisible by 2**3
+    with torch.inference_mode():
+        logits, gates = gate_maps(model.network.float().eval(), patch)
+    assert logits.shape == (1, len(model.card.labels), 16, 64, 64)
+    assert set(gates) == set(attention_gates(model.network)) and len(gates) == 3
+    for coefficients in gates.values():
+        assert coefficients.shape == (1, 1, 16, 64, 64)
+        assert 0 <= float(coefficients.min()) < float(coefficients.max()) <= 1  # weights in 0..1, not constant
