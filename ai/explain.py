@@ -188,7 +188,7 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
 
     def keep_activation(_module, _inputs, out):
         saved["act"] = out.detach().requires_grad_(True)  # the graph starts here
-        return saved["act"]
+        return saved["act"].clone()  # later layers may work in place (ReLU(inplace), +=): not on the leaf
 
     def tile_cam(batch, core):
         inp = batch[:, :channels]

@@ -140,6 +140,19 @@ def test_grad_cam_of_a_detection_model_targets_its_detections(phantom):
     assert near.mean() > 20 * far.mean()
 
 
+def test_grad_cam_of_the_centre_point_detector_peaks_on_a_lesion():
+    """pet-lesion-detector (heat-map peaks above its card's threshold) on the demo PET (phantom seed 0, where this
+    first, weak version finds lesions): the evidence peak lies at a lesion."""
+    from ai.explain import explain
+
+    phantom = make_phantom(0)
+    lesions = [np.array(les["center_pet_mm"]) for les in phantom.truth["lesions"]]
+    pet = _crop_z(phantom.pet, np.mean([c[2] for c in lesions]), 60.0)
+    cam = explain(load_model("pet-lesion-detector"), [pet], "gradcam")
+    peak = cam.index_to_world(np.array(np.unravel_index(np.argmax(cam.array), cam.array.shape)[::-1], float))
+    assert min(np.linalg.norm(peak - c) for c in lesions) < 12.0
+
+
 # ---------------------------------------------------------------------------------------------- attention
 def test_attention_gates_are_returned_with_the_input_shape_finest_first():
     import torch
