@@ -25,7 +25,7 @@ COMMAND_MODULES = (
     "pacs",
     "batch",
     "train",
-    "train",
+    "finetune",
     "explain",
     "synthesize",
 )
