@@ -14,6 +14,7 @@ from ai.engine import SegmentationResult
 from ai.model import ModelCard
 from ai.registry import load_model
 from tests.ai.conftest import copy_builtin_model, write_model
+from tests.ai.synthesis_fixture import write_translation_model
 from viewer.cli import main
 from viewer.core.errors import ModelError
 from viewer.core.phantom import make_phantom
@@ -129,9 +130,7 @@ def test_a_segmentation_model_gives_one_finding_per_organ():
 
 
 def test_models_that_do_not_detect_are_refused(tmp_path):
-    folder = write_model(tmp_path / "translator")
-    card = json.loads((folder / "model.json").read_text())
-    (folder / "model.json").write_text(json.dumps({**card, "task": "translation"}))
+    folder = write_translation_model(tmp_path / "translator", steps=2)
     with pytest.raises(ModelError, match="is a translation model; detection needs a detection or segmentation"):
         run_detection(load_model(str(folder)), [make_phantom(3).pet], device="cpu")
 
