@@ -10,7 +10,8 @@ from viewer.core.errors import ModelError
 #: MONAI network classes a card may name (no arbitrary imports from a model file).
 NETWORKS = {"UNet", "AttentionUnet", "BasicUNet"}
 #: radview's own network classes a card may name -> the ai.nets module defining each.
-RADVIEW_NETWORKS = {"CenterNetDetector3D": "ai.nets.detector", "AttentionBlocksUNet": "ai.nets.unet_variants"}
+RADVIEW_NETWORKS = {"CenterNetDetector3D": "ai.nets.detector", "AttentionBlocksUNet": "ai.nets.unet_variants",
+                    "FeatureFusionUNet": "ai.nets.fusion", "DecisionFusionUNet": "ai.nets.fusion"}
 
 
 def network_class(name):
@@ -32,7 +33,7 @@ def build_network(spec: dict):
     build = network_class(cls)
     try:
         return build(**spec.get("args", {}))
-    except TypeError as err:
+    except (TypeError, ValueError) as err:  # unknown / missing argument, or a value the network refuses
         raise ModelError(f"bad arguments for {cls}: {err}") from err
 
 
