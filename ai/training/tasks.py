@@ -150,17 +150,40 @@ class SegmentationTask:
         from ai.engine import run_segmentation
 
         scores: dict[int, list[float]] = {k: [] for k in self.labels if k}
+        findings = []
         for case in cases:
-            predicted = run_segmentation(model, case.images, device=device).labels.array
+            result = run_segmentation(model, case.images, device=device)
+            predicted = result.labels.array
             truth = case.labels.array
             for k in scores:
                 d = dice(predicted == k, truth == k)
                 if d is not None:
                     scores[k].append(d)
+            findings.append((result, case.lesions))
         data = describe_cases(cases)
         metrics = [{"name": f"dice_{self.labels[k]}", "value": round(float(np.mean(v)), 4), "data": data}
                    for k, v in scores.items() if v]
         if metrics:
             metrics.append({"name": "mean_dice", "value": round(float(np.mean([m["value"] for m in metrics])), 4),
                             "data": data})
+        if any(lesions for _, lesions in findings):
+            metrics += lesion_metrics(findings, model, data)
         return metrics
+
+
+def lesion_metrics(findings: list[tuple], model: LoadedModel, data: str) -> list[dict]:
+    """``lesion_sensitivity`` and ``lesion_false_positives_per_study`` of segmentations [(SegmentationResult, the
+    case's lesions [{center_mm, diameter_mm}])]: the app's findings (ai.detection: connected components of every
+    label) matched to lesions by centre distance (ai.training.detection_task.match_lesions)."""
+    from ai.detection import card_min_voxels, detections_from_labels
+    from ai.training.detection_task import MATCH_MM, match_lesions
+
+    found = total = false = 0
+    for result, lesions in findings:
+        errors, fp = match_lesions(detections_from_labels(result, card_min_voxels(model.card)), lesions)
+        found += sum(e is not None for e in errors)
+        total += len(errors)
+        false += fp
+    data = f"{data}; a lesion is found when a connected component's centre lies within {MATCH_MM:g} mm of its centre"
+    return [{"name": "lesion_sensitivity", "value": round(found / total, 4) if total else None, "data": data},
+            {"name": "lesion_false_positives_per_study", "value": round(false / len(findings), 4), "data": data}]
