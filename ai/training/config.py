@@ -22,6 +22,10 @@ Shape (every key listed here; unknown keys are refused with the file and the key
                    intensity_scale: 0.1, gamma: [0.7, 1.5], noise_std: 0.03, blur_sigma: [0.0, 1.0],
                    flip_axes: [], probability: 0.5}
     loss: dice_ce                             # ai.training.losses.LOSSES
+    edge_weight: 0.5                          # + edge_weight x boundary loss of an edge head (default 0: none)
+    adversarial: {mode: pix2pix, critic: patchgan, weight: 0.05}   # a critic trained against the network
+    output: {modality: CT, units: HU, kind: linear, scale: 1000, offset: -1000}  # translation cards
+    anatomy: brain                            # translation cards: the region trained on
     optimizer: {name: adamw, lr: 0.002, weight_decay: 0.00001}
     epochs: 40
     iterations_per_epoch: 50
@@ -97,6 +101,26 @@ class EarlyStopping:
 
 
 @dataclass
+class Adversarial:
+    """Adversarial training (ai.training.adversarial): a critic trained against the network, alternating steps.
+
+    ``mode`` pix2pix (the critic judges (input, output) pairs; translation and segmentation) or cyclegan
+    (translation from unpaired images: two generators, two critics, cycle and identity losses); ``critic``
+    patchgan (least-squares PatchGAN) or multiscale_l1 (SegAN: L1 between the critic's multi-scale features of
+    the input masked by the prediction and by the truth); ``weight`` of the adversarial term against the
+    supervised loss; ``cycle_weight`` / ``identity_weight`` (cyclegan); the critic's Adam ``critic_lr`` and
+    feature ``critic_channels`` per level."""
+
+    mode: str = "pix2pix"
+    critic: str = "patchgan"
+    weight: float = 0.05
+    cycle_weight: float = 10.0
+    identity_weight: float = 5.0
+    critic_lr: float = 2e-4
+    critic_channels: list[int] = field(default_factory=lambda: [16, 32, 64])
+
+
+@dataclass
 class Init:
     """Transfer learning: copy the ``part`` (``encoder`` or ``all``) of another model (an id, a model folder, or
     a state-dict file) into the new network before training."""
@@ -126,6 +150,10 @@ class TrainConfig:
     sampling: Sampling = field(default_factory=Sampling)
     augmentation: Augmentation = field(default_factory=Augmentation)
     loss: str = "dice_ce"
+    edge_weight: float = 0.0
+    adversarial: Adversarial | None = None
+    output: dict = field(default_factory=dict)
+    anatomy: str = ""
     optimizer: Optimizer = field(default_factory=Optimizer)
     epochs: int = 10
     iterations_per_epoch: int = 50
@@ -164,7 +192,7 @@ class TrainConfig:
         return ModelCard(id=self.id, version=self.version, name=self.name, task=self.task, inputs=self.inputs,
                          normalization=self.normalization, labels=dict(self.labels), spacing=self.spacing,
                          patch_size=list(self.patch_size), network=self.network, mirror_axes=list(self.mirror_axes),
-                         detection=dict(self.detection), **docs)
+                         detection=dict(self.detection), output=dict(self.output), anatomy=self.anatomy, **docs)
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with ``changes`` (e.g. ``epochs=2``); ``raw`` records them so the card shows what ran."""
@@ -202,7 +230,8 @@ class _Parser:
             self.fail(f"missing key(s) {', '.join(missing)}")
         values = {"id": self.text(data, "id"), "version": str(data["version"]), "name": self.text(data, "name"),
                   "task": self.text(data, "task"), "inputs": self.dicts(data, "inputs"),
-                  "normalization": self.dicts(data, "normalization"), "labels": self.labels(data["labels"]),
+                  "normalization": self.dicts(data, "normalization"),
+                  "labels": self.labels(data["labels"], translation=data["task"] == "translation"),
                   "network": self.network(data["network"]), "data": self.data(data["data"])}
         if len(values["normalization"]) != len(values["inputs"]):
             self.fail("normalization needs one entry per input channel")
@@ -221,6 +250,14 @@ class _Parser:
             values["augmentation"].flip_axes = self.axes(values["augmentation"].flip_axes, "augmentation.flip_axes")
         if "loss" in data:
             values["loss"] = self.text(data, "loss")
+        if "edge_weight" in data:
+            values["edge_weight"] = self.number(data["edge_weight"], "edge_weight")
+        if data.get("adversarial") is not None:
+            values["adversarial"] = self.section(data["adversarial"], "adversarial", Adversarial)
+        if "output" in data:
+            values["output"] = self.mapping(data, "output")
+        if "anatomy" in data:
+            values["anatomy"] = self.text(data, "anatomy")
         for key, minimum in (("epochs", 1), ("iterations_per_epoch", 1), ("batch_size", 1), ("seed", 0)):
             if key in data:
                 values[key] = self.integer(data[key], key, minimum)
@@ -256,6 +293,11 @@ class _Parser:
             self.fail(f"{key} must be a whole number >= {minimum}, got {value!r}")
         return value
 
+    def number(self, value, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            self.fail(f"{key} must be a number >= 0, got {value!r}")
+        return float(value)
+
     def numbers(self, data: dict, key: str, n: int, kind: type) -> list:
         value = data[key]
         ok = isinstance(value, list) and len(value) == n and all(
@@ -269,11 +311,15 @@ class _Parser:
             self.fail(f"{key} must list model-grid axes 0 (x), 1 (y), 2 (z), got {value!r}")
         return sorted(set(value))
 
-    def labels(self, value) -> dict[int, str]:
+    def labels(self, value, translation: bool = False) -> dict[int, str]:
         try:
-            labels = {int(k): str(v) for k, v in dict(value).items()}
+            labels = {int(k): str(v) for k, v in dict(value or {}).items()}
         except (TypeError, ValueError):
             self.fail(f"labels must map whole-number ids to names, e.g. {{0: background, 1: liver}}, got {value!r}")
+        if translation:  # a translation model gives an image, not labels (ai.translation)
+            if labels:
+                self.fail(f"labels of a translation model must be {{}} (it gives an image), got {value!r}")
+            return labels
         if 0 not in labels or any(k < 0 or k > 255 for k in labels) or len(labels) < 2:
             self.fail(f"labels need 0 (background) and at least one label id 1..255, got {value!r}")
         return labels

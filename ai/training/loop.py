@@ -4,8 +4,10 @@
 calls with cases it already holds. Each epoch draws ``iterations_per_epoch`` batches of patches (centres balanced
 over labels, ai.training.sampling), augments them (ai.training.augment), steps AdamW (AMP + GradScaler on CUDA
 only), then validates through the task's ``evaluate`` (end to end on the validation cases' own grids) and writes
-``out/checkpoint.pt`` (network, optimiser, scheduler, scaler, history, best weights). Every epoch's random
-streams are seeded from (seed, epoch), so a run resumed from its checkpoint continues exactly as an
+``out/checkpoint.pt`` (network, optimiser, scheduler, scaler, history, best weights). An adversarial task (one
+with critics, ai.training.adversarial) alternates a critic step and a generator step per batch instead; its
+critics, their optimiser and scaler and its companion networks are checkpointed too, and never shipped. Every
+epoch's random streams are seeded from (seed, epoch), so a run resumed from its checkpoint continues exactly as an
 uninterrupted one. The best epoch's weights (by the early-stopping metric; the training loss when there is no
 validation data) become the model folder (ai.training.model_folder).
 """
@@ -88,6 +90,7 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
 
     from ai.engine import select_device
     from ai.formats.builtin import build_network
+    from ai.training.adversarial import build_adversaries, is_adversarial
     from ai.training.augment import build_augmentation, margin_factor
     from ai.training.model_folder import write_model_folder
 
@@ -108,12 +111,17 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
     torch.manual_seed(config.seed)
     net = build_network(config.network).to(dev)
     patch = tuple(int(v) for v in config.patch_size[::-1])  # (z, y, x)
-    optimizer = make_optimizer(config, net)
+    side = None
+    if is_adversarial(task):
+        side = build_adversaries(task, config, dev)
+    elif config.adversarial is not None:
+        raise ConfigError(f"task {config.task!r} has no adversarial training: remove 'adversarial'", config.path)
+    optimizer = make_optimizer(config, net, *([side.companions] if side and side.companions is not None else []))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(config, e))
     scaler = torch.amp.GradScaler("cuda", enabled=dev.type == "cuda")
     state = RunState()
     if resume:
-        state = restore(out / CHECKPOINT, config, net, optimizer, scheduler, scaler)
+        state = restore(out / CHECKPOINT, config, net, optimizer, scheduler, scaler, side)
     elif config.init is not None:
         from ai.training.transfer import initialise
 
@@ -128,8 +136,9 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
         seed_epoch(config.seed, epoch, transform)
         rng = np.random.default_rng([config.seed, epoch])
         tick = time.monotonic()
-        loss = run_epoch(net, task, samples, config, transform, crop, rng, optimizer, scaler, dev, progress, cancel,
-                         epoch)
+        losses = run_epoch(net, task, samples, config, transform, crop, rng, optimizer, scaler, dev, progress, cancel,
+                           epoch, side)
+        loss = losses["train_loss"]
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         metrics = []
@@ -138,7 +147,7 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
             metrics = task.evaluate(LoadedModel(card, net), validation, device=dev)
             torch.set_num_threads(threads)  # the engine uses every core for inference
         value = loss if not validation else metric_value(metrics, monitor, config)
-        state.history.append({"epoch": epoch + 1, "train_loss": round(loss, 5), "lr": lr,
+        state.history.append({"epoch": epoch + 1, **{k: round(v, 5) for k, v in losses.items()}, "lr": lr,
                               "seconds": round(time.monotonic() - tick, 1), "metrics": metrics})
         state.epoch = epoch + 1
         if state.best_value is None or (value > state.best_value if mode == "max" else value < state.best_value):
@@ -150,7 +159,7 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
         if patience and state.since_best >= patience:
             state.stopped = f"early stopping: {monitor} did not improve for {patience} epochs"
         state.seconds = time.monotonic() - started
-        save_checkpoint(out / CHECKPOINT, config, net, optimizer, scheduler, scaler, state)
+        save_checkpoint(out / CHECKPOINT, config, net, optimizer, scheduler, scaler, state, side)
         log.info("epoch %d/%d loss %.4f %s %.4f (best %s at epoch %d)", epoch + 1, config.epochs, loss, monitor,
                  value, state.best_value, state.best_epoch)
         progress(done_fraction(config, epoch + 1), f"epoch {epoch + 1}/{config.epochs} loss {loss:.3f}"
@@ -162,15 +171,19 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
     return out
 
 
-def make_optimizer(config: TrainConfig, net):
-    """AdamW or Adam with the config's learning rate and weight decay."""
+def make_optimizer(config: TrainConfig, net, *companions):
+    """AdamW or Adam with the config's learning rate and weight decay, over ``net`` and any ``companions``
+    (networks trained with it, e.g. CycleGAN's backward generator)."""
+    import itertools
+
     import torch
 
     opt = config.optimizer
     if opt.name not in ("adamw", "adam"):
         raise ConfigError(f"optimizer.name {opt.name!r} is not 'adamw' or 'adam'", config.path)
     cls = torch.optim.AdamW if opt.name == "adamw" else torch.optim.Adam
-    return cls(net.parameters(), lr=opt.lr, weight_decay=opt.weight_decay)
+    params = itertools.chain(net.parameters(), *(m.parameters() for m in companions))
+    return cls(params, lr=opt.lr, weight_decay=opt.weight_decay)
 
 
 def lr_factor(config: TrainConfig, epoch: int) -> float:
@@ -198,15 +211,19 @@ def done_fraction(config: TrainConfig, epochs_done: float) -> float:
 
 
 def run_epoch(net, task: Task, samples: list[Sample], config: TrainConfig, transform, crop, rng, optimizer, scaler,
-              dev, progress, cancel, epoch: int) -> float:
-    """One epoch of ``iterations_per_epoch`` optimiser steps; the mean training loss."""
+              dev, progress, cancel, epoch: int, side=None) -> dict[str, float]:
+    """One epoch of ``iterations_per_epoch`` optimiser steps; {"train_loss": mean loss} (+ "critic_loss" when
+    ``side`` holds the critics of an adversarial task: train_loss is then the generator's)."""
     import torch
 
+    from ai.training.adversarial import adversarial_step
     from ai.training.augment import augment
     from ai.training.sampling import draw_patch
 
     net.train()
-    losses = []
+    if side is not None:
+        side.train()
+    losses, critic_losses = [], []
     n = config.iterations_per_epoch
     for it in range(n):
         if cancel is not None:
@@ -214,18 +231,34 @@ def run_epoch(net, task: Task, samples: list[Sample], config: TrainConfig, trans
         patches = [augment(transform, draw_patch(samples[rng.integers(len(samples))], crop, config.sampling, rng))
                    for _ in range(config.batch_size)]
         batch = {k: torch.from_numpy(np.stack([p[k] for p in patches])).to(dev) for k in patches[0]}
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=dev.type == "cuda"):
-            outputs = net(batch.pop("image"))
-        loss = task.loss(outputs.float(), batch)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        losses.append(float(loss.detach()))
+        if side is not None:
+            loss, critic_loss = adversarial_step(task, net, batch, optimizer, scaler, side, dev)
+            losses.append(loss)
+            critic_losses.append(critic_loss)
+        else:
+            losses.append(supervised_step(net, task, batch, optimizer, scaler, dev))
         if it % 5 == 4 or it == n - 1:
             progress(done_fraction(config, epoch + (it + 1) / n),
                      f"epoch {epoch + 1}/{config.epochs} step {it + 1}/{n} loss {np.mean(losses[-10:]):.3f}")
-    return float(np.mean(losses))
+    return {"train_loss": float(np.mean(losses)), **({"critic_loss": float(np.mean(critic_losses))} if side else {})}
+
+
+def supervised_step(net, task: Task, batch: dict, optimizer, scaler, dev) -> float:
+    """One optimiser step on the task's loss of ``batch``; the loss. A task with a ``forward(net, image)`` runs
+    the network itself (e.g. with an edge head); outputs reach the loss as float32 (a tensor or a tuple)."""
+    import torch
+
+    optimizer.zero_grad(set_to_none=True)
+    forward = getattr(task, "forward", None)
+    with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=dev.type == "cuda"):
+        image = batch.pop("image")
+        outputs = forward(net, image) if forward is not None else net(image)
+    outputs = tuple(o.float() for o in outputs) if isinstance(outputs, tuple) else outputs.float()
+    loss = task.loss(outputs, batch)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return float(loss.detach())
 
 
 def metric_value(metrics: list[dict], name: str, config: TrainConfig) -> float:
@@ -243,8 +276,10 @@ def config_identity(raw: dict) -> str:
     return json.dumps({k: v for k, v in raw.items() if k not in RESUMABLE_CHANGES}, sort_keys=True, default=str)
 
 
-def save_checkpoint(path: Path, config: TrainConfig, net, optimizer, scheduler, scaler, state: RunState) -> None:
-    """Write the checkpoint (replacing the old one only when complete)."""
+def save_checkpoint(path: Path, config: TrainConfig, net, optimizer, scheduler, scaler, state: RunState,
+                    side=None) -> None:
+    """Write the checkpoint (replacing the old one only when complete); ``side``: an adversarial task's critics
+    (ai.training.adversarial.Adversaries)."""
     import torch
 
     tmp = path.with_name(path.name + ".partial")
@@ -252,13 +287,13 @@ def save_checkpoint(path: Path, config: TrainConfig, net, optimizer, scheduler, 
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
                 "run": json.dumps({k: v for k, v in vars(state).items() if k != "best_state"}, default=str),
-                "best_state": state.best_state}, tmp)
+                "best_state": state.best_state, "adversaries": side.state_dict() if side is not None else None}, tmp)
     os.replace(tmp, path)
 
 
-def restore(path: Path, config: TrainConfig, net, optimizer, scheduler, scaler) -> RunState:
-    """Load a checkpoint into the network, optimiser, scheduler and scaler; the run state it saved.
-    ConfigError when there is none or another config wrote it."""
+def restore(path: Path, config: TrainConfig, net, optimizer, scheduler, scaler, side=None) -> RunState:
+    """Load a checkpoint into the network, optimiser, scheduler and scaler (and an adversarial task's critics,
+    ``side``); the run state it saved. ConfigError when there is none or another config wrote it."""
     import torch
 
     if not path.is_file():
@@ -271,6 +306,8 @@ def restore(path: Path, config: TrainConfig, net, optimizer, scheduler, scaler) 
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
     scaler.load_state_dict(ckpt["scaler"])
+    if side is not None:
+        side.load_state_dict(ckpt["adversaries"])
     torch.set_rng_state(ckpt["torch_rng"])
     state = RunState(**json.loads(ckpt["run"]), best_state=ckpt["best_state"])
     if state.stopped.startswith("completed") and state.epoch < config.epochs:

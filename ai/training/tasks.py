@@ -9,11 +9,13 @@ The training loop (ai.training.loop) knows nothing task-specific; it asks the co
 - ``loss(outputs, targets) -> tensor``: the loss of a batch of network outputs against the batch of augmented
   target patches (torch tensors, (B, ...) with a channel axis);
 - ``evaluate(model, cases, device=...) -> [{"name", "value", "data"}]``: metrics END TO END on the cases'
-  original grids (segmentation: ai.engine.run_segmentation, Dice per label and ``mean_dice``).
+  original grids (segmentation: ai.engine.run_segmentation, Dice and HD95 per label, ``mean_dice``, ``mean_hd95``).
 
 ``target_modes`` says how spatial augmentation resamples each target ("nearest" for label maps, "bilinear"
 for heat maps). A task is registered by one entry in TASKS, "module:Class" imported when a config names it
-(detection lives in ai.training.detection_task).
+(detection lives in ai.training.detection_task); "TASK+adversarial" is the task a config with an ``adversarial``
+section trains (ai.training.adversarial). A task may also run the network itself, ``forward(net, image)``
+(segmentation with an edge head does).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
 TASKS = {
     "segmentation": "ai.training.tasks:SegmentationTask",
     "detection": "ai.training.detection_task:DetectionTask",
+    "segmentation+adversarial": "ai.training.gan_segmentation:GANSegmentationTask",
+    "translation": "ai.training.translation_task:TranslationTask",
 }
 #: at most this many candidate patch centres are kept per class and case (a random subset)
 MAX_CENTRES = 20000
@@ -66,9 +70,11 @@ class Task(Protocol):
 
 def task_for(config: TrainConfig) -> Task:
     """The Task named by ``config.task``, built with the config; ConfigError naming the config file if unknown."""
-    if config.task not in TASKS:
-        raise ConfigError(f"task {config.task!r} has no training task (known: {', '.join(TASKS)})", config.path)
-    module, name = TASKS[config.task].split(":")
+    known = [k for k in TASKS if "+" not in k]
+    if config.task not in known:
+        raise ConfigError(f"task {config.task!r} has no training task (known: {', '.join(known)})", config.path)
+    key = f"{config.task}+adversarial"
+    module, name = TASKS[key if config.adversarial is not None and key in TASKS else config.task].split(":")
     try:
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as err:
@@ -113,13 +119,27 @@ def dice(a: np.ndarray, b: np.ndarray) -> float | None:
     return 2.0 * int((a & b).sum()) / total if total else None
 
 
+def hd95(a: np.ndarray, b: np.ndarray, spacing_zyx) -> float | None:
+    """95th-percentile Hausdorff distance (mm) between two boolean masks on one grid of ``spacing_zyx`` (MONAI
+    compute_hausdorff_distance), or None unless both hold voxels."""
+    if not a.any() or not b.any():
+        return None
+    import torch
+    from monai.metrics import compute_hausdorff_distance
+
+    masks = [torch.from_numpy(m[None, None]) for m in (a, b)]
+    return float(compute_hausdorff_distance(*masks, percentile=95, spacing=list(spacing_zyx)).item())
+
+
 def describe_cases(cases: list[Case]) -> str:
     """The ``data`` of a metric: how many cases and their names."""
     return f"{len(cases)} case(s): " + "; ".join(c.name for c in cases)
 
 
 class SegmentationTask:
-    """Label maps: target ``labels`` (z, y, x) uint8, loss from ai.training.losses, Dice per label."""
+    """Label maps: target ``labels`` (z, y, x) uint8, loss from ai.training.losses, Dice and HD95 per label.
+    With ``edge_weight`` > 0 the network's edge head (``forward_with_edges``, ai.nets.unet_variants) is trained
+    too: loss + edge_weight x ai.nets.edges.edge_loss."""
 
     target_modes = {"labels": "nearest"}
 
@@ -129,6 +149,14 @@ class SegmentationTask:
         self.labels = dict(config.labels)
         self.loss_fn = segmentation_loss(config.loss, config.path)
         self.rng = np.random.default_rng(config.seed)
+        self.edge_weight = config.edge_weight
+        if self.edge_weight and not config.network.get("args", {}).get("edge_head"):
+            raise ConfigError(f"edge_weight {self.edge_weight:g} needs a network with an edge head (class "
+                              "AttentionBlocksUNet, args edge_head: true)", config.path)
+
+    def forward(self, net, image):
+        """The network's logits, or (logits, edge logits) when the edge head is trained."""
+        return net.forward_with_edges(image) if self.edge_weight else net(image)
 
     def prepare(self, case: Case, card: ModelCard) -> Sample:
         """The case's images and labels on the model grid (labels by nearest neighbour)."""
@@ -142,14 +170,22 @@ class SegmentationTask:
         return Sample(case.name, image, {"labels": labels}, class_centres(labels, self.rng))
 
     def loss(self, outputs, targets: dict):
+        if isinstance(outputs, tuple):
+            from ai.nets.edges import edge_loss
+
+            logits, edges = outputs
+            labels = targets["labels"]
+            return self.loss_fn(logits, labels.long()) + self.edge_weight * edge_loss(edges, labels)
         return self.loss_fn(outputs, targets["labels"].long())
 
     def evaluate(self, model: LoadedModel, cases: list[Case], *, device="cpu") -> list[dict]:
-        """Dice per label (mean over the cases where the label is in the reference or the prediction) and
-        ``mean_dice`` (over labels), each segmentation made by ai.engine.run_segmentation on the case's grid."""
+        """Dice per label (mean over the cases where the label is in the reference or the prediction), HD95 per
+        label in mm (mean over the cases where both hold it), ``mean_dice`` and ``mean_hd95`` (over labels), each
+        segmentation made by ai.engine.run_segmentation on the case's grid."""
         from ai.engine import run_segmentation
 
         scores: dict[int, list[float]] = {k: [] for k in self.labels if k}
+        distances: dict[int, list[float]] = {k: [] for k in scores}
         findings = []
         for case in cases:
             result = run_segmentation(model, case.images, device=device)
@@ -159,6 +195,9 @@ class SegmentationTask:
                 d = dice(predicted == k, truth == k)
                 if d is not None:
                     scores[k].append(d)
+                h = hd95(predicted == k, truth == k, case.labels.spacing[::-1])
+                if h is not None:
+                    distances[k].append(h)
             findings.append((result, case.lesions))
         data = describe_cases(cases)
         metrics = [{"name": f"dice_{self.labels[k]}", "value": round(float(np.mean(v)), 4), "data": data}
@@ -166,6 +205,12 @@ class SegmentationTask:
         if metrics:
             metrics.append({"name": "mean_dice", "value": round(float(np.mean([m["value"] for m in metrics])), 4),
                             "data": data})
+        hd = [{"name": f"hd95_{self.labels[k]}_mm", "value": round(float(np.mean(v)), 2), "data": data}
+              for k, v in distances.items() if v]
+        if hd:
+            hd.append({"name": "mean_hd95_mm", "value": round(float(np.mean([m["value"] for m in hd])), 2),
+                       "data": data})
+        metrics += hd
         if any(lesions for _, lesions in findings):
             metrics += lesion_metrics(findings, model, data)
         return metrics
