@@ -96,3 +96,20 @@ def tiny_model_folder(folder, network=None, *, seed: int = 0):
     save_weights(net.state_dict(), folder / card.weights)
     write_card(card, folder)
     return folder
+
+
+def train_interrupted(config, folder):
+    """Train ``config`` (2 epochs) into ``folder`` and cancel it once the first epoch is done: its checkpoint stays,
+    no model folder is written (pytest.raises(Cancelled) checked here)."""
+    from ai.training.loop import train
+    from viewer.core.errors import Cancelled
+    from viewer.core.progress import CancelToken
+
+    cancel = CancelToken()
+
+    def stop_after_first_epoch(fraction, message):
+        if message.startswith("epoch 1/2 loss"):
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        train(config, folder, device="cpu", threads=1, progress=stop_after_first_epoch, cancel=cancel)

@@ -8,8 +8,8 @@ import pytest
 
 from ai.training.config import TrainConfig
 from ai.training.loop import CHECKPOINT, train
-from viewer.core.errors import Cancelled, ConfigError
-from viewer.core.progress import CancelToken
+from tests.training.conftest import train_interrupted
+from viewer.core.errors import ConfigError
 
 CRITIC = {"mode": "pix2pix", "critic": "patchgan", "weight": 0.1, "critic_channels": [4, 8, 8]}
 
@@ -48,14 +48,7 @@ def test_two_adversarial_steps_write_a_segmentation_model(write_config, tmp_path
 def test_adversarial_resume_continues_exactly(write_config, tmp_path):
     config = TrainConfig.from_yaml(write_config(epochs=2, adversarial=CRITIC))
     straight = train(config, tmp_path / "straight", device="cpu", threads=1)
-    cancel = CancelToken()
-
-    def stop_after_first_epoch(fraction, message):
-        if message.startswith("epoch 1/2 loss"):
-            cancel.cancel()
-
-    with pytest.raises(Cancelled):
-        train(config, tmp_path / "resumed", device="cpu", threads=1, progress=stop_after_first_epoch, cancel=cancel)
+    train_interrupted(config, tmp_path / "resumed")
     import torch
 
     ckpt = torch.load(tmp_path / "resumed" / CHECKPOINT, weights_only=True)

@@ -10,8 +10,7 @@ import pytest
 
 from ai.training.config import TrainConfig
 from ai.training.loop import CHECKPOINT, train
-from viewer.core.errors import Cancelled
-from viewer.core.progress import CancelToken
+from tests.training.conftest import train_interrupted
 
 
 def weights(folder):
@@ -52,15 +51,7 @@ def test_two_step_training_writes_a_loadable_model_folder(write_config, tmp_path
 def test_resume_continues_exactly_as_an_uninterrupted_run(write_config, tmp_path):
     config = TrainConfig.from_yaml(write_config(epochs=2))
     straight = train(config, tmp_path / "straight", device="cpu", threads=1)
-
-    cancel = CancelToken()
-
-    def stop_after_first_epoch(fraction, message):
-        if message.startswith("epoch 1/2 loss"):
-            cancel.cancel()
-
-    with pytest.raises(Cancelled):
-        train(config, tmp_path / "resumed", device="cpu", threads=1, progress=stop_after_first_epoch, cancel=cancel)
+    train_interrupted(config, tmp_path / "resumed")
     assert (tmp_path / "resumed" / CHECKPOINT).is_file() and not (tmp_path / "resumed" / "model.json").exists()
     resumed = train(config, tmp_path / "resumed", device="cpu", threads=1, resume=True)
     a, b = weights(straight), weights(resumed)
