@@ -33,20 +33,23 @@ def entry(**keys) -> dict:
     return {"kind": "brain_mr_ct", "dir": "pair", "ct_background": -1000, **keys}
 
 
-def write_config(pair, mode: str, train: list[dict]):
+def write_config(pair, mode: str, train: list[dict], **changes):
     config = {key: CARD[key] for key in ("inputs", "normalization", "output", "anatomy")} | {
         "id": f"tiny-mr-to-ct-{mode}", "version": "0.0.1", "name": f"tiny MR to CT ({mode})", "task": "translation",
         "labels": {}, "spacing": [9.0, 9.0, 9.0], "patch_size": [16, 16, 16], "network": NETWORK,
         "data": {"train": train, "validation": [entry(slices=[28, 40])]},  # held-out slab
         "adversarial": CRITIC | {"mode": mode}, "optimizer": {"name": "adam", "lr": 0.002},
         "epochs": 1, "iterations_per_epoch": 2, "batch_size": 2, "seed": 0,
-        "early_stopping": {"metric": "mae_hu", "mode": "min"}, "card": {"intended_use": "tests only"}}
+        "early_stopping": {"metric": "mae_hu", "mode": "min"}, "card": {"intended_use": "tests only"}} | changes
+    if mode == "l1":
+        del config["adversarial"]
     path = pair.parent / f"{mode}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
 @pytest.mark.parametrize("mode, train", [
+    ("l1", [entry(slices=[0, 24])]),
     ("pix2pix", [entry(slices=[0, 24])]),
     ("cyclegan", [entry(slices=[0, 12], ct_slices=[12, 24]), entry(slices=[12, 24], ct_slices=[0, 12])]),
 ])
@@ -63,7 +66,7 @@ def test_two_steps_make_a_translation_model_radview_synthesize_runs(pair, tmp_pa
     [metric] = card.metrics
     assert metric["name"] == "mae_hu" and 0 < metric["value"] < 2000
     assert "brain_mr_ct slices 28-39" in metric["data"] and "inside each case's region" in metric["data"]
-    assert card.training["history"][0]["critic_loss"] > 0
+    assert (card.training["history"][0].get("critic_loss", 0) > 0) == (mode != "l1")
     state = torch.load(out / "model.pt", weights_only=True)
     assert all(k.startswith("model.") for k in state)  # the generator alone: no critic, no backward generator
     assert main(["synthesize", str(pair / OUTPUTS["mr"]), "--model", str(out), "--out", str(tmp_path / "s.nii.gz"),
@@ -88,3 +91,16 @@ def test_unpaired_cases_take_the_ct_from_another_slab_and_head_masks_the_atlas_b
         brain_pair_cases(entry(slices=[0, 12], ct_slices=[20, 30]), {}, pair.parent)
     with pytest.raises(InputError, match="python -m ai.training.brain_mr_ct"):
         brain_pair_cases(entry(dir="."), {}, pair.parent)  # a folder without the pair
+
+
+def test_translation_configs_refuse_labels_and_a_segan_critic(pair, tmp_path):
+    from ai.training.config import TrainConfig
+    from ai.training.loop import train
+    from viewer.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="labels of a translation model must be"):
+        TrainConfig.from_yaml(write_config(pair, "pix2pix", [entry(slices=[0, 24])], labels={0: "air", 1: "head"}))
+    config = TrainConfig.from_yaml(write_config(pair, "pix2pix", [entry(slices=[0, 24])],
+                                                adversarial=CRITIC | {"critic": "multiscale_l1"}))
+    with pytest.raises(ConfigError, match="translation trains a patchgan critic"):
+        train(config, tmp_path / "m")
