@@ -2,8 +2,9 @@
 
 ``python -m ai.training.model_comparison CONFIG --models ID_OR_DIR [ID_OR_DIR ...] [--into MODEL_DIR ...]``
 evaluates every model end to end (ai.engine) on each data set: the config's validation entries, the shared real
-labelled CT (named a training case when the config trains on it) and held-out generated seeds; adds the
-comparison to each ``--into`` card (``comparisons``) and prints it as JSON.
+labelled CT (named a training case when the config trains on it) and held-out generated seeds (organ models; other
+tasks, e.g. translation: the config's validation entries only); adds the comparison to each ``--into`` card
+(``comparisons``) and prints it as JSON.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ HELD_OUT = [{"kind": "real_ct_synth", "seeds": [5000, 5003], "image": SHARED_CT,
 
 
 def data_sets(config: TrainConfig) -> dict[str, list[dict]]:
-    """{description: data entries} the organ models are compared on (paths relative to the config's folder)."""
+    """{description: data entries} the models are compared on (paths relative to the config's folder): for
+    segmentation the organ data sets, for other tasks the config's validation entries."""
+    if config.task != "segmentation":
+        return {"config validation": config.data.get("validation", [])}
     shared = {"kind": "files", "images": [SHARED_CT], "labels": SHARED_LABELS, "names": SHARED_NAMES}
     trained_on = any(e.get("kind") == "files" and e.get("images") == [SHARED_CT] and "slices" not in e
                      for e in config.data["train"])
@@ -63,8 +67,10 @@ def compare(config: TrainConfig, models: list[str], *, device: str = "cpu") -> d
         results.append({"data": f"{description}: {len(cases)} case(s): " + "; ".join(c.name for c in cases),
                         "runs": runs})
     return {"name": "compared with " + ", ".join(models), "date": time.strftime("%Y-%m-%d"),
-            "how": "ai.engine.run_segmentation on each case's own grid, Dice per label averaged over cases; "
-                   "time = the whole data set on CPU (python -m ai.training.model_comparison)",
+            "how": f"the {config.task} task's validation metrics, end to end on each case's own grid (segmentation: "
+                   "ai.engine.run_segmentation, Dice per label averaged over cases; translation: "
+                   "ai.translation.run_translation, MAE inside the head); time = the whole data set on CPU "
+                   "(python -m ai.training.model_comparison)",
             "sets": results}
 
 

@@ -104,3 +104,23 @@ def test_translation_configs_refuse_labels_and_a_segan_critic(pair, tmp_path):
                                                 adversarial=CRITIC | {"critic": "multiscale_l1"}))
     with pytest.raises(ConfigError, match="translation trains a patchgan critic"):
         train(config, tmp_path / "m")
+
+
+def test_pix2pix_and_cyclegan_models_are_compared_on_the_validation_slab_in_the_card(pair, tmp_path):
+    from ai.model import ModelCard
+    from ai.training.config import TrainConfig
+    from ai.training.loop import train
+    from ai.training.model_comparison import main as compare
+
+    folders = [train(TrainConfig.from_yaml(write_config(pair, mode, slabs)), tmp_path / mode, device="cpu", threads=1)
+               for mode, slabs in (("pix2pix", [entry(slices=[0, 24])]),
+                                   ("cyclegan", [entry(slices=[0, 12], ct_slices=[12, 24])]))]
+    assert compare([str(write_config(pair, "pix2pix", [entry(slices=[0, 24])])), "--models", *map(str, folders),
+                    "--into", str(folders[0])]) == 0
+    [comparison] = ModelCard.from_file(folders[0] / "model.json").comparisons
+    [data_set] = comparison["sets"]
+    assert data_set["data"].startswith("config validation: 1 case(s): brain_mr_ct slices 28-39")
+    maes = [run["metrics"]["mae_hu"] for run in data_set["runs"]]
+    card_mae = ModelCard.from_file(folders[0] / "model.json").metrics[0]["value"]  # measured with fp32 weights
+    assert maes[0] == pytest.approx(card_mae, abs=1.0)  # the folder holds fp16 weights
+    assert len(maes) == 2 and all(0 < m < 2000 for m in maes)
