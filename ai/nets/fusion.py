@@ -3,7 +3,9 @@ U-Net per modality, their logits combined by learned per-class weights).
 
 Input-level fusion needs no class of its own: a MONAI ``UNet`` with ``in_channels: 2`` on the stacked channels.
 Every network here takes (B, 2, z, y, x): channel 0 the CT, channel 1 the PET (the card's input order), and gives
-logits (B, out_channels, z, y, x); patch sides must be divisible by 2^(len(channels) - 1).
+logits (B, out_channels, z, y, x); patch sides must be divisible by 2^len(channels). Like MONAI's UNet (the
+input-level network), the first level already works at half resolution and one transposed convolution restores
+the full grid before the output, so the three strategies cost a comparable amount of CPU per voxel.
 
 The per-modality networks run side by side as grouped convolutions (``groups=2``): in every layer, channel block 0
 sees only the CT stream and block 1 only the PET stream, so they are two separate networks (no weight shared, no
@@ -54,14 +56,13 @@ def check_args(spatial_dims: int, in_channels: int, out_channels: int, channels)
 
 
 class StreamEncoder(nn.Module):
-    """``streams`` parallel U-Net encoders, one input channel each: level 0 at full size, each later level halves
-    the grid (stride-2 convolution). ``forward`` (B, streams, z, y, x) -> per level (B, streams*c_l, ...)."""
+    """``streams`` parallel U-Net encoders, one input channel each: every level halves the grid (stride-2
+    convolution). ``forward`` (B, streams, z, y, x) -> per level l (B, streams*c_l, z/2^(l+1), ...)."""
 
     def __init__(self, channels: list[int], streams: int):
         super().__init__()
-        self.levels = nn.ModuleList(
-            stream_block(1 if i == 0 else channels[i - 1], c, streams, stride=1 if i == 0 else 2)
-            for i, c in enumerate(channels))
+        self.levels = nn.ModuleList(stream_block(1 if i == 0 else channels[i - 1], c, streams, stride=2)
+                                    for i, c in enumerate(channels))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         features = []
@@ -73,7 +74,8 @@ class StreamEncoder(nn.Module):
 
 class StreamDecoder(nn.Module):
     """``streams`` parallel U-Net decoders: transposed-convolution upsampling, per-stream skip concatenation, two
-    convolutions per level. ``forward`` (per-level features, deepest last) -> (B, streams*channels[0], z, y, x)."""
+    convolutions per level, a last transposed convolution to the input grid. ``forward`` (StreamEncoder's
+    per-level features, deepest last) -> (B, streams*channels[0], z, y, x) on the encoder's input grid."""
 
     def __init__(self, channels: list[int], streams: int):
         super().__init__()
@@ -81,12 +83,15 @@ class StreamDecoder(nn.Module):
         self.up = nn.ModuleList(nn.ConvTranspose3d(streams * c_low, streams * c, 2, stride=2, groups=streams)
                                 for c_low, c in zip(channels[:0:-1], channels[-2::-1], strict=True))
         self.blocks = nn.ModuleList(stream_block(2 * c, c, streams) for c in channels[-2::-1])
+        c0 = streams * channels[0]
+        self.full = nn.Sequential(nn.ConvTranspose3d(c0, c0, 2, stride=2, groups=streams),
+                                  nn.InstanceNorm3d(c0, affine=True), nn.LeakyReLU(0.01, inplace=True))
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         x = features[-1]
         for up, block, skip in zip(self.up, self.blocks, features[-2::-1], strict=True):
             x = block(join_streams(up(x), skip, self.streams))
-        return x
+        return self.full(x)
 
 
 class FeatureFusionUNet(nn.Module):

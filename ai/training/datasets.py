@@ -35,6 +35,7 @@ KINDS = {
     "real_ct_synth": "ai.training.ct_synthesis:synth_cases",
     "pet_ct_phantom": "ai.training.pet_phantom:pet_ct_cases",
     "brain_mr_ct": "ai.training.brain_pair_cases:brain_pair_cases",
+    "pet_ct_lesions": "ai.training.pet_ct_lesions:pet_ct_lesion_cases",
 }
 
 

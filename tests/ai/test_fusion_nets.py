@@ -16,9 +16,9 @@ SMALL = {"spatial_dims": 3, "in_channels": 2, "out_channels": 2, "channels": [4,
 def test_fusion_network_maps_ct_and_pet_to_logits_and_every_weight_gets_a_gradient(cls):
     torch.manual_seed(0)
     net = build_network({"class": cls, "args": SMALL})
-    x = torch.randn(2, 2, 8, 16, 12)
+    x = torch.randn(2, 2, 8, 16, 24)
     out = net(x)
-    assert out.shape == (2, 2, 8, 16, 12)
+    assert out.shape == (2, 2, 8, 16, 24)
     out[:, 1].mean().backward()
     missing = [name for name, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert missing == []
@@ -31,7 +31,7 @@ def test_input_level_fusion_is_a_monai_unet_on_the_stacked_channels():
 
 def channel_gradients(forward) -> tuple[float, float]:
     """(size of the gradient of ``forward``'s output sum w.r.t. the CT channel, the same w.r.t. the PET channel)."""
-    x = torch.randn(1, 2, 8, 8, 8, requires_grad=True)
+    x = torch.randn(1, 2, 16, 16, 16, requires_grad=True)
     forward(x).sum().backward()
     return x.grad[:, 0].abs().sum().item(), x.grad[:, 1].abs().sum().item()
 
@@ -44,7 +44,7 @@ def test_decision_fusion_runs_one_network_per_modality():
     ct_grad, pet_grad = channel_gradients(lambda x: net.modality_logits(x)[1])
     assert ct_grad == 0 and pet_grad > 0
     assert torch.equal(net.class_weights(), torch.full((2, 2), 0.5))  # starts as the mean of the two networks' logits
-    x = torch.randn(1, 2, 8, 8, 8)
+    x = torch.randn(1, 2, 16, 16, 16)
     ct, pet = net.modality_logits(x)
     assert torch.allclose(net(x), (ct + pet) / 2, atol=1e-6)
 
