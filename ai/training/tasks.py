@@ -127,7 +127,8 @@ def hd95(a: np.ndarray, b: np.ndarray, spacing_zyx) -> float | None:
     import torch
     from monai.metrics import compute_hausdorff_distance
 
-    masks = [torch.from_numpy(m[None, None]) for m in (a, b)]
+    box = tuple(slice(max(int(i.min()) - 1, 0), int(i.max()) + 2) for i in np.nonzero(a | b))  # both, + 1 voxel
+    masks = [torch.from_numpy(np.ascontiguousarray(m[box])[None, None]) for m in (a, b)]
     return float(compute_hausdorff_distance(*masks, percentile=95, spacing=list(spacing_zyx)).item())
 
 
