@@ -5,7 +5,7 @@ map deformed), 0-5 lesions (8-35 mm ellipsoids in liver, lung, bone, lymph-node 
 tissue) with their own masks, then
 
 - the PET: pet_phantom.pet_from_anatomy without its own lesions (per-case uptake of liver, kidneys, bladder,
-  heart, brain ...; PSF FWHM 5-8 mm; its own coarser grid of 2-5 mm voxels; count-like noise) plus each lesion's
+  heart, brain ...; PSF FWHM 5-8 mm; its own coarser grid: PET_VOXEL_MM; count-like noise) plus each lesion's
   uptake (SUV 2.5-15 and at least 1.4-3x its surroundings) through the same PSF, grid and noise model;
 - the CT, on its own finer grid (in-plane 1.8-3 mm, slices 1.5-5 mm): the tissue map rendered in HU with a random
   contrast phase, texture, blur and noise (ai.training.ct_synthesis), lesions as they look on CT: liver lesions
@@ -47,6 +47,8 @@ from viewer.core.volume import Volume
 
 log = logging.getLogger(__name__)
 
+#: PET voxel size (mm) ranges: in-plane, slices (the CT's: in-plane 1.8-3, slices 1.5-5, ct_synthesis.scan_grid)
+PET_VOXEL_MM = ((3.0, 5.5), (2.5, 5.0))
 #: lesion sites and their probabilities
 SITES = {"liver": 0.25, "lung": 0.15, "bone": 0.15, "node": 0.25, "soft": 0.2}
 DIAMETER_MM = (8.0, 35.0)
@@ -200,7 +202,9 @@ def pet_ct_from_anatomy(anatomy: Anatomy, rng: np.random.Generator, description:
     """Lesions, PET and CT (see the module docstring) of a tissue map on pet_phantom's WORK_MM grid."""
     grid, tissue = anatomy.grid, anatomy.grid.array
     index, lesions = place_lesions(tissue, grid, rng)
-    pet, _, settings = pet_from_anatomy(anatomy, rng, lesion_count=0)
+    inplane = rng.uniform(*PET_VOXEL_MM[0])
+    pet, _, settings = pet_from_anatomy(anatomy, rng, lesion_count=0,
+                                        voxel_mm=(inplane, inplane, rng.uniform(*PET_VOXEL_MM[1])))
     pet = add_lesion_uptake(pet, index, lesions, grid, settings, rng)
     ct, mask, phase = render_ct(tissue, index, lesions, grid, rng)
     settings = {**settings, "ct_phase": phase, "ct_voxel_mm": [round(float(v), 2) for v in ct.spacing]}

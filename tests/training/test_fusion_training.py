@@ -1,0 +1,74 @@
+"""PET/CT fusion training: the pet_ct_lesions data kind, two training steps per fusion network, the comparison."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ai.training.datasets import load_dataset
+from ai.training.fusion_comparison import STRATEGIES, fusion_configs, main
+from viewer.core.resample import resample_to
+
+LABELS = {0: "background", 1: "lesion"}
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory):
+    base = tmp_path_factory.mktemp("pet_ct")
+    return load_dataset([{"kind": "pet_ct_lesions", "seeds": [3, 4]},
+                         {"kind": "pet_ct_lesions", "source": "real", "seeds": [2, 3]}], LABELS, base)
+
+
+def test_pet_ct_lesion_cases_are_a_ct_and_a_coarser_pet_of_one_anatomy_with_lesion_masks_on_the_ct_grid(cases):
+    assert [c.name for c in cases] == ["pet_ct_lesions synthetic seed 3",
+                                       "pet_ct_lesions real from ct_abdomen_3mm.nii.gz seed 2"]
+    for case in cases:
+        ct, pet = case.images
+        assert (ct.modality, ct.units, ct.array.dtype) == ("CT", "HU", np.int16)
+        assert (pet.modality, pet.units) == ("PT", "SUVbw")
+        assert ct.array.min() <= -900 and np.percentile(ct.array[ct.array > -500], 50) > -150  # air and body in HU
+        assert case.labels.same_grid(ct) and set(np.unique(case.labels.array)) == {0, 1}
+        assert not pet.same_grid(ct) and min(pet.spacing) >= 2 and pet.spacing[0] > ct.spacing[0]  # its own grid
+        assert case.lesions and all(8 * 0.7 <= le["diameter_mm"] <= 35 * 1.3 for le in case.lesions)
+        pet_on_ct = resample_to(pet, ct).array
+        inside = case.labels.array == 1
+        ring = np.zeros_like(inside)
+        for le in case.lesions:  # every lesion centre lies in its mask, and the lesions are hotter than around them
+            k, j, i = np.rint(ct.world_to_index(le["center_mm"])[::-1]).astype(int)
+            assert inside[k, j, i]
+            ring[max(k - 8, 0):k + 9, max(j - 12, 0):j + 13, max(i - 12, 0):i + 13] = True
+        assert pet_on_ct[inside].mean() > 1.3 * pet_on_ct[ring & ~inside].mean()
+
+
+def test_pet_ct_lesion_cases_are_deterministic(cases):
+    again = load_dataset([{"kind": "pet_ct_lesions", "seeds": [3, 4]}], LABELS, ".")[0]
+    assert np.array_equal(again.images[0].array, cases[0].images[0].array)
+    assert np.array_equal(again.images[1].array, cases[0].images[1].array)
+    assert again.lesions == cases[0].lesions
+
+
+def test_the_three_fusion_configs_share_data_budget_and_seed_and_differ_in_the_network():
+    configs = fusion_configs()
+    assert [c.id for c in configs] == [f"pet-ct-lesions-{s}" for s in STRATEGIES]
+    assert [c.network["class"] for c in configs] == ["UNet", "FeatureFusionUNet", "DecisionFusionUNet"]
+    for c in configs:
+        assert c.inputs == [{"modality": "CT", "name": "ct"}, {"modality": "PT", "name": "pet"}]
+        assert [n["kind"] for n in c.normalization] == ["ct_window", "suv"] and c.labels == LABELS
+
+
+def test_each_fusion_network_trains_two_steps_and_the_comparison_table_is_written(tmp_path, capsys):
+    """Smoke mode: every config trains two steps (tiny networks, one small phantom) and is compared."""
+    assert main(["--out", str(tmp_path), "--smoke", "--threads", "1"]) == 0
+    table = (tmp_path / "fusion_comparison.md").read_text()
+    record = json.loads((tmp_path / "fusion_comparison.json").read_text())
+    assert [r["network"] for r in record["runs"]] == ["UNet", "FeatureFusionUNet", "DecisionFusionUNet"]
+    for run, strategy in zip(record["runs"], STRATEGIES, strict=True):
+        assert run["train_iterations"] == 2 and run["parameters"] > 0 and run["validation_cpu_s"] >= 0
+        assert {"dice_lesion", "lesion_sensitivity", "lesion_false_positives_per_study"} <= set(run["metrics"])
+        card = json.loads((tmp_path / f"pet-ct-lesions-{strategy}" / "model.json").read_text())
+        assert card["comparisons"][-1]["name"] == record["name"]
+        assert card["training"]["history"][0]["epoch"] == 1
+        assert f"pet-ct-lesions-{strategy} 1.0.0" in table
+    assert "pet_ct_lesions synthetic seed 3" in record["data"]
