@@ -1,0 +1,80 @@
+"""radview segment CT PET with a PET/CT fusion model: refused without a transform across frames, on the CT grid with."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from viewer.cli import main
+from viewer.core.io import load_volume, save_volume
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """(folder, ct.nii.gz, pet_moved.nii.gz: the PET 40 mm off in its own frame, ct_to_pet.tfm, the study)."""
+    from ai.training.pet_ct_lesions import make_pet_ct_case
+    from viewer.core.registration.transform import Transform
+
+    folder = tmp_path_factory.mktemp("petct_cli")
+    study = make_pet_ct_case(3)
+    shift = np.array([0.0, 40.0, -25.0])
+    moved = study.pet.with_array(study.pet.array, origin=tuple(np.asarray(study.pet.origin) + shift))
+    save_volume(study.ct, folder / "ct.nii.gz")
+    save_volume(moved, folder / "pet_moved.nii.gz")
+    matrix = np.eye(4)
+    matrix[:3, 3] = shift  # a CT point -> the same anatomy in the moved PET
+    Transform.from_matrix(matrix, "CT to moved PET").save(folder / "ct_to_pet.tfm")
+    return folder, study
+
+
+@pytest.fixture(scope="module")
+def fusion_model(tmp_path_factory):
+    """A feature-level fusion model folder (tiny network, random weights) with the fusion cards' inputs."""
+    import torch
+
+    from ai.formats.builtin import build_network
+    from ai.model import ModelCard
+    from ai.training.config import TrainConfig
+    from ai.training.fusion_comparison import CONFIGS
+    from ai.training.model_folder import save_weights, write_card
+
+    folder = tmp_path_factory.mktemp("fusion_model")
+    config = TrainConfig.from_yaml(CONFIGS / "pet-ct-lesions-feature.yaml")
+    network = {"class": "FeatureFusionUNet", "args": {"in_channels": 2, "out_channels": 2, "channels": [4, 8]}}
+    torch.manual_seed(0)
+    card = ModelCard(**{**vars(config.model_card()), "network": network})
+    save_weights(build_network(network).state_dict(), folder / card.weights)
+    write_card(card, folder)
+    return folder
+
+
+def test_segment_refuses_a_pet_on_another_grid_without_a_transform(pair, fusion_model, tmp_path, capsys):
+    folder, _ = pair
+    out = tmp_path / "lesions.nii.gz"
+    assert main(["segment", str(folder / "ct.nii.gz"), str(folder / "pet_moved.nii.gz"), "--model", str(fusion_model),
+                 "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "pet_moved.nii.gz" in err and "ct.nii.gz" in err and "frame of reference" in err
+    assert "radview register" in err and "--transform" in err
+    assert not out.exists()
+
+
+def test_segment_with_the_transform_writes_the_lesions_on_the_ct_grid(pair, fusion_model, tmp_path, capsys):
+    from ai.engine import run_segmentation
+    from ai.registry import load_model
+    from viewer.core.resample import resample_to
+
+    folder, study = pair
+    out = tmp_path / "lesions.nii.gz"
+    assert main(["segment", str(folder / "ct.nii.gz"), str(folder / "pet_moved.nii.gz"), "--transform",
+                 str(folder / "ct_to_pet.tfm"), "--model", str(fusion_model), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    assert "pet_moved.nii.gz: the file records no modality; used as PT in SUVbw" in capsys.readouterr().err
+    labels = load_volume(out)
+    ct = load_volume(folder / "ct.nii.gz")
+    assert labels.same_grid(ct)
+    # the same as the model on the PET in its original (CT) frame, resampled onto the CT grid the same way
+    pet = load_volume(folder / "pet_moved.nii.gz")
+    pet = pet.with_array(pet.array, origin=study.pet.origin, modality="PT", units="SUVbw")
+    expected = run_segmentation(load_model(str(fusion_model)), [ct, resample_to(pet, ct)], device="cpu").labels
+    assert np.array_equal(labels.array, expected.array)
