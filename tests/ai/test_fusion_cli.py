@@ -27,9 +27,9 @@ def pair(tmp_path_factory):
     return folder, study
 
 
-@pytest.fixture(scope="module")
-def fusion_model(tmp_path_factory):
-    """A feature-level fusion model folder (tiny network, random weights) with the fusion cards' inputs."""
+def write_fusion_model(folder, model_id: str = "pet-ct-lesions-feature"):
+    """A feature-level fusion model folder with the fusion config's card (CT + PET in SUVbw -> lesion) and a tiny
+    FeatureFusionUNet of random weights; returns the folder."""
     import torch
 
     from ai.formats.builtin import build_network
@@ -38,14 +38,19 @@ def fusion_model(tmp_path_factory):
     from ai.training.fusion_comparison import CONFIGS
     from ai.training.model_folder import save_weights, write_card
 
-    folder = tmp_path_factory.mktemp("fusion_model")
     config = TrainConfig.from_yaml(CONFIGS / "pet-ct-lesions-feature.yaml")
     network = {"class": "FeatureFusionUNet", "args": {"in_channels": 2, "out_channels": 2, "channels": [4, 8]}}
     torch.manual_seed(0)
-    card = ModelCard(**{**vars(config.model_card()), "network": network})
+    card = ModelCard(**{**vars(config.model_card()), "id": model_id, "network": network})
+    folder.mkdir(parents=True, exist_ok=True)
     save_weights(build_network(network).state_dict(), folder / card.weights)
     write_card(card, folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def fusion_model(tmp_path_factory):
+    return write_fusion_model(tmp_path_factory.mktemp("fusion_model"))
 
 
 def test_segment_refuses_a_pet_on_another_grid_without_a_transform(pair, fusion_model, tmp_path, capsys):

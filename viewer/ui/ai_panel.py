@@ -48,16 +48,34 @@ MAP_BUTTONS = {"gradcam": "Grad-CAM", "attention": "Attention", "uncertainty": "
 Job = Callable[[Callable[[float, str], None], CancelToken], object]
 
 
-def segment_job(model_id: str, volume, *, tta: bool = False, roi=None, layer: bool = False) -> Job:
-    """Job: run_segmentation of ``model_id`` on ``volume`` (probabilities kept for scores and uncertainty);
-    with ``layer``, (result, the AI-written Segmentation made from it here, off the GUI thread)."""
+def model_inputs(card, volume, fused=None) -> list:
+    """The inputs of a model run on the shown ``volume``: the volume, and for a two-input model (PET/CT fusion
+    models: CT, PET) the fused volume ``fused`` = (moving volume, fixed -> moving Transform) placed on its grid
+    through the fusion's transform. ModelError when the model needs a second input and none is fused."""
+    from viewer.core.errors import ModelError
+    from viewer.core.registration.placement import place_on_first
+
+    if len(card.inputs) == 1:
+        return [volume]
+    if len(card.inputs) != 2 or fused is None:
+        raise ModelError(f"model {card.id} needs {' and '.join(card.modalities)}: fuse the "
+                         f"{' and '.join(card.modalities[1:])} over the shown image first (Fusion panel)")
+    moving, transform = fused
+    return place_on_first([volume, moving], [transform])
+
+
+def segment_job(model_id: str, volume, *, tta: bool = False, roi=None, layer: bool = False, fused=None) -> Job:
+    """Job: run_segmentation of ``model_id`` on ``volume`` (and the ``fused`` volume for a two-input model, see
+    model_inputs; probabilities kept for scores and uncertainty); with ``layer``, (result, the AI-written
+    Segmentation made from it here, off the GUI thread)."""
 
     def job(progress, cancel):
         from ai.engine import run_segmentation
         from ai.registry import load_model
 
-        result = run_segmentation(load_model(model_id), [volume], device="auto", tta=tta, progress=progress,
-                                  cancel=cancel, return_probabilities=True, roi=roi)
+        model = load_model(model_id)
+        result = run_segmentation(model, model_inputs(model.card, volume, fused), device="auto", tta=tta,
+                                  progress=progress, cancel=cancel, return_probabilities=True, roi=roi)
         if not layer:
             return result
         return result, ai_result_segmentation(volume, result)
@@ -334,7 +352,10 @@ class AiPanel(QWidget):
             model_id = str(find_model(model_id))
         except RadviewError:
             pass  # the job says what is wrong
-        key = (model_id, self.state.roi, self.tta.isChecked())
+        fusion = getattr(self.session, "fusion", None)
+        fused = ((fusion.moving, fusion.shown_transform) if fusion is not None and fusion.active
+                 and fusion.fixed is self.state.volume else None)  # a two-input model's second input (model_inputs)
+        key = (model_id, self.state.roi, self.tta.isChecked(), *(id(x) for x in fused or ()))
         if key in self._results:
             on_result(self._results[key])
             return None
@@ -344,7 +365,7 @@ class AiPanel(QWidget):
             self._results = {key: result}  # only the latest: a result holds two image-sized float maps
             on_result(result, *made)
 
-        job = segment_job(model_id, self.state.volume, tta=key[2], roi=key[1], layer=layer)
+        job = segment_job(model_id, self.state.volume, tta=key[2], roi=key[1], layer=layer, fused=fused)
         return self.start_job(f"running {Path(model_id).name}", job, keep)  # an id, or a folder named after it
 
     def run_model(self) -> AiWorker | None:
