@@ -2,9 +2,10 @@
 
 ``python -m ai.training.fusion_comparison --out DIR [--smoke] [--models DIR DIR DIR] [--into DIR ...]`` trains the
 configs pet-ct-lesions-{input,feature,decision}.yaml one after another into DIR/<id> (or takes trained model
-folders with ``--models``), evaluates each end to end (ai.engine) on the configs' shared validation cases and
-writes the side-by-side table DIR/fusion_comparison.md + .json (lesion Dice, lesion-wise sensitivity and false
-positives per study, parameters, training time, CPU time of the validation inference); the comparison goes into
+folders with ``--models``), evaluates each end to end (ai.engine) on the configs' shared validation cases and on
+held-out real-CT-derived studies, and writes the side-by-side tables DIR/fusion_comparison.md + .json (lesion
+Dice, lesion-wise sensitivity and false positives per study, parameters, training time, CPU time of the
+evaluation); the comparison goes into
 every compared card (``comparisons``) and the ``--into`` ones. ``--smoke``: two training steps on tiny data and
 tiny networks (checks the pipeline, measures nothing).
 """
@@ -28,6 +29,8 @@ STRATEGIES = ("input", "feature", "decision")
 SMOKE_DATA = {"train": [{"kind": "pet_ct_lesions", "source": "synthetic", "seeds": [9, 10]}], "validation": []}
 SMOKE_VALIDATION = [{"kind": "pet_ct_lesions", "source": "synthetic", "seeds": [3, 4]}]
 SMOKE_CHANNELS = [4, 8]
+#: real-CT-derived studies no config trains or validates on (the issue's acceptance data: a PET you never saw)
+HELD_OUT = [{"kind": "pet_ct_lesions", "source": "real", "seeds": [30000, 30006]}]
 #: metric name in the card -> column of the table
 COLUMNS = {"dice_lesion": "lesion Dice", "lesion_sensitivity": "lesion sensitivity",
            "lesion_false_positives_per_study": "FPs / study"}
@@ -65,54 +68,68 @@ def train_all(configs: list[TrainConfig], out: Path, *, threads: int, device: st
     return [train(c, out / c.id, device=device, threads=threads) for c in configs]
 
 
-def compare(configs: list[TrainConfig], folders: list[Path], validation: list[dict], *, device: str = "cpu") -> dict:
-    """The comparison record: each model's metrics on the ``validation`` data entries (ai.training.tasks
-    evaluation), parameters, training wall time and threads (its card), CPU time of the validation run."""
+def data_sets(configs: list[TrainConfig], smoke: bool = False) -> dict[str, list[dict]]:
+    """{description: data entries} the models are compared on: the configs' validation cases (which chose each
+    run's best epoch) and HELD_OUT real-CT-derived studies no run ever saw (smoke: SMOKE_VALIDATION only)."""
+    if smoke:
+        return {"smoke": SMOKE_VALIDATION}
+    return {"validation (held-out seeds; chose the best epoch)": configs[0].data.get("validation", []),
+            "held out: real-CT-derived PET/CT seeds 30000-30005 (never used in training or model selection)":
+                HELD_OUT}
+
+
+def compare(configs: list[TrainConfig], folders: list[Path], sets: dict[str, list[dict]], *,
+            device: str = "cpu") -> dict:
+    """The comparison record: per data set (``sets``, see data_sets), each model's metrics (ai.training.tasks
+    evaluation) and CPU time of the run; per model its parameters, training wall time and threads (its card)."""
     from ai.registry import load_model
     from ai.training.datasets import load_dataset
     from ai.training.tasks import describe_cases, task_for, with_card_inputs
 
     config = configs[0]
-    cases = load_dataset(validation, config.labels, config.base)
-    if not cases:
-        raise ConfigError("the fusion configs have no validation data to compare on", config.path)
     task = task_for(config)
-    runs = []
-    for folder in folders:
-        model = load_model(str(folder))
-        inputs = [with_card_inputs(c, model.card) for c in cases]
-        cpu = time.process_time()
-        metrics = {m["name"]: m["value"] for m in task.evaluate(model, inputs, device=device)}
-        training = model.card.training or {}
-        runs.append({"model": f"{model.card.id} {model.card.version}", "folder": str(folder),
-                     "network": model.card.network["class"], "metrics": metrics,
-                     "parameters": sum(p.numel() for p in model.network.parameters()),
-                     "train_wall_s": training.get("seconds"), "train_threads": training.get("threads"),
-                     "train_iterations": (training.get("epochs_run") or 0) * config.iterations_per_epoch,
-                     "validation_cpu_s": round(time.process_time() - cpu, 1)})
+    models = [load_model(str(folder)) for folder in folders]
+    results = []
+    for description, entries in sets.items():
+        cases = load_dataset(entries, config.labels, config.base)
+        if not cases:
+            raise ConfigError(f"no cases to compare on in {description!r}", config.path)
+        runs = []
+        for folder, model in zip(folders, models, strict=True):
+            inputs = [with_card_inputs(c, model.card) for c in cases]
+            cpu = time.process_time()
+            metrics = {m["name"]: m["value"] for m in task.evaluate(model, inputs, device=device)}
+            training = model.card.training or {}
+            runs.append({"model": f"{model.card.id} {model.card.version}", "folder": str(folder),
+                         "network": model.card.network["class"], "metrics": metrics,
+                         "parameters": sum(p.numel() for p in model.network.parameters()),
+                         "train_wall_s": training.get("seconds"), "train_threads": training.get("threads"),
+                         "train_iterations": (training.get("epochs_run") or 0) * config.iterations_per_epoch,
+                         "cpu_s": round(time.process_time() - cpu, 1)})
+        results.append({"data": f"{description}: {describe_cases(cases)}", "runs": runs})
     return {"name": "PET/CT fusion strategies compared (input / feature / decision level)",
             "date": time.strftime("%Y-%m-%d"),
-            "data": f"validation: {describe_cases(cases)} (generated, never trained on)",
             "budget": {"epochs": config.epochs, "iterations_per_epoch": config.iterations_per_epoch,
                        "batch_size": config.batch_size, "patch_size": config.patch_size, "seed": config.seed},
             "how": "ai.engine.run_segmentation on each case's CT grid; Dice of the lesion label averaged over cases; "
                    "a lesion is found when a connected component's centre lies within 10 mm of its centre; CPU "
-                   "time of the whole validation set (python -m ai.training.fusion_comparison)",
-            "runs": runs}
+                   "seconds of the whole set (python -m ai.training.fusion_comparison)",
+            "sets": results}
 
 
 def markdown(comparison: dict) -> str:
-    """The comparison as a Markdown table with its data and budget."""
-    head = ["model", "network", *COLUMNS.values(), "parameters", "training (s, threads)", "validation CPU s"]
-    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in comparison["runs"]:
-        values = [r["metrics"].get(k) for k in COLUMNS]
-        rows.append("| " + " | ".join([r["model"], r["network"], *("n/a" if v is None else f"{v:.3f}" for v in values),
-                                       f"{r['parameters']:,}", f"{r['train_wall_s']} ({r['train_threads']})",
-                                       f"{r['validation_cpu_s']}"]) + " |")
+    """The comparison as Markdown: one table per data set, with the budget."""
+    head = ["model", "network", *COLUMNS.values(), "parameters", "training (s, threads)", "CPU s"]
     budget = ", ".join(f"{k} {v}" for k, v in comparison["budget"].items())
-    return (f"# {comparison['name']}\n\n{comparison['date']}. Data: {comparison['data']}.\n\nBudget (each model): "
-            f"{budget}.\n\n" + "\n".join(rows) + f"\n\n{comparison['how']}.\n")
+    text = [f"# {comparison['name']}\n\n{comparison['date']}. Budget (each model): {budget}.\n"]
+    for data_set in comparison["sets"]:
+        rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in data_set["runs"]:
+            values = ["n/a" if r["metrics"].get(k) is None else f"{r['metrics'][k]:.3f}" for k in COLUMNS]
+            rows.append("| " + " | ".join([r["model"], r["network"], *values, f"{r['parameters']:,}",
+                                           f"{r['train_wall_s']} ({r['train_threads']})", f"{r['cpu_s']}"]) + " |")
+        text.append(f"## {data_set['data']}\n\n" + "\n".join(rows) + "\n")
+    return "\n".join(text) + f"\n{comparison['how']}.\n"
 
 
 def main(argv=None) -> int:
@@ -138,8 +155,7 @@ def main(argv=None) -> int:
         folders = ([Path(m) for m in args.models] if args.models
                    else train_all(configs, out, threads=args.threads, device=args.device))
         torch.set_num_threads(args.threads)
-        validation = SMOKE_VALIDATION if args.smoke else configs[0].data.get("validation", [])
-        comparison = compare(configs, folders, validation, device=args.device)
+        comparison = compare(configs, folders, data_sets(configs, args.smoke), device=args.device)
         out.mkdir(parents=True, exist_ok=True)
         (out / "fusion_comparison.json").write_text(json.dumps(comparison, indent=1))
         (out / "fusion_comparison.md").write_text(markdown(comparison))
