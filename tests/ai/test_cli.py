@@ -107,7 +107,9 @@ def test_ctrl_c_cancels_cleanly_without_partial_output(tmp_path):
     radview = Path(sys.executable).parent / "radview"
     proc = subprocess.Popen([str(radview), "segment", str(image), "--model", "abdomen_ct_unet", "--out", str(out),
                              "--device", "cpu", "--probabilities", str(out.parent / "p.nii.gz")],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=secondary)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=secondary,
+                            # a runner started in the background (``cmd &``) ignores SIGINT, and children inherit it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     os.close(secondary)
     text, sent, deadline = b"", False, time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
