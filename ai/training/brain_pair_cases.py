@@ -2,7 +2,7 @@
 
 A config entry::
 
-    {kind: brain_mr_ct, dir: PAIR_DIR, slices: [0, 40]}                       # paired (pix2pix, validation)
+    {kind: brain_mr_ct, dir: PAIR_DIR, slices: [0, 40], mr_background: 0}     # paired (pix2pix, validation)
     {kind: brain_mr_ct, dir: PAIR_DIR, slices: [0, 40], ct_slices: [51, 91]}  # unpaired (cyclegan)
 
 ``dir`` holds what ``python -m ai.training.brain_mr_ct PAIR_DIR`` writes (the MNI152 T1 and the CT atlas
@@ -12,7 +12,11 @@ The CT comes from the same slices (paired) or, with ``ct_slices`` (as many slice
 onto the MR's slab: different anatomy, so MR and CT are drawn independently as CycleGAN needs.
 
 Each case is ``images`` [MR, reference CT (HU)] and ``labels`` the head mask (1 where the slab's own registered
-CT is not ``ct_background``: the atlas stores 0 outside the brain; the tiny test heads store -1000). The CT
+CT is not ``ct_background``: the atlas stores 0 outside the brain; the tiny test heads store -1000). With
+``mr_background`` (0 for the skull-stripped MNI152 template) the mask also excludes where the MR equals it, and a
+paired reference is air there: the two skull strips differ by registration (13% of the atlas brain lies outside
+the template's), and no model can tell tissue from an MR that shows none, so leaving that rim in would measure
+the registration, not the translation. The CT
 beyond the card's one input is the translation target (ai.training.translation_task), not a model input;
 outside the head it is set to air (AIR_HU): both template and atlas are skull-stripped.
 """
@@ -49,6 +53,8 @@ def brain_pair_cases(entry: dict, labels: dict[int, str], base: Path) -> list[Ca
     background = float(entry.get("ct_background", 0.0))
     mr_slab = slice_range(mr, entry, base)
     head = slice_range(ct, entry, base).array != background
+    if "mr_background" in entry:  # a skull-stripped MR: its outline bounds what a model can know
+        head &= mr_slab.array != float(entry["mr_background"])
     name = f"brain_mr_ct slices {_span(entry, mr)}"
     if "ct_slices" in entry:
         ct_slab = slice_range(ct, {**entry, "slices": entry["ct_slices"]}, base)
@@ -58,7 +64,8 @@ def brain_pair_cases(entry: dict, labels: dict[int, str], base: Path) -> list[Ca
         name += f" with CT of slices {_span({'slices': entry['ct_slices']}, ct)} (unpaired)"
     else:
         ct_slab = slice_range(ct, entry, base)
-    hu = np.where(ct_slab.array != background, ct_slab.array, AIR_HU).astype(np.float32)
+    tissue = (ct_slab.array != background) & (head if "ct_slices" not in entry else True)
+    hu = np.where(tissue, ct_slab.array, AIR_HU).astype(np.float32)
     reference = mr_slab.with_array(hu, modality="CT", units="HU", description="registered CT atlas")
     mask = mr_slab.with_array(head.astype(np.uint8), modality="SEG", units="label", description="head")
     return [Case(entry.get("name", name), [mr_slab, reference], mask,

@@ -87,6 +87,17 @@ def test_unpaired_cases_take_the_ct_from_another_slab_and_head_masks_the_atlas_b
     assert np.array_equal(paired.labels.array, ct[:12] != -1000)
     [atlas_like] = brain_pair_cases(entry(slices=[0, 12], ct_background=35), {}, pair.parent)  # brain as background
     assert (atlas_like.images[1].array[ct[:12] == 35] == AIR_HU).all()
+    mr = load_volume(pair / OUTPUTS["mr"])
+    stripped_pair = pair.parent / "stripped"  # the MR's skull strip misses the CT head's left third
+    stripped_pair.mkdir(exist_ok=True)
+    save_volume(mr.with_array(np.where(np.arange(40) < 14, 0, mr.array)), stripped_pair / OUTPUTS["mr"])
+    save_volume(load_volume(pair / OUTPUTS["ct"]), stripped_pair / OUTPUTS["ct"])
+    [stripped] = brain_pair_cases(entry(dir="stripped", slices=[0, 12], mr_background=0), {}, pair.parent)
+    mr = load_volume(stripped_pair / OUTPUTS["mr"]).array[:12]
+    assert ((ct[:12] != -1000) & (mr == 0)).any()
+    assert np.array_equal(stripped.labels.array, (ct[:12] != -1000) & (mr != 0))
+    assert (stripped.images[1].array[mr == 0] == AIR_HU).all()
+    assert np.array_equal(stripped.images[1].array[mr != 0], ct[:12][mr != 0])
     with pytest.raises(InputError, match="as many slices"):
         brain_pair_cases(entry(slices=[0, 12], ct_slices=[20, 30]), {}, pair.parent)
     with pytest.raises(InputError, match="python -m ai.training.brain_mr_ct"):
