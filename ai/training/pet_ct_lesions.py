@@ -29,9 +29,6 @@ from scipy import ndimage
 from ai.training.cases import Case
 from ai.training.ct_synthesis import acquire, draw_hu, render_labels, scan_grid
 from ai.training.pet_phantom import (
-    REAL_CT,
-    REAL_LABELS,
-    REAL_NAMES,
     TISSUES,
     WORK_MM,
     Anatomy,
@@ -39,9 +36,9 @@ from ai.training.pet_phantom import (
     deformed_anatomy,
     load_real_tissue_map,
     pet_from_anatomy,
+    phantom_entry,
     synthetic_anatomy,
 )
-from viewer.core.errors import InputError
 from viewer.core.resample import resample_to
 from viewer.core.volume import Volume
 
@@ -217,19 +214,9 @@ def pet_ct_lesion_cases(entry: dict, labels: dict[int, str], base: Path) -> list
     "synthetic" (default) or "real" (then ``image``, ``labels``, ``names``: the labelled CT, relative to the
     config's folder; default the shared ct_abdomen_3mm), ``deform`` (real anatomy; default true). The lesion mask
     takes the config's id of the label named "lesion"."""
-    from ai.training.datasets import entry_path, label_lookup, seed_range
+    from ai.training.datasets import label_lookup
 
-    seeds = seed_range(entry, base)
-    source = entry.get("source", "synthetic")
-    if source not in ("synthetic", "real"):
-        raise InputError(f"a pet_ct_lesions data entry's source must be 'synthetic' or 'real', got {source!r}", base)
-    tissue = None
-    where = f"pet_ct_lesions {source}"
-    if source == "real":
-        paths = [entry_path(entry, k, base) if k in entry else default
-                 for k, default in (("image", REAL_CT), ("labels", REAL_LABELS), ("names", REAL_NAMES))]
-        tissue = load_real_tissue_map(*paths)
-        where += f" from {paths[0].name}" + ("" if entry.get("deform", True) else " (not deformed)")
+    seeds, source, tissue, where = phantom_entry(entry, base, "pet_ct_lesions")
     lookup = label_lookup({1: LESION}, labels)
     cases = []
     for seed in seeds:

@@ -361,23 +361,31 @@ def pet_ct_cases(entry: dict, labels: dict[int, str], base: Path) -> list:
     config's folder; default the shared ct_abdomen_3mm), ``deform`` (real anatomy; default true). PET only:
     each case holds the PET image and its ``lesions``, no label map."""
     from ai.training.cases import Case
-    from ai.training.datasets import entry_path, seed_range
-    from viewer.core.errors import InputError
 
-    seeds = seed_range(entry, base)
-    source = entry.get("source", "synthetic")
-    if source not in ("synthetic", "real"):
-        raise InputError(f"a pet_ct_phantom data entry's source must be 'synthetic' or 'real', got {source!r}", base)
-    tissue = None
-    where = f"pet_ct_phantom {source}"
-    if source == "real":
-        paths = [entry_path(entry, k, base) if k in entry else default
-                 for k, default in (("image", REAL_CT), ("labels", REAL_LABELS), ("names", REAL_NAMES))]
-        tissue = load_real_tissue_map(*paths)
-        where += f" from {paths[0].name}" + ("" if entry.get("deform", True) else " (not deformed)")
+    seeds, source, tissue, where = phantom_entry(entry, base, "pet_ct_phantom")
     out = []
     for seed in seeds:
         case = make_pet_case(seed, source, real_tissue=tissue, deform=entry.get("deform", True))
         out.append(Case(f"{where} seed {seed}", [case.pet], None, case.lesions,
                         source=f"ai.training.pet_phantom {where} seeds {seeds.start}-{seeds.stop - 1}"))
     return out
+
+
+def phantom_entry(entry: dict, base: Path, kind: str) -> tuple[range, str, object, str]:
+    """The common keys of a phantom data entry of ``kind``: (seeds, source "synthetic" or "real", the real CT's
+    tissue map or None, a description of where the cases come from). InputError names a bad source."""
+    from ai.training.datasets import entry_path, seed_range
+    from viewer.core.errors import InputError
+
+    seeds = seed_range(entry, base)
+    source = entry.get("source", "synthetic")
+    if source not in ("synthetic", "real"):
+        raise InputError(f"a {kind} data entry's source must be 'synthetic' or 'real', got {source!r}", base)
+    tissue = None
+    where = f"{kind} {source}"
+    if source == "real":
+        paths = [entry_path(entry, k, base) if k in entry else default
+                 for k, default in (("image", REAL_CT), ("labels", REAL_LABELS), ("names", REAL_NAMES))]
+        tissue = load_real_tissue_map(*paths)
+        where += f" from {paths[0].name}" + ("" if entry.get("deform", True) else " (not deformed)")
+    return seeds, source, tissue, where
