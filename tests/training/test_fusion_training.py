@@ -73,3 +73,11 @@ def test_each_fusion_network_trains_two_steps_and_the_comparison_table_is_writte
         assert card["training"]["history"][0]["epoch"] == 1
         assert f"pet-ct-lesions-{strategy} 1.0.0" in table
     assert "pet_ct_lesions synthetic seed 3" in data_set["data"]
+
+
+@pytest.mark.parametrize("kind", ["pet_ct_lesions", "pet_ct_phantom"])
+def test_a_phantom_entry_with_an_unknown_source_names_its_kind_and_the_source(kind, tmp_path):
+    from viewer.core.errors import InputError
+
+    with pytest.raises(InputError, match=f"a {kind} data entry's source must be 'synthetic' or 'real', got 'mri'"):
+        load_dataset([{"kind": kind, "source": "mri", "seeds": [0, 1]}], LABELS, tmp_path)
