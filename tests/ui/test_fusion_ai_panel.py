@@ -21,6 +21,7 @@ def test_a_fusion_model_takes_the_shown_ct_and_the_fused_pet_through_the_transfo
     from viewer.core.io import load_volume
     from viewer.core.phantom import PET_TO_CT
     from viewer.core.registration.synthetic import phantom_pet_truth
+    from viewer.ui.app import grab_window
 
     folder = write_fusion_model(Path(os.environ["RADVIEW_HOME"]) / "models" / MODEL_ID, MODEL_ID)
     open_and_wait(viewer, demo_study.ct_dir)
@@ -28,8 +29,9 @@ def test_a_fusion_model_takes_the_shown_ct_and_the_fused_pet_through_the_transfo
     panel.refresh()
     panel.models.setCurrentRow([c.id for c in panel._cards].index(MODEL_ID))
     panel.run_model()
+    # nothing fused yet: said so (the worker's end reaches the panel through the event loop)
+    qtbot.waitUntil(lambda: "fuse the PT over the shown image first" in panel.status.text(), timeout=30000)
     qtbot.waitUntil(lambda: panel.worker is None or not panel.worker.isRunning(), timeout=30000)
-    assert "fuse the PT over the shown image first" in panel.status.text()  # nothing fused yet: said so
 
     with qtbot.waitSignal(viewer.fusion_control.fused, timeout=30000):
         viewer.fusion_control.load_moving(str(demo_study.pet_dir))
@@ -46,4 +48,4 @@ def test_a_fusion_model_takes_the_shown_ct_and_the_fused_pet_through_the_transfo
     unplaced = run_segmentation(model, [ct, pet], device="cpu", return_probabilities=True)
     np.testing.assert_allclose(result.probabilities.array, placed.probabilities.array, atol=1e-5)
     assert np.abs(result.probabilities.array - unplaced.probabilities.array).max() > 1e-3  # the transform mattered
-    viewer.grab().save(str(artifacts / "fusion_ai_panel.png"))
+    grab_window(viewer, artifacts / "fusion_ai_panel.png")  # the views' OpenGL content too

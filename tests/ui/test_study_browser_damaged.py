@@ -19,8 +19,10 @@ def test_opening_a_folder_with_damaged_files_shows_its_series_and_a_warning_row_
     assert len(browser.series_rows()) == 2
     rows = browser.damaged_rows()
     assert sorted(r["file"] for r in rows) == sorted(bad) and all(r["problem"] for r in rows)
+    from viewer.ui.app import grab_window
+
     viewer.activateWindow()
-    viewer.grab().save(str(artifacts / "study_browser_damaged.png"))
+    grab_window(viewer, artifacts / "study_browser_damaged.png")
 
 
 def test_rescanning_the_same_folder_lists_each_damaged_file_once(qtbot, tmp_path):
