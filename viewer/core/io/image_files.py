@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from viewer.core.errors import CorruptFileError, UnsupportedFormatError
+from viewer.core.io.nifti_length import check_nifti_length
 from viewer.core.presets import looks_like_hu
 from viewer.core.volume import SYNTHETIC_PREFIX, Volume
 
@@ -84,6 +85,8 @@ def _as_volume(img, path: Path) -> Volume:
 def read_image_file(path: Path) -> Volume:
     """Read a NIfTI/NRRD/MHA file (modality and units inferred from the values, see :func:`_as_volume`)."""
     reader = _open_reader(path)
+    if IMAGE_FORMATS.get(image_extension(Path(path))) == "NIfTI":
+        check_nifti_length(path)  # ITK zero-fills a truncated NIfTI and calls it read
     return _as_volume(_execute(reader.Execute, path), path)
 
 
