@@ -50,6 +50,8 @@ def test_synthesize_ct_from_mr_opens_a_volume_with_a_banner_in_every_view(instal
     assert not panel.synthesize_button.isEnabled()  # a segmentation model: nothing to synthesize
     panel.models.setCurrentRow(ids.index("tiny-mr-to-ct-test"))
     assert panel.synthesize_button.isEnabled() and panel.synthesize_button.text() == "Synthesize CT from MR"
+    card_text = panel.card.toPlainText()
+    assert "output: synthetic CT (HU), always flagged SYNTHETIC" in card_text and "labels:" not in card_text
     assert all(banner_pixels(v) == 0 for v in views(viewer).values())  # the acquired MR: no banner
 
     with qtbot.waitSignal(panel.volume_ready, timeout=60000) as blocker:

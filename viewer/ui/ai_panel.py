@@ -271,9 +271,13 @@ class AiPanel(QWidget):
             if label:
                 self.label_box.addItem(name, label)
         metrics = "".join(f"<li>{m['name']}: {m['value']} <i>({m['data']})</i></li>" for m in c.metrics)
-        labels = ", ".join(v for k, v in sorted(c.labels.items()) if k)
+        if c.task == "translation":  # an image, not labels: say what comes out and what it was trained on
+            output = (f"output: synthetic {c.output.get('modality', '?')} ({c.output.get('units', '?')}), always "
+                      f"flagged SYNTHETIC; trained on: {c.anatomy or 'unstated anatomy'}")
+        else:
+            output = "labels: " + ", ".join(v for k, v in sorted(c.labels.items()) if k)
         self.card.setHtml(
-            f"<b>{c.name}</b> {c.version}<br>task: {c.task}; inputs: {', '.join(c.modalities)}<br>labels: {labels}"
+            f"<b>{c.name}</b> {c.version}<br>task: {c.task}; inputs: {', '.join(c.modalities)}<br>{output}"
             f"<p><b>Intended use:</b> {c.intended_use}</p><p><b>Limitations:</b> {c.limitations}</p>"
             f"<p><b>Training data:</b> {c.training_data}</p><b>Metrics</b><ul>{metrics}</ul>"
             f"<p>Licence: {c.license}</p>")
