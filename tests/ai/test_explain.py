@@ -142,7 +142,7 @@ def test_grad_cam_of_a_detection_model_targets_its_detections(phantom):
 
 def test_grad_cam_of_the_centre_point_detector_peaks_on_a_lesion():
     """pet-lesion-detector (heat-map peaks above its card's threshold) on the demo PET (phantom seed 0, where this
-    first, weak version finds lesions): the evidence peak lies at a lesion."""
+    shipped version finds all its lesions): the evidence peak lies at a lesion."""
     from ai.explain import explain
 
     phantom = make_phantom(0)
