@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, _config, build_role, evt
+from pynetdicom.pdu import A_ASSOCIATE_RJ
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
@@ -75,9 +76,13 @@ class DimseClient(PacsClient):
             ae.add_requested_context(abstract, syntaxes)
         a = self.address
         started = time.monotonic()
-        assoc = ae.associate(a.host, a.port, ae_title=a.called_aet, ext_neg=roles or [], evt_handlers=handlers or [])
+        rejections: list[A_ASSOCIATE_RJ] = []
+        seen = (evt.EVT_PDU_RECV, lambda event: rejections.append(event.pdu)
+                if isinstance(event.pdu, A_ASSOCIATE_RJ) else None)
+        assoc = ae.associate(a.host, a.port, ae_title=a.called_aet, ext_neg=roles or [],
+                             evt_handlers=[*(handlers or []), seen])
         if not assoc.is_established:
-            raise self._not_associated(assoc, time.monotonic() - started)
+            raise self._not_associated(assoc, rejections, time.monotonic() - started)
         try:
             yield assoc
         finally:
@@ -85,13 +90,18 @@ class DimseClient(PacsClient):
                 assoc.release()
             ae.shutdown()
 
-    def _not_associated(self, assoc, waited: float) -> PacsError:
+    def _not_associated(self, assoc, rejections: list[A_ASSOCIATE_RJ], waited: float) -> PacsError:
         """The error telling why an association attempt failed: rejected (with the peer's reason), unreachable
         (the socket error: refused, timed out, unknown host), silent (no answer within the timeout) or closed by
-        the peer."""
+        the peer.
+
+        ``rejections`` are the A-ASSOCIATE-RJ PDUs received: when the peer closes its socket right after
+        rejecting, pynetdicom may abort the association before it handles the reject, so ``assoc.is_rejected``
+        alone misses it (seen under load)."""
         a = self.address
-        if assoc.is_rejected:
-            reason = getattr(assoc.acceptor.primitive, "reason_str", "no reason given")
+        if assoc.is_rejected or rejections:
+            reason = rejections[0].reason_str if rejections else getattr(assoc.acceptor.primitive, "reason_str",
+                                                                           "no reason given")
             return AssociationRejectedError(
                 f"association rejected: {reason} (called AE title {a.called_aet!r}, calling {self.aet!r})", a)
         try:
