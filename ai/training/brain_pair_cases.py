@@ -4,6 +4,11 @@ A config entry::
 
     {kind: brain_mr_ct, dir: PAIR_DIR, slices: [0, 40], mr_background: 0}     # paired (pix2pix, validation)
     {kind: brain_mr_ct, dir: PAIR_DIR, slices: [0, 40], ct_slices: [51, 91]}  # unpaired (cyclegan)
+    {kind: brain_mr_ct, dir: PAIR_DIR, slices: [0, 95], region_slices: [42, 52], mr_background: 0}  # validation
+
+``region_slices`` limits the region measured to those slices of the case while the model still sees the whole
+slab around them: a held-out slab validated alone is mostly padding for a 32-slice patch, so its error measures
+the padding, not the translation (the reference there is still never trained on).
 
 ``dir`` holds what ``python -m ai.training.brain_mr_ct PAIR_DIR`` writes (the MNI152 T1 and the CT atlas
 registered onto its grid). The whole pair is ONE subject (one template, one atlas), so training and validation
@@ -55,7 +60,12 @@ def brain_pair_cases(entry: dict, labels: dict[int, str], base: Path) -> list[Ca
     head = slice_range(ct, entry, base).array != background
     if "mr_background" in entry:  # a skull-stripped MR: its outline bounds what a model can know
         head &= mr_slab.array != float(entry["mr_background"])
+    if "region_slices" in entry:
+        slice_range(mr, {**entry, "slices": entry["region_slices"]}, base)  # checks the span
+        head &= _in_slices(entry, mr_slab)
     name = f"brain_mr_ct slices {_span(entry, mr)}"
+    if "region_slices" in entry:
+        name += f" measured on slices {_span({'slices': entry['region_slices']}, mr)}"
     if "ct_slices" in entry:
         ct_slab = slice_range(ct, {**entry, "slices": entry["ct_slices"]}, base)
         if ct_slab.array.shape != mr_slab.array.shape:
@@ -70,6 +80,14 @@ def brain_pair_cases(entry: dict, labels: dict[int, str], base: Path) -> list[Ca
     mask = mr_slab.with_array(head.astype(np.uint8), modality="SEG", units="label", description="head")
     return [Case(entry.get("name", name), [mr_slab, reference], mask,
                  source=f"brain_mr_ct {folder} ({OUTPUTS['mr']} + {OUTPUTS['ct']})")]
+
+
+def _in_slices(entry: dict, slab) -> np.ndarray:
+    """Boolean array on ``slab``'s grid: True on the T1 slices ``entry['region_slices']`` [start, stop)."""
+    first = entry.get("slices", [0])[0]
+    start, stop = entry["region_slices"]
+    z = np.arange(slab.array.shape[0]) + first
+    return ((z >= start) & (z < stop))[:, None, None]
 
 
 def _span(entry: dict, vol) -> str:

@@ -104,6 +104,19 @@ def test_unpaired_cases_take_the_ct_from_another_slab_and_head_masks_the_atlas_b
         brain_pair_cases(entry(dir="."), {}, pair.parent)  # a folder without the pair
 
 
+def test_region_slices_measure_a_held_out_slab_inside_its_whole_context(pair):
+    """Validation on the whole volume (the model sees context) counts only the held-out slices."""
+    from ai.training.brain_pair_cases import brain_pair_cases
+
+    ct = load_volume(pair / OUTPUTS["ct"]).array
+    [case] = brain_pair_cases(entry(slices=[4, 40], region_slices=[28, 40]), {}, pair.parent)
+    assert case.images[0].array.shape[0] == 36 and "measured on slices 28-39" in case.name
+    head = ct[4:] != -1000
+    assert np.array_equal(case.labels.array[24:], head[24:]) and not case.labels.array[:24].any()
+    with pytest.raises(InputError, match="'slices' of a 'brain_mr_ct' data entry"):
+        brain_pair_cases(entry(region_slices=[30, 41]), {}, pair.parent)
+
+
 def test_translation_configs_refuse_labels_and_a_segan_critic(pair, tmp_path):
     from ai.training.config import TrainConfig
     from ai.training.loop import train
