@@ -60,11 +60,10 @@ def brain_pair_cases(entry: dict, labels: dict[int, str], base: Path) -> list[Ca
     head = slice_range(ct, entry, base).array != background
     if "mr_background" in entry:  # a skull-stripped MR: its outline bounds what a model can know
         head &= mr_slab.array != float(entry["mr_background"])
+    name = f"brain_mr_ct slices {_span(entry, mr)}"
     if "region_slices" in entry:
         slice_range(mr, {**entry, "slices": entry["region_slices"]}, base)  # checks the span
         head &= _in_slices(entry, mr_slab)
-    name = f"brain_mr_ct slices {_span(entry, mr)}"
-    if "region_slices" in entry:
         name += f" measured on slices {_span({'slices': entry['region_slices']}, mr)}"
     if "ct_slices" in entry:
         ct_slab = slice_range(ct, {**entry, "slices": entry["ct_slices"]}, base)

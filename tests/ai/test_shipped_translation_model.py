@@ -35,6 +35,7 @@ def test_the_shipped_model_is_a_small_fp16_brain_translation_model():
     tensors = torch.load(weights, map_location="cpu", weights_only=True).values()
     assert {t.dtype for t in tensors if t.is_floating_point()} == {torch.float16}
 
+
 def test_brain_gets_tissue_hu_and_the_rest_air_on_the_mni_t1(synthetic):
     mr, result = synthetic
     made = result.volume

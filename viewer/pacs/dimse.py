@@ -77,10 +77,13 @@ class DimseClient(PacsClient):
         a = self.address
         started = time.monotonic()
         rejections: list[A_ASSOCIATE_RJ] = []
-        seen = (evt.EVT_PDU_RECV, lambda event: rejections.append(event.pdu)
-                if isinstance(event.pdu, A_ASSOCIATE_RJ) else None)
+
+        def keep_rejection(event) -> None:
+            if isinstance(event.pdu, A_ASSOCIATE_RJ):
+                rejections.append(event.pdu)
+
         assoc = ae.associate(a.host, a.port, ae_title=a.called_aet, ext_neg=roles or [],
-                             evt_handlers=[*(handlers or []), seen])
+                             evt_handlers=[*(handlers or []), (evt.EVT_PDU_RECV, keep_rejection)])
         if not assoc.is_established:
             raise self._not_associated(assoc, rejections, time.monotonic() - started)
         try:
