@@ -12,11 +12,10 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
-from viewer.ui.job_widgets import job_widgets
+from viewer.ui.job_widgets import dicom_path_row, job_layout, job_widgets
 from viewer.ui.workers import TaskWorker
 
 
@@ -52,17 +51,13 @@ class AnonymizeDialog(QDialog):
         self.name_edit = QLineEdit("ANON")
         self.id_edit = QLineEdit()
         self.id_edit.setPlaceholderText("a per-run pseudonym of the original ID")
-        file_button, folder_button, out_button = QPushButton("File..."), QPushButton("Folder..."), QPushButton("...")
-        file_button.clicked.connect(self._choose_file)
-        folder_button.clicked.connect(self._choose_folder)
+        out_button = QPushButton("...")
         out_button.clicked.connect(self._choose_output)
-        in_row, out_row = QHBoxLayout(), QHBoxLayout()
-        for w in (self.input_edit, file_button, folder_button):
-            in_row.addWidget(w)
+        out_row = QHBoxLayout()
         out_row.addWidget(self.output_edit)
         out_row.addWidget(out_button)
         form = QFormLayout()
-        form.addRow("DICOM input", in_row)
+        form.addRow("DICOM input", dicom_path_row(self.input_edit, "to anonymize"))
         form.addRow("Output folder", out_row)
         form.addRow("Patient's name", self.name_edit)
         form.addRow("Patient ID", self.id_edit)
@@ -71,28 +66,10 @@ class AnonymizeDialog(QDialog):
         self.cancel_button, self.progress, self.status = job_widgets(self.cancel)
         self.result_text = QPlainTextEdit()
         self.result_text.setReadOnly(True)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addWidget(self.result_text, 1)
+        job_layout(self, form, [self.run_button, self.cancel_button], self.progress, self.status, self.result_text)
         self.worker: TaskWorker | None = None
         self.report = None
         self.resize(640, 420)
-
-    def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "DICOM file")
-        if path:
-            self.input_edit.setText(path)
-
-    def _choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "DICOM folder")
-        if path:
-            self.input_edit.setText(path)
 
     def _choose_output(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Output folder")

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLineEdit,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
+from viewer.ui.job_widgets import dicom_path_row, job_layout
 from viewer.ui.pacs_dialog import PacsJobDialog
 from viewer.ui.workers import Worker
 
@@ -44,29 +42,15 @@ class SendToPacsDialog(PacsJobDialog):
         self.setWindowTitle("Send to PACS")
         self.path_edit = QLineEdit(path)
         self.path_edit.setPlaceholderText("DICOM file (e.g. the exported segmentation SEG.dcm) or folder")
-        file_button, folder_button = QPushButton("File..."), QPushButton("Folder...")
-        file_button.clicked.connect(self._choose_file)
-        folder_button.clicked.connect(self._choose_folder)
-        path_row = QHBoxLayout()
-        for w in (self.path_edit, file_button, folder_button):
-            path_row.addWidget(w)
         form = QFormLayout()
-        form.addRow("Send", path_row)
+        form.addRow("Send", dicom_path_row(self.path_edit, "to send"))
         form.addRow("Server / own AE title", self.server_row)
         self.send_button = QPushButton("Send")
         self.send_button.clicked.connect(self.send)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["State", "Message", "File", "SOP Instance UID"])
         self.table.horizontalHeader().setStretchLastSection(True)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.send_button)
-        buttons.addWidget(self.cancel_button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addWidget(self.table, 1)
+        job_layout(self, form, [self.send_button, self.cancel_button], self.progress, self.status, self.table)
         self.statuses: list = []
         self.resize(860, 420)
 
@@ -122,13 +106,3 @@ class SendToPacsDialog(PacsJobDialog):
     def _set_running(self, running: bool) -> None:
         self.send_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-
-    def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "DICOM file to send", "", "DICOM (*.dcm);;All files (*)")
-        if path:
-            self.path_edit.setText(path)
-
-    def _choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "DICOM folder to send")
-        if path:
-            self.path_edit.setText(path)
