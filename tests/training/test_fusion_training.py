@@ -65,13 +65,14 @@ def test_each_fusion_network_trains_two_steps_and_the_comparison_table_is_writte
     record = json.loads((tmp_path / "fusion_comparison.json").read_text())
     (data_set,) = record["sets"]
     assert [r["network"] for r in data_set["runs"]] == ["UNet", "FeatureFusionUNet", "DecisionFusionUNet"]
-    for run, strategy in zip(data_set["runs"], STRATEGIES, strict=True):
+    versions = [c.version for c in fusion_configs()]
+    for run, strategy, version in zip(data_set["runs"], STRATEGIES, versions, strict=True):
         assert run["train_iterations"] == 2 and run["parameters"] > 0 and run["cpu_s"] >= 0
         assert {"dice_lesion", "lesion_sensitivity", "lesion_false_positives_per_study"} <= set(run["metrics"])
         card = json.loads((tmp_path / f"pet-ct-lesions-{strategy}" / "model.json").read_text())
         assert card["comparisons"][-1]["name"] == record["name"]
         assert card["training"]["history"][0]["epoch"] == 1
-        assert f"pet-ct-lesions-{strategy} 1.0.0" in table
+        assert f"pet-ct-lesions-{strategy} {version}" in table
     assert "pet_ct_lesions synthetic seed 3" in data_set["data"]
 
 
