@@ -23,6 +23,14 @@ def _widget_pos(view, world) -> QPoint:
     return QPoint(int(round(x / ratio)), int(round(view.vtk.height() - 1 - y / ratio)))
 
 
+def test_idle_start_up_compiles_the_slice_views_shaders_in_their_own_windows(viewer, qtbot):
+    """The first study opened is drawn without creating contexts or compiling shaders (viewer.render.warm_up)."""
+    windows = [v.vtk.GetRenderWindow() for v in viewer.views.values()]
+    qtbot.waitUntil(lambda: all(w.GetShaderCache().GetLastShaderBound() is not None for w in windows), timeout=10000)
+    assert all(w.GetRenderers().GetNumberOfItems() == 1 for w in windows)
+    assert viewer.placeholder_text() is not None  # nothing shown yet: the warm-up drew nothing the user sees
+
+
 def test_open_shows_the_series_in_all_views(viewer, open_and_wait, demo_study, artifacts):
     vol = open_and_wait(viewer, demo_study.ct_dir)
     assert vol.modality == "CT" and viewer.state.volume is vol

@@ -138,8 +138,20 @@ class MainWindow(QMainWindow):
         self.set_layout("2x2")
         self.resize(1400, 900)
         QTimer.singleShot(0, preload_readers)  # the first study opened shows its first slice sooner
+        QTimer.singleShot(0, self._warm_up_views)  # ... and is drawn without compiling shaders first
 
     # ------------------------------------------------------------------ construction
+    def _warm_up_views(self) -> None:
+        """Create the slice views' OpenGL contexts and compile their shaders while idle (viewer.render.warm_up),
+        unless a study is already shown."""
+        from viewer.render.warm_up import warm_up
+
+        if self.state.volume is not None:
+            return
+        for view in self.views.values():
+            warm_up(view.vtk.GetRenderWindow(), view.orientation)
+        self.view3d.vtk.GetRenderWindow().Render()  # its OpenGL context
+
     def _add_dock(self, title: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(title)
