@@ -18,6 +18,21 @@ def _select(panel, model_id):
     panel.models.setCurrentRow(ids.index(model_id))
 
 
+def test_a_released_model_for_the_shown_modality_is_selected_not_a_demo(viewer, open_and_wait, demo_study):
+    """Not the 0.x demo models (listed first), and a model that fits what is shown (a CT model on a PET would
+    be refused)."""
+    panel = viewer.ai_panel
+    panel.refresh()
+    assert not panel.current_card.version.startswith("0.")  # nothing shown: the first released model
+    open_and_wait(viewer, demo_study.pet_dir)  # a CT model selected: a PET model is chosen for the PET
+    assert panel.current_card.modalities[0] == "PT" and not panel.current_card.version.startswith("0.")
+    open_and_wait(viewer, demo_study.ct_dir)
+    assert panel.current_model_id == "ct-abdomen-organs"
+    _select(panel, "ct-abdomen-organs-gan")  # the user's choice of a model that fits stays
+    open_and_wait(viewer, demo_study.ct_dir)
+    assert panel.current_model_id == "ct-abdomen-organs-gan"
+
+
 def test_model_runs_without_freezing_the_ui_and_result_is_ai_written(viewer, open_and_wait, demo_study, qtbot,
                                                                    monkeypatch):
     import viewer.ui.ai_panel as ai_panel

@@ -250,7 +250,18 @@ class AiPanel(QWidget):
         for c in self._cards:
             self.models.addItem(f"{c.name} ({c.id} {c.version})")
         if self._cards:
-            self.models.setCurrentRow(0)
+            self.models.setCurrentRow(self._preferred_row())
+
+    def _preferred_row(self) -> int:
+        """The row selected after a refresh: the first released model (version 1 or later, not a 0.x demo) whose
+        first input is the shown image's modality, else the first released one, else the first."""
+        released = [k for k, c in enumerate(self._cards) if not c.version.startswith("0.")]
+        return (self._fitting_rows(self.state.volume) or released or [0])[0]
+
+    def _fitting_rows(self, vol) -> list[int]:
+        """Rows of released models whose first input is ``vol``'s modality (none without an image)."""
+        return [k for k, c in enumerate(self._cards)
+                if vol is not None and not c.version.startswith("0.") and c.modalities[:1] == [vol.modality]]
 
     def select_folder(self, folder) -> None:
         """Select the listed model in ``folder`` (e.g. a version fine-tuned here)."""
@@ -456,7 +467,11 @@ class AiPanel(QWidget):
             self.worker.cancel_token.cancel()
 
     # ------------------------------------------------------------------ results (GUI thread)
-    def _on_volume(self, _vol) -> None:
+    def _on_volume(self, vol) -> None:
+        card = self.current_card
+        fitting = self._fitting_rows(vol)
+        if fitting and (card is None or card.modalities[:1] != [vol.modality]):  # e.g. a PET opened after a CT
+            self.models.setCurrentRow(fitting[0])
         self._results.clear()
         self._maps.clear()
         for method in self.map_buttons:  # the new image starts without a heat map (ViewerState)
