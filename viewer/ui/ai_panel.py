@@ -253,15 +253,19 @@ class AiPanel(QWidget):
             self.models.setCurrentRow(self._preferred_row())
 
     def _preferred_row(self) -> int:
-        """The row selected after a refresh: the first released model (version 1 or later, not a 0.x demo) whose
-        first input is the shown image's modality, else the first released one, else the first."""
-        released = [k for k, c in enumerate(self._cards) if not c.version.startswith("0.")]
-        return (self._fitting_rows(self.state.volume) or released or [0])[0]
+        """The row selected after a refresh: the first released model whose first input is the shown image's
+        modality, else the first released one, else the first."""
+        return (self._fitting_rows(self.state.volume) or self._released_rows() or [0])[0]
+
+    def _released_rows(self) -> list[int]:
+        """Rows of released models: version 1 or later, not a 0.x demo."""
+        return [k for k, c in enumerate(self._cards) if not c.version.startswith("0.")]
 
     def _fitting_rows(self, vol) -> list[int]:
         """Rows of released models whose first input is ``vol``'s modality (none without an image)."""
-        return [k for k, c in enumerate(self._cards)
-                if vol is not None and not c.version.startswith("0.") and c.modalities[:1] == [vol.modality]]
+        if vol is None:
+            return []
+        return [k for k in self._released_rows() if self._cards[k].modalities[:1] == [vol.modality]]
 
     def select_folder(self, folder) -> None:
         """Select the listed model in ``folder`` (e.g. a version fine-tuned here)."""

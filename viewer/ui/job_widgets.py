@@ -32,16 +32,15 @@ def job_widgets(on_cancel: Callable[[], None]) -> tuple[QPushButton, QProgressBa
 
 def dicom_path_row(edit: QLineEdit, what: str) -> QHBoxLayout:
     """``edit`` with "File..." and "Folder..." buttons that fill it; ``what`` titles the file dialogs."""
-    parent = edit.parentWidget() or edit
     file_button, folder_button = QPushButton("File..."), QPushButton("Folder...")
 
     def choose_file() -> None:
-        path, _ = QFileDialog.getOpenFileName(parent, f"DICOM file {what}", "", "DICOM (*.dcm);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(edit.window(), f"DICOM file {what}", "", "DICOM (*.dcm);;All files (*)")
         if path:
             edit.setText(path)
 
     def choose_folder() -> None:
-        path = QFileDialog.getExistingDirectory(parent, f"DICOM folder {what}")
+        path = QFileDialog.getExistingDirectory(edit.window(), f"DICOM folder {what}")
         if path:
             edit.setText(path)
 
