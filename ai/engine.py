@@ -6,10 +6,11 @@ grid rule: radview's axis-aligned LPS grid, or MONAI's Orientationd + Spacingd g
 the model's spacing and normalises it as the card says; ``predict`` puts the array in the network's
 axis order (card ``array_order``: (z, y, x), or MONAI's (x, y, z)) and runs MONAI's sliding-window
 inference with Gaussian weighting (optional mirroring TTA over every combination of the mirror axes);
-``export`` takes the argmax at model resolution and resamples the labels back onto the first input's
-grid with nearest neighbour, exactly. nnU-Net folders and MONAI bundles segment with their own pipelines
-(``segment_volumes``: ai.formats.nnunet, ai.formats.monai_bundle_run; a bundle's inferer and postprocessing
-as it declares them); these steps serve their cards where radview's preprocessing is needed (Grad-CAM).
+``export`` takes the argmax at model resolution (or the card's post-processing: ai.postprocess) and resamples
+the labels back onto the first input's grid with nearest neighbour, exactly. nnU-Net folders and MONAI
+bundles segment with their own pipelines (``segment_volumes``: ai.formats.nnunet, ai.formats.monai_bundle_run;
+a bundle's inferer and postprocessing as it declares them); these steps serve their cards where radview's
+preprocessing is needed (Grad-CAM).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from ai.model import LoadedModel, axis_codes, mirror_combinations
 from ai.normalize import check_units, normalize
+from ai.postprocess import label_map, label_rules
 from viewer.core.errors import ModelError
 from viewer.core.presets import looks_like_hu
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
@@ -41,7 +43,7 @@ class SegmentationResult:
     labels: Volume  # uint8 label map
     names: dict[int, str]
     probabilities: Volume | None = None  # float32: probability of the chosen label
-    uncertainty: Volume | None = None  # float32: 1 - max probability (or TTA spread)
+    uncertainty: Volume | None = None  # float32: 1 - the chosen label's probability (or TTA spread)
     model_id: str = ""
     model_version: str = ""
     warnings: list[str] = field(default_factory=list)  # e.g. NO_MIRRORING: what the run could not do
@@ -300,11 +302,12 @@ def _inside(grid: Volume, roi) -> np.ndarray:
 
 
 def export(probs: np.ndarray, grid: Volume, reference: Volume, with_probabilities: bool = True,
-           keep=None) -> tuple[Volume, Volume | None, Volume | None]:
+           keep=None, rules: dict[int, dict] | None = None) -> tuple[Volume, Volume | None, Volume | None]:
     """(labels uint8, probability of the chosen label, uncertainty = 1 - that probability) resampled onto
     ``reference``'s grid; the two float maps only ``with_probabilities`` (they cost 2 full-size float32).
-    ``keep``: a world box outside which everything is background (the user's ROI within its context)."""
-    arr = np.argmax(probs, axis=0).astype(np.uint8)
+    ``keep``: a world box outside which everything is background (the user's ROI within its context).
+    ``rules``: the card's post-processing per label id (ai.postprocess), applied on the model grid."""
+    arr = label_map(probs, grid.spacing, rules or {})
     outside = ~_inside(grid, keep) if keep is not None else None
     if outside is not None:
         arr[outside] = 0
@@ -312,7 +315,7 @@ def export(probs: np.ndarray, grid: Volume, reference: Volume, with_probabilitie
     out = resample_to(labels, reference, nearest=True)
     if not with_probabilities:
         return out, None, None
-    top = probs.max(axis=0)
+    top = np.take_along_axis(probs, arr[None].astype(np.intp), axis=0)[0]
     if outside is not None:
         top[outside] = 1.0  # background, not evaluated
     top = grid.with_array(top, units="arbitrary", modality="OT")
@@ -360,7 +363,8 @@ def _segment(model, volumes, device, tta, progress, cancel, return_probabilities
     if cancel is not None:
         cancel.raise_if_cancelled()
     progress(0.96, "resampling to the image grid")
-    labels, prob, unc = export(probs, grid, volumes[0], return_probabilities, keep=roi)
+    labels, prob, unc = export(probs, grid, volumes[0], return_probabilities, keep=roi,
+                               rules=label_rules(model.card.postprocessing, model.card.labels))
     del probs
     names = {k: v for k, v in model.card.labels.items() if k}
     progress(1.0, "done")

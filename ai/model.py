@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ai.postprocess import postprocessing_problem
 from viewer.core.errors import ModelError
 
 TASKS = ("segmentation", "detection", "translation")
@@ -90,6 +91,9 @@ class ModelCard:
     comparisons: list[dict] = field(default_factory=list)
     output: dict = field(default_factory=dict)
     anatomy: str = ""
+    #: segmentation post-processing chosen on validation data (ai.postprocess): per-label probability thresholds
+    #: and smallest components kept, ``{"labels": {"lesion": {"threshold": 0.8, "min_component_mm3": 1000}}, ...}``
+    postprocessing: dict = field(default_factory=dict)
 
     @classmethod
     def from_file(cls, path: str | Path) -> ModelCard:
@@ -112,7 +116,8 @@ class ModelCard:
         card.labels = {int(k): v for k, v in card.labels.items()}
         if len(card.normalization) != len(card.inputs):
             raise ModelError("normalization must have one entry per input channel", path)
-        problem = card.layout_problem() or card.detection_problem()
+        problem = card.layout_problem() or card.detection_problem() or (
+            postprocessing_problem(card.postprocessing, card.labels) if card.postprocessing else None)
         if problem:
             raise ModelError(problem, path)
         return card

@@ -32,6 +32,7 @@ Shape (every key listed here; unknown keys are refused with the file and the key
     batch_size: 2
     seed: 0
     early_stopping: {patience: 8, metric: mean_dice, mode: max}
+    postprocessing: {thresholds: [0.5, 0.7], min_component_mm3: [0, 500]}  # chosen on validation at the end
     init: {from: ID|PATH|state_dict.pt, part: encoder}   # transfer learning (optional)
     card: {intended_use: ..., limitations: ..., license: ..., authors: ..., changelog: {...}}
 
@@ -121,6 +122,15 @@ class Adversarial:
 
 
 @dataclass
+class PostprocessingSearch:
+    """The grid ai.training.postprocessing searches on the validation cases at the end of a segmentation run:
+    per-label probability ``thresholds`` x smallest kept component volumes ``min_component_mm3``."""
+
+    thresholds: list[float] = field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    min_component_mm3: list[float] = field(default_factory=lambda: [0, 100, 250, 500, 1000, 2000])
+
+
+@dataclass
 class Init:
     """Transfer learning: copy the ``part`` (``encoder`` or ``all``) of another model (an id, a model folder, or
     a state-dict file) into the new network before training."""
@@ -160,6 +170,7 @@ class TrainConfig:
     batch_size: int = 2
     seed: int = 0
     early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
+    postprocessing: PostprocessingSearch | None = None
     init: Init | None = None
     card: dict = field(default_factory=dict)
     path: Path | None = None
@@ -263,6 +274,8 @@ class _Parser:
                 values[key] = self.integer(data[key], key, minimum)
         if data.get("init") is not None:
             values["init"] = self.init(data["init"], base)
+        if data.get("postprocessing") is not None:
+            values["postprocessing"] = self.postprocessing(data["postprocessing"], values["task"])
         if "card" in data:
             values["card"] = self.mapping(data, "card")
             bad = sorted(set(values["card"]) - set(CARD_FIELDS))
@@ -372,6 +385,20 @@ class _Parser:
             if not ok:
                 self.fail(f"{key}.{name} must be like {default!r}, got {v!r}")
         return cls(**value)
+
+    def postprocessing(self, value, task: str) -> PostprocessingSearch:
+        if task != "segmentation":
+            self.fail(f"postprocessing is chosen for segmentation models only, not {task!r}")
+        if not isinstance(value, dict) or set(value) - {"thresholds", "min_component_mm3"}:
+            self.fail(f"postprocessing must be {{thresholds: [0.5, ...], min_component_mm3: [0, ...]}}, got {value!r}")
+        search = PostprocessingSearch(**value)
+        if not search.thresholds or not all(isinstance(t, int | float) and not isinstance(t, bool) and 0 < t < 1
+                                            for t in search.thresholds):
+            self.fail(f"postprocessing.thresholds must be numbers in (0, 1), got {search.thresholds!r}")
+        if not search.min_component_mm3 or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in search.min_component_mm3):
+            self.fail(f"postprocessing.min_component_mm3 must be volumes >= 0, got {search.min_component_mm3!r}")
+        return search
 
     def init(self, value, base: Path) -> Init:
         if not isinstance(value, dict) or "from" not in value:

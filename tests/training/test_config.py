@@ -49,6 +49,9 @@ def test_paths_expand_home_and_variables(tmp_path, monkeypatch):
     ({"card": {"intended": "x"}}, ["card: unknown key(s) intended"]),
     ({"augmentation": {"flip_axes": [3]}}, ["augmentation.flip_axes"]),
     ({"normalization": []}, ["normalization must be a non-empty list"]),
+    ({"postprocessing": {"thresholds": [0.5, 1.0]}}, ["postprocessing.thresholds must be numbers in (0, 1)"]),
+    ({"postprocessing": {"min_component_mm3": []}}, ["postprocessing.min_component_mm3 must be volumes"]),
+    ({"postprocessing": {"largest": True}}, ["postprocessing must be {thresholds"]),
 ])
 def test_bad_keys_and_values_name_the_file_and_the_key(tmp_path, change, words):
     path = write(tmp_path, tiny_config(**change))

@@ -69,6 +69,29 @@ def test_resume_refuses_a_checkpoint_of_another_config(write_config, tmp_path):
         train(other, tmp_path / "m", device="cpu", threads=1, resume=True)
 
 
+def test_a_finished_run_resumed_with_a_postprocessing_search_gets_it_chosen_on_validation(write_config, tmp_path):
+    out = train(TrainConfig.from_yaml(write_config(epochs=1)), tmp_path / "m", device="cpu", threads=1)
+    trained = weights(out)
+    search = {"thresholds": [0.5, 0.9], "min_component_mm3": [0, 50]}
+    config = TrainConfig.from_yaml(write_config(epochs=1, postprocessing=search, card={"intended_use": "tests, 2"}))
+    train(config, out, device="cpu", threads=1, resume=True)
+    card = json.loads((out / "model.json").read_text())
+    block = card["postprocessing"]
+    assert block["chosen_on"].startswith("1 case(s)") and block["search"]["thresholds"] == [0.5, 0.9]
+    assert set(block["validation_dice"]["argmax"]) <= {"liver", "spleen"}
+    assert card["metrics"] and all("post-processing chosen on these cases" in m["data"] for m in card["metrics"])
+    assert card["intended_use"] == "tests, 2" and card["training"]["config"]["postprocessing"] == search
+    after = weights(out)
+    assert all(np.array_equal(trained[k].numpy(), after[k].numpy()) for k in trained)
+
+
+def test_postprocessing_is_refused_for_a_translation_config(write_config):
+    from viewer.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="segmentation models only"):
+        TrainConfig.from_yaml(write_config(task="translation", labels={}, postprocessing={}))
+
+
 def test_early_stopping_ends_the_run_when_validation_stops_improving(write_config, tmp_path):
     config = TrainConfig.from_yaml(write_config(epochs=6, optimizer={"lr": 0.0},
                                                 early_stopping={"patience": 1, "metric": "mean_dice"}))

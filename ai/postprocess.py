@@ -1,0 +1,82 @@
+"""A segmentation card's post-processing: per-label probability thresholds and the smallest component kept.
+
+The card's ``postprocessing`` block (chosen on validation data by ai.training.postprocessing, as nnU-Net chooses
+its own) names labels, e.g. ``{"labels": {"lesion": {"threshold": 0.8, "min_component_mm3": 1000}}, ...}``:
+
+- ``threshold``: the label is a candidate at a voxel where its probability is >= the threshold (a label with no
+  threshold is a candidate where it has the highest probability, the plain argmax); the voxel takes the candidate
+  of highest probability, or background when there is none.
+- ``min_component_mm3``: connected components of the label (26-connected, as ai.detection counts findings) smaller
+  than this volume become background.
+
+Other keys of the block (how and on what it was chosen) are a record for the card's reader.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LABEL_FIELDS = ("threshold", "min_component_mm3")
+
+
+def postprocessing_problem(block, labels: dict[int, str]) -> str | None:
+    """Why a card's ``postprocessing`` block is not valid for its ``labels`` {id: name}, or None."""
+    if not isinstance(block, dict):
+        return f"postprocessing {block!r} is not an object such as {{'labels': {{'lesion': {{'threshold': 0.8}}}}}}"
+    rules = block.get("labels", {})
+    if not isinstance(rules, dict):
+        return f"postprocessing labels {rules!r} is not an object of label name -> rules"
+    names = {v for k, v in labels.items() if k}
+    for name, rule in rules.items():
+        if name not in names:
+            return f"postprocessing names label {name!r}, which the card does not have ({', '.join(sorted(names))})"
+        if not isinstance(rule, dict) or set(rule) - set(LABEL_FIELDS):
+            return f"postprocessing of {name!r} must be an object of {', '.join(LABEL_FIELDS)}, got {rule!r}"
+        t = rule.get("threshold", 0.5)
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t < 1:
+            return f"postprocessing threshold of {name!r} must be in (0, 1), got {t!r}"
+        v = rule.get("min_component_mm3", 0)
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            return f"postprocessing min_component_mm3 of {name!r} must be >= 0, got {v!r}"
+    return None
+
+
+def label_rules(block: dict | None, labels: dict[int, str]) -> dict[int, dict]:
+    """{label id: rule} of the labels a (valid) ``postprocessing`` block names."""
+    ids = {name: k for k, name in labels.items() if k}
+    return {ids[name]: rule for name, rule in ((block or {}).get("labels") or {}).items()}
+
+
+def label_map(probs: np.ndarray, spacing_xyz, rules: dict[int, dict]) -> np.ndarray:
+    """uint8 labels (z, y, x) from class probabilities ``probs`` (K, z, y, x) on a grid of ``spacing_xyz`` mm,
+    by ``rules`` {label id: {"threshold", "min_component_mm3"}} (none: the argmax)."""
+    labels = np.argmax(probs, axis=0).astype(np.uint8)
+    thresholded = {k: r["threshold"] for k, r in rules.items() if "threshold" in r}
+    if thresholded:
+        score = np.zeros(labels.shape, np.float32)  # probability of the best candidate so far
+        chosen = np.zeros(labels.shape, np.uint8)
+        for k in range(1, probs.shape[0]):
+            p = probs[k]
+            candidate = p >= thresholded[k] if k in thresholded else labels == k
+            better = candidate & (p > score)
+            chosen[better] = k
+            score[better] = p[better]
+        labels = chosen
+    for k, rule in rules.items():
+        if rule.get("min_component_mm3", 0) > 0:
+            drop_small_components(labels, k, rule["min_component_mm3"] / float(np.prod(spacing_xyz)))
+    return labels
+
+
+def drop_small_components(labels: np.ndarray, label: int, min_voxels: float) -> None:
+    """Set the 26-connected components of ``label`` with fewer than ``min_voxels`` voxels to background, in place."""
+    from scipy import ndimage
+
+    mask = labels == label
+    components, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    if n == 0:
+        return
+    sizes = np.bincount(components.ravel(), minlength=n + 1)
+    small = sizes < min_voxels
+    small[0] = False
+    labels[small[components]] = 0
