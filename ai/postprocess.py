@@ -41,6 +41,18 @@ def postprocessing_problem(block, labels: dict[int, str]) -> str | None:
     return None
 
 
+def describe(block: dict | None) -> str:
+    """One line for a card's reader: each label's rule and what it was chosen on ("" when there is none)."""
+    rules = (block or {}).get("labels") or {}
+    parts = []
+    for name, rule in rules.items():
+        terms = ([f"probability >= {rule['threshold']:g}"] if "threshold" in rule else []) + (
+            [f"components >= {rule['min_component_mm3']:g} mm3"] if rule.get("min_component_mm3") else [])
+        parts.append(f"{name}: {' and '.join(terms) or 'argmax'}")
+    chosen = f" (chosen on validation: {block['chosen_on']})" if parts and block.get("chosen_on") else ""
+    return "; ".join(parts) + chosen
+
+
 def label_rules(block: dict | None, labels: dict[int, str]) -> dict[int, dict]:
     """{label id: rule} of the labels a (valid) ``postprocessing`` block names."""
     ids = {name: k for k, name in labels.items() if k}

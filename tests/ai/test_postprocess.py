@@ -142,3 +142,12 @@ def test_nothing_is_chosen_when_the_argmax_is_already_right():
                    PostprocessingSearch(), device="cpu")
     assert block["labels"] == {} and block["validation_dice"]["argmax"]["lesion"] == 1.0
     assert label_rules(block, LABELS) == {}
+
+
+def test_a_card_reader_is_told_each_rule_and_what_it_was_chosen_on():
+    from ai.postprocess import describe
+
+    block = {"labels": {"lesion": {"threshold": 0.8, "min_component_mm3": 1000}}, "chosen_on": "6 case(s): a; b"}
+    assert describe(block) == ("lesion: probability >= 0.8 and components >= 1000 mm3 "
+                               "(chosen on validation: 6 case(s): a; b)")
+    assert describe({"labels": {}}) == describe(None) == ""

@@ -281,6 +281,8 @@ class AiPanel(QWidget):
         if not 0 <= row < len(self._cards):
             self.card.setHtml("")
             return
+        from ai.postprocess import describe as describe_postprocessing
+
         c = self._cards[row]
         for label, name in sorted(c.labels.items()):
             if label:
@@ -291,6 +293,8 @@ class AiPanel(QWidget):
                       f"flagged SYNTHETIC; trained on: {c.anatomy or 'unstated anatomy'}")
         else:
             output = "labels: " + ", ".join(v for k, v in sorted(c.labels.items()) if k)
+            if c.postprocessing.get("labels"):
+                output += f"<br>post-processing: {describe_postprocessing(c.postprocessing)}"
         self.card.setHtml(
             f"<b>{c.name}</b> {c.version}<br>task: {c.task}; inputs: {', '.join(c.modalities)}<br>{output}"
             f"<p><b>Intended use:</b> {c.intended_use}</p><p><b>Limitations:</b> {c.limitations}</p>"
