@@ -306,7 +306,7 @@ def restore(path: Path, config: TrainConfig, net, optimizer, scheduler, scaler, 
     if not path.is_file():
         raise ConfigError("no checkpoint to resume from (train without --resume first)", path)
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if ckpt["config"] != config_identity(config.raw):
+    if config_identity(json.loads(ckpt["config"])) != config_identity(config.raw):  # old checkpoints: fewer exempt
         raise ConfigError(f"checkpoint was written by another config (only {', '.join(RESUMABLE_CHANGES)} may "
                           "change on resume)", path)
     net.load_state_dict(ckpt["network"])

@@ -85,6 +85,20 @@ def test_a_finished_run_resumed_with_a_postprocessing_search_gets_it_chosen_on_v
     assert all(np.array_equal(trained[k].numpy(), after[k].numpy()) for k in trained)
 
 
+def test_a_checkpoint_from_before_a_key_became_resumable_still_resumes(write_config, tmp_path):
+    import torch
+
+    out = train(TrainConfig.from_yaml(write_config(epochs=1)), tmp_path / "m", device="cpu", threads=1)
+    ckpt = torch.load(out / CHECKPOINT, weights_only=True)
+    older = json.loads(ckpt["config"])
+    older["card"] = {"intended_use": "tests only"}  # an older radview exempted fewer keys (card was compared)
+    ckpt["config"] = json.dumps(older, sort_keys=True)
+    torch.save(ckpt, out / CHECKPOINT)
+    train(TrainConfig.from_yaml(write_config(epochs=1, card={"intended_use": "tests, 2"})), out, device="cpu",
+          threads=1, resume=True)
+    assert json.loads((out / "model.json").read_text())["intended_use"] == "tests, 2"
+
+
 def test_postprocessing_is_refused_for_a_translation_config(write_config):
     from viewer.core.errors import ConfigError
 

@@ -33,6 +33,18 @@ def test_a_released_model_for_the_shown_modality_is_selected_not_a_demo(viewer, 
     assert panel.current_model_id == "ct-abdomen-organs-gan"
 
 
+def test_the_card_states_the_post_processing_a_model_applies(viewer):
+    panel = viewer.ai_panel
+    panel.refresh()
+    _select(panel, "pet-ct-lesions-decision")
+    text = panel.card.toPlainText()
+    rule = panel.current_card.postprocessing["labels"]["lesion"]
+    assert f"post-processing: lesion: probability >= {rule['threshold']:g}" in text
+    assert "chosen on validation: 6 case(s)" in text
+    _select(panel, "ct-abdomen-organs")
+    assert "post-processing" not in panel.card.toPlainText()
+
+
 def test_model_runs_without_freezing_the_ui_and_result_is_ai_written(viewer, open_and_wait, demo_study, qtbot,
                                                                    monkeypatch):
     import viewer.ui.ai_panel as ai_panel
