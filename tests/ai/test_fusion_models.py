@@ -10,7 +10,7 @@ from ai.training.tasks import dice
 
 #: the held-out study (5 lesions: liver, bone, lung, soft tissue, node) and the lesion Dice each model must reach
 HELD_OUT_SEED = 30002
-FLOORS = {"input": 0.15, "feature": 0.15, "decision": 0.15}  # measured 0.197, 0.219, 0.223 (1.1.0)
+FLOORS = {"input": 0.19, "feature": 0.2, "decision": 0.21}  # measured 0.226, 0.239, 0.247 (1.2.0)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,9 @@ def test_shipped_fusion_model_card_and_weights(strategy):
     assert {"dice_lesion", "lesion_sensitivity", "lesion_false_positives_per_study"} <= names
     assert all("validation" in m["data"] and "pet_ct_lesions" in m["data"] for m in card.metrics)
     assert "undertrained" in card.limitations
+    chosen = card.postprocessing  # chosen on the validation cases (ai.training.postprocessing), never on held-out data
+    assert set(chosen["labels"]) <= {"lesion"} and "pet_ct_lesions" in chosen["chosen_on"]
+    assert "seed 3000" not in chosen["chosen_on"]
     (comparison,) = [c for c in card.comparisons if c["name"].startswith("PET/CT fusion strategies")]
     assert [r["model"].split()[0] for r in comparison["sets"][0]["runs"]] == [f"pet-ct-lesions-{s}" for s in STRATEGIES]
 
