@@ -69,7 +69,8 @@ class MprView(QWidget):
         if self.vtk.GetRenderWindow().GetNeverRendered():
             self.vtk.render()  # the first render sizes the window, which fitting the image to the view needs
         self.slice_view.reset_camera()
-        self.vtk.render()
+        if not self.state.loading:  # a progressive load draws when its first slices land (_on_slices_loaded)
+            self.vtk.render()
 
     def _on_slices_loaded(self, ks) -> None:
         if self.has_volume:
