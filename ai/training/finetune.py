@@ -71,6 +71,9 @@ def finetune(parent: str | Path, images: list[list[Volume]], labels: list[Volume
     cases, held_out = [with_card_inputs(c, card) for c in cases], [with_card_inputs(c, card) for c in held_out]
     card.parent = {"id": parent_card.id, "version": parent_card.version, "folder": str(folder),
                    "weights_sha256": sha256(folder / parent_card.weights), "how": "finetune"}
+    if parent_card.postprocessing:  # the parent's rule: before and after are measured through one pipeline
+        card.postprocessing = {**parent_card.postprocessing,
+                               "inherited_from": f"{parent_card.id} {parent_card.version} (not chosen again)"}
     task = task_for(config)
     parent_model = load_model(str(folder))
     progress(0.0, f"measuring {parent_card.id} {parent_card.version} before fine-tuning")

@@ -21,6 +21,9 @@ def test_finetune_writes_a_new_version_and_leaves_the_parent_intact(tmp_path):
     from ai.registry import load_model
 
     parent = tiny_model_folder(tmp_path / "parent")
+    parent_card = json.loads((parent / "model.json").read_text())
+    rule = {"labels": {"spleen": {"min_component_mm3": 500}}, "chosen_on": "parent's validation"}
+    (parent / "model.json").write_text(json.dumps({**parent_card, "postprocessing": rule}))
     before = folder_digest(parent)
     cases = [tiny_ct(0), tiny_ct(1)]
     steps = []
@@ -38,6 +41,8 @@ def test_finetune_writes_a_new_version_and_leaves_the_parent_intact(tmp_path):
     data = {m["data"].split(":")[0] for m in card["metrics"]}
     assert data == {"fine-tuning data itself (not held out)", "held-out validation"}
     assert [c["name"] for c in card["training"]["data"]["train"]["cases"]] == ["a", "b"]
+    assert card["postprocessing"]["labels"] == rule["labels"]  # the parent's rule, said to be inherited
+    assert card["postprocessing"]["inherited_from"].startswith("tiny-parent 1.0.0")
     assert not (out / "checkpoint.pt").exists() and steps[-1] == 1.0
     load_model(str(out))
 
