@@ -79,7 +79,8 @@ def postprocessed_card(card: ModelCard, net, task, validation: list[Case], searc
     chosen = copy.deepcopy(card)
     chosen.postprocessing = choose(LoadedModel(card, net), validation, search, device=device)
     metrics = task.evaluate(LoadedModel(chosen, net), validation, device=device)
-    prefix = card.metrics[0]["data"].split(":")[0].split(", post-processing")[0] if card.metrics else "validation"
+    epoch = card.training.get("best_epoch")
+    prefix = f"validation (epoch {epoch})" if epoch else "validation"
     chosen.metrics = [{**m, "data": f"{prefix}, post-processing chosen on these cases: {m['data']}"}
                       for m in metrics]
     return chosen
