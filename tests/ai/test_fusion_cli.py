@@ -1,4 +1,5 @@
-"""radview segment CT PET with a PET/CT fusion model: refused without a transform across frames, on the CT grid with."""
+"""radview segment / explain / detect CT PET with a PET/CT fusion model: refused without a transform across frames,
+on the CT grid with."""
 
 from __future__ import annotations
 
@@ -53,11 +54,17 @@ def fusion_model(tmp_path_factory):
     return write_fusion_model(tmp_path_factory.mktemp("fusion_model"))
 
 
-def test_segment_refuses_a_pet_on_another_grid_without_a_transform(pair, fusion_model, tmp_path, capsys):
+@pytest.mark.parametrize(("command", "options", "output"), [
+    ("segment", ["--device", "cpu"], "lesions.nii.gz"),
+    ("explain", ["--method", "gradcam"], "map.nii.gz"),
+    ("detect", ["--device", "cpu"], "found.json"),
+])
+def test_model_commands_refuse_a_pet_on_another_grid_without_a_transform(pair, fusion_model, tmp_path, capsys,
+                                                                          command, options, output):
     folder, _ = pair
-    out = tmp_path / "lesions.nii.gz"
-    assert main(["segment", str(folder / "ct.nii.gz"), str(folder / "pet_moved.nii.gz"), "--model", str(fusion_model),
-                 "--out", str(out), "--device", "cpu"]) == 2
+    out = tmp_path / output
+    assert main([command, str(folder / "ct.nii.gz"), str(folder / "pet_moved.nii.gz"), "--model", str(fusion_model),
+                 "--out", str(out), *options]) == 2
     err = capsys.readouterr().err
     assert "pet_moved.nii.gz" in err and "ct.nii.gz" in err and "frame of reference" in err
     assert "radview register" in err and "--transform" in err

@@ -26,14 +26,13 @@ def run(args) -> int:
     from ai.detection import run_detection
     from ai.engine import select_device
     from ai.registry import load_model
+    from viewer.commands.model_inputs import load_model_inputs
     from viewer.commands.outputs import partial_path
     from viewer.commands.progress_bar import terminal_job
-    from viewer.core.io import load_volume
-    from viewer.core.registration.placement import place_on_first
 
     device = select_device(args.device)
     model = load_model(args.model)
-    volumes = place_on_first([load_volume(p) for p in args.images], args.transform)
+    volumes = load_model_inputs(args.images, args.transform, model.card)
     with terminal_job() as (bar, cancel):
         result = run_detection(model, volumes, device=device, tta=args.tta, progress=bar, cancel=cancel)
     for warning in result.warnings:

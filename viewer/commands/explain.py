@@ -45,11 +45,10 @@ def write_map(heat, out: Path) -> None:
 def run(args) -> int:
     from ai.explain import explain
     from ai.registry import load_model
+    from viewer.commands.model_inputs import load_model_inputs
     from viewer.commands.progress_bar import terminal_job
     from viewer.core.errors import ModelError, UnsupportedFormatError
-    from viewer.core.io import load_volume
     from viewer.core.io.image_files import WRITE_EXTENSIONS, image_extension
-    from viewer.core.registration.placement import place_on_first
 
     if image_extension(Path(args.out)) not in WRITE_EXTENSIONS:  # before the work, not after it
         raise UnsupportedFormatError(f"unknown output format; use one of {', '.join(WRITE_EXTENSIONS)}", args.out)
@@ -58,7 +57,7 @@ def run(args) -> int:
     if args.method == "uncertainty" and args.layer:
         raise ModelError("--layer applies to --method gradcam or attention, not uncertainty")
     model = load_model(args.model, device="cpu")
-    volumes = place_on_first([load_volume(p) for p in args.images], args.transform)
+    volumes = load_model_inputs(args.images, args.transform, model.card)
     with terminal_job() as (bar, cancel):
         heat = explain(model, volumes, args.method, label=args.label, layer=args.layer, progress=bar, cancel=cancel)
     write_map(heat, Path(args.out))

@@ -48,37 +48,6 @@ def write_outputs(result, out: Path, probabilities: Path | None) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def require_registered(volumes, paths) -> None:
-    """RegistrationError naming the files unless inputs given without --transform can be combined as they are: on
-    one grid, or in one DICOM frame of reference (a PET/CT scanner's shared world frame)."""
-    from viewer.core.errors import RegistrationError
-
-    first, first_path = volumes[0], paths[0]
-    frame = first.meta.get("frame_of_reference_uid")
-    for vol, path in zip(volumes[1:], paths[1:], strict=True):
-        if vol.same_grid(first) or (frame and vol.meta.get("frame_of_reference_uid") == frame):
-            continue
-        raise RegistrationError(
-            f"not on the grid of {first_path} and no DICOM frame of reference is shared with it, so the two may not be "
-            f"registered: register them first (radview register {first_path} {path} --out ON_FIRST.nii.gz "
-            f"--transform FIRST_TO_IT.tfm) and pass --transform FIRST_TO_IT.tfm", path)
-
-
-def with_card_modalities(volumes, card) -> list:
-    """``volumes`` with images from files that record no modality (NIfTI, NRRD, MHA: "OT") taken as the card's
-    input channels say, in the units its normalisation needs (as in training: ai.training.tasks.with_card_inputs);
-    a warning on stderr names each image so taken."""
-    from ai.training.cases import Case
-    from ai.training.tasks import with_card_inputs
-
-    taken = with_card_inputs(Case("", list(volumes), None), card).images
-    for vol, new in zip(volumes, taken, strict=True):
-        if new.modality != vol.modality:
-            print(f"radview: warning: {vol.description}: the file records no modality; used as {new.modality} in "
-                  f"{new.units}, the model's input", file=sys.stderr)
-    return taken
-
-
 def segment_to_file(model, volumes, out: Path, *, device, tta: bool = False, probabilities: Path | None = None,
                     progress=None, cancel=None):
     """Segment registered ``volumes`` with a loaded ``model`` and write the outputs as `radview segment` does
@@ -94,10 +63,9 @@ def segment_to_file(model, volumes, out: Path, *, device, tta: bool = False, pro
 def run(args) -> int:
     from ai.engine import NO_MIRRORING, select_device
     from ai.registry import load_model
+    from viewer.commands.model_inputs import load_model_inputs
     from viewer.commands.progress_bar import terminal_job
     from viewer.core.errors import ModelError
-    from viewer.core.io import load_volume
-    from viewer.core.registration.placement import place_on_first
 
     if args.tta and args.no_mirroring:
         raise ModelError("--tta and --no-mirroring contradict each other")
@@ -106,10 +74,7 @@ def run(args) -> int:
     model = load_model(args.model, device="cpu", folds=folds, use_mirroring=not args.no_mirroring)
     if args.tta and not model.mirror_axes:
         print(f"radview: warning: {model.card.id}: {NO_MIRRORING}", file=sys.stderr)
-    volumes = with_card_modalities([load_volume(p) for p in args.images], model.card)
-    if not args.transform:
-        require_registered(volumes, args.images)
-    volumes = place_on_first(volumes, args.transform)
+    volumes = load_model_inputs(args.images, args.transform, model.card)
     with terminal_job() as (bar, cancel):
         result = segment_to_file(model, volumes, Path(args.out), device=device, tta=args.tta,
                                  probabilities=Path(args.probabilities) if args.probabilities else None,
