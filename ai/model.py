@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ai.numbers import is_number, is_whole
 from ai.postprocess import postprocessing_problem
 from viewer.core.errors import ModelError
 
@@ -141,14 +142,14 @@ class ModelCard:
         if unknown:
             return f"detection has unknown field(s) {', '.join(unknown)} (known: {', '.join(DETECTION_FIELDS)})"
         n = self.detection.get("min_voxels", 1)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if not is_whole(n) or n < 1:
             return f"detection min_voxels {n!r} is not a whole number >= 1"
         if self.detection.get("kind", "components") not in DETECTION_KINDS:
             return f"detection kind {self.detection['kind']!r} is not one of {', '.join(DETECTION_KINDS)}"
         t, d = self.detection.get("threshold", 0.5), self.detection.get("min_distance_mm", 1.0)
-        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t < 1:
+        if not is_number(t) or not 0 < t < 1:
             return f"detection threshold {t!r} is not a number between 0 and 1"
-        if isinstance(d, bool) or not isinstance(d, int | float) or d <= 0:
+        if not is_number(d) or d <= 0:
             return f"detection min_distance_mm {d!r} is not a positive number"
         return None
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ai.numbers import is_number
+
 LABEL_FIELDS = ("threshold", "min_component_mm3")
 
 
@@ -33,10 +35,10 @@ def postprocessing_problem(block, labels: dict[int, str]) -> str | None:
         if not isinstance(rule, dict) or set(rule) - set(LABEL_FIELDS):
             return f"postprocessing of {name!r} must be an object of {', '.join(LABEL_FIELDS)}, got {rule!r}"
         t = rule.get("threshold", 0.5)
-        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t < 1:
+        if not is_number(t) or not 0 < t < 1:
             return f"postprocessing threshold of {name!r} must be in (0, 1), got {t!r}"
         v = rule.get("min_component_mm3", 0)
-        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+        if not is_number(v) or v < 0:
             return f"postprocessing min_component_mm3 of {name!r} must be >= 0, got {v!r}"
     return None
 

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from ai.model import ModelCard
+from ai.numbers import is_number, is_whole
 from viewer.core.errors import ConfigError
 
 
@@ -302,25 +303,24 @@ class _Parser:
         return [dict(v) for v in value]
 
     def integer(self, value, key: str, minimum: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        if not is_whole(value) or value < minimum:
             self.fail(f"{key} must be a whole number >= {minimum}, got {value!r}")
         return value
 
     def number(self, value, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        if not is_number(value) or value < 0:
             self.fail(f"{key} must be a number >= 0, got {value!r}")
         return float(value)
 
     def numbers(self, data: dict, key: str, n: int, kind: type) -> list:
         value = data[key]
-        ok = isinstance(value, list) and len(value) == n and all(
-            isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in value)
+        ok = isinstance(value, list) and len(value) == n and all(is_number(v) and v > 0 for v in value)
         if not ok or (kind is int and not all(isinstance(v, int) for v in value)):
             self.fail(f"{key} must be {n} positive {'whole ' if kind is int else ''}numbers (x, y, z), got {value!r}")
         return [kind(v) for v in value]
 
     def axes(self, value, key: str) -> list[int]:
-        if not isinstance(value, list) or not all(v in (0, 1, 2) and not isinstance(v, bool) for v in value):
+        if not isinstance(value, list) or not all(is_whole(v) and v in (0, 1, 2) for v in value):
             self.fail(f"{key} must list model-grid axes 0 (x), 1 (y), 2 (z), got {value!r}")
         return sorted(set(value))
 
@@ -376,10 +376,9 @@ class _Parser:
             if isinstance(default, bool):
                 ok = isinstance(v, bool)
             elif isinstance(default, int | float):
-                ok = isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+                ok = is_number(v) and v >= 0
             elif isinstance(default, list):
-                ok = isinstance(v, list) and (not default or len(v) == len(default)) and all(
-                    isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+                ok = isinstance(v, list) and (not default or len(v) == len(default)) and all(map(is_number, v))
             else:
                 ok = isinstance(v, str)
             if not ok:
@@ -392,11 +391,9 @@ class _Parser:
         if not isinstance(value, dict) or set(value) - {"thresholds", "min_component_mm3"}:
             self.fail(f"postprocessing must be {{thresholds: [0.5, ...], min_component_mm3: [0, ...]}}, got {value!r}")
         search = PostprocessingSearch(**value)
-        if not search.thresholds or not all(isinstance(t, int | float) and not isinstance(t, bool) and 0 < t < 1
-                                            for t in search.thresholds):
+        if not search.thresholds or not all(is_number(t) and 0 < t < 1 for t in search.thresholds):
             self.fail(f"postprocessing.thresholds must be numbers in (0, 1), got {search.thresholds!r}")
-        if not search.min_component_mm3 or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in search.min_component_mm3):
+        if not search.min_component_mm3 or not all(is_number(v) and v >= 0 for v in search.min_component_mm3):
             self.fail(f"postprocessing.min_component_mm3 must be volumes >= 0, got {search.min_component_mm3!r}")
         return search
 
