@@ -33,11 +33,9 @@ from ai.training.pet_phantom import (
     WORK_MM,
     Anatomy,
     T,
-    deformed_anatomy,
-    load_real_tissue_map,
     pet_from_anatomy,
+    phantom_anatomy,
     phantom_entry,
-    synthetic_anatomy,
 )
 from viewer.core.resample import resample_to
 from viewer.core.volume import Volume
@@ -185,13 +183,7 @@ def make_pet_ct_case(seed: int, source: str = "synthetic", *, real_tissue: Volum
     """The PET/CT study of ``seed`` (deterministic): anatomy ``source`` "synthetic" or "real" (``real_tissue``,
     default pet_phantom.load_real_tissue_map(), deformed unless ``deform`` is False), lesions, PET and CT."""
     rng = np.random.default_rng([seed, 1313])
-    if source == "synthetic":
-        anatomy = synthetic_anatomy(rng)
-    elif source == "real":
-        anatomy = deformed_anatomy(real_tissue if real_tissue is not None else load_real_tissue_map(), rng,
-                                   deform=deform)
-    else:
-        raise ValueError(f"source must be 'synthetic' or 'real', got {source!r}")
+    anatomy = phantom_anatomy(source, rng, real_tissue=real_tissue, deform=deform)
     return pet_ct_from_anatomy(anatomy, rng, f"PET/CT phantom {source} seed {seed}")
 
 

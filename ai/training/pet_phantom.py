@@ -337,19 +337,25 @@ def pet_from_anatomy(anatomy: Anatomy, rng: np.random.Generator, *, lesion_count
     return target.with_array(pet, modality="PT", units="SUVbw"), lesions, settings
 
 
+def phantom_anatomy(source: str, rng: np.random.Generator, *, real_tissue: Volume | None = None,
+                    deform: bool = True) -> Anatomy:
+    """The anatomy of a phantom drawn with ``rng``: ``source`` "synthetic" (synthetic_anatomy) or "real"
+    (``real_tissue``, default load_real_tissue_map(), deformed unless ``deform`` is False)."""
+    if source == "synthetic":
+        return synthetic_anatomy(rng)
+    if source == "real":
+        return deformed_anatomy(real_tissue if real_tissue is not None else load_real_tissue_map(), rng,
+                                deform=deform)
+    raise ValueError(f"source must be 'synthetic' or 'real', got {source!r}")
+
+
 def make_pet_case(seed: int, source: str = "synthetic", *, real_tissue: Volume | None = None, deform: bool = True,
                   **options) -> PetCase:
     """The PET phantom of ``seed`` (deterministic): ``source`` "synthetic" (synthetic_anatomy) or "real"
     (``real_tissue``, default load_real_tissue_map(), deformed unless ``deform`` is False); ``options`` go to
     pet_from_anatomy (lesion_count, fwhm_mm, voxel_mm, noise)."""
     rng = np.random.default_rng(seed)
-    if source == "synthetic":
-        anatomy = synthetic_anatomy(rng)
-    elif source == "real":
-        anatomy = deformed_anatomy(real_tissue if real_tissue is not None else load_real_tissue_map(), rng,
-                                   deform=deform)
-    else:
-        raise ValueError(f"source must be 'synthetic' or 'real', got {source!r}")
+    anatomy = phantom_anatomy(source, rng, real_tissue=real_tissue, deform=deform)
     pet, lesions, settings = pet_from_anatomy(anatomy, rng, **options)
     description = f"PET phantom {source} seed {seed}"
     return PetCase(pet.with_array(pet.array, description=description), lesions, seed, source, settings)
