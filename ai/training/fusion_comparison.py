@@ -31,6 +31,9 @@ SMOKE_VALIDATION = [{"kind": "pet_ct_lesions", "source": "synthetic", "seeds": [
 SMOKE_CHANNELS = [4, 8]
 #: real-CT-derived studies no config trains or validates on (the issue's acceptance data: a PET you never saw)
 HELD_OUT = [{"kind": "pet_ct_lesions", "source": "real", "seeds": [30000, 30006]}]
+#: the same studies (anatomy, lesions, PET) with the real scan's own CT intensities instead of a rendered CT: no
+#: training or validation case has them, so they measure the step from rendered to acquired CT texture
+HELD_OUT_SCAN = [{**HELD_OUT[0], "ct": "scan"}]
 #: metric name in the card -> column of the table
 COLUMNS = {"dice_lesion": "lesion Dice", "lesion_sensitivity": "lesion sensitivity",
            "lesion_false_positives_per_study": "FPs / study"}
@@ -70,12 +73,15 @@ def train_all(configs: list[TrainConfig], out: Path, *, threads: int, device: st
 
 def data_sets(configs: list[TrainConfig], smoke: bool = False) -> dict[str, list[dict]]:
     """{description: data entries} the models are compared on: the configs' validation cases (which chose each
-    run's best epoch) and HELD_OUT real-CT-derived studies no run ever saw (smoke: SMOKE_VALIDATION only)."""
+    run's best epoch), HELD_OUT real-CT-derived studies no run ever saw, and the same with the real CT's own
+    intensities (HELD_OUT_SCAN) (smoke: SMOKE_VALIDATION only)."""
     if smoke:
         return {"smoke": SMOKE_VALIDATION}
     return {"validation (held-out seeds; chose the best epoch)": configs[0].data.get("validation", []),
             "held out: real-CT-derived PET/CT seeds 30000-30005 (never used in training or model selection)":
-                HELD_OUT}
+                HELD_OUT,
+            "held out, the same studies with the real CT's own intensities (lesions painted in; no training case "
+            "has an acquired CT)": HELD_OUT_SCAN}
 
 
 def compare(configs: list[TrainConfig], folders: list[Path], sets: dict[str, list[dict]], *,

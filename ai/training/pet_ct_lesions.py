@@ -29,6 +29,7 @@ from scipy import ndimage
 from ai.training.cases import Case
 from ai.training.ct_synthesis import acquire, draw_hu, render_labels, scan_grid
 from ai.training.pet_phantom import (
+    REAL_CT,
     TISSUES,
     WORK_MM,
     Anatomy,
@@ -178,12 +179,32 @@ def render_ct(tissue: np.ndarray, index: np.ndarray, lesions: list[dict], grid: 
     return ct, mask, phase
 
 
+def scan_ct(scan: Volume, index: np.ndarray, lesions: list[dict], rng: np.random.Generator) -> tuple[Volume, Volume]:
+    """(CT int16 HU, lesion mask uint8) on the grid of ``scan`` (a real CT's own HU, Anatomy.hu): each lesion's
+    voxels shifted from their host's median HU to a lesion_hu value, so the scan's texture and noise stay, with a
+    partial-volume rim (Gaussian, sigma 0.7 voxel). Each lesion's ``ct_visible`` is recorded in ``lesions``."""
+    hu = scan.array.astype(np.float32)
+    for i, lesion in enumerate(lesions, start=1):
+        inside = index == i
+        host = float(np.median(hu[inside]))
+        value, visible = lesion_hu(lesion["site"], host, rng)
+        lesion["ct_visible"] = bool(visible)
+        voxels = np.argwhere(inside)
+        box = tuple(slice(max(int(a) - 3, 0), int(b) + 4) for a, b in zip(voxels.min(0), voxels.max(0), strict=True))
+        hu[box] += ndimage.gaussian_filter(inside[box].astype(np.float32), 0.7) * (value - host)
+    ct = scan.with_array(np.clip(np.round(hu), -1024, 3071).astype(np.int16), modality="CT", units="HU")
+    return ct, scan.with_array((index > 0).astype(np.uint8), modality="SEG", units="label")
+
+
 def make_pet_ct_case(seed: int, source: str = "synthetic", *, real_tissue: Volume | None = None,
-                     deform: bool = True) -> PetCtCase:
+                     deform: bool = True, real_hu: Volume | None = None) -> PetCtCase:
     """The PET/CT study of ``seed`` (deterministic): anatomy ``source`` "synthetic" or "real" (``real_tissue``,
-    default pet_phantom.load_real_tissue_map(), deformed unless ``deform`` is False), lesions, PET and CT."""
+    default pet_phantom.load_real_tissue_map(), deformed unless ``deform`` is False), lesions, PET and CT. With
+    ``real_hu`` (the real CT the tissue map was made from) the CT is that scan, deformed alike, with the lesions
+    painted in (scan_ct), instead of the tissue map rendered in HU; the anatomy, lesions and PET of a seed do not
+    change."""
     rng = np.random.default_rng([seed, 1313])
-    anatomy = phantom_anatomy(source, rng, real_tissue=real_tissue, deform=deform)
+    anatomy = phantom_anatomy(source, rng, real_tissue=real_tissue, deform=deform, real_hu=real_hu)
     return pet_ct_from_anatomy(anatomy, rng, f"PET/CT phantom {source} seed {seed}")
 
 
@@ -195,7 +216,10 @@ def pet_ct_from_anatomy(anatomy: Anatomy, rng: np.random.Generator, description:
     pet, _, settings = pet_from_anatomy(anatomy, rng, lesion_count=0,
                                         voxel_mm=(inplane, inplane, rng.uniform(*PET_VOXEL_MM[1])))
     pet = add_lesion_uptake(pet, index, lesions, grid, settings, rng)
-    ct, mask, phase = render_ct(tissue, index, lesions, grid, rng)
+    if anatomy.hu is None:
+        ct, mask, phase = render_ct(tissue, index, lesions, grid, rng)
+    else:
+        (ct, mask), phase = scan_ct(anatomy.hu, index, lesions, rng), "as scanned"
     settings = {**settings, "ct_phase": phase, "ct_voxel_mm": [round(float(v), 2) for v in ct.spacing]}
     return PetCtCase(ct.with_array(ct.array, description=f"{description} CT"),
                      pet.with_array(pet.array, description=f"{description} PET"), mask, lesions, settings)
@@ -204,15 +228,27 @@ def pet_ct_from_anatomy(anatomy: Anatomy, rng: np.random.Generator, description:
 def pet_ct_lesion_cases(entry: dict, labels: dict[int, str], base: Path) -> list[Case]:
     """Cases of a ``pet_ct_lesions`` data entry (ai.training.datasets): ``seeds: [start, stop]``, ``source``
     "synthetic" (default) or "real" (then ``image``, ``labels``, ``names``: the labelled CT, relative to the
-    config's folder; default the shared ct_abdomen_3mm), ``deform`` (real anatomy; default true). The lesion mask
-    takes the config's id of the label named "lesion"."""
-    from ai.training.datasets import label_lookup
+    config's folder; default the shared ct_abdomen_3mm), ``deform`` (real anatomy; default true), ``ct``
+    "rendered" (default: the tissue map rendered in HU) or "scan" (real anatomy only: the CT is the real scan's
+    own HU with the lesions painted in, see make_pet_ct_case). The lesion mask takes the config's id of the label
+    named "lesion"."""
+    from ai.training.datasets import entry_path, label_lookup
+    from viewer.core.errors import InputError
+    from viewer.core.io import load_volume
 
     seeds, source, tissue, where = phantom_entry(entry, base, "pet_ct_lesions")
+    ct_kind = entry.get("ct", "rendered")
+    if ct_kind not in ("rendered", "scan") or (ct_kind == "scan" and source != "real"):
+        raise InputError(f"a pet_ct_lesions entry's ct must be 'rendered' or, with source 'real', 'scan'; got "
+                         f"{ct_kind!r} with source {source!r}", base)
+    real_hu = None
+    if ct_kind == "scan":
+        real_hu = load_volume(entry_path(entry, "image", base) if "image" in entry else REAL_CT)
+        where += " with the scan's own CT"
     lookup = label_lookup({1: LESION}, labels)
     cases = []
     for seed in seeds:
-        study = make_pet_ct_case(seed, source, real_tissue=tissue, deform=entry.get("deform", True))
+        study = make_pet_ct_case(seed, source, real_tissue=tissue, deform=entry.get("deform", True), real_hu=real_hu)
         mask = study.mask.with_array(lookup[study.mask.array])
         cases.append(Case(f"{where} seed {seed}", [study.ct, study.pet], mask, study.lesions,
                           source=f"ai.training.pet_ct_lesions {where} seeds {seeds.start}-{seeds.stop - 1}"))

@@ -57,9 +57,11 @@ REAL_NAMES = DATA / "totalsegmentator_total_labels.json"
 
 @dataclass
 class Anatomy:
-    """A tissue map (z, y, x) uint8 of TISSUES indices on ``grid`` (its geometry; the array is the map)."""
+    """A tissue map (z, y, x) uint8 of TISSUES indices on ``grid`` (its geometry; the array is the map); ``hu``:
+    the scan's own CT in HU on the same grid when the anatomy is a real scan's, else None."""
 
     grid: Volume
+    hu: Volume | None = None
 
 
 @dataclass
@@ -213,10 +215,14 @@ def load_real_tissue_map(ct_path: Path = REAL_CT, labels_path: Path = REAL_LABEL
     return real_tissue_map(load_volume(ct_path), load_volume(labels_path), names)
 
 
-def deformed_anatomy(tissue: Volume, rng: np.random.Generator, *, deform: bool = True) -> Anatomy:
+def deformed_anatomy(tissue: Volume, rng: np.random.Generator, *, deform: bool = True,
+                     hu: Volume | None = None) -> Anatomy:
     """``tissue`` resampled (nearest) onto an axis-aligned WORK_MM grid, through a random affine (scale 0.85-1.2
     per axis, rotation up to 10 degrees, shift up to 15 mm) and a smooth elastic field (sd 4 mm) when
-    ``deform``; the field of view sometimes cut to a 40-70 mm slab."""
+    ``deform``; the field of view sometimes cut to a 40-70 mm slab. ``hu``: the scan the map was made from (on
+    its grid), resampled (linear) through the same deformation into Anatomy.hu; it draws nothing from ``rng``."""
+    if hu is not None and not hu.same_grid(tissue):
+        raise ValueError("the scan's HU must be on the tissue map's grid")
     lo, hi = tissue.world_bounds()
     centre = (lo + hi) / 2
     size = np.maximum(np.round((hi - lo) / WORK_MM).astype(int), 1)
@@ -243,7 +249,11 @@ def deformed_anatomy(tissue: Volume, rng: np.random.Generator, *, deform: bool =
         world = source
     index = tissue.world_to_index(world.reshape(3, -1).T).T.reshape(world.shape)  # (x, y, z) continuous
     out = ndimage.map_coordinates(tissue.array, index[::-1], order=0, cval=T["air"]).astype(np.uint8)
-    return Anatomy(Volume(out, (WORK_MM,) * 3, tuple(origin), modality="SEG", units="label"))
+    grid = Volume(out, (WORK_MM,) * 3, tuple(origin), modality="SEG", units="label")
+    if hu is None:
+        return Anatomy(grid)
+    scan = ndimage.map_coordinates(hu.array.astype(np.float32), index[::-1], order=1, cval=-1000.0)
+    return Anatomy(grid, grid.with_array(scan, modality="CT", units="HU"))
 
 
 def _smooth_noise(rng, shape, sigma_vox: float, sd: float) -> np.ndarray:
@@ -338,14 +348,15 @@ def pet_from_anatomy(anatomy: Anatomy, rng: np.random.Generator, *, lesion_count
 
 
 def phantom_anatomy(source: str, rng: np.random.Generator, *, real_tissue: Volume | None = None,
-                    deform: bool = True) -> Anatomy:
+                    deform: bool = True, real_hu: Volume | None = None) -> Anatomy:
     """The anatomy of a phantom drawn with ``rng``: ``source`` "synthetic" (synthetic_anatomy) or "real"
-    (``real_tissue``, default load_real_tissue_map(), deformed unless ``deform`` is False)."""
+    (``real_tissue``, default load_real_tissue_map(), deformed unless ``deform`` is False; with ``real_hu``, the
+    scan it was made from, deformed alike: Anatomy.hu)."""
     if source == "synthetic":
         return synthetic_anatomy(rng)
     if source == "real":
         return deformed_anatomy(real_tissue if real_tissue is not None else load_real_tissue_map(), rng,
-                                deform=deform)
+                                deform=deform, hu=real_hu)
     raise ValueError(f"source must be 'synthetic' or 'real', got {source!r}")
 
 

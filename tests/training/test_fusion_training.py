@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from ai.training.datasets import load_dataset
 from ai.training.fusion_comparison import STRATEGIES, fusion_configs, main
@@ -82,3 +83,36 @@ def test_a_phantom_entry_with_an_unknown_source_names_its_kind_and_the_source(ki
 
     with pytest.raises(InputError, match=f"a {kind} data entry's source must be 'synthetic' or 'real', got 'mri'"):
         load_dataset([{"kind": kind, "source": "mri", "seeds": [0, 1]}], LABELS, tmp_path)
+
+
+def test_a_real_anatomy_case_with_the_scans_own_ct_keeps_the_scan_outside_the_lesions(cases, tmp_path):
+    """ct: scan: the same anatomy, lesions and PET as the rendered case of that seed; the CT is the real scan's HU
+    (here not deformed: exactly the scan on its grid, resampled) with only the lesion voxels and their rim changed."""
+    from ai.training.pet_phantom import REAL_CT
+    from viewer.core.io import load_volume
+
+    entry = {"kind": "pet_ct_lesions", "source": "real", "deform": False, "seeds": [2, 3]}
+    rendered, = load_dataset([entry], LABELS, tmp_path)
+    scanned, = load_dataset([{**entry, "ct": "scan"}], LABELS, tmp_path)
+    assert scanned.name == "pet_ct_lesions real from ct_abdomen_3mm.nii.gz (not deformed) with the scan's own CT seed 2"
+    assert np.array_equal(scanned.images[1].array, rendered.images[1].array)  # the same PET
+    assert [{k: v for k, v in le.items() if k != "ct_visible"} for le in scanned.lesions] == \
+        [{k: v for k, v in le.items() if k != "ct_visible"} for le in rendered.lesions]
+    ct = scanned.images[0]
+    assert (ct.modality, ct.units, ct.array.dtype) == ("CT", "HU", np.int16) and scanned.labels.same_grid(ct)
+    scan = resample_to(load_volume(REAL_CT), ct).array.astype(np.float32)
+    inside = scanned.labels.array == 1
+    assert inside.any()
+    far = ~ndimage.binary_dilation(inside, iterations=4)
+    assert np.abs(ct.array[far] - np.clip(np.round(scan[far]), -1024, 3071)).max() <= 1
+    for le in scanned.lesions:  # each visible lesion's mean differs from its surroundings
+        if le["ct_visible"]:
+            k, j, i = np.rint(ct.world_to_index(le["center_mm"])[::-1]).astype(int)
+            assert abs(float(ct.array[k, j, i]) - float(scan[k, j, i])) > 5
+
+
+def test_a_rendered_only_source_refuses_the_scans_own_ct(tmp_path):
+    from viewer.core.errors import InputError
+
+    with pytest.raises(InputError, match="ct must be 'rendered' or, with source 'real', 'scan'"):
+        load_dataset([{"kind": "pet_ct_lesions", "ct": "scan", "seeds": [0, 1]}], LABELS, tmp_path)
