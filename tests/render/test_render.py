@@ -131,6 +131,35 @@ def test_3d_anterior_view_shows_patient_left_on_screen_right(mapper):
     assert xs.mean() > 110  # right half of the screen: patient left, seen from the front
 
 
+def test_a_large_volume_is_ray_cast_from_an_in_plane_decimated_copy_in_the_same_place(monkeypatch):
+    """Above MAX_RENDERED_VOXELS the 3D view renders every k-th row and column: voxel (i, j, k) of the copy is voxel
+    (2i, 2j, k) of the image in world space, and the dense ball still shows on the patient's left."""
+    from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow
+
+    from viewer.render import volume_view
+    from viewer.render.offscreen import window_pixels
+
+    vol = _left_blob_volume()
+    assert volume_view.rendered_copy(vol) is vol  # small: rendered as it is
+    monkeypatch.setattr(volume_view, "MAX_RENDERED_VOXELS", vol.array.size // 3)
+    copy = volume_view.rendered_copy(vol)
+    assert copy.array.shape == (24, 20, 24) and copy.spacing == (4.0, 4.0, 3.0)
+    assert np.array_equal(copy.array, vol.array[:, ::2, ::2])
+    assert np.allclose(copy.index_to_world((5, 7, 9)), vol.index_to_world((10, 14, 9)))
+    win = vtkRenderWindow()
+    win.SetOffScreenRendering(1)
+    win.SetSize(200, 200)
+    ren = vtkRenderer()
+    win.AddRenderer(ren)
+    vv = volume_view.VolumeView(ren, "cpu")
+    vv.set_volume(vol)
+    assert vv.volume is vol and vv.image_data.GetDimensions() == (24, 20, 24)
+    win.Render()
+    bone = window_pixels(win).astype(int).sum(axis=2) > 250
+    win.Finalize()
+    assert bone.sum() > 30 and np.nonzero(bone)[1].mean() > 110
+
+
 def test_3d_auto_mapper_uses_cpu_ray_cast_on_software_opengl():
     from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow
 

@@ -8,6 +8,7 @@ origin, so both mappers place it identically in world (LPS) space.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import weakref
@@ -62,6 +63,9 @@ INTERACTIVE_COARSENING = 3.0
 #: Ray spacing in pixels while interacting (2: a quarter of the rays).
 INTERACTIVE_IMAGE_SAMPLING = 2.0
 MAPPERS = ("auto", "gpu", "cpu")
+#: Voxels above which the 3D view ray-casts an in-plane decimated copy (rendered_copy): the first render of a
+#: 512x512x300 CT takes 3.6 s with the CPU ray caster (no GPU), 1.0 s at half the in-plane resolution.
+MAX_RENDERED_VOXELS = 24_000_000
 #: Shown instead of a rendering when the volume is a single slice (or a single row/column): the ray
 #: casters' gradients need neighbours on every axis (VTK's CPU ray caster reads past a 1-slice image).
 TOO_THIN_MESSAGE = "3D needs >= 2 slices"
@@ -113,6 +117,19 @@ def box_actor(boxes, marker_radius_mm: float = 0.0) -> vtkActor | None:
     actor.SetMapper(mapper)
     actor.GetProperty().SetLineWidth(2.0)
     return actor
+
+
+def rendered_copy(vol: Volume) -> Volume:
+    """``vol`` as the 3D view ray-casts it: itself, or, above MAX_RENDERED_VOXELS, every k-th row and column of
+    every slice (the same origin and direction, k x the in-plane spacing), with the smallest k that fits."""
+    step = 1
+    while vol.array.size / step**2 > MAX_RENDERED_VOXELS:
+        step += 1
+    if step == 1:
+        return vol
+    sx, sy, sz = vol.spacing
+    return dataclasses.replace(vol, array=np.ascontiguousarray(vol.array[:, ::step, ::step]),
+                               spacing=(sx * step, sy * step, sz))
 
 
 class VolumeView:
@@ -201,12 +218,13 @@ class VolumeView:
         self.message.VisibilityOff()
         # The CPU ray caster ignores an image's direction matrix: both mappers get the index frame and
         # the prop carries the direction and origin.
-        self.image_data = vtk_image(vol, geometry=False)
-        self.actor.SetUserMatrix(world_matrix(vol))
+        shown = rendered_copy(vol)
+        self.image_data = vtk_image(shown, geometry=False)
+        self.actor.SetUserMatrix(world_matrix(shown))
         for m in (self._gpu, self._cpu):
             m.SetInputData(self.image_data)
         self.actor.VisibilityOn()
-        self._base_sample = float(min(vol.spacing))
+        self._base_sample = float(min(shown.spacing))
         self.set_interactive(self._interacting)
         disable_multisampling(self.renderer)
         self.set_preset(default_preset(vol))
