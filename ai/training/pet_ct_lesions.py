@@ -29,7 +29,6 @@ from scipy import ndimage
 from ai.training.cases import Case
 from ai.training.ct_synthesis import acquire, draw_hu, render_labels, scan_grid
 from ai.training.pet_phantom import (
-    REAL_CT,
     TISSUES,
     WORK_MM,
     Anatomy,
@@ -37,6 +36,7 @@ from ai.training.pet_phantom import (
     pet_from_anatomy,
     phantom_anatomy,
     phantom_entry,
+    real_files,
 )
 from viewer.core.resample import resample_to
 from viewer.core.volume import Volume
@@ -184,14 +184,14 @@ def scan_ct(scan: Volume, index: np.ndarray, lesions: list[dict], rng: np.random
     voxels shifted from their host's median HU to a lesion_hu value, so the scan's texture and noise stay, with a
     partial-volume rim (Gaussian, sigma 0.7 voxel). Each lesion's ``ct_visible`` is recorded in ``lesions``."""
     hu = scan.array.astype(np.float32)
-    for i, lesion in enumerate(lesions, start=1):
-        inside = index == i
-        host = float(np.median(hu[inside]))
+    boxes = ndimage.find_objects(index, max_label=len(lesions))
+    for i, (lesion, box) in enumerate(zip(lesions, boxes, strict=True), start=1):
+        box = tuple(slice(max(s.start - 3, 0), s.stop + 3) for s in box)  # room for the rim
+        inside = index[box] == i
+        host = float(np.median(hu[box][inside]))
         value, visible = lesion_hu(lesion["site"], host, rng)
         lesion["ct_visible"] = bool(visible)
-        voxels = np.argwhere(inside)
-        box = tuple(slice(max(int(a) - 3, 0), int(b) + 4) for a, b in zip(voxels.min(0), voxels.max(0), strict=True))
-        hu[box] += ndimage.gaussian_filter(inside[box].astype(np.float32), 0.7) * (value - host)
+        hu[box] += ndimage.gaussian_filter(inside.astype(np.float32), 0.7) * (value - host)
     ct = scan.with_array(np.clip(np.round(hu), -1024, 3071).astype(np.int16), modality="CT", units="HU")
     return ct, scan.with_array((index > 0).astype(np.uint8), modality="SEG", units="label")
 
@@ -232,7 +232,7 @@ def pet_ct_lesion_cases(entry: dict, labels: dict[int, str], base: Path) -> list
     "rendered" (default: the tissue map rendered in HU) or "scan" (real anatomy only: the CT is the real scan's
     own HU with the lesions painted in, see make_pet_ct_case). The lesion mask takes the config's id of the label
     named "lesion"."""
-    from ai.training.datasets import entry_path, label_lookup
+    from ai.training.datasets import label_lookup
     from viewer.core.errors import InputError
     from viewer.core.io import load_volume
 
@@ -243,7 +243,7 @@ def pet_ct_lesion_cases(entry: dict, labels: dict[int, str], base: Path) -> list
                          f"{ct_kind!r} with source {source!r}", base)
     real_hu = None
     if ct_kind == "scan":
-        real_hu = load_volume(entry_path(entry, "image", base) if "image" in entry else REAL_CT)
+        real_hu = load_volume(real_files(entry, base)[0])
         where += " with the scan's own CT"
     lookup = label_lookup({1: LESION}, labels)
     cases = []

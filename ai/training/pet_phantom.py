@@ -388,10 +388,19 @@ def pet_ct_cases(entry: dict, labels: dict[int, str], base: Path) -> list:
     return out
 
 
+def real_files(entry: dict, base: Path) -> list[Path]:
+    """[CT, label map, names JSON] of a real-anatomy phantom data entry: its ``image``, ``labels``, ``names``
+    (relative to the config's folder), by default the shared ct_abdomen_3mm."""
+    from ai.training.datasets import entry_path
+
+    return [entry_path(entry, k, base) if k in entry else default
+            for k, default in (("image", REAL_CT), ("labels", REAL_LABELS), ("names", REAL_NAMES))]
+
+
 def phantom_entry(entry: dict, base: Path, kind: str) -> tuple[range, str, object, str]:
     """The common keys of a phantom data entry of ``kind``: (seeds, source "synthetic" or "real", the real CT's
     tissue map or None, a description of where the cases come from). InputError names a bad source."""
-    from ai.training.datasets import entry_path, seed_range
+    from ai.training.datasets import seed_range
     from viewer.core.errors import InputError
 
     seeds = seed_range(entry, base)
@@ -401,8 +410,7 @@ def phantom_entry(entry: dict, base: Path, kind: str) -> tuple[range, str, objec
     tissue = None
     where = f"{kind} {source}"
     if source == "real":
-        paths = [entry_path(entry, k, base) if k in entry else default
-                 for k, default in (("image", REAL_CT), ("labels", REAL_LABELS), ("names", REAL_NAMES))]
+        paths = real_files(entry, base)
         tissue = load_real_tissue_map(*paths)
         where += f" from {paths[0].name}" + ("" if entry.get("deform", True) else " (not deformed)")
     return seeds, source, tissue, where

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import weakref
 
@@ -122,9 +123,7 @@ def box_actor(boxes, marker_radius_mm: float = 0.0) -> vtkActor | None:
 def rendered_copy(vol: Volume) -> Volume:
     """``vol`` as the 3D view ray-casts it: itself, or, above MAX_RENDERED_VOXELS, every k-th row and column of
     every slice (the same origin and direction, k x the in-plane spacing), with the smallest k that fits."""
-    step = 1
-    while vol.array.size / step**2 > MAX_RENDERED_VOXELS:
-        step += 1
+    step = max(1, math.ceil(math.sqrt(vol.array.size / MAX_RENDERED_VOXELS)))
     if step == 1:
         return vol
     sx, sy, sz = vol.spacing
