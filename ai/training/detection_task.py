@@ -11,6 +11,7 @@ lies within MATCH_MM of its centre; detections matching no lesion are false posi
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -154,37 +155,61 @@ class DetectionTask:
         return focal + self.dice(outputs[:, :1], heat) + SIZE_WEIGHT * l1
 
     def evaluate(self, model: LoadedModel, cases: list[Case], *, device="cpu") -> list[dict]:
-        """End to end on the cases' own grids: at the card's threshold, sensitivity (all lesions and those >=
-        RULE_DIAMETER_MM), false positives per study, the share of studies meeting the acceptance rule (every
-        lesion >= 10 mm found, <= 2 FPs), centre error; the FROC (sensitivity at FROC_FP_RATES FPs per study,
-        all lesions) and its mean ``froc_mean``."""
+        """End to end on the cases' own grids at the card's threshold (detection_metrics)."""
         from ai.detection_heatmap import DEFAULT_THRESHOLD
 
         per_case = [(case_detections(model, c, device), c.lesions) for c in cases]
         threshold = model.card.detection.get("threshold", DEFAULT_THRESHOLD)
-        data = (f"{describe_cases(cases)}; lesion found = a detection within {MATCH_MM:g} mm of its centre; "
-                f"threshold {threshold}")
-        errors, found_rule, total_rule, false, passed = [], 0, 0, 0, 0
-        for dets, lesions in per_case:
-            e, fp = match_lesions([d for d in dets if d["score"] >= threshold], lesions)
-            errors += e
-            rule = [x for x, le in zip(e, lesions, strict=True) if le["diameter_mm"] >= RULE_DIAMETER_MM]
-            found_rule += sum(x is not None for x in rule)
-            total_rule += len(rule)
-            false += fp
-            passed += all(x is not None for x in rule) and fp <= 2
-        hits = [x for x in errors if x is not None]
-        curve = froc(per_case)
-        metrics = [
-            ("sensitivity", len(hits) / len(errors) if errors else None),
-            ("sensitivity_10mm", found_rule / total_rule if total_rule else None),
-            ("false_positives_per_study", false / len(cases)),
-            ("studies_meeting_rule", passed / len(cases)),
-            ("centre_error_mm_mean", float(np.mean(hits)) if hits else None),
-            *((f"froc_sensitivity_at_{r:g}_fp", s) for r, s in curve.items()),
-            ("froc_mean", float(np.mean([s for s in curve.values()])) if None not in curve.values() else None),
-        ]
-        return [{"name": n, "value": None if v is None else round(float(v), 4), "data": data} for n, v in metrics]
+        return detection_metrics(per_case, threshold, describe_cases(cases))
+
+
+def detection_metrics(per_case: list[tuple[list[dict], list[dict]]], threshold: float, cases: str) -> list[dict]:
+    """Card metrics of detections ``per_case`` [(detections, lesions)] kept at ``threshold``: sensitivity (all
+    lesions and those >= RULE_DIAMETER_MM), false positives per study, the share of studies meeting the acceptance
+    rule (every lesion >= 10 mm found, <= 2 FPs), centre error; the FROC (sensitivity at FROC_FP_RATES FPs per
+    study, all lesions) and its mean ``froc_mean``. ``cases`` describes the data (each metric's ``data``)."""
+    data = f"{cases}; lesion found = a detection within {MATCH_MM:g} mm of its centre; threshold {threshold:g}"
+    errors, found_rule, total_rule, false, passed = rule_counts(per_case, threshold)
+    hits = [x for x in errors if x is not None]
+    curve = froc(per_case)
+    metrics = [
+        ("sensitivity", len(hits) / len(errors) if errors else None),
+        ("sensitivity_10mm", found_rule / total_rule if total_rule else None),
+        ("false_positives_per_study", false / len(per_case)),
+        ("studies_meeting_rule", passed / len(per_case)),
+        ("centre_error_mm_mean", float(np.mean(hits)) if hits else None),
+        *((f"froc_sensitivity_at_{r:g}_fp", s) for r, s in curve.items()),
+        ("froc_mean", float(np.mean([s for s in curve.values()])) if None not in curve.values() else None),
+    ]
+    return [{"name": n, "value": None if v is None else round(float(v), 4), "data": data} for n, v in metrics]
+
+
+def rule_counts(per_case: list[tuple[list[dict], list[dict]]], threshold: float) -> tuple[list, int, int, int, int]:
+    """(per lesion its centre error or None, lesions >= RULE_DIAMETER_MM found, their number, false positives,
+    studies meeting the acceptance rule) of the detections ``per_case`` kept at ``threshold``."""
+    errors, found_rule, total_rule, false, passed = [], 0, 0, 0, 0
+    for dets, lesions in per_case:
+        e, fp = match_lesions([d for d in dets if d["score"] >= threshold], lesions)
+        errors += e
+        rule = [x for x, le in zip(e, lesions, strict=True) if le["diameter_mm"] >= RULE_DIAMETER_MM]
+        found_rule += sum(x is not None for x in rule)
+        total_rule += len(rule)
+        false += fp
+        passed += all(x is not None for x in rule) and fp <= 2
+    return errors, found_rule, total_rule, false, passed
+
+
+def choose_threshold(per_case: list[tuple[list[dict], list[dict]]]) -> float:
+    """The score threshold that best meets the acceptance rule on ``per_case`` [(detections, lesions)]: most
+    studies meeting it (every lesion >= 10 mm found, <= 2 FPs), then the highest sensitivity for lesions >= 10 mm,
+    then the fewest false positives. Candidates are the detections' own scores (at least FROC_FLOOR) rounded down
+    to 4 decimals, so that the threshold written in a card keeps exactly the detections it was chosen with."""
+    def key(threshold: float) -> tuple:
+        _, found_rule, total_rule, false, passed = rule_counts(per_case, threshold)
+        return passed, found_rule / max(total_rule, 1), -false, threshold
+
+    scores = {math.floor(d["score"] * 1e4) / 1e4 for dets, _ in per_case for d in dets if d["score"] >= FROC_FLOOR}
+    return max(sorted(scores), key=key) if scores else FROC_FLOOR
 
 
 def case_detections(model: LoadedModel, case: Case, device="cpu") -> list[dict]:

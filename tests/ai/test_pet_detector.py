@@ -10,7 +10,7 @@ import pytest
 
 from ai.detection_heatmap import MAX_DIAMETER_MM, decode_heatmap, heatmap_targets
 from ai.registry import load_model
-from ai.training.detection_task import froc, heatmap_positives, match_lesions
+from ai.training.detection_task import choose_threshold, detection_metrics, froc, heatmap_positives, match_lesions
 from tests.ai.conftest import copy_builtin_model
 from viewer.cli import main
 from viewer.core.errors import ModelError
@@ -110,6 +110,53 @@ def test_matching_and_froc():
     assert errors == [3.0, None] and fp == 2
     curve = froc([(dets, lesions), ([], [])], rates=(0.0, 0.5, 1.0))
     assert curve == {0.0: 0.5, 0.5: 1.0, 1.0: 1.0}  # the FP at 0.6 costs 0.5 FP per study before the second hit
+
+
+def test_operating_point_is_chosen_by_the_acceptance_rule():
+    """The threshold lets as many studies as possible meet the rule (every lesion >= 10 mm found, <= 2 FPs), then
+    finds the most lesions >= 10 mm, then keeps the fewest FPs; the metrics at a threshold count exactly the
+    detections at or above it."""
+    big = {"center_mm": [0, 0, 0], "diameter_mm": 14.0}
+
+    def far(*scores):  # false positives
+        return [{"center_mm": [100 + 30 * i, 0, 0], "score": s} for i, s in enumerate(scores)]
+
+    hit = [{"center_mm": [0, 1, 0], "score": 0.8}]
+    # a weak hit (0.1) would cost two studies with 3 FPs each (0.15, 0.12): the rule wins over sensitivity,
+    # and from 0.35 to 0.8 the fewest FPs
+    per_case = [([{"center_mm": [1, 0, 0], "score": 0.1}], [big]), (hit, [big]), (far(0.35), []),
+                (far(0.15, 0.15, 0.15), []), (far(0.12, 0.12, 0.12), [])]
+    assert choose_threshold(per_case) == 0.8
+    # the same number of studies meet the rule at every threshold up to 0.8: the weak hit's score, rounded down,
+    # finds both lesions although the first study keeps 4 FPs
+    per_case = [([*far(0.9, 0.5, 0.3, 0.25), {"center_mm": [1, 0, 0], "score": 0.21234}], [big]), (hit, [big]),
+                (far(0.35), [])]
+    assert choose_threshold(per_case) == 0.2123
+    data = detection_metrics(per_case, 0.2123, "3 studies")
+    metrics = {m["name"]: m["value"] for m in data}
+    assert metrics["studies_meeting_rule"] == round(2 / 3, 4) and metrics["sensitivity_10mm"] == 1.0
+    assert metrics["false_positives_per_study"] == round(5 / 3, 4) and "3 studies" in data[0]["data"]
+    assert {m["name"]: m["value"] for m in detection_metrics(per_case, 0.2124, "")}["sensitivity_10mm"] == 0.5
+
+
+def test_chosen_operating_point_is_written_with_its_metrics(tmp_path):
+    """detector_evaluation on a copy of the shipped detector: the threshold chosen on validation goes into the
+    card with the validation and held-out metrics measured at it, and radview's loader accepts the card."""
+    from ai.training.config import TrainConfig
+    from ai.training.detector_evaluation import apply, evaluate
+
+    folder = copy_builtin_model(MODEL, tmp_path / "model", detection={"kind": "heatmap", "threshold": 0.9,
+                                                                       "min_distance_mm": 12.0})
+    config = TrainConfig.from_yaml(CONFIG).replace(
+        data={"train": [], "validation": [{"kind": "pet_ct_phantom", "seeds": [10000, 10002]}]})
+    record = evaluate(folder, config, [{"kind": "pet_ct_phantom", "seeds": [10005, 10006]}])
+    chosen = record["chosen_threshold"]
+    assert record["card_threshold"] == 0.9 and 0.05 <= chosen < 0.9
+    apply(record)
+    card = load_model(str(folder)).card
+    assert card.detection["threshold"] == chosen and card.detection["min_distance_mm"] == 12.0
+    assert [m["data"].split(":")[0] for m in card.metrics[::10]] == ["validation", "held out"]
+    assert all(f"threshold {chosen:g}" in m["data"] for m in card.metrics)
 
 
 def test_malformed_heatmap_detection_settings_name_the_card(tmp_path):

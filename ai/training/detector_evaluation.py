@@ -1,0 +1,135 @@
+"""Choose a lesion detector's operating point on its validation cases and measure it on held-out phantoms.
+
+``python -m ai.training.detector_evaluation --models DIR [DIR ...] [--config CONFIG] [--apply] [--out DIR]``: each
+model's detections (ai.detection_heatmap, as ``radview detect`` decodes them) are predicted once per case on the
+config's validation cases and on HELD_OUT phantoms no detector config trains or validates on. The threshold that
+best meets the issue-12 rule on validation (ai.training.detection_task.choose_threshold) is reported with the
+held-out metrics at the card's threshold and at the chosen one. ``--apply`` writes the chosen threshold into each
+card (``detection.threshold``) with the validation and held-out metrics at it, so ``radview detect`` reports what
+was measured. The table goes to stdout and, with ``--out``, to DIR/detector_evaluation.md + .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from ai.training.config import TrainConfig
+from viewer.core.errors import RadviewError
+
+CONFIG = Path(__file__).resolve().parent / "configs" / "pet-lesion-detector.yaml"
+#: phantoms no detector config trains or validates on: synthetic anatomy and the real CT's anatomy deformed
+HELD_OUT = [{"kind": "pet_ct_phantom", "source": "synthetic", "seeds": [10005, 10025]},
+            {"kind": "pet_ct_phantom", "source": "real", "seeds": [20010, 20020]}]
+#: metric name -> table column
+COLUMNS = {"sensitivity": "sensitivity", "sensitivity_10mm": "sens. >= 10 mm",
+           "false_positives_per_study": "FPs / study", "studies_meeting_rule": "studies meeting rule",
+           "froc_sensitivity_at_1_fp": "FROC @1", "froc_sensitivity_at_2_fp": "FROC @2"}
+
+
+def predictions(model, cases, device: str = "cpu") -> list[tuple[list[dict], list[dict]]]:
+    """[(detections decoded down to the FROC floor, truth lesions)] of ``model`` on each case."""
+    from ai.training.detection_task import case_detections
+    from ai.training.tasks import with_card_inputs
+
+    return [(case_detections(model, with_card_inputs(c, model.card), device), c.lesions) for c in cases]
+
+
+def evaluate(folder: Path, config: TrainConfig, held_out: list[dict] = HELD_OUT, *, device: str = "cpu") -> dict:
+    """The record of one model folder: the card's threshold, the threshold chosen on ``config``'s validation cases
+    and the metrics (ai.training.detection_task.detection_metrics) of those and the ``held_out`` data entries at
+    both."""
+    from ai.detection_heatmap import DEFAULT_THRESHOLD
+    from ai.registry import load_model
+    from ai.training.datasets import load_dataset
+    from ai.training.detection_task import choose_threshold, detection_metrics
+    from ai.training.tasks import describe_cases
+
+    model = load_model(str(folder))
+    card_threshold = model.card.detection.get("threshold", DEFAULT_THRESHOLD)
+    sets = {"validation": config.data.get("validation", []), "held out": held_out}
+    cpu = time.process_time()
+    runs = {}
+    for name, entries in sets.items():
+        cases = load_dataset(entries, config.labels, config.base)
+        runs[name] = (predictions(model, cases, device), f"{name}: {describe_cases(cases)}")
+    chosen = choose_threshold(runs["validation"][0])
+    results = {name: {str(t): detection_metrics(per_case, t, data) for t in (card_threshold, chosen)}
+               for name, (per_case, data) in runs.items()}
+    return {"model": f"{model.card.id} {model.card.version}", "folder": str(folder),
+            "card_threshold": card_threshold, "chosen_threshold": chosen, "results": results,
+            "cpu_s": round(time.process_time() - cpu, 1)}
+
+
+def apply(record: dict) -> None:
+    """Write the record's chosen threshold into its model folder's card, with the validation and held-out
+    metrics at that threshold (the metrics measured at another threshold are dropped)."""
+    from ai.model import ModelCard
+    from ai.training.model_folder import write_card
+
+    folder = Path(record["folder"])
+    card = ModelCard.from_file(folder / "model.json")
+    threshold = record["chosen_threshold"]
+    card.detection = {**card.detection, "threshold": threshold}
+    card.metrics = [m for name in ("validation", "held out") for m in record["results"][name][str(threshold)]]
+    write_card(card, folder)
+
+
+def markdown(records: list[dict]) -> str:
+    """One table per data set: each model at its card's threshold and at the one chosen on validation."""
+    head = ["model", "threshold", *COLUMNS.values()]
+    text = [f"# Lesion detectors: operating point chosen on validation\n\n{time.strftime('%Y-%m-%d')}. "
+            "A lesion is found when a detection lies within 10 mm of its centre; the rule: every lesion >= 10 mm "
+            "found with <= 2 false positives per study.\n"]
+    for name in ("validation", "held out"):
+        rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        data = ""
+        for r in records:
+            for label, t in (("card", r["card_threshold"]), ("chosen", r["chosen_threshold"])):
+                metrics = {m["name"]: m["value"] for m in r["results"][name][str(t)]}
+                data = r["results"][name][str(t)][0]["data"].split("; lesion found")[0]
+                values = ["n/a" if metrics.get(k) is None else f"{metrics[k]:.3f}" for k in COLUMNS]
+                rows.append("| " + " | ".join([r["model"], f"{t:g} ({label})", *values]) + " |")
+        text.append(f"## {data}\n\n" + "\n".join(rows) + "\n")
+    return "\n".join(text)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ai.training.detector_evaluation",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", required=True, metavar="DIR", help="detector model folders")
+    parser.add_argument("--config", default=str(CONFIG), help="training config whose validation cases choose "
+                                                              "the threshold (default: pet-lesion-detector.yaml)")
+    parser.add_argument("--apply", action="store_true", help="write the chosen threshold and its metrics into "
+                                                             "each card")
+    parser.add_argument("--out", help="folder for detector_evaluation.md and .json")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    try:
+        config = TrainConfig.from_yaml(args.config)
+        records = [evaluate(Path(m), config) for m in args.models]
+        if args.apply:
+            for record in records:
+                apply(record)
+    except RadviewError as err:
+        print(f"detector_evaluation: error: {err}", file=sys.stderr)
+        return 2
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "detector_evaluation.json").write_text(json.dumps(records, indent=1))
+        (out / "detector_evaluation.md").write_text(markdown(records))
+    print(markdown(records))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
