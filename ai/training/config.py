@@ -33,6 +33,7 @@ Shape (every key listed here; unknown keys are refused with the file and the key
     seed: 0
     early_stopping: {patience: 8, metric: mean_dice, mode: max}
     postprocessing: {thresholds: [0.5, 0.7], min_component_mm3: [0, 500]}  # chosen on validation at the end
+    operating_point: validation               # detection: the card's threshold chosen on validation at the end
     init: {from: ID|PATH|state_dict.pt, part: encoder}   # transfer learning (optional)
     card: {intended_use: ..., limitations: ..., license: ..., authors: ..., changelog: {...}}
 
@@ -172,6 +173,7 @@ class TrainConfig:
     seed: int = 0
     early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
     postprocessing: PostprocessingSearch | None = None
+    operating_point: str = ""
     init: Init | None = None
     card: dict = field(default_factory=dict)
     path: Path | None = None
@@ -277,6 +279,8 @@ class _Parser:
             values["init"] = self.init(data["init"], base)
         if data.get("postprocessing") is not None:
             values["postprocessing"] = self.postprocessing(data["postprocessing"], values["task"])
+        if data.get("operating_point") is not None:
+            values["operating_point"] = self.operating_point(data["operating_point"], values["task"])
         if "card" in data:
             values["card"] = self.mapping(data, "card")
             bad = sorted(set(values["card"]) - set(CARD_FIELDS))
@@ -396,6 +400,14 @@ class _Parser:
         if not search.min_component_mm3 or not all(is_number(v) and v >= 0 for v in search.min_component_mm3):
             self.fail(f"postprocessing.min_component_mm3 must be volumes >= 0, got {search.min_component_mm3!r}")
         return search
+
+    def operating_point(self, value, task: str) -> str:
+        if task != "detection":
+            self.fail(f"operating_point is chosen for detection models only, not {task!r}")
+        if value != "validation":
+            self.fail(f"operating_point must be 'validation' (the threshold that best meets the acceptance rule on "
+                      f"the validation cases), got {value!r}")
+        return value
 
     def init(self, value, base: Path) -> Init:
         if not isinstance(value, dict) or "from" not in value:

@@ -11,6 +11,7 @@ lies within MATCH_MM of its centre; detections matching no lesion are false posi
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import TYPE_CHECKING
 
@@ -210,6 +211,21 @@ def choose_threshold(per_case: list[tuple[list[dict], list[dict]]]) -> float:
 
     scores = {math.floor(d["score"] * 1e4) / 1e4 for dets, _ in per_case for d in dets if d["score"] >= FROC_FLOOR}
     return max(sorted(scores), key=key) if scores else FROC_FLOOR
+
+
+def operating_point_card(card: ModelCard, net, validation: list[Case], *, device="cpu") -> ModelCard:
+    """A copy of ``card`` (trained weights in ``net``) whose detection threshold is chosen on ``validation`` by the
+    acceptance rule (choose_threshold), with the validation metrics measured at it (their ``data`` says so)."""
+    model = LoadedModel(card, net)
+    per_case = [(case_detections(model, c, device), c.lesions) for c in validation]
+    threshold = choose_threshold(per_case)
+    chosen = copy.deepcopy(card)
+    chosen.detection = {**card.detection, "threshold": threshold}
+    epoch = card.training.get("best_epoch")
+    prefix = f"validation (epoch {epoch})" if epoch else "validation"
+    chosen.metrics = [{**m, "data": f"{prefix}, threshold chosen on these cases by the acceptance rule: {m['data']}"}
+                      for m in detection_metrics(per_case, threshold, describe_cases(validation))]
+    return chosen
 
 
 def case_detections(model: LoadedModel, case: Case, device="cpu") -> list[dict]:

@@ -10,7 +10,8 @@ critics, their optimiser and scaler and its companion networks are checkpointed 
 epoch's random streams are seeded from (seed, epoch), so a run resumed from its checkpoint continues exactly as an
 uninterrupted one. The best epoch's weights (by the early-stopping metric; the training loss when there is no
 validation data) become the model folder (ai.training.model_folder), with post-processing chosen on the validation
-cases when the config has a ``postprocessing`` section (ai.training.postprocessing).
+cases when the config has a ``postprocessing`` section (ai.training.postprocessing), or a detector's threshold when
+it has ``operating_point: validation`` (ai.training.detection_task.operating_point_card).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
 #: config keys a resumed run may change (the rest must be as the checkpoint's run had them)
-RESUMABLE_CHANGES = ("epochs", "early_stopping", "postprocessing", "card")
+RESUMABLE_CHANGES = ("epochs", "early_stopping", "postprocessing", "operating_point", "card")
 #: the cosine schedule ends at this fraction of the initial learning rate
 FINAL_LR_FRACTION = 0.05
 
@@ -167,12 +168,18 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
                  + (f" {monitor} {value:.3f}" if validation else ""))
     state.stopped = state.stopped or f"completed {config.epochs} epochs"
     filled = fill_card(card, config, train_cases, validation, state, monitor, mode, dev.type, threads)
+    if validation and (config.postprocessing is not None or config.operating_point):
+        net.load_state_dict(state.best_state)
     if config.postprocessing is not None and validation:
         from ai.training.postprocessing import postprocessed_card
 
         progress(0.995, "choosing post-processing on the validation cases")
-        net.load_state_dict(state.best_state)
         filled = postprocessed_card(filled, net, task, validation, config.postprocessing, device=dev)
+    if config.operating_point and validation:
+        from ai.training.detection_task import operating_point_card
+
+        progress(0.995, "choosing the detection threshold on the validation cases")
+        filled = operating_point_card(filled, net, validation, device=dev)
     write_model_folder(out, filled, state.best_state, state.history)
     progress(1.0, f"wrote {out}")
     return out

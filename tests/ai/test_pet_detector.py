@@ -183,13 +183,14 @@ def test_phantoms_vary_and_are_reproducible():
 
 def test_two_step_training_through_the_pipeline(tmp_path):
     """radview's training loop on 2 tiny phantoms (2 steps), then the written model folder detects through the
-    app's path and its card carries the FROC metrics of its validation phantom."""
+    app's path and its card carries the FROC metrics of its validation phantoms; resumed with ``operating_point:
+    validation``, the finished run gets the threshold the acceptance rule picks on them, with the metrics at it."""
     from ai.detection import run_detection
     from ai.training.config import TrainConfig
     from ai.training.loop import train
 
     config = TrainConfig.from_yaml(CONFIG).replace(
-        epochs=1, iterations_per_epoch=2, batch_size=1, patch_size=[16, 16, 16],
+        epochs=1, iterations_per_epoch=2, batch_size=1, patch_size=[16, 16, 16], operating_point="",
         network={"class": "CenterNetDetector3D", "args": {"in_channels": 1, "channels": [4, 8, 8, 8],
                                                           "head_channels": 4}},
         data={"train": [{"kind": "pet_ct_phantom", "seeds": [3, 5]}],
@@ -198,11 +199,20 @@ def test_two_step_training_through_the_pipeline(tmp_path):
     card = json.loads((out / "model.json").read_text())
     names = {m["name"] for m in card["metrics"]}
     assert {"sensitivity", "false_positives_per_study", "froc_sensitivity_at_2_fp", "froc_mean"} <= names
+    assert card["detection"]["threshold"] == config.detection["threshold"]
+    assert not any("chosen" in m["data"] for m in card["metrics"])
     model = load_model(str(out))
     from ai.training.pet_phantom import make_pet_case
 
     result = run_detection(model, [make_pet_case(6).pet], device="cpu")
     assert result.model_id == MODEL and isinstance(result.detections, list)
+
+    train(config.replace(operating_point="validation"), out, device="cpu", threads=1, resume=True)
+    card = json.loads((out / "model.json").read_text())
+    threshold = card["detection"]["threshold"]
+    assert 0.05 <= threshold < 1 and card["detection"]["min_distance_mm"] == config.detection["min_distance_mm"]
+    assert all("chosen on these cases by the acceptance rule" in m["data"] and f"threshold {threshold:g}" in m["data"]
+               for m in card["metrics"])
 
 
 def test_detect_command_keeps_the_json_shape(demo_study, tmp_path):

@@ -52,6 +52,8 @@ def test_paths_expand_home_and_variables(tmp_path, monkeypatch):
     ({"postprocessing": {"thresholds": [0.5, 1.0]}}, ["postprocessing.thresholds must be numbers in (0, 1)"]),
     ({"postprocessing": {"min_component_mm3": []}}, ["postprocessing.min_component_mm3 must be volumes"]),
     ({"postprocessing": {"largest": True}}, ["postprocessing must be {thresholds"]),
+    ({"operating_point": "validation"}, ["operating_point is chosen for detection models only"]),
+    ({"task": "detection", "operating_point": "best"}, ["operating_point must be 'validation'"]),
 ])
 def test_bad_keys_and_values_name_the_file_and_the_key(tmp_path, change, words):
     path = write(tmp_path, tiny_config(**change))
