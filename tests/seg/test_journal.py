@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from viewer.core.errors import JournalError
-from viewer.core.journal import MAGIC, replay
+from viewer.core.journal import DAMAGED_DIR, MAGIC, clean_closed, replay
 from viewer.core.session import Session
 
 DABS = [(60 + 3 * t, 50, 15) for t in range(12)]
@@ -119,6 +119,14 @@ def test_corrupt_header_is_a_journal_error_and_others_still_recover(shared_data,
     assert np.array_equal(recovered[0].array, good.array)
     (err,) = s.recovery_errors
     assert isinstance(err, JournalError) and "header.json" in str(err)
+    # the damaged journal is kept aside, byte for byte, and not reported again at the next start
+    kept = crashed.journal_dir / DAMAGED_DIR / crashed.journal_folder(bad).name
+    assert str(kept) in str(err) and (kept / "header.json").read_text() == "{not json"
+    assert (kept / "deltas.bin").stat().st_size > 0
+    s.discard_recovery()
+    clean_closed(s.journal_dir)
+    again = Session(home=tmp_path)
+    assert again.recover() == [] and again.recovery_errors == [] and kept.is_dir()
 
 
 def test_every_dab_of_a_stroke_is_journalled(shared_data, tmp_path):

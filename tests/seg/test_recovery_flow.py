@@ -66,3 +66,21 @@ def test_declining_closes_every_journal(tmp_path, demo_study):
     recovery.decline()
     assert not recovery and recovery.images() == []
     assert not Recovery.find(Session(home=tmp_path))
+
+
+def test_an_unreadable_journal_is_told_once_and_kept_aside(tmp_path, demo_study):
+    """A journal whose header is damaged cannot be offered: the flow names it among its problems once, keeps it
+    aside, and still offers the others; the next start neither offers nor reports it."""
+    from viewer.core.journal import DAMAGED_DIR, open_journals
+
+    _crash(tmp_path, demo_study)
+    session = Session(home=tmp_path)
+    damaged = open_journals(session.journal_dir)[0]
+    (damaged / "header.json").write_text("{not json")
+    recovery = Recovery.find(session)
+    assert len(recovery.segmentations) == 1 and len(recovery.problems) == 1
+    assert "header.json" in recovery.problems[0] and str(session.journal_dir / DAMAGED_DIR) in recovery.problems[0]
+    recovery.decline()
+    again = Recovery.find(Session(home=tmp_path))
+    assert not again and again.problems == []
+    assert (session.journal_dir / DAMAGED_DIR / damaged.name / "deltas.bin").is_file()

@@ -33,6 +33,27 @@ def test_start_after_crash_restores_the_segmentation(qtbot, demo_study, monkeypa
     assert [r.name for r in Session().recover()] == ["before the crash"]
 
 
+def test_an_unreadable_journal_is_reported_in_the_window(qtbot, demo_study):
+    """A journal whose header is damaged is named in the window (status bar; a dialog when dialogs are on) and
+    nothing is asked, since nothing can be recovered from it."""
+    from viewer.ui.main_window import MainWindow
+
+    crashed = Session()
+    vol = crashed.open(demo_study.ct_dir)
+    seg = crashed.new_segmentation(vol, "unreadable")
+    crashed.paint(seg, 3, vol.index_to_world((128, 128, 50)), 8)
+    crashed.flush()
+    (crashed.journal_folder(seg) / "header.json").write_text("{not json")
+    window = MainWindow()
+    window.show_error_dialogs = False
+    window.show()
+    asked = []
+    assert window.offer_recovery(ask=lambda text: asked.append(text) or True) == [] and asked == []
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Crash recovery:") and "header.json" in message and "damaged" in message
+    window.close()
+
+
 def test_every_start_offers_recovery_and_restores_all_segmentations(qtbot, demo_study, monkeypatch):
     """The start-up path itself (app.start_window with a path on the command line): the question is asked,
     and the segmentations of two different images are both restored, each on its own re-opened image."""

@@ -16,6 +16,8 @@ apply. A damaged record is skipped (with a warning naming the file) and the reco
 their magic and checksum, are still replayed. The writer holds a POSIX lock on ``deltas.bin``, so a
 journal another running radview writes is not taken for a crashed one. A clean close writes ``closed``
 and deletes the folder; folders left ``closed`` (recovered, declined) are deleted by :func:`clean_closed`.
+A journal whose header cannot be read is moved into ``<home>/journal/damaged/`` by :func:`set_aside`: kept for a
+person to inspect, no longer offered (or reported) at each start.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ FLUSH_INTERVAL_S = 0.5
 #: A folder without header.json older than this is debris of a crash during a journal's first write.
 ORPHAN_AGE_S = 3600.0
 FORMAT_VERSION = 2
+#: where journals that cannot be replayed are kept (set_aside), under the journal root
+DAMAGED_DIR = "damaged"
 MAGIC = b"RVJ2"
 _RECORD = struct.Struct("<II")
 _STOP, _SYNC = object(), object()
@@ -276,6 +280,16 @@ def mark_closed(folder: Path, why: str) -> None:
     (Path(folder) / "closed").write_text(why + "\n")
 
 
+def set_aside(folder: Path) -> Path:
+    """Move a journal folder that cannot be replayed into DAMAGED_DIR beside it; returns its new path. It is
+    kept as it was (nothing is deleted) and no longer offered for recovery."""
+    folder = Path(folder)
+    target = folder.parent / DAMAGED_DIR / folder.name
+    target.parent.mkdir(exist_ok=True)
+    folder.rename(target)
+    return target
+
+
 def _locked_by_another_process(folder: Path) -> bool:
     """Whether a live radview process holds the folder's journal (its writer keeps a POSIX lock on
     deltas.bin, which the system releases when the process dies, even by SIGKILL)."""
@@ -310,6 +324,8 @@ def clean_closed(root: Path) -> list[Path]:
     gone = []
     now = time.time()
     for folder in Path(root).iterdir():
+        if folder.name == DAMAGED_DIR:
+            continue
         closed = (folder / "closed").exists()
         orphan = not (folder / "header.json").exists() and now - folder.stat().st_mtime > ORPHAN_AGE_S
         if folder.is_dir() and (closed or orphan):

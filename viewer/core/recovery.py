@@ -4,6 +4,7 @@ The GUI asks the question and opens the images (in the background); everything e
 is tested without Qt::
 
     recovery = Recovery.find(session)
+    tell(recovery.problems)                     # unreadable journals (set aside), damaged records skipped
     if recovery and ask(recovery.question()):
         for source in recovery.images():          # the first segmentation's image comes last (shown)
             segs, errors = recovery.restore(source, load(source))
@@ -24,6 +25,8 @@ class Recovery:
     def __init__(self, session, recovered: list[Segmentation]):
         self.session = session
         self.segmentations = list(recovered)
+        #: what the user must be told: journals that could not be read (set aside) and damaged records skipped
+        self.problems = [str(err) for err in session.recovery_errors] + list(session.recovery_warnings)
         self._pending: dict[str, list[Segmentation]] = {}
         for seg in self.segmentations:
             self._pending.setdefault(seg.source, []).append(seg)

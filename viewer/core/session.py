@@ -27,7 +27,7 @@ from viewer.core.editing import paint_brush, replace_all
 from viewer.core.errors import JournalError, LabelMapError
 from viewer.core.events import Event
 from viewer.core.history import DEFAULT_BUDGET_BYTES, History, Step
-from viewer.core.journal import Journal, clean_closed, mark_closed, open_journals, replay
+from viewer.core.journal import Journal, clean_closed, mark_closed, open_journals, replay, set_aside
 from viewer.core.labels import PROV_HUMAN, PROV_MODEL, LabelTable, Segmentation
 from viewer.core.volume import Volume
 
@@ -353,14 +353,20 @@ class Session:
         (model id and version, edits) are restored by :meth:`adopt_recovered`.
 
         A damaged record loses only its own edit (``recovery_warnings`` name the file); a journal whose
-        header is unreadable is skipped and reported in ``recovery_errors`` (JournalError naming the
-        file), the others are still recovered.
+        header is unreadable is set aside (journal.set_aside: kept, not offered again) and reported once in
+        ``recovery_errors`` (JournalError naming the file and where it was kept); the others are still
+        recovered.
         """
         out = []
         for folder in self._unclosed_journals():
             try:
                 seg, warnings = replay(folder)
             except JournalError as err:
+                try:
+                    err = JournalError(f"{err.problem}; the journal was moved to {set_aside(folder)} and will not "
+                                       "be offered again", err.path)
+                except OSError as move:
+                    log.warning("cannot set aside %s (%s): it is reported again at the next start", folder, move)
                 log.error("%s", err)
                 self.recovery_errors.append(err)
                 continue

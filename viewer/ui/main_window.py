@@ -395,6 +395,8 @@ class MainWindow(QMainWindow):
         from viewer.core.recovery import Recovery
 
         recovery = Recovery.find(self.session)
+        if recovery.problems:
+            self._tell_error("Crash recovery: " + "\n".join(recovery.problems))
         if not recovery:
             return []
         ask = ask or (lambda text: QMessageBox.question(self, "radview", text) == QMessageBox.Yes)
