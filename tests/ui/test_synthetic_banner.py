@@ -9,6 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from tests.ai.synthesis_fixture import tiny_head, write_translation_model
 from tests.ui.conftest import view_pixels
@@ -67,10 +68,22 @@ def test_synthesize_ct_from_mr_opens_a_volume_with_a_banner_in_every_view(instal
     banner = viewer.views["axial"].slice_view.synthetic_banner
     assert banner.text.startswith(BANNER) and "CT from MR by tiny-mr-to-ct-test" in banner.text
     grab_window(viewer, artifacts / "synthetic_banner_window.png")
+    # listed in the study browser beside the MR it was made from, flagged, once however often it is shown
+    rows = [r for r in viewer.browser.series_rows() if r["series"] == "SYNTHETIC"]
+    assert len(rows) == 1 and rows[0]["modality"] == "CT" and rows[0]["description"] == sct.description
+    assert rows[0]["slices"] == str(sct.array.shape[0])
+    viewer.show_volume(sct)
+    assert len([r for r in viewer.browser.series_rows() if r["series"] == "SYNTHETIC"]) == 1
 
     # the acquired MR again, the synthetic CT fused over it: the banner names the overlay
     viewer.show_volume(mr_vol)
     assert all(banner_pixels(v) == 0 for v in views(viewer).values())
+    assert not any(r["description"] == mr_vol.description and r["series"] == "made in this session"
+                   for r in viewer.browser.series_rows())  # an image read from a file is not listed again
+    item = viewer.browser.findItems("SYNTHETIC", Qt.MatchExactly | Qt.MatchRecursive)[0]
+    viewer.browser.itemDoubleClicked.emit(item, 0)  # double-clicking its row shows it again
+    assert viewer.state.volume is sct
+    viewer.show_volume(mr_vol)
     viewer.fusion.set_moving(sct)
     qtbot.wait(50)
     for name in ("axial", "coronal", "sagittal"):

@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
         self._maximized: QWidget | None = None
         self.browser = StudyBrowser()
         self.browser.series_activated.connect(self.open_path)
+        self.browser.volume_activated.connect(self.show_volume)
         self.histogram = HistogramPanel(self.state)
         self.session = Session()
         self.segment_panel = SegmentPanel(self.state, self.session)
@@ -463,8 +464,10 @@ class MainWindow(QMainWindow):
         self.load_finished.emit(vol)
 
     def show_volume(self, vol) -> None:
-        """Show a volume that is already loaded (e.g. the fused one, after Swap fixed and moving)."""
+        """Show a volume that is already loaded (e.g. the fused one, after Swap fixed and moving, or a synthetic
+        one just made: it gets its row in the study browser)."""
         self.session.add_volume(vol)
+        self.browser.add_volume(vol)
         self.state.set_volume(vol)
         self.histogram.update_histogram()
         self.setWindowTitle(f"radview - {vol.description or vol.modality}")

@@ -11,6 +11,7 @@ from viewer.core.io.image_files import IMAGE_FORMATS, image_extension
 
 COLUMNS = ("Patient / study / series", "Modality", "Slices", "Description")
 MODALITY_COLUMN = COLUMNS.index("Modality")
+VOLUME_ROLE = Qt.UserRole + 1  # a row of an image made in the session: the id of its Volume
 
 
 def _image_file(series) -> Path | None:
@@ -43,9 +44,12 @@ def _group_row(parent, text: str) -> QTreeWidgetItem:
 
 class StudyBrowser(QTreeWidget):
     """Tree of the series found in opened paths; double-click a series to open it (``series_activated``
-    with the path and its SeriesInfo, so it loads without scanning again)."""
+    with the path and its SeriesInfo, so it loads without scanning again). Images made in the session (a
+    synthetic CT) are listed under their patient and study too; double-clicking one shows it again
+    (``volume_activated``)."""
 
     series_activated = Signal(str, object)  # path, SeriesInfo
+    volume_activated = Signal(object)  # a Volume made in this session
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -65,6 +69,7 @@ class StudyBrowser(QTreeWidget):
         self._file_rows: dict[Path, QTreeWidgetItem] = {}  # image file (resolved) -> its row
         self._damaged: QTreeWidgetItem | None = None  # 'Damaged files' row, made when a scan leaves one out
         self._damaged_files: set[str] = set()
+        self._volumes: dict[int, object] = {}  # id -> Volume made in this session (add_volume)
 
     def sizeHintForColumn(self, column: int) -> int:  # Qt override: the header asks it for ResizeToContents
         """Widths follow the contents; the first column also leaves room for the patient / study rows that span
@@ -89,25 +94,48 @@ class StudyBrowser(QTreeWidget):
             if s.series_uid in self._series:
                 continue
             self._series.add(s.series_uid)
-            pkey = s.patient_id or s.patient_name or "(no patient)"
-            patient = self._patients.get(pkey)
-            if patient is None:
-                patient = _group_row(self, f"{s.patient_name or '(anonymous)'} [{s.patient_id}]")
-                self._patients[pkey] = patient
-            skey = (pkey, s.study_uid or s.study_date or path)
-            study = self._studies.get(skey)
-            if study is None:
-                study = _group_row(patient, s.study_description or s.study_date or "study")
-                self._studies[skey] = study
+            study = self._study_row(s.patient_name, s.patient_id, s.study_uid or s.study_date or path,
+                                    s.study_description or s.study_date)
             item = _row(study, f"series {s.series_number or ''}".strip(), s.modality, str(s.n_slices), s.description)
             item.setData(0, Qt.UserRole, (path, s))
             image_file = _image_file(s)
             if image_file is not None:
                 self._set_modality(item, *_unknown_modality(image_file))
                 self._file_rows[image_file.resolve()] = item
-            patient.setExpanded(True)
-            study.setExpanded(True)
         self._add_damaged(getattr(series_list, "damaged", ()))
+
+    def _study_row(self, patient_name: str, patient_id: str, study_key: str, study_text: str) -> QTreeWidgetItem:
+        """The row of a study under its patient's row, both made (and expanded) when first needed."""
+        pkey = patient_id or patient_name or "(no patient)"
+        patient = self._patients.get(pkey)
+        if patient is None:
+            patient = _group_row(self, f"{patient_name or '(anonymous)'} [{patient_id}]")
+            self._patients[pkey] = patient
+        study = self._studies.get((pkey, study_key))
+        if study is None:
+            study = _group_row(patient, study_text or "study")
+            self._studies[(pkey, study_key)] = study
+        patient.setExpanded(True)
+        study.setExpanded(True)
+        return study
+
+    def add_volume(self, vol) -> None:
+        """List an image made in this session (not read from a file, e.g. a synthetic CT) under the patient and
+        study it was made from; a synthetic one says so in its first column, with its statement as tooltip.
+        Images read from files are listed by :meth:`add_series` and skipped here, as is one already listed."""
+        if vol.meta.get("files") or vol.meta.get("source_path") or id(vol) in self._volumes:
+            return
+        self._volumes[id(vol)] = vol
+        meta = vol.meta
+        study = self._study_row(meta.get("patient_name", ""), meta.get("patient_id", ""),
+                                meta.get("study_uid") or meta.get("study_date") or "made in this session",
+                                meta.get("study_description") or meta.get("study_date") or "made in this session")
+        kind = "SYNTHETIC" if vol.synthetic else "made in this session"
+        item = _row(study, kind, vol.modality, str(vol.array.shape[0]), vol.description)
+        item.setData(0, VOLUME_ROLE, id(vol))
+        if vol.synthetic:
+            item.setIcon(0, self.style().standardIcon(QStyle.SP_MessageBoxWarning))
+            item.setToolTip(0, f"{vol.synthetic}: not an acquired image")
 
     def _add_damaged(self, damaged) -> None:
         """A warning row per DICOM file the scan left out as damaged (viewer.core.io.ScanResult.damaged):
@@ -161,3 +189,5 @@ class StudyBrowser(QTreeWidget):
         data = item.data(0, Qt.UserRole)
         if data:
             self.series_activated.emit(*data)
+        elif item.data(0, VOLUME_ROLE) in self._volumes:
+            self.volume_activated.emit(self._volumes[item.data(0, VOLUME_ROLE)])
