@@ -23,6 +23,26 @@ def check_units(vol: Volume, spec: dict, model_id: str) -> None:
                          (vol.meta.get("files") or [None])[0])
 
 
+#: a file that records no units, taken as SUVbw, whose body voxels have a median above this is in activity units
+#: (Bq/mL: thousands in soft tissue), not SUV (about 0.5-3 in soft tissue; even lesions and bladder rarely pass 100)
+SUV_BODY_MEDIAN_MAX = 50.0
+
+
+def check_suv_values(vol: Volume, path) -> None:
+    """ModelError naming ``path`` when ``vol``, taken as SUVbw because its file records no units, holds values that
+    cannot be SUV: the median of its body voxels (above 1% of the maximum) over SUV_BODY_MEDIAN_MAX, as activity
+    concentrations (Bq/mL) are. A model would read such values as hugely hot lesions everywhere."""
+    values = np.asarray(vol.array, dtype=np.float32)
+    top = float(values.max()) if values.size else 0.0
+    body = values[values > 0.01 * top] if top > 0 else values[:0]
+    median = float(np.median(body)) if body.size else 0.0
+    if median > SUV_BODY_MEDIAN_MAX:
+        raise ModelError(f"the file records no units and its values cannot be SUVbw (body median {median:.4g}, "
+                         f"maximum {top:.4g}; SUV in soft tissue is about 0.5-3): probably activity in Bq/mL. Open "
+                         f"the PET DICOM series instead (radview computes SUVbw from its tags) or convert the file to "
+                         f"SUVbw", path)
+
+
 def normalize(array: np.ndarray, spec: dict) -> np.ndarray:
     """Normalise one channel: ``ct_window`` / ``ct_clip`` (clip to [min, max] unless ``clip`` is false, scale
     to [b_min, b_max], default [0, 1]: MONAI's ScaleIntensityRange), ``zscore``, ``percentile_zscore`` (clip

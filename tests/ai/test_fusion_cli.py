@@ -90,3 +90,23 @@ def test_segment_with_the_transform_writes_the_lesions_on_the_ct_grid(pair, fusi
     pet = pet.with_array(pet.array, origin=study.pet.origin, modality="PT", units="SUVbw")
     expected = run_segmentation(load_model(str(fusion_model)), [ct, resample_to(pet, ct)], device="cpu").labels
     assert np.array_equal(labels.array, expected.array)
+
+
+@pytest.mark.parametrize(("command", "options", "output"), [
+    ("segment", ["--device", "cpu"], "lesions.nii.gz"),
+    ("explain", ["--method", "gradcam"], "map.nii.gz"),
+    ("detect", ["--device", "cpu"], "found.json"),
+])
+def test_model_commands_refuse_a_unitless_pet_in_activity_units(pair, fusion_model, tmp_path, capsys, command,
+                                                                 options, output):
+    """A NIfTI records no units: a PET file in Bq/mL (the same study's SUV x 5000 Bq/mL per SUV unit) would be read
+    as SUVbw, every voxel a hot lesion; it is refused, naming the file, before any model runs."""
+    folder, study = pair
+    activity = tmp_path / "pet_bqml.nii.gz"
+    save_volume(study.pet.with_array(study.pet.array * np.float32(5000.0)), activity)
+    out = tmp_path / output
+    assert main([command, str(folder / "ct.nii.gz"), str(activity), "--transform", str(folder / "ct_to_pet.tfm"),
+                 "--model", str(fusion_model), "--out", str(out), *options]) == 2
+    err = capsys.readouterr().err
+    assert "pet_bqml.nii.gz" in err and "cannot be SUVbw" in err and "Bq/mL" in err
+    assert not out.exists()

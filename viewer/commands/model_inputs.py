@@ -6,16 +6,20 @@ from __future__ import annotations
 import sys
 
 
-def with_card_modalities(volumes, card) -> list:
-    """``volumes`` with images from files that record no modality (NIfTI, NRRD, MHA: "OT") taken as the card's
-    input channels say, in the units its normalisation needs (as in training: ai.training.tasks.with_card_inputs);
-    a warning on stderr names each image so taken."""
+def with_card_modalities(volumes, paths, card) -> list:
+    """``volumes`` (read from ``paths``) with images from files that record no modality (NIfTI, NRRD, MHA: "OT")
+    taken as the card's input channels say, in the units its normalisation needs (as in training:
+    ai.training.tasks.with_card_inputs); a warning on stderr names each image so taken. One taken as SUVbw must
+    hold values SUV can have (ai.normalize.check_suv_values: ModelError naming the file otherwise)."""
+    from ai.normalize import check_suv_values
     from ai.training.cases import Case
     from ai.training.tasks import with_card_inputs
 
     taken = with_card_inputs(Case("", list(volumes), None), card).images
-    for vol, new in zip(volumes, taken, strict=True):
+    for vol, new, path in zip(volumes, taken, paths, strict=True):
         if new.modality != vol.modality:
+            if new.units == "SUVbw":
+                check_suv_values(new, path)
             print(f"radview: warning: {vol.description}: the file records no modality; used as {new.modality} in "
                   f"{new.units}, the model's input", file=sys.stderr)
     return taken
@@ -44,7 +48,7 @@ def load_model_inputs(paths, transforms, card) -> list:
     from viewer.core.io import load_volume
     from viewer.core.registration.placement import place_on_first
 
-    volumes = with_card_modalities([load_volume(p) for p in paths], card)
+    volumes = with_card_modalities([load_volume(p) for p in paths], paths, card)
     if not transforms:
         require_registered(volumes, paths)
     return place_on_first(volumes, transforms)
