@@ -204,13 +204,21 @@ def choose_threshold(per_case: list[tuple[list[dict], list[dict]]]) -> float:
     """The score threshold that best meets the acceptance rule on ``per_case`` [(detections, lesions)]: most
     studies meeting it (every lesion >= 10 mm found, <= 2 FPs), then the highest sensitivity for lesions >= 10 mm,
     then the fewest false positives. Candidates are the detections' own scores (at least FROC_FLOOR) rounded down
-    to 4 decimals, so that the threshold written in a card keeps exactly the detections it was chosen with."""
+    to 4 decimals; the threshold returned lies midway (on that 4-decimal grid) between the best candidate and the
+    next lower one (or FROC_FLOOR): it keeps exactly the same detections, with a margin on both sides for the
+    small score changes of other hardware or of fp16 weights."""
     def key(threshold: float) -> tuple:
         _, found_rule, total_rule, false, passed = rule_counts(per_case, threshold)
         return passed, found_rule / max(total_rule, 1), -false, threshold
 
-    scores = {math.floor(d["score"] * 1e4) / 1e4 for dets, _ in per_case for d in dets if d["score"] >= FROC_FLOOR}
-    return max(sorted(scores), key=key) if scores else FROC_FLOOR
+    scores = sorted({math.floor(d["score"] * 1e4) / 1e4 for dets, _ in per_case for d in dets
+                     if d["score"] >= FROC_FLOOR})
+    if not scores:
+        return FROC_FLOOR
+    best = max(scores, key=key)
+    below = max((s for s in scores if s < best), default=FROC_FLOOR)
+    middle = round((best + below) / 2, 4)
+    return middle if below < middle <= best else best
 
 
 def operating_point_card(card: ModelCard, net, validation: list[Case], *, device="cpu") -> ModelCard:

@@ -6,7 +6,9 @@ config's validation cases and on HELD_OUT phantoms no detector config trains or 
 best meets the issue-12 rule on validation (ai.training.detection_task.choose_threshold) is reported with the
 held-out metrics at the card's threshold and at the chosen one. ``--apply`` writes the chosen threshold into each
 card (``detection.threshold``) with the validation and held-out metrics at it, so ``radview detect`` reports what
-was measured. The table goes to stdout and, with ``--out``, to DIR/detector_evaluation.md + .json.
+was measured. The table goes to stdout and, with ``--out``, to DIR/detector_evaluation.md + .json. (A config with
+``operating_point: validation`` has ``radview train`` choose the same threshold at the end of the run; ``--apply``
+then adds the held-out metrics.)
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from viewer.core.errors import RadviewError
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "pet-lesion-detector.yaml"
 #: phantoms no detector config trains or validates on: synthetic anatomy and the real CT's anatomy deformed
-HELD_OUT = [{"kind": "pet_ct_phantom", "source": "synthetic", "seeds": [10005, 10025]},
-            {"kind": "pet_ct_phantom", "source": "real", "seeds": [20010, 20020]}]
+HELD_OUT = [{"kind": "pet_ct_phantom", "source": "synthetic", "seeds": [10005, 10045]},
+            {"kind": "pet_ct_phantom", "source": "real", "seeds": [20010, 20040]}]
 #: metric name -> table column
 COLUMNS = {"sensitivity": "sensitivity", "sensitivity_10mm": "sens. >= 10 mm",
            "false_positives_per_study": "FPs / study", "studies_meeting_rule": "studies meeting rule",

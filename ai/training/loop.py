@@ -94,7 +94,7 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
     from ai.formats.builtin import build_network
     from ai.training.adversarial import build_adversaries, is_adversarial
     from ai.training.augment import build_augmentation, margin_factor
-    from ai.training.model_folder import write_model_folder
+    from ai.training.model_folder import as_loaded, write_model_folder
 
     progress = progress or no_progress
     out = Path(out_dir)
@@ -169,7 +169,7 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
     state.stopped = state.stopped or f"completed {config.epochs} epochs"
     filled = fill_card(card, config, train_cases, validation, state, monitor, mode, dev.type, threads)
     if validation and (config.postprocessing is not None or config.operating_point):
-        net.load_state_dict(state.best_state)
+        net.load_state_dict(as_loaded(state.best_state))  # chosen with the weights users get
     if config.postprocessing is not None and validation:
         from ai.training.postprocessing import postprocessed_card
 

@@ -13,6 +13,12 @@ from ai.model import ModelCard
 LOG_FILE = "training_log.csv"
 
 
+def as_loaded(state: dict) -> dict:
+    """A state dict with the values the shipped model runs with (fp16-rounded, back in its own dtype), so that
+    what is measured before writing the folder (post-processing, a detector's threshold) is what users get."""
+    return {k: v.half().to(v.dtype) if v.is_floating_point() else v for k, v in state.items()}
+
+
 def save_weights(state: dict, path: Path) -> None:
     """Write a state dict as fp16 (floating tensors; others as they are), replacing ``path`` only when complete."""
     import torch
