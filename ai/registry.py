@@ -81,21 +81,36 @@ def list_models(user_dir: str | Path | None = None) -> list[ModelCard]:
 
 
 def find_model(id_or_path: str) -> Path:
-    """The folder of a model given by id or by path (ids read as read_id: no bundle preprocessing built)."""
+    """The folder of a model given by path, by id or by ``ID@VERSION`` (ids read as read_id: no bundle preprocessing
+    built). Several installed versions of one id (a fine-tuned one beside its built-in parent): a bare id takes
+    the first (built-in first, as model_folders lists them) and logs which, and how to choose another."""
     path = Path(id_or_path)
     if path.exists():
         return path if path.is_dir() else path.parent
-    known = []
+    wanted, _, version = id_or_path.partition("@")
+    known, matches = [], []
     for folder in model_folders():
         try:
             model_id = read_id(folder)
         except ModelError as err:
             log.warning("%s", err)
             continue
-        if model_id == id_or_path:
-            return folder
+        if model_id == wanted:
+            matches.append(folder)
         known.append(model_id)
-    raise ModelError(f"no model with id {id_or_path!r} (installed: {', '.join(known) or 'none'})")
+    if not matches:
+        raise ModelError(f"no model with id {wanted!r} (installed: {', '.join(known) or 'none'})")
+    if not version and len(matches) == 1:
+        return matches[0]
+    versions = {read_card(folder).version: folder for folder in reversed(matches)}  # the first folder of a version
+    if version:
+        if version not in versions:
+            raise ModelError(f"model {wanted!r} has no version {version!r} (installed: {', '.join(versions)})")
+        return versions[version]
+    first = read_card(matches[0]).version
+    log.warning("%d versions of model %s are installed (%s); using %s in %s: choose another with %s@VERSION or "
+                "its folder", len(matches), wanted, ", ".join(versions), first, matches[0], wanted)
+    return matches[0]
 
 
 def load_model(id_or_path: str, device: str = "cpu", *, folds=None, use_mirroring: bool = True) -> LoadedModel:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -246,3 +248,23 @@ def test_engine_runs_on_cuda_like_on_the_cpu(tiny_model_dir):
     assert (gpu.labels.array == cpu.labels.array).mean() >= 0.99
     np.testing.assert_allclose(gpu.probabilities.array, cpu.probabilities.array, atol=2e-2)
     assert run_segmentation(model, [vol], device="cuda", tta=True).labels.same_grid(vol)
+
+
+def test_a_model_id_with_several_versions_installed(caplog):
+    """A fine-tuned version beside its built-in parent: the bare id keeps the built-in and says how to choose,
+    ID@VERSION picks either, an unknown version names the installed ones."""
+    from ai.registry import BUILTIN_DIR, find_model, user_models_dir
+    from tests.ai.conftest import copy_builtin_model
+
+    model_id = "pet-lesion-detector"
+    builtin = BUILTIN_DIR / model_id
+    parent_version = json.loads((builtin / "model.json").read_text())["version"]
+    tuned = copy_builtin_model(model_id, user_models_dir() / "tuned", version=f"{parent_version}-ft.1")
+    with caplog.at_level("WARNING", logger="ai.registry"):
+        assert find_model(model_id) == builtin
+    assert f"2 versions of model {model_id} are installed" in caplog.text and f"{model_id}@VERSION" in caplog.text
+    assert find_model(f"{model_id}@{parent_version}-ft.1") == tuned
+    assert find_model(f"{model_id}@{parent_version}") == builtin
+    assert load_model(f"{model_id}@{parent_version}-ft.1").card.version == f"{parent_version}-ft.1"
+    with pytest.raises(ModelError, match=f"model '{model_id}' has no version '9.9' \\(installed: .*-ft.1"):
+        find_model(f"{model_id}@9.9")

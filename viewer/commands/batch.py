@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from viewer.commands.models import MODEL_HELP
+
 NAME = "batch"
 HELP = ("segment a cohort (image files / DICOM folders) as `radview segment` does, on a local Dask cluster or an "
         "existing Dask scheduler; writes DIR/<input name>.nii.gz per input and DIR/summary.csv")
@@ -12,7 +14,7 @@ HELP = ("segment a cohort (image files / DICOM folders) as `radview segment` doe
 
 def add_arguments(parser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or DICOM folders, one case each")
-    parser.add_argument("--model", required=True, help="model id (radview models) or model folder")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder: <input name without extension>.nii.gz (+ .json label names) per "
                              "input, names that collide prefixed with their parent folders (p1/ct.nii.gz -> "

@@ -7,13 +7,15 @@ import os
 import sys
 from pathlib import Path
 
+from viewer.commands.models import MODEL_HELP
+
 NAME = "detect"
 HELP = "run a detection (or segmentation) model and write its findings (label, score, centre and box in LPS mm)"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("images", nargs="+", help="input images (registered), in the model's channel order")
-    parser.add_argument("--model", required=True, help="model id (radview models) or model folder")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--out", required=True, help="output JSON: {model, coordinates, detections}")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from viewer.commands.models import MODEL_HELP
+
 NAME = "explain"
 HELP = "explain a model's output as a float map on the first image's grid (Grad-CAM, attention gates, uncertainty)"
 METHODS = ("gradcam", "attention", "uncertainty")  # ai.explain.METHODS (not imported here: --help stays fast)
@@ -12,7 +14,7 @@ METHODS = ("gradcam", "attention", "uncertainty")  # ai.explain.METHODS (not imp
 
 def add_arguments(parser) -> None:
     parser.add_argument("images", nargs="+", help="input images (registered), in the model's channel order")
-    parser.add_argument("--model", required=True, help="model id (radview models) or model folder")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--method", required=True, choices=METHODS,
                         help="gradcam: HiResCAM evidence (0..1) for --label where the model predicts it (a "
                              "detection model: at its detections' peaks); attention: an Attention U-Net's gate "

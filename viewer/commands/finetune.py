@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import sys
 
+from viewer.commands.models import MODEL_HELP
+
 NAME = "finetune"
 HELP = "fine-tune a built-in segmentation model on corrected masks; writes a new model version (parent untouched)"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", required=True, help="model id (radview models) or model folder to start from")
+    parser.add_argument("--model", required=True, help=f"{MODEL_HELP} to start from")
     parser.add_argument("--images", nargs="+", required=True,
                         help="images; IMAGE i pairs with LABELS i (a model of k input channels takes k images per "
                              "label map, in its channel order)")

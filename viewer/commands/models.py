@@ -6,6 +6,8 @@ import json
 
 NAME = "models"
 HELP = "list the installed AI models (built-in and the user's models folder)"
+#: the --model option of the commands that run a model (ai.registry.find_model resolves it)
+MODEL_HELP = "model id (radview models; ID@VERSION picks one of several installed versions) or model folder"
 
 
 def add_arguments(parser) -> None:

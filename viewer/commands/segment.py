@@ -6,13 +6,15 @@ import os
 import sys
 from pathlib import Path
 
+from viewer.commands.models import MODEL_HELP
+
 NAME = "segment"
 HELP = "segment images with an AI model; writes the label map on the first image's grid"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("images", nargs="+", help="input images (registered), in the model's channel order")
-    parser.add_argument("--model", required=True, help="model id (radview models) or model folder")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--out", required=True,
                         help="output label map (.nii.gz, .nii, .nrrd, .mha); its {id: name} table is written beside "
                              "it (labels.nii.gz -> labels.json)")

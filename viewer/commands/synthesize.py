@@ -7,6 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from viewer.commands.models import MODEL_HELP
+
 NAME = "synthesize"
 HELP = ("make a synthetic image (e.g. CT from MR) with a translation model, on IMAGE's grid, flagged SYNTHETIC "
         "in the file")
@@ -14,7 +16,7 @@ HELP = ("make a synthetic image (e.g. CT from MR) with a translation model, on I
 
 def add_arguments(parser) -> None:
     parser.add_argument("image", help="input image (DICOM folder/file, NIfTI, NRRD, MHA) of the model's modality")
-    parser.add_argument("--model", required=True, help="translation model id (radview models) or model folder")
+    parser.add_argument("--model", required=True, help=f"translation {MODEL_HELP}")
     parser.add_argument("--out", required=True,
                         help="output: .nii.gz, .nii, .nrrd or .mha (the header's description begins 'SYNTHETIC'), "
                              "or a folder for a DICOM series (ImageType DERIVED\\SECONDARY, DerivationDescription "
