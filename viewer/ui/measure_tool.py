@@ -40,7 +40,7 @@ class MeasureTool(QObject):
         self.overlays = {o: MeasureOverlay(v.slice_view) for o, v in views.items()}
         self.selected: Measurement | None = None
         self._pending: tuple[str, str, list] | None = None  # (kind, orientation, world points)
-        self._drawn: dict[str, tuple] = {}
+        self._drawn: dict[str, tuple] = dict.fromkeys(views, NOTHING_DRAWN)  # what each view shows (redraw)
         state.measure.connect(self._on_mouse)
         state.cursor_changed.connect(self.redraw)
         state.volume_changed.connect(self._on_volume)
