@@ -102,15 +102,15 @@ def find_model(id_or_path: str) -> Path:
         raise ModelError(f"no model with id {wanted!r} (installed: {', '.join(known) or 'none'})")
     if not version and len(matches) == 1:
         return matches[0]
-    versions = {read_card(folder).version: folder for folder in reversed(matches)}  # the first folder of a version
+    found = [(read_card(folder).version, folder) for folder in matches]
+    versions = dict(reversed(found))  # version -> its first folder
     if version:
         if version not in versions:
             raise ModelError(f"model {wanted!r} has no version {version!r} (installed: {', '.join(versions)})")
         return versions[version]
-    first = read_card(matches[0]).version
     log.warning("%d versions of model %s are installed (%s); using %s in %s: choose another with %s@VERSION or "
-                "its folder", len(matches), wanted, ", ".join(versions), first, matches[0], wanted)
-    return matches[0]
+                "its folder", len(found), wanted, ", ".join(v for v, _ in found), *found[0], wanted)
+    return found[0][1]
 
 
 def load_model(id_or_path: str, device: str = "cpu", *, folds=None, use_mirroring: bool = True) -> LoadedModel:

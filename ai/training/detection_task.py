@@ -19,7 +19,7 @@ import numpy as np
 
 from ai.model import LoadedModel, ModelCard
 from ai.training.cases import Case
-from ai.training.tasks import MAX_CENTRES, Sample, describe_cases
+from ai.training.tasks import MAX_CENTRES, Sample, chosen_on_validation, describe_cases
 from viewer.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -159,9 +159,8 @@ class DetectionTask:
         """End to end on the cases' own grids at the card's threshold (detection_metrics)."""
         from ai.detection_heatmap import DEFAULT_THRESHOLD
 
-        per_case = [(case_detections(model, c, device), c.lesions) for c in cases]
         threshold = model.card.detection.get("threshold", DEFAULT_THRESHOLD)
-        return detection_metrics(per_case, threshold, describe_cases(cases))
+        return detection_metrics(predictions(model, cases, device), threshold, describe_cases(cases))
 
 
 def detection_metrics(per_case: list[tuple[list[dict], list[dict]]], threshold: float, cases: str) -> list[dict]:
@@ -224,16 +223,18 @@ def choose_threshold(per_case: list[tuple[list[dict], list[dict]]]) -> float:
 def operating_point_card(card: ModelCard, net, validation: list[Case], *, device="cpu") -> ModelCard:
     """A copy of ``card`` (trained weights in ``net``) whose detection threshold is chosen on ``validation`` by the
     acceptance rule (choose_threshold), with the validation metrics measured at it (their ``data`` says so)."""
-    model = LoadedModel(card, net)
-    per_case = [(case_detections(model, c, device), c.lesions) for c in validation]
+    per_case = predictions(LoadedModel(card, net), validation, device)
     threshold = choose_threshold(per_case)
     chosen = copy.deepcopy(card)
     chosen.detection = {**card.detection, "threshold": threshold}
-    epoch = card.training.get("best_epoch")
-    prefix = f"validation (epoch {epoch})" if epoch else "validation"
-    chosen.metrics = [{**m, "data": f"{prefix}, threshold chosen on these cases by the acceptance rule: {m['data']}"}
-                      for m in detection_metrics(per_case, threshold, describe_cases(validation))]
+    chosen.metrics = chosen_on_validation(card, detection_metrics(per_case, threshold, describe_cases(validation)),
+                                          "threshold", " by the acceptance rule")
     return chosen
+
+
+def predictions(model: LoadedModel, cases: list[Case], device="cpu") -> list[tuple[list[dict], list[dict]]]:
+    """[(detections decoded down to FROC_FLOOR, truth lesions)] of ``model`` on each case."""
+    return [(case_detections(model, c, device), c.lesions) for c in cases]
 
 
 def case_detections(model: LoadedModel, case: Case, device="cpu") -> list[dict]:

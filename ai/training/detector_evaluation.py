@@ -33,14 +33,6 @@ COLUMNS = {"sensitivity": "sensitivity", "sensitivity_10mm": "sens. >= 10 mm",
            "froc_sensitivity_at_1_fp": "FROC @1", "froc_sensitivity_at_2_fp": "FROC @2"}
 
 
-def predictions(model, cases, device: str = "cpu") -> list[tuple[list[dict], list[dict]]]:
-    """[(detections decoded down to the FROC floor, truth lesions)] of ``model`` on each case."""
-    from ai.training.detection_task import case_detections
-    from ai.training.tasks import with_card_inputs
-
-    return [(case_detections(model, with_card_inputs(c, model.card), device), c.lesions) for c in cases]
-
-
 def evaluate(folder: Path, config: TrainConfig, held_out: list[dict] = HELD_OUT, *, device: str = "cpu") -> dict:
     """The record of one model folder: the card's threshold, the threshold chosen on ``config``'s validation cases
     and the metrics (ai.training.detection_task.detection_metrics) of those and the ``held_out`` data entries at
@@ -48,8 +40,8 @@ def evaluate(folder: Path, config: TrainConfig, held_out: list[dict] = HELD_OUT,
     from ai.detection_heatmap import DEFAULT_THRESHOLD
     from ai.registry import load_model
     from ai.training.datasets import load_dataset
-    from ai.training.detection_task import choose_threshold, detection_metrics
-    from ai.training.tasks import describe_cases
+    from ai.training.detection_task import choose_threshold, detection_metrics, predictions
+    from ai.training.tasks import describe_cases, with_card_inputs
 
     model = load_model(str(folder))
     card_threshold = model.card.detection.get("threshold", DEFAULT_THRESHOLD)
@@ -58,6 +50,7 @@ def evaluate(folder: Path, config: TrainConfig, held_out: list[dict] = HELD_OUT,
     runs = {}
     for name, entries in sets.items():
         cases = load_dataset(entries, config.labels, config.base)
+        cases = [with_card_inputs(c, model.card) for c in cases]
         runs[name] = (predictions(model, cases, device), f"{name}: {describe_cases(cases)}")
     chosen = choose_threshold(runs["validation"][0])
     results = {name: {str(t): detection_metrics(per_case, t, data) for t in (card_threshold, chosen)}

@@ -170,16 +170,16 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
     filled = fill_card(card, config, train_cases, validation, state, monitor, mode, dev.type, threads)
     if validation and (config.postprocessing is not None or config.operating_point):
         net.load_state_dict(as_loaded(state.best_state))  # chosen with the weights users get
-    if config.postprocessing is not None and validation:
-        from ai.training.postprocessing import postprocessed_card
+        if config.postprocessing is not None:
+            from ai.training.postprocessing import postprocessed_card
 
-        progress(0.995, "choosing post-processing on the validation cases")
-        filled = postprocessed_card(filled, net, task, validation, config.postprocessing, device=dev)
-    if config.operating_point and validation:
-        from ai.training.detection_task import operating_point_card
+            progress(0.995, "choosing post-processing on the validation cases")
+            filled = postprocessed_card(filled, net, task, validation, config.postprocessing, device=dev)
+        if config.operating_point:
+            from ai.training.detection_task import operating_point_card
 
-        progress(0.995, "choosing the detection threshold on the validation cases")
-        filled = operating_point_card(filled, net, validation, device=dev)
+            progress(0.995, "choosing the detection threshold on the validation cases")
+            filled = operating_point_card(filled, net, validation, device=dev)
     write_model_folder(out, filled, state.best_state, state.history)
     progress(1.0, f"wrote {out}")
     return out

@@ -20,7 +20,7 @@ from ai.model import LoadedModel, ModelCard
 from ai.postprocess import label_map
 from ai.training.cases import Case
 from ai.training.config import PostprocessingSearch
-from ai.training.tasks import describe_cases, dice
+from ai.training.tasks import chosen_on_validation, describe_cases, dice
 
 #: the smallest mean Dice gain over the plain argmax for which a label's post-processing is kept
 MIN_GAIN = 0.005
@@ -79,8 +79,5 @@ def postprocessed_card(card: ModelCard, net, task, validation: list[Case], searc
     chosen = copy.deepcopy(card)
     chosen.postprocessing = choose(LoadedModel(card, net), validation, search, device=device)
     metrics = task.evaluate(LoadedModel(chosen, net), validation, device=device)
-    epoch = card.training.get("best_epoch")
-    prefix = f"validation (epoch {epoch})" if epoch else "validation"
-    chosen.metrics = [{**m, "data": f"{prefix}, post-processing chosen on these cases: {m['data']}"}
-                      for m in metrics]
+    chosen.metrics = chosen_on_validation(card, metrics, "post-processing")
     return chosen

@@ -137,6 +137,14 @@ def describe_cases(cases: list[Case]) -> str:
     return f"{len(cases)} case(s): " + "; ".join(c.name for c in cases)
 
 
+def chosen_on_validation(card: ModelCard, metrics: list[dict], what: str, how: str = "") -> list[dict]:
+    """``metrics`` measured on the validation cases after ``what`` was chosen on them (``how``: e.g. " by the
+    acceptance rule"), each ``data`` saying so and naming the best epoch of ``card``'s run when it has one."""
+    epoch = card.training.get("best_epoch")
+    prefix = f"validation (epoch {epoch})" if epoch else "validation"
+    return [{**m, "data": f"{prefix}, {what} chosen on these cases{how}: {m['data']}"} for m in metrics]
+
+
 class SegmentationTask:
     """Label maps: target ``labels`` (z, y, x) uint8, loss from ai.training.losses, Dice and HD95 per label.
     With ``edge_weight`` > 0 the network's edge head (``forward_with_edges``, ai.nets.unet_variants) is trained
