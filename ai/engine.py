@@ -191,7 +191,7 @@ def preprocess(model: LoadedModel, volumes: list[Volume], roi=None) -> tuple[np.
         # of the full-resolution input; float images stay float. MONAI grids: float32, as LoadImage gives
         if card.grid == "monai" and vol.array.dtype != np.float32:
             vol = vol.with_array(vol.array.astype(np.float32))
-        on_grid = resample_to(vol, grid, default=background_value(vol))
+        on_grid = resample_to(vol, grid, default=background_value(vol), border=True)
         channels.append(normalize(on_grid.array, spec))
     return np.stack(channels), grid
 

@@ -32,7 +32,7 @@ def reproducible(seed: int, threads: int = 2) -> np.random.Generator:
 def to_model_grid(card: ModelCard, volumes: list[Volume], labels: Volume) -> tuple[np.ndarray, np.ndarray]:
     """(image (C, z, y, x) float32, labels (z, y, x) uint8) on the model's grid, normalised as the card says."""
     x, grid = preprocess(LoadedModel(card, None), volumes)
-    y = resample_to(labels, grid, nearest=True).array
+    y = resample_to(labels, grid, nearest=True, border=True).array
     return x, y
 
 

@@ -137,7 +137,7 @@ class DetectionTask:
         peaks = np.argwhere(heat >= 0.5)
         if len(peaks):
             centres[1] = peaks.astype(np.int32)
-        suv = resample_to(case.images[0], grid).array
+        suv = resample_to(case.images[0], grid, border=True).array
         far = ndimage.distance_transform_edt(heat < 0.01, sampling=grid.spacing[::-1]) > HARD_NEGATIVE_MM
         hot = np.argwhere((suv >= HOT_SUV) & far)
         if len(hot):

@@ -175,7 +175,7 @@ class SegmentationTask:
         if case.labels is None:
             raise ConfigError(f"case {case.name} has no label map: a segmentation model needs one", case.source)
         image, grid = preprocess(LoadedModel(card, None), case.images)
-        labels = resample_to(case.labels, grid, nearest=True).array.astype(np.uint8)
+        labels = resample_to(case.labels, grid, nearest=True, border=True).array.astype(np.uint8)
         return Sample(case.name, image, {"labels": labels}, class_centres(labels, self.rng))
 
     def loss(self, outputs, targets: dict):

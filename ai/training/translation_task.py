@@ -63,9 +63,9 @@ class TranslationTask:
             raise ConfigError(f"case {case.name} needs an input image, a reference image and a region: a "
                               "translation case (e.g. kind brain_mr_ct)", case.source)
         image, grid = preprocess(LoadedModel(card, None), case.images[:1])
-        reference = resample_to(case.images[1], grid, default=AIR_HU).array.astype(np.float32)
+        reference = resample_to(case.images[1], grid, default=AIR_HU, border=True).array.astype(np.float32)
         target = (reference - float(self.output.get("offset", 0.0))) / float(self.output.get("scale", 1.0))
-        region = resample_to(case.labels, grid, nearest=True).array.astype(np.uint8)
+        region = resample_to(case.labels, grid, nearest=True, border=True).array.astype(np.uint8)
         return Sample(case.name, image, {"target": target.astype(np.float32), "region": region},
                       class_centres(region, self.rng))
 

@@ -268,3 +268,41 @@ def test_a_model_id_with_several_versions_installed(caplog):
     assert load_model(f"{model_id}@{parent_version}-ft.1").card.version == f"{parent_version}-ft.1"
     with pytest.raises(ModelError, match=f"model '{model_id}' has no version '9.9' \\(installed: .*-ft.1"):
         find_model(f"{model_id}@9.9")
+
+
+def test_a_coarse_grid_straddling_the_image_edge_sees_the_image_not_air(tiny_model_dir):
+    """20 slices of 2 mm on a 3 mm model grid: the last model slice is mostly image. It takes the edge slice's
+    values (MONAI's "border" padding), so the network does not see air there and the image's last slice is
+    segmented like the others."""
+    from ai.engine import preprocess
+
+    arr = np.full((20, 24, 24), 40, np.int16)  # soft tissue everywhere
+    vol = Volume(arr, spacing=(1.0, 1.0, 2.0), origin=(0.0, 0.0, -804.5), modality="CT", units="HU")
+    card = json.loads((tiny_model_dir / "model.json").read_text())
+    (tiny_model_dir / "model.json").write_text(json.dumps({**card, "spacing": [3.0, 3.0, 3.0]}))
+    x, grid = preprocess(load_model(str(tiny_model_dir)), [vol])
+    assert grid.size[2] == 14  # 40 mm / 3 mm, rounded up: the last voxel's centre lies beyond the last slice's
+    assert np.allclose(x, x[0, 0, 0, 0])  # every model voxel holds soft tissue, none air
+    probs = np.zeros((3, *x.shape[1:]), np.float32)
+    probs[1] = 1.0
+    labels, _, _ = export(probs, grid, vol, with_probabilities=False)
+    assert np.all(labels.array == 1)
+
+
+def test_border_padding_stops_at_the_field_of_view_of_an_oblique_image():
+    from viewer.core.resample import resample_to
+
+    vol = _oblique_ct()
+    vol = vol.with_array(np.full(vol.array.shape, 100, np.int16))
+    grid = model_grid(vol, (3.0, 3.0, 3.0))  # axis-aligned: its corners lie outside the rotated image
+    on_grid = resample_to(vol, grid, default=-1024, border=True).array
+    centres = grid.index_to_world(np.argwhere(np.ones(on_grid.shape, bool))[:, ::-1].astype(float))
+    index = vol.world_to_index(centres)
+    half = np.abs(np.linalg.inv(vol.index_to_world_matrix[:3, :3]) @ np.diag(grid.spacing)).sum(axis=1) / 2
+    lo, hi = -0.5 - half, np.asarray(vol.size) - 0.5 + half
+    inside = np.all((index >= lo) & (index <= hi), axis=1).reshape(on_grid.shape)
+    assert 0 < (~inside).sum() and np.all(on_grid[inside] == 100) and np.all(on_grid[~inside] == -1024)
+    with pytest.raises(ValueError, match="identity"):
+        import SimpleITK as sitk
+
+        resample_to(vol, grid, border=True, transform=sitk.Euler3DTransform())

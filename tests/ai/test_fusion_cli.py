@@ -89,7 +89,9 @@ def test_segment_with_the_transform_writes_the_lesions_on_the_ct_grid(pair, fusi
     pet = load_volume(folder / "pet_moved.nii.gz")
     pet = pet.with_array(pet.array, origin=study.pet.origin, modality="PT", units="SUVbw")
     expected = run_segmentation(load_model(str(fusion_model)), [ct, resample_to(pet, ct)], device="cpu").labels
-    assert np.array_equal(labels.array, expected.array)
+    # the placed PETs agree to 1e-5 SUV (the file's float32 geometry), and this untrained network sits near p = 0.5
+    # over half the image: a handful of voxels may flip; a wrong placement would move thousands
+    assert (labels.array != expected.array).mean() < 1e-4 and labels.array.any()
 
 
 @pytest.mark.parametrize(("command", "options", "output"), [

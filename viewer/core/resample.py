@@ -18,7 +18,7 @@ def background_value(vol: Volume) -> float:
 
 
 def resample_to(vol: Volume, reference: Volume, *, nearest: bool = False, default: float = 0,
-                transform=None, interpolator: str | None = None) -> Volume:
+                transform=None, interpolator: str | None = None, border: bool = False) -> Volume:
     """``vol`` sampled at the voxel centres of ``reference``.
 
     Args:
@@ -29,6 +29,10 @@ def resample_to(vol: Volume, reference: Volume, *, nearest: bool = False, defaul
         transform: a SimpleITK transform mapping reference (fixed) world points to ``vol`` (moving) world
             points, ITK's convention; None for the identity (same world frame).
         interpolator: 'nearest', 'linear' or 'bspline'; overrides ``nearest`` when given.
+        border: a reference voxel that overlaps ``vol``'s field of view (its outer voxel edges) but whose
+            centre lies beyond ``vol``'s outermost voxel centres takes the nearest edge value, as MONAI's
+            "border" padding does, instead of ``default``: a coarse model grid's last voxel straddles the
+            image's edge and is mostly image, not air. Only without ``transform``.
 
     Returns a Volume on ``reference``'s grid with ``vol``'s dtype, modality, units and synthetic flag; integer
     voxels are interpolated in float, rounded and clipped to the type's range (no overflow). Returns ``vol`` itself when
@@ -42,6 +46,8 @@ def resample_to(vol: Volume, reference: Volume, *, nearest: bool = False, defaul
         return vol
     import SimpleITK as sitk
 
+    if border and transform is not None:
+        raise ValueError("border padding is defined for the identity transform only")
     _check_overlap(vol, reference, transform)
     exact = name == "nearest" or not np.issubdtype(vol.array.dtype, np.integer)
     out = sitk.Resample(
@@ -51,8 +57,13 @@ def resample_to(vol: Volume, reference: Volume, *, nearest: bool = False, defaul
         getattr(sitk, INTERPOLATORS[name]),
         float(default),
         sitk.sitkUnknown if exact else sitk.sitkFloat32,
+        border,
     )
     arr = sitk.GetArrayFromImage(out)
+    if border:
+        outside = _outside_field_of_view(vol, reference)
+        if outside is not None:
+            arr[outside] = default
     if not exact:
         info = np.iinfo(vol.array.dtype)
         arr = np.clip(np.rint(arr, out=arr), info.min, info.max, out=arr)
@@ -76,6 +87,27 @@ def _check_overlap(vol: Volume, reference: Volume, transform) -> None:
             f"{np.round(rlo, 1)}..{np.round(rhi, 1)} mm)",
             (vol.meta.get("files") or [None])[0],
         )
+
+
+def _outside_field_of_view(vol: Volume, reference: Volume) -> np.ndarray | None:
+    """Boolean (z, y, x) mask of ``reference``'s voxels that do not overlap ``vol``'s field of view (centre
+    farther than half a reference voxel beyond ``vol``'s outer voxel edges, along each of ``vol``'s axes);
+    None when there is none (e.g. every model grid radview builds over an image)."""
+    to_vol = np.linalg.inv(vol.index_to_world_matrix) @ reference.index_to_world_matrix  # ref index -> vol index
+    step, offset = to_vol[:3, :3], to_vol[:3, 3]
+    half = np.abs(step).sum(axis=1) / 2  # half a reference voxel, in vol voxels, along each vol axis
+    lo, hi = -0.5 - half, np.asarray(vol.size) - 0.5 + half
+    x, y, z = reference.size
+    corners = np.array([[i, j, k] for i in (0, x - 1) for j in (0, y - 1) for k in (0, z - 1)], float)
+    reached = corners @ step.T + offset
+    if np.all(reached >= lo - 1e-6) and np.all(reached <= hi + 1e-6):
+        return None  # the box of voxel centres is convex: its corners bound it
+    outside = np.zeros(tuple(reference.size[::-1]), bool)
+    for a in range(3):  # vol index a of every reference voxel centre, one axis at a time
+        i, j, k = (step[a, d] * np.arange(n, dtype=np.float32) for d, n in enumerate(reference.size))
+        c = (offset[a] + k)[:, None, None] + j[None, :, None] + i[None, None, :]
+        outside |= (c < lo[a]) | (c > hi[a])
+    return outside
 
 
 def _grid_only(reference: Volume):
