@@ -1,4 +1,5 @@
-"""A segmentation card's post-processing: per-label probability thresholds and the smallest component kept.
+"""A segmentation card's post-processing: per-label probability thresholds, the smallest component kept, and
+keeping only the largest component of a label that is one object.
 
 The card's ``postprocessing`` block (chosen on validation data by ai.training.postprocessing, as nnU-Net chooses
 its own) names labels, e.g. ``{"labels": {"lesion": {"threshold": 0.8, "min_component_mm3": 1000}}, ...}``:
@@ -8,6 +9,9 @@ its own) names labels, e.g. ``{"labels": {"lesion": {"threshold": 0.8, "min_comp
   of highest probability, or background when there is none.
 - ``min_component_mm3``: connected components of the label (26-connected, as ai.detection counts findings) smaller
   than this volume become background.
+- ``largest_component``: true keeps only the label's largest connected component (26-connected); the others
+  become background, as nnU-Net's "remove all but the largest component" does. For an organ that is one object
+  (liver, spleen): a blob of liver in the spleen is an error of the network, not a second liver.
 
 Other keys of the block (how and on what it was chosen) are a record for the card's reader.
 """
@@ -18,7 +22,7 @@ import numpy as np
 
 from ai.numbers import is_number
 
-LABEL_FIELDS = ("threshold", "min_component_mm3")
+LABEL_FIELDS = ("threshold", "min_component_mm3", "largest_component")
 
 
 def postprocessing_problem(block, labels: dict[int, str]) -> str | None:
@@ -40,6 +44,9 @@ def postprocessing_problem(block, labels: dict[int, str]) -> str | None:
         v = rule.get("min_component_mm3", 0)
         if not is_number(v) or v < 0:
             return f"postprocessing min_component_mm3 of {name!r} must be >= 0, got {v!r}"
+        largest = rule.get("largest_component", False)
+        if not isinstance(largest, bool):
+            return f"postprocessing largest_component of {name!r} must be true or false, got {largest!r}"
     return None
 
 
@@ -49,7 +56,8 @@ def describe(block: dict | None) -> str:
     parts = []
     for name, rule in rules.items():
         terms = ([f"probability >= {rule['threshold']:g}"] if "threshold" in rule else []) + (
-            [f"components >= {rule['min_component_mm3']:g} mm3"] if rule.get("min_component_mm3") else [])
+            [f"components >= {rule['min_component_mm3']:g} mm3"] if rule.get("min_component_mm3") else []) + (
+            ["largest component only"] if rule.get("largest_component") else [])
         parts.append(f"{name}: {' and '.join(terms) or 'argmax'}")
     chosen = f" (chosen on validation: {block['chosen_on']})" if parts and block.get("chosen_on") else ""
     return "; ".join(parts) + chosen
@@ -63,7 +71,7 @@ def label_rules(block: dict | None, labels: dict[int, str]) -> dict[int, dict]:
 
 def label_map(probs: np.ndarray, spacing_xyz, rules: dict[int, dict]) -> np.ndarray:
     """uint8 labels (z, y, x) from class probabilities ``probs`` (K, z, y, x) on a grid of ``spacing_xyz`` mm,
-    by ``rules`` {label id: {"threshold", "min_component_mm3"}} (none: the argmax)."""
+    by ``rules`` {label id: {"threshold", "min_component_mm3", "largest_component"}} (none: the argmax)."""
     labels = np.argmax(probs, axis=0).astype(np.uint8)
     thresholded = {k: r["threshold"] for k, r in rules.items() if "threshold" in r}
     if thresholded:
@@ -79,18 +87,35 @@ def label_map(probs: np.ndarray, spacing_xyz, rules: dict[int, dict]) -> np.ndar
     for k, rule in rules.items():
         if rule.get("min_component_mm3", 0) > 0:
             drop_small_components(labels, k, rule["min_component_mm3"] / float(np.prod(spacing_xyz)))
+        if rule.get("largest_component"):
+            keep_largest_component(labels, k)
     return labels
+
+
+def _components(labels: np.ndarray, label: int) -> tuple[np.ndarray, np.ndarray]:
+    """(component index per voxel, voxel count per index; index 0 = not ``label``) of ``label``'s 26-connected
+    components."""
+    from scipy import ndimage
+
+    components, n = ndimage.label(labels == label, structure=np.ones((3, 3, 3), bool))
+    return components, np.bincount(components.ravel(), minlength=n + 1)
 
 
 def drop_small_components(labels: np.ndarray, label: int, min_voxels: float) -> None:
     """Set the 26-connected components of ``label`` with fewer than ``min_voxels`` voxels to background, in place."""
-    from scipy import ndimage
-
-    mask = labels == label
-    components, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
-    if n == 0:
-        return
-    sizes = np.bincount(components.ravel(), minlength=n + 1)
+    components, sizes = _components(labels, label)
     small = sizes < min_voxels
     small[0] = False
     labels[small[components]] = 0
+
+
+def keep_largest_component(labels: np.ndarray, label: int) -> None:
+    """Set every 26-connected component of ``label`` but the largest to background, in place (components tied
+    for the largest are all kept)."""
+    components, sizes = _components(labels, label)
+    sizes[0] = 0
+    if sizes.max() == 0:
+        return
+    dropped = sizes < sizes.max()
+    dropped[0] = False
+    labels[dropped[components]] = 0

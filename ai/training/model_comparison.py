@@ -23,9 +23,14 @@ SHARED_CT = "../../../../shared/data/ct_abdomen_3mm.nii.gz"
 SHARED_LABELS = "../../../../shared/data/ct_abdomen_3mm_labels.nii.gz"
 SHARED_NAMES = "../../../../shared/data/totalsegmentator_total_labels.json"
 #: generated seeds no organ config trains or validates on
-HELD_OUT = [{"kind": "real_ct_synth", "seeds": [5000, 5003], "image": SHARED_CT, "labels": SHARED_LABELS,
+HELD_OUT = [{"kind": "real_ct_synth", "seeds": [5000, 5010], "image": SHARED_CT, "labels": SHARED_LABELS,
              "names": SHARED_NAMES},
-            {"kind": "abdomen_ct_phantom", "seeds": [5000, 5003]}]
+            {"kind": "abdomen_ct_phantom", "seeds": [5000, 5010]}]
+
+
+def describe_entries(entries: list[dict]) -> str:
+    """'kind seeds first-last, ...' of generated data entries (seeds [start, stop) as configs give them)."""
+    return ", ".join(f"{e['kind']} seeds {e['seeds'][0]}-{e['seeds'][1] - 1}" for e in entries)
 
 
 def data_sets(config: TrainConfig) -> dict[str, list[dict]]:
@@ -40,7 +45,7 @@ def data_sets(config: TrainConfig) -> dict[str, list[dict]]:
         "config validation (held-out generated seeds)": config.data.get("validation", []),
         "shared real CT ct_abdomen_3mm (TotalSegmentator labels; "
         + ("a TRAINING case of these models)" if trained_on else "not trained on)"): [shared],
-        "held-out generated: real_ct_synth seeds 5000-5002, abdomen_ct_phantom seeds 5000-5002": HELD_OUT,
+        f"held-out generated: {describe_entries(HELD_OUT)}": HELD_OUT,
     }
 
 

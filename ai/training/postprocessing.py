@@ -1,29 +1,48 @@
 """Choose a segmentation model's post-processing (ai.postprocess) on its validation cases, as nnU-Net does.
 
-Each validation case's class probabilities are predicted once (ai.engine). Then, label by label, every
-probability threshold x smallest-component volume of the search grid is applied on the model grid, the label map
-is resampled onto the case's grid and the label's Dice averaged over the cases where the reference or the
-prediction holds it (the rule of ai.training.tasks' evaluation). A setting is kept only when it beats the plain
-argmax by at least MIN_GAIN Dice. ``radview train`` runs this at the end of a run whose config has a
-``postprocessing`` section (also when resuming a finished run whose config has gained one).
+Each validation case's class probabilities are predicted once (ai.engine). Then, label by label, every setting of
+the search grid (the argmax or a probability threshold x smallest-component volume x largest component only or not)
+is applied on the model grid, the label map is resampled onto the case's grid and the label's Dice averaged over the
+cases where the reference or the prediction holds it (the rule of ai.training.tasks' evaluation). A setting with a
+threshold or a smallest volume is kept only when it beats the plain argmax by at least MIN_GAIN Dice; keeping only
+the largest component, which has nothing to tune, when it beats it at all (nnU-Net's rule). ``radview train`` runs
+this at the end of a run whose config has a ``postprocessing`` section (also when resuming a finished run whose
+config has gained one).
+
+``python -m ai.training.postprocessing --model DIR --config CONFIG [--apply] [--threads N]`` chooses it for a model
+folder that exists (the weights users get), on that config's validation cases, and prints the Dice before and
+after; ``--apply`` writes the block and the validation metrics measured with it into the folder's card.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import itertools
+import json
+import logging
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
 from ai.model import LoadedModel, ModelCard
 from ai.postprocess import label_map
 from ai.training.cases import Case
-from ai.training.config import PostprocessingSearch
+from ai.training.config import PostprocessingSearch, TrainConfig
 from ai.training.tasks import chosen_on_validation, describe_cases, dice
+from viewer.core.errors import RadviewError
 
-#: the smallest mean Dice gain over the plain argmax for which a label's post-processing is kept
+#: the smallest mean Dice gain over the plain argmax for which a label's tuned post-processing is kept
 MIN_GAIN = 0.005
+
+
+def required_gain(rule: dict) -> float:
+    """The mean Dice gain over the argmax ``rule`` must beat: MIN_GAIN for a tuned setting (a threshold, a smallest
+    volume), 0 for keeping only the largest component, which nnU-Net keeps whenever it helps."""
+    tuned = "threshold" in rule or rule.get("min_component_mm3", 0) > 0
+    return MIN_GAIN if tuned else 0.0
 
 
 def choose(model: LoadedModel, cases: list[Case], search: PostprocessingSearch, *, device="cpu") -> dict:
@@ -55,11 +74,13 @@ def choose(model: LoadedModel, cases: list[Case], search: PostprocessingSearch, 
         plain = mean_dice(label, rules)
         if plain is None:
             continue  # the label is in no reference and no prediction: nothing to choose on
-        best, best_rule = plain + MIN_GAIN, None
-        for threshold, volume in itertools.product(search.thresholds, search.min_component_mm3):
-            rule = {"threshold": threshold, "min_component_mm3": volume}
+        best, best_rule = plain, None
+        for threshold, volume, largest in itertools.product([None, *search.thresholds], search.min_component_mm3,
+                                                            search.largest_component):
+            rule = ({} if threshold is None else {"threshold": threshold}) | {"min_component_mm3": volume} | (
+                {"largest_component": True} if largest else {})
             score = mean_dice(label, {**rules, label: rule})
-            if score is not None and score > best:
+            if score is not None and score > max(best, plain + required_gain(rule)):
                 best, best_rule = score, rule
         before[name] = round(plain, 4)
         after[name] = round(best if best_rule else plain, 4)
@@ -68,7 +89,8 @@ def choose(model: LoadedModel, cases: list[Case], search: PostprocessingSearch, 
     return {"labels": {model.card.labels[k]: r for k, r in rules.items()},
             "chosen_on": describe_cases(cases), "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "search": {"thresholds": list(search.thresholds), "min_component_mm3": list(search.min_component_mm3),
-                       "min_gain": MIN_GAIN},
+                       "largest_component": list(search.largest_component), "min_gain": MIN_GAIN,
+                       "min_gain_largest_component_only": 0.0},
             "validation_dice": {"argmax": before, "postprocessed": after}}
 
 
@@ -81,3 +103,44 @@ def postprocessed_card(card: ModelCard, net, task, validation: list[Case], searc
     metrics = task.evaluate(LoadedModel(chosen, net), validation, device=device)
     chosen.metrics = chosen_on_validation(card, metrics, "post-processing")
     return chosen
+
+
+def main(argv=None) -> int:
+    from ai.registry import load_model
+    from ai.training.datasets import load_dataset
+    from ai.training.model_folder import write_card
+    from ai.training.tasks import task_for, with_card_inputs
+
+    parser = argparse.ArgumentParser(prog="python -m ai.training.postprocessing",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, metavar="DIR", help="segmentation model folder")
+    parser.add_argument("--config", required=True, help="training config: its validation cases and its "
+                                                        "postprocessing search (defaults when it has none)")
+    parser.add_argument("--apply", action="store_true", help="write the chosen post-processing and the validation "
+                                                             "metrics measured with it into the card")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    try:
+        config = TrainConfig.from_yaml(args.config)
+        model = load_model(args.model)
+        card = copy.deepcopy(model.card)
+        card.postprocessing = {}  # chosen again from the plain argmax
+        validation = [with_card_inputs(c, card)
+                      for c in load_dataset(config.data.get("validation", []), config.labels, config.base)]
+        chosen = postprocessed_card(card, model.network, task_for(config), validation,
+                                    config.postprocessing or PostprocessingSearch())
+        if args.apply:
+            write_card(chosen, Path(args.model))
+    except RadviewError as err:
+        print(f"postprocessing: error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: v for k, v in chosen.postprocessing.items() if k != "search"}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -52,6 +52,20 @@ def test_components_smaller_than_the_volume_become_background():
     assert kept[16, 16, 16] == kept[17, 17, 17] == 1 and kept[2:4, 2:4, 2:4].all()
 
 
+def test_only_the_largest_component_is_kept_ties_included():
+    p = np.zeros((20, 20, 20), np.float32)
+    p[1:4, 1:4, 1:4] = 0.9  # 27 voxels
+    p[10:15, 10:15, 10:15] = 0.9  # 125 voxels: the organ
+    out = label_map(binary(p), (2, 2, 3), {1: {"largest_component": True}})
+    assert out[1:4, 1:4, 1:4].sum() == 0 and out[10:15, 10:15, 10:15].all() and out.sum() == 125
+    p[16:19, 16:19, 1:4] = 0.9  # 27 voxels more; with the largest removed, two components tie
+    p[10:15, 10:15, 10:15] = 0.1
+    tied = label_map(binary(p), (2, 2, 3), {1: {"largest_component": True}})
+    assert tied.sum() == 54
+    assert np.array_equal(label_map(binary(np.zeros_like(p)), (1, 1, 1), {1: {"largest_component": True}}),
+                          np.zeros(p.shape, np.uint8))
+
+
 def card(**changes) -> ModelCard:
     return ModelCard(**{"id": "pp-test", "version": "1.0.0", "name": "post-processing test", "task": "segmentation",
                         "inputs": [{"modality": "OT", "name": "x"}], "normalization": [{"kind": "none"}],
@@ -64,6 +78,7 @@ def card(**changes) -> ModelCard:
     ({"labels": {"lesion": {"threshold": 1.5}}}, "in \\(0, 1\\)"),
     ({"labels": {"lesion": {"min_component_mm3": -1}}}, ">= 0"),
     ({"labels": {"lesion": {"largest_only": True}}}, "must be an object of"),
+    ({"labels": {"lesion": {"largest_component": "yes"}}}, "true or false"),
     ([0.5], "is not an object"),
 ])
 def test_a_bad_postprocessing_block_is_refused_naming_the_card(tmp_path, block, message):
@@ -125,10 +140,48 @@ def test_choice_on_validation_drops_what_the_argmax_gets_wrong():
     block = choose(LoadedModel(card(), logit_of_the_image()), cases,
                    PostprocessingSearch(thresholds=[0.5, 0.9], min_component_mm3=[0, 100]), device="cpu")
     rule = block["labels"]["lesion"]
-    assert rule["threshold"] == 0.9 or rule["min_component_mm3"] == 100  # either removes the specks exactly
+    assert rule.get("threshold") == 0.9 or rule["min_component_mm3"] == 100  # either removes the specks exactly
     dice = block["validation_dice"]
     assert dice["postprocessed"]["lesion"] == 1.0 > dice["argmax"]["lesion"]
     assert "3 case(s)" in block["chosen_on"]
+
+
+def test_choice_on_validation_keeps_only_the_largest_component_of_an_organ():
+    from ai.training.cases import Case
+    from ai.training.config import PostprocessingSearch
+    from ai.training.postprocessing import choose
+
+    cases = []
+    for seed in range(3):
+        image, organ = case_image(seed)
+        image.array[image.array == np.float32(0.9)] = 0.0
+        image.array[2:5, 26:30, 2:6] = 1.5  # a 48-voxel (384 mm3) false organ, as sure as the true one
+        cases.append(Case(name=f"organ{seed}", images=[image], labels=organ))
+    search = PostprocessingSearch(thresholds=[0.5], min_component_mm3=[0], largest_component=[False, True])
+    block = choose(LoadedModel(card(), logit_of_the_image()), cases, search, device="cpu")
+    assert block["labels"]["lesion"] == {"min_component_mm3": 0, "largest_component": True}
+    assert block["validation_dice"]["postprocessed"]["lesion"] == 1.0 > block["validation_dice"]["argmax"]["lesion"]
+    without = choose(LoadedModel(card(), logit_of_the_image()), cases,
+                     PostprocessingSearch(thresholds=[0.5], min_component_mm3=[0]), device="cpu")
+    assert without["labels"] == {}  # largest_component defaults to [false]: the lesion configs search as before
+
+
+def test_keeping_the_largest_component_needs_only_to_help_a_tuned_setting_needs_min_gain():
+    from ai.training.cases import Case
+    from ai.training.config import PostprocessingSearch
+    from ai.training.postprocessing import MIN_GAIN, choose
+
+    image, organ = case_image(0)
+    image.array[image.array == np.float32(0.9)] = 0.0
+    image.array[1, 1, 1] = 1.5  # one false voxel: Dice 0.998 instead of 1, a gain below MIN_GAIN
+    cases = [Case(name="organ", images=[image], labels=organ)]
+    model = LoadedModel(card(), logit_of_the_image())
+    largest = choose(model, cases, PostprocessingSearch(thresholds=[], min_component_mm3=[0],
+                                                        largest_component=[False, True]), device="cpu")
+    gain = largest["validation_dice"]["postprocessed"]["lesion"] - largest["validation_dice"]["argmax"]["lesion"]
+    assert largest["labels"] == {"lesion": {"min_component_mm3": 0, "largest_component": True}} and 0 < gain < MIN_GAIN
+    tuned = choose(model, cases, PostprocessingSearch(thresholds=[], min_component_mm3=[0, 10]), device="cpu")
+    assert tuned["labels"] == {}
 
 
 def test_nothing_is_chosen_when_the_argmax_is_already_right():
@@ -151,3 +204,5 @@ def test_a_card_reader_is_told_each_rule_and_what_it_was_chosen_on():
     assert describe(block) == ("lesion: probability >= 0.8 and components >= 1000 mm3 "
                                "(chosen on validation: 6 case(s): a; b)")
     assert describe({"labels": {}}) == describe(None) == ""
+    assert describe({"labels": {"liver": {"min_component_mm3": 0, "largest_component": True}}}) == (
+        "liver: largest component only")

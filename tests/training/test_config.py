@@ -52,6 +52,7 @@ def test_paths_expand_home_and_variables(tmp_path, monkeypatch):
     ({"postprocessing": {"thresholds": [0.5, 1.0]}}, ["postprocessing.thresholds must be numbers in (0, 1)"]),
     ({"postprocessing": {"min_component_mm3": []}}, ["postprocessing.min_component_mm3 must be volumes"]),
     ({"postprocessing": {"largest": True}}, ["postprocessing must be {thresholds"]),
+    ({"postprocessing": {"largest_component": [True, "no"]}}, ["postprocessing.largest_component must be a list of"]),
     ({"operating_point": "validation"}, ["operating_point is chosen for detection models only"]),
     ({"task": "detection", "operating_point": "best"}, ["operating_point must be 'validation'"]),
 ])

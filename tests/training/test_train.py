@@ -85,6 +85,29 @@ def test_a_finished_run_resumed_with_a_postprocessing_search_gets_it_chosen_on_v
     assert all(np.array_equal(trained[k].numpy(), after[k].numpy()) for k in trained)
 
 
+def test_postprocessing_chosen_for_a_model_folder_that_exists(write_config, tmp_path, capsys):
+    from ai.training.postprocessing import main as choose_for_folder
+
+    out = train(TrainConfig.from_yaml(write_config(epochs=1)), tmp_path / "m", device="cpu", threads=1)
+    trained = weights(out)
+    search = {"thresholds": [], "min_component_mm3": [0], "largest_component": [False, True]}
+    config = write_config(epochs=1, postprocessing=search)
+    before = (out / "model.json").read_text()
+    assert choose_for_folder(["--model", str(out), "--config", str(config)]) == 0
+    assert (out / "model.json").read_text() == before  # without --apply: printed only
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["chosen_on"].startswith("1 case(s)") and set(printed["validation_dice"]) == {"argmax",
+                                                                                                  "postprocessed"}
+    assert choose_for_folder(["--model", str(out), "--config", str(config), "--apply"]) == 0
+    card = json.loads((out / "model.json").read_text())
+    assert card["postprocessing"]["search"]["largest_component"] == [False, True]
+    rules = card["postprocessing"]["labels"].values()
+    assert all(set(rule) <= {"min_component_mm3", "largest_component"} for rule in rules)
+    assert card["metrics"] and all("post-processing chosen on these cases" in m["data"] for m in card["metrics"])
+    assert all(np.array_equal(trained[k].numpy(), v.numpy()) for k, v in weights(out).items())
+    assert choose_for_folder(["--model", str(tmp_path / "none"), "--config", str(config)]) == 2
+
+
 def test_a_checkpoint_from_before_a_key_became_resumable_still_resumes(write_config, tmp_path):
     import torch
 
