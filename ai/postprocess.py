@@ -9,9 +9,11 @@ its own) names labels, e.g. ``{"labels": {"lesion": {"threshold": 0.8, "min_comp
   of highest probability, or background when there is none.
 - ``min_component_mm3``: connected components of the label (26-connected, as ai.detection counts findings) smaller
   than this volume become background.
-- ``largest_component``: true keeps only the label's largest connected component (26-connected); the others
-  become background, as nnU-Net's "remove all but the largest component" does. For an organ that is one object
-  (liver, spleen): a blob of liver in the spleen is an error of the network, not a second liver.
+- ``largest_component``: true keeps only the label's largest connected component (26-connected), as nnU-Net's
+  "remove all but the largest component" does, for an organ that is one object: a blob of liver in the spleen is
+  an error of the network, not a second liver. Unlike nnU-Net, which makes it background, the blob's voxels take
+  their next most probable label (never one already kept to its largest component, so that one stays whole): the
+  blob of liver becomes spleen where the network thought spleen next likeliest.
 
 Other keys of the block (how and on what it was chosen) are a record for the card's reader.
 """
@@ -84,11 +86,13 @@ def label_map(probs: np.ndarray, spacing_xyz, rules: dict[int, dict]) -> np.ndar
             chosen[better] = k
             score[better] = p[better]
         labels = chosen
-    for k, rule in rules.items():
+    whole: list[int] = []  # labels kept to their largest component: they take no more voxels
+    for k, rule in sorted(rules.items()):
         if rule.get("min_component_mm3", 0) > 0:
             drop_small_components(labels, k, rule["min_component_mm3"] / float(np.prod(spacing_xyz)))
         if rule.get("largest_component"):
-            keep_largest_component(labels, k)
+            whole.append(k)
+            keep_largest_component(labels, k, probs, excluded=whole)
     return labels
 
 
@@ -109,13 +113,21 @@ def drop_small_components(labels: np.ndarray, label: int, min_voxels: float) -> 
     labels[small[components]] = 0
 
 
-def keep_largest_component(labels: np.ndarray, label: int) -> None:
-    """Set every 26-connected component of ``label`` but the largest to background, in place (components tied
-    for the largest are all kept)."""
+def keep_largest_component(labels: np.ndarray, label: int, probs: np.ndarray | None = None,
+                           excluded=()) -> None:
+    """Keep only the largest 26-connected component of ``label`` (components tied for the largest are all kept),
+    in place. The other components' voxels take their most probable label in ``probs`` (K, z, y, x) other than
+    ``label`` and the labels ``excluded``; background without ``probs``."""
     components, sizes = _components(labels, label)
     sizes[0] = 0
     if sizes.max() == 0:
         return
     dropped = sizes < sizes.max()
     dropped[0] = False
-    labels[dropped[components]] = 0
+    where = dropped[components]
+    if probs is None:
+        labels[where] = 0
+        return
+    candidates = probs[:, where]  # (K, voxels): a copy
+    candidates[sorted({label, *excluded})] = -np.inf
+    labels[where] = np.argmax(candidates, axis=0)

@@ -66,6 +66,22 @@ def test_only_the_largest_component_is_kept_ties_included():
                           np.zeros(p.shape, np.uint8))
 
 
+def test_a_dropped_blob_takes_its_next_most_probable_label_never_one_kept_whole():
+    probs = np.zeros((3, 12, 12, 24), np.float32)  # background, liver, spleen
+    probs[0] = 1.0
+    probs[:, 2:8, 2:8, 2:10] = np.array([0.0, 0.9, 0.1])[:, None, None, None]  # the liver
+    probs[:, 2:8, 2:8, 14:22] = np.array([0.0, 0.1, 0.9])[:, None, None, None]  # the spleen
+    probs[:, 3:5, 3:5, 18:20] = np.array([0.0, 0.6, 0.4])[:, None, None, None]  # liver inside the spleen
+    whole = {1: {"largest_component": True}, 2: {"largest_component": True}}
+    out = label_map(probs, (1, 1, 1), whole)
+    assert np.all(out[2:8, 2:8, 2:10] == 1) and np.all(out[2:8, 2:8, 14:22] == 2)  # the blob became spleen
+    probs[:, 3:5, 3:5, 18:20] = np.array([0.05, 0.55, 0.4])[:, None, None, None]
+    probs[:, 10:12, 2:4, 18:20] = np.array([0.0, 0.3, 0.7])[:, None, None, None]  # spleen apart from the spleen
+    out = label_map(probs, (1, 1, 1), whole)
+    assert np.all(out[3:5, 3:5, 18:20] == 2) and np.all(out[10:12, 2:4, 18:20] == 0)  # not back to the liver
+    assert np.all(label_map(probs, (1, 1, 1), {1: {"largest_component": True}})[10:12, 2:4, 18:20] == 2)
+
+
 def card(**changes) -> ModelCard:
     return ModelCard(**{"id": "pp-test", "version": "1.0.0", "name": "post-processing test", "task": "segmentation",
                         "inputs": [{"modality": "OT", "name": "x"}], "normalization": [{"kind": "none"}],
