@@ -42,6 +42,8 @@ def test_the_card_states_the_post_processing_a_model_applies(viewer):
     assert f"post-processing: lesion: probability >= {rule['threshold']:g}" in text
     assert "chosen on validation: 6 case(s)" in text
     _select(panel, "ct-abdomen-organs")
+    assert "post-processing: liver: largest component only; spleen: largest component only" in panel.card.toPlainText()
+    _select(panel, "abdomen_ct_unet")
     assert "post-processing" not in panel.card.toPlainText()
 
 
