@@ -9,9 +9,11 @@ the largest component, which has nothing to tune, when it beats it at all (nnU-N
 this at the end of a run whose config has a ``postprocessing`` section (also when resuming a finished run whose
 config has gained one).
 
-``python -m ai.training.postprocessing --model DIR --config CONFIG [--apply] [--threads N]`` chooses it for a model
-folder that exists (the weights users get), on that config's validation cases, and prints the Dice before and
-after; ``--apply`` writes the block and the validation metrics measured with it into the folder's card.
+``python -m ai.training.postprocessing --model DIR --config CONFIG [--keep] [--apply] [--threads N]`` chooses it
+for a model folder that exists (the weights users get), on that config's validation cases, and prints the Dice
+before and after; ``--keep`` keeps the card's post-processing and only measures the validation metrics with it
+again (after a change in radview's pipeline); ``--apply`` writes the block and the validation metrics measured
+with it into the folder's card.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ def main(argv=None) -> int:
                                                         "postprocessing search (defaults when it has none)")
     parser.add_argument("--apply", action="store_true", help="write the chosen post-processing and the validation "
                                                              "metrics measured with it into the card")
+    parser.add_argument("--keep", action="store_true", help="keep the card's post-processing; measure the "
+                                                            "validation metrics with it again")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -128,17 +132,23 @@ def main(argv=None) -> int:
         config = TrainConfig.from_yaml(args.config)
         model = load_model(args.model)
         card = copy.deepcopy(model.card)
-        card.postprocessing = {}  # chosen again from the plain argmax
         validation = [with_card_inputs(c, card)
                       for c in load_dataset(config.data.get("validation", []), config.labels, config.base)]
-        chosen = postprocessed_card(card, model.network, task_for(config), validation,
-                                    config.postprocessing or PostprocessingSearch())
+        if args.keep:
+            chosen = card
+            metrics = task_for(config).evaluate(LoadedModel(card, model.network), validation)
+            chosen.metrics = chosen_on_validation(card, metrics, "post-processing")
+        else:
+            card.postprocessing = {}  # chosen again from the plain argmax
+            chosen = postprocessed_card(card, model.network, task_for(config), validation,
+                                        config.postprocessing or PostprocessingSearch())
         if args.apply:
             write_card(chosen, Path(args.model))
     except RadviewError as err:
         print(f"postprocessing: error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps({k: v for k, v in chosen.postprocessing.items() if k != "search"}, indent=1))
+    print(json.dumps({**{k: v for k, v in chosen.postprocessing.items() if k != "search"},
+                      "validation_metrics": {m["name"]: m["value"] for m in chosen.metrics}}, indent=1))
     return 0
 
 

@@ -106,6 +106,17 @@ def test_postprocessing_chosen_for_a_model_folder_that_exists(write_config, tmp_
     assert card["metrics"] and all("post-processing chosen on these cases" in m["data"] for m in card["metrics"])
     assert all(np.array_equal(trained[k].numpy(), v.numpy()) for k, v in weights(out).items())
     assert choose_for_folder(["--model", str(tmp_path / "none"), "--config", str(config)]) == 2
+    measured = card["metrics"]
+    card["metrics"] = [{**m, "value": -1.0} for m in measured]  # stale numbers, e.g. from an older pipeline
+    card["postprocessing"]["labels"] = {"liver": {"threshold": 0.9}}  # kept as it is, not chosen again
+    (out / "model.json").write_text(json.dumps(card))
+    capsys.readouterr()
+    assert choose_for_folder(["--model", str(out), "--config", str(config), "--keep", "--apply"]) == 0
+    kept = json.loads((out / "model.json").read_text())
+    assert kept["postprocessing"] == card["postprocessing"]
+    assert [m["name"] for m in kept["metrics"]] == [m["name"] for m in measured]
+    assert all(m["value"] != -1.0 and "post-processing chosen on these cases" in m["data"] for m in kept["metrics"])
+    assert json.loads(capsys.readouterr().out)["labels"] == {"liver": {"threshold": 0.9}}
 
 
 def test_a_checkpoint_from_before_a_key_became_resumable_still_resumes(write_config, tmp_path):
