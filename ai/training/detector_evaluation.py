@@ -62,15 +62,19 @@ def evaluate(folder: Path, config: TrainConfig, held_out: list[dict] = HELD_OUT,
 
 def apply(record: dict) -> None:
     """Write the record's chosen threshold into its model folder's card, with the validation and held-out
-    metrics at that threshold (the metrics measured at another threshold are dropped)."""
+    metrics at that threshold (the metrics measured at another threshold are dropped). The validation metrics
+    say that the threshold was chosen on them, in the words ``radview train`` uses (operating_point_card)."""
     from ai.model import ModelCard
     from ai.training.model_folder import write_card
+    from ai.training.tasks import chosen_on_validation
 
     folder = Path(record["folder"])
     card = ModelCard.from_file(folder / "model.json")
     threshold = record["chosen_threshold"]
     card.detection = {**card.detection, "threshold": threshold}
-    card.metrics = [m for name in ("validation", "held out") for m in record["results"][name][str(threshold)]]
+    results = {name: record["results"][name][str(threshold)] for name in ("validation", "held out")}
+    validation = [{**m, "data": m["data"].removeprefix("validation: ")} for m in results["validation"]]
+    card.metrics = chosen_on_validation(card, validation, "threshold", " by the acceptance rule") + results["held out"]
     write_card(card, folder)
 
 
