@@ -351,10 +351,17 @@ def fill_card(card: ModelCard, config: TrainConfig, train_cases: list[Case], val
                                 "described": describe_cases(validation) if validation else "none"}},
         "seconds": round(state.seconds, 1), "device": device, "threads": threads,
         "epochs_run": state.epoch, "best_epoch": state.best_epoch, "stopped": state.stopped,
-        "monitor": {"metric": monitor, "mode": mode, "best": state.best_value}, "history": state.history,
+        "monitor": {"metric": monitor, "mode": mode, "best": state.best_value},
+        "history": [compact_row(row) for row in state.history],
     }
     filled.parent = {**state.parent, **filled.parent}  # a finetune card's own record wins
     return filled
+
+
+def compact_row(row: dict) -> dict:
+    """An epoch of the run's history for the card: its metrics as {name: value} (the validation cases are
+    described once, in ``training.data.validation``; the full rows stay in the checkpoint and training_log.csv)."""
+    return {**row, "metrics": {m["name"]: m["value"] for m in row.get("metrics", [])}}
 
 
 def case_records(cases: list[Case]) -> list[dict]:
