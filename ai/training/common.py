@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import time
@@ -27,6 +28,18 @@ def reproducible(seed: int, threads: int = 2) -> np.random.Generator:
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     return np.random.default_rng(seed)
+
+
+def tool_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parse a ``python -m ai.training.*`` tool's command line with its ``--threads N`` (torch's CPU threads,
+    default 1), set those threads and log progress to stderr with times."""
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    return args
 
 
 def to_model_grid(card: ModelCard, volumes: list[Volume], labels: Volume) -> tuple[np.ndarray, np.ndarray]:

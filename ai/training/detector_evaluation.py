@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -98,6 +97,8 @@ def markdown(records: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
+    from ai.training.common import tool_args
+
     parser = argparse.ArgumentParser(prog="python -m ai.training.detector_evaluation",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", required=True, metavar="DIR", help="detector model folders")
@@ -106,12 +107,7 @@ def main(argv=None) -> int:
     parser.add_argument("--apply", action="store_true", help="write the chosen threshold and its metrics into "
                                                              "each card")
     parser.add_argument("--out", help="folder for detector_evaluation.md and .json")
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    import torch
-
-    torch.set_num_threads(args.threads)
+    args = tool_args(parser, argv)
     try:
         config = TrainConfig.from_yaml(args.config)
         records = [evaluate(Path(m), config) for m in args.models]

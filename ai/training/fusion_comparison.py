@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -139,6 +138,9 @@ def markdown(comparison: dict) -> str:
 
 
 def main(argv=None) -> int:
+    from ai.training.common import tool_args
+    from ai.training.transfer_gain import add_comparison
+
     parser = argparse.ArgumentParser(prog="python -m ai.training.fusion_comparison",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="folder for the trained models and the table")
@@ -146,15 +148,10 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs=3, metavar="DIR", help="trained input, feature, decision model folders "
                                                                  "to compare instead of training")
     parser.add_argument("--into", nargs="*", default=[], help="more model folders whose card gets the comparison")
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args = tool_args(parser, argv)
     import torch
 
-    from ai.training.transfer_gain import add_comparison
-
-    torch.set_num_threads(args.threads)
     out = Path(args.out)
     try:
         configs = fusion_configs(args.smoke)

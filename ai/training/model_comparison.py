@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -80,19 +79,15 @@ def compare(config: TrainConfig, models: list[str], *, device: str = "cpu") -> d
 
 
 def main(argv=None) -> int:
+    from ai.training.common import tool_args
+    from ai.training.transfer_gain import add_comparison
+
     parser = argparse.ArgumentParser(prog="python -m ai.training.model_comparison",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("config", help="the training config whose labels and validation entries to use")
     parser.add_argument("--models", nargs="+", required=True, help="model ids or folders")
     parser.add_argument("--into", nargs="*", default=[], help="model folders whose card gets the comparison")
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    import torch
-
-    from ai.training.transfer_gain import add_comparison
-
-    torch.set_num_threads(args.threads)
+    args = tool_args(parser, argv)
     try:
         comparison = compare(TrainConfig.from_yaml(args.config), args.models)
         for folder in args.into:

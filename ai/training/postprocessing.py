@@ -22,7 +22,6 @@ import argparse
 import copy
 import itertools
 import json
-import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,6 +108,7 @@ def postprocessed_card(card: ModelCard, net, task, validation: list[Case], searc
 
 def main(argv=None) -> int:
     from ai.registry import load_model
+    from ai.training.common import tool_args
     from ai.training.datasets import load_dataset
     from ai.training.model_folder import write_card
     from ai.training.tasks import task_for, with_card_inputs
@@ -122,12 +122,7 @@ def main(argv=None) -> int:
                                                              "metrics measured with it into the card")
     parser.add_argument("--keep", action="store_true", help="keep the card's post-processing; measure the "
                                                             "validation metrics with it again")
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    import torch
-
-    torch.set_num_threads(args.threads)
+    args = tool_args(parser, argv)
     try:
         config = TrainConfig.from_yaml(args.config)
         model = load_model(args.model)
