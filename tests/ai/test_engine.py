@@ -306,3 +306,28 @@ def test_border_padding_stops_at_the_field_of_view_of_an_oblique_image():
         import SimpleITK as sitk
 
         resample_to(vol, grid, border=True, transform=sitk.Euler3DTransform())
+
+
+@pytest.mark.parametrize("fmt, padding", [("builtin", "edge"), ("torchscript", "zeros")])
+def test_a_slab_thinner_than_the_patch_is_padded_as_the_model_was_trained(tmp_path, fmt, padding):
+    """radview's training pads patches by repeating the image's edge (ai.training.sampling.cut): its own models
+    see a thin slab padded the same way at inference, not a wall of zeros; other formats keep MONAI's zeros."""
+    import torch
+
+    from ai.engine import predict
+
+    model = load_model(str(write_model(tmp_path / fmt, fmt=fmt)))
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, x):
+            seen.append(x.clone())
+            return torch.zeros((x.shape[0], 3, *x.shape[2:]))
+
+    model.network = Recorder()
+    x = np.full((1, 5, 16, 16), 0.7, np.float32)  # 5 slices on a 16-slice patch
+    predict(model, x, device="cpu")
+    batch = model.to_network_order(torch.cat(seen))  # back to (B, C, z, y, x)
+    assert batch.shape[2:] == (16, 16, 16) and torch.all(batch[:, :, 5:10] == 0.7)  # the slab, centred
+    outside = torch.cat([batch[:, :, :5], batch[:, :, 10:]], dim=2)
+    assert torch.all(outside == (0.7 if padding == "edge" else 0.0))
