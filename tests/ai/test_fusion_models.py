@@ -11,8 +11,10 @@ from ai.training.tasks import dice
 
 #: the held-out study (5 lesions: liver, bone, lung, soft tissue, node) and the lesion Dice each model must reach
 HELD_OUT_SEED = 30002
-#: measured (1.3.0) rendered 0.245 / 0.587 / 0.297, with the scan's own CT 0.269 / 0.585 / 0.298
-FLOORS = {("input", "rendered"): 0.21, ("feature", "rendered"): 0.5, ("decision", "rendered"): 0.25,
+#: measured (1.3.0, thin slabs padded by their edge as in training) rendered 0.254 / 0.455 / 0.390, with the scan's
+#: own CT 0.312 / 0.552 / 0.295 (padded with zeros, before: 0.245 / 0.587 / 0.297 and 0.269 / 0.585 / 0.298; the mean
+#: over the 6 held-out studies rose for feature-level, 0.718 -> 0.733, while this one fell)
+FLOORS = {("input", "rendered"): 0.21, ("feature", "rendered"): 0.4, ("decision", "rendered"): 0.25,
           ("input", "scan"): 0.23, ("feature", "scan"): 0.5, ("decision", "scan"): 0.25}
 
 
