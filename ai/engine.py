@@ -206,10 +206,11 @@ def window_count(shape, roi) -> int:
 
 
 def window_padding(model: LoadedModel) -> str:
-    """How sliding windows pad an input smaller than the patch (a thin slab): radview's own models ("builtin")
-    were trained on patches padded by repeating the image's edge (ai.training.sampling.cut), so "replicate";
-    other formats keep MONAI's default, zeros ("constant")."""
-    return "replicate" if model.card.format == "builtin" else "constant"
+    """How sliding windows pad an input smaller than the patch (a thin slab): models trained by ``radview train``
+    (a builtin card recording its run) saw patches padded by repeating the image's edge (ai.training.sampling.cut),
+    so "replicate"; other models keep MONAI's default, zeros ("constant"), as the 0.1.0 demo models' scripts
+    padded their patches."""
+    return "replicate" if model.card.format == "builtin" and model.card.training else "constant"
 
 
 def network_roi(model: LoadedModel) -> tuple[int, ...]:

@@ -308,15 +308,17 @@ def test_border_padding_stops_at_the_field_of_view_of_an_oblique_image():
         resample_to(vol, grid, border=True, transform=sitk.Euler3DTransform())
 
 
-@pytest.mark.parametrize("fmt, padding", [("builtin", "edge"), ("torchscript", "zeros")])
-def test_a_slab_thinner_than_the_patch_is_padded_as_the_model_was_trained(tmp_path, fmt, padding):
-    """radview's training pads patches by repeating the image's edge (ai.training.sampling.cut): its own models
-    see a thin slab padded the same way at inference, not a wall of zeros; other formats keep MONAI's zeros."""
+@pytest.mark.parametrize("fmt, trained_here, padding", [("builtin", True, "edge"), ("builtin", False, "zeros"),
+                                                         ("torchscript", False, "zeros")])
+def test_a_slab_thinner_than_the_patch_is_padded_as_the_model_was_trained(tmp_path, fmt, trained_here, padding):
+    """radview train pads patches by repeating the image's edge (ai.training.sampling.cut): the models it trains
+    see a thin slab padded the same way at inference, not a wall of zeros; other models keep MONAI's zeros."""
     import torch
 
     from ai.engine import predict
 
-    model = load_model(str(write_model(tmp_path / fmt, fmt=fmt)))
+    run = {"training": {"epochs_run": 2}} if trained_here else {}
+    model = load_model(str(write_model(tmp_path / fmt, fmt=fmt, **run)))
     seen = []
 
     class Recorder(torch.nn.Module):
