@@ -205,14 +205,6 @@ def window_count(shape, roi) -> int:
     return n
 
 
-def window_padding(model: LoadedModel) -> str:
-    """How sliding windows pad an input smaller than the patch (a thin slab): models trained by ``radview train``
-    (a builtin card recording its run) saw patches padded by repeating the image's edge (ai.training.sampling.cut),
-    so "replicate"; other models keep MONAI's default, zeros ("constant"), as the 0.1.0 demo models' scripts
-    padded their patches."""
-    return "replicate" if model.card.format == "builtin" and model.card.training else "constant"
-
-
 def network_roi(model: LoadedModel) -> tuple[int, ...]:
     """The card's patch size (listed along the grid axes x, y, z) in the network's axis order."""
     patch = [int(v) for v in model.card.patch_size]
@@ -264,8 +256,8 @@ def predict(model: LoadedModel, x: np.ndarray, *, device="auto", tta: bool = Fal
             dims = model.mirror_dims(axes)
             inp = torch.flip(inputs, dims) if dims else inputs
             logits = sliding_window_inference(inp, roi, sw_batch_size=2, predictor=window, overlap=OVERLAP,
-                                              mode="gaussian", padding_mode=window_padding(model), sw_device=device,
-                                              device=torch.device("cpu"))
+                                              mode="gaussian", padding_mode=model.card.window_padding,
+                                              sw_device=device, device=torch.device("cpu"))
             p = _softmax_(logits) if softmax else logits
             p = torch.flip(p, dims) if dims else p
             probs = p if probs is None else probs.add_(p)

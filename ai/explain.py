@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ai.engine import OVERLAP, mirror_combinations, network_roi, predict, preprocess, window_count, window_padding
+from ai.engine import OVERLAP, mirror_combinations, network_roi, predict, preprocess, window_count
 from ai.model import LoadedModel
 from viewer.core.errors import ModelError
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
@@ -106,7 +106,7 @@ def _sliding_map(model: LoadedModel, x: np.ndarray, tile_map, what: str, progres
 
     with torch.no_grad():
         out = sliding_window_inference(inputs, roi_size, sw_batch_size=2, predictor=predictor, overlap=OVERLAP,
-                                       mode="gaussian", padding_mode=window_padding(model), with_coord=True)
+                                       mode="gaussian", padding_mode=model.card.window_padding, with_coord=True)
     return model.to_network_order(out)[0, 0].numpy()
 
 

@@ -15,6 +15,8 @@ from viewer.core.errors import ModelError
 TASKS = ("segmentation", "detection", "translation")
 DETECTION_FIELDS = ("min_voxels", "kind", "threshold", "min_distance_mm")  # what a card's ``detection`` may state
 DETECTION_KINDS = ("components", "heatmap")  # findings from label components, or from heat-map peaks
+#: how sliding windows may pad an input thinner than the patch (ModelCard.window_padding)
+WINDOW_PADDINGS = ("constant", "replicate")
 _POSITIVE_LPS = ("LR", "PA", "SI")  # per world LPS axis: (code of +direction, code of -direction)
 
 
@@ -73,6 +75,9 @@ class ModelCard:
     orientation: str = "LPS"
     grid: str = "axis_aligned"
     array_order: str = "zyx"
+    #: how sliding windows pad an input thinner than the patch (ai.engine.predict): "constant" (zeros, MONAI's
+    #: default) or "replicate" (the image's edge repeated, as ``radview train`` cuts its training patches)
+    window_padding: str = "constant"
     network_data_format: dict = field(default_factory=dict)  # MONAI bundle style inputs/outputs description
     #: how findings are taken from the label map (ai.detection): ``{"min_voxels": n}`` drops components of
     #: fewer than n voxels; a field left out takes ai.detection's default. ``{"kind": "heatmap", "threshold": t,
@@ -124,13 +129,15 @@ class ModelCard:
         return card
 
     def layout_problem(self) -> str | None:
-        """Why ``orientation`` / ``grid`` / ``array_order`` are not valid, or None."""
+        """Why ``orientation`` / ``grid`` / ``array_order`` / ``window_padding`` are not valid, or None."""
         if self.orientation and axis_codes(self.orientation) is None:
             return f"orientation {self.orientation!r} is not three axis codes (e.g. LPS, RAS) or ''"
         if self.grid not in ("axis_aligned", "monai"):
             return f"grid {self.grid!r} is not 'axis_aligned' or 'monai'"
         if self.array_order not in ("zyx", "xyz"):
             return f"array_order {self.array_order!r} is not 'zyx' or 'xyz'"
+        if self.window_padding not in WINDOW_PADDINGS:
+            return f"window_padding {self.window_padding!r} is not one of {', '.join(WINDOW_PADDINGS)}"
         return None
 
     def detection_problem(self) -> str | None:

@@ -31,6 +31,7 @@ import numpy as np
 from ai.model import LoadedModel, ModelCard
 from ai.training.cases import Case
 from ai.training.config import TrainConfig
+from ai.training.sampling import WINDOW_PADDING
 from ai.training.tasks import Sample, Task, describe_cases, task_for, with_card_inputs
 from viewer.core.errors import ConfigError
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
@@ -103,7 +104,8 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
     torch.set_num_threads(threads)
     dev = select_device(device)
     task = task_for(config)
-    card = card or config.model_card()
+    card = copy.copy(card or config.model_card())
+    card.window_padding = WINDOW_PADDING  # validated (and later run) as the patches it learns from were cut
     if not train_cases:
         raise ConfigError("no training cases", config.path)
     train_cases = [with_card_inputs(c, card) for c in train_cases]

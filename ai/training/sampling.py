@@ -24,6 +24,10 @@ def choose_centre(sample: Sample, sampling: Sampling, rng: np.random.Generator) 
     return np.array([rng.integers(s) for s in shape])
 
 
+#: the cards of models trained on these patches: inference pads a slab thinner than the patch the same way
+WINDOW_PADDING = "replicate"
+
+
 def cut(array: np.ndarray, centre: np.ndarray, size: tuple[int, int, int]) -> np.ndarray:
     """The ``size`` (z, y, x) box of ``array`` (spatial axes last) centred on ``centre``; parts outside the array
     repeat its edge voxels (as the spatial augmentation pads), so a patch never shows an artificial border."""

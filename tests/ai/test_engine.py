@@ -172,6 +172,9 @@ def test_broken_model_folders_name_the_problem(tmp_path, tiny_model_dir):
         load_model(str(empty))
     with pytest.raises(ModelError, match="no model with id"):
         load_model("no_such_model")
+    padded = write_model(tmp_path / "padded", window_padding="reflect")
+    with pytest.raises(ModelError, match="window_padding 'reflect' is not one of constant, replicate"):
+        load_model(str(padded))
 
 
 def test_torchscript_model_runs(tmp_path):
@@ -308,17 +311,18 @@ def test_border_padding_stops_at_the_field_of_view_of_an_oblique_image():
         resample_to(vol, grid, border=True, transform=sitk.Euler3DTransform())
 
 
-@pytest.mark.parametrize("fmt, trained_here, padding", [("builtin", True, "edge"), ("builtin", False, "zeros"),
-                                                         ("torchscript", False, "zeros")])
-def test_a_slab_thinner_than_the_patch_is_padded_as_the_model_was_trained(tmp_path, fmt, trained_here, padding):
-    """radview train pads patches by repeating the image's edge (ai.training.sampling.cut): the models it trains
-    see a thin slab padded the same way at inference, not a wall of zeros; other models keep MONAI's zeros."""
+@pytest.mark.parametrize("fmt, card_padding, padding", [("builtin", "replicate", "edge"), ("builtin", None, "zeros"),
+                                                         ("torchscript", "replicate", "edge"),
+                                                         ("torchscript", None, "zeros")])
+def test_a_slab_thinner_than_the_patch_is_padded_as_the_model_was_trained(tmp_path, fmt, card_padding, padding):
+    """A card's window_padding says how a thin slab is padded: "replicate" (radview train's cards: its patches
+    repeat the image's edge, ai.training.sampling.cut) sees no wall of zeros; without it, MONAI's zeros."""
     import torch
 
     from ai.engine import predict
 
-    run = {"training": {"epochs_run": 2}} if trained_here else {}
-    model = load_model(str(write_model(tmp_path / fmt, fmt=fmt, **run)))
+    card = {"window_padding": card_padding} if card_padding else {}
+    model = load_model(str(write_model(tmp_path / fmt, fmt=fmt, **card)))
     seen = []
 
     class Recorder(torch.nn.Module):

@@ -41,6 +41,7 @@ def test_two_step_training_writes_a_loadable_model_folder(write_config, tmp_path
     assert run["config"]["id"] == "tiny-organs" and run["config_file"] == str(config)
     assert [c["name"] for c in run["data"]["train"]["cases"]] == ["case0_labels.nii.gz", "case1_labels.nii.gz"]
     assert len(run["history"]) == 2 and card.parent == {}
+    assert card.window_padding == "replicate"  # thin slabs padded as its patches were cut, validation included
     best = run["history"][run["best_epoch"] - 1]["metrics"]  # {name: value}; the cases are described once
     assert best == {m["name"]: m["value"] for m in card.metrics} and "case2" in run["data"]["validation"]["described"]
     rows = list(csv.DictReader(open(out / "training_log.csv")))
