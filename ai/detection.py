@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ai.engine import NO_MIRRORING, SegmentationResult, box_corners, run_segmentation
+from ai.engine import NO_MIRRORING, SegmentationResult, run_segmentation
 from ai.model import LoadedModel, ModelCard
 from viewer.core.errors import ModelError
 from viewer.core.progress import CancelToken, ProgressCallback
-from viewer.core.volume import Volume
+from viewer.core.volume import Volume, box_corners
 
 #: Tasks whose output is a label map that findings can be taken from.
 DETECTING_TASKS = ("detection", "segmentation")

@@ -29,7 +29,7 @@ from viewer.core.errors import ModelError
 from viewer.core.presets import looks_like_hu
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 from viewer.core.resample import background_value, resample_to
-from viewer.core.volume import Volume
+from viewer.core.volume import Volume, box_corners
 
 log = logging.getLogger(__name__)
 OVERLAP = 0.25
@@ -85,11 +85,6 @@ def select_device(preference: str = "auto"):
     return torch.device(preference)
 
 
-def box_corners(lo, hi) -> np.ndarray:
-    """The 8 corners (8, 3) of the box spanned by ``lo`` and ``hi``."""
-    return np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])], float)
-
-
 def grid_frame(reference: Volume, orientation: str = "LPS", grid: str = "axis_aligned"):
     """(direction, stored_axes) of the model grid: columns of ``direction`` are the world LPS unit vectors
     of its axes; ``stored_axes[i]`` is the reference axis grid axis i comes from ("monai" grids and ""
@@ -134,8 +129,7 @@ def model_grid(reference: Volume, spacing, roi=None, *, orientation: str = "LPS"
     """
     direction, stored_axes = grid_frame(reference, orientation, grid)
     spacing = _grid_spacing(reference, spacing, stored_axes)
-    x, y, z = reference.size
-    local = reference.index_to_world(box_corners((0, 0, 0), (x - 1, y - 1, z - 1))) @ direction  # grid-frame mm
+    local = reference.index_to_world(reference.corner_indices()) @ direction  # grid-frame mm
     lo, hi = local.min(axis=0), local.max(axis=0)
     if grid == "monai" and roi is None:
         size = np.maximum(np.round((hi - lo) / spacing + 1).astype(int), 1)
@@ -153,6 +147,12 @@ def model_grid(reference: Volume, spacing, roi=None, *, orientation: str = "LPS"
         origin = direction @ (lo + spacing / 2)
     placeholder = np.broadcast_to(np.zeros((), np.uint8), tuple(size[::-1]))
     return Volume(placeholder, tuple(spacing), tuple(origin), direction)
+
+
+def onto_model_grid(vol: Volume, grid: Volume, *, nearest: bool = False, default: float = 0) -> Volume:
+    """``vol`` (an input image, or a training target) on a model grid: a grid voxel straddling ``vol``'s edge takes
+    the edge's values (resample_to's ``border``), so the network never sees a slab of ``default`` there."""
+    return resample_to(vol, grid, nearest=nearest, default=default, border=True)
 
 
 def _fits(wanted: str, vol: Volume) -> bool:
@@ -191,7 +191,7 @@ def preprocess(model: LoadedModel, volumes: list[Volume], roi=None) -> tuple[np.
         # of the full-resolution input; float images stay float. MONAI grids: float32, as LoadImage gives
         if card.grid == "monai" and vol.array.dtype != np.float32:
             vol = vol.with_array(vol.array.astype(np.float32))
-        on_grid = resample_to(vol, grid, default=background_value(vol), border=True)
+        on_grid = onto_model_grid(vol, grid, default=background_value(vol))
         channels.append(normalize(on_grid.array, spec))
     return np.stack(channels), grid
 
@@ -292,14 +292,7 @@ def _inside(grid: Volume, roi) -> np.ndarray:
     """Boolean (z, y, x) mask of ``grid``'s voxel centres inside the world box ``roi`` (any grid direction:
     MONAI grids are reoriented or keep the image's oblique axes)."""
     box = np.asarray(roi, float)
-    lo, hi = box.min(axis=0), box.max(axis=0)
-    step = grid.index_to_world_matrix[:3, :3]  # column j: world mm per index step along grid axis j
-    mask = np.ones(tuple(grid.size[::-1]), bool)
-    for a in range(3):  # world axis a of every voxel centre, one axis at a time
-        x, y, z = (step[a, j] * np.arange(n) for j, n in enumerate(grid.size))
-        w = (grid.origin[a] + z)[:, None, None] + y[None, :, None] + x[None, None, :]
-        mask &= (w >= lo[a]) & (w <= hi[a])
-    return mask
+    return grid.centres_within(grid.index_to_world_matrix, box.min(axis=0), box.max(axis=0))
 
 
 def export(probs: np.ndarray, grid: Volume, reference: Volume, with_probabilities: bool = True,

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ai.engine import OVERLAP, mirror_combinations, network_roi, predict, preprocess, window_count
+from ai.engine import OVERLAP, mirror_combinations, network_roi, onto_model_grid, predict, preprocess, window_count
 from ai.model import LoadedModel
 from viewer.core.errors import ModelError
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
@@ -179,7 +179,7 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
     x, grid = preprocess(model, volumes)
     channels = x.shape[0]
     if roi is not None:  # the mask rides along as the last channel, so each tile knows its target voxels
-        mask = resample_to(roi.with_array((roi.array > 0).astype(np.uint8)), grid, nearest=True, border=True).array > 0
+        mask = onto_model_grid(roi.with_array((roi.array > 0).astype(np.uint8)), grid, nearest=True).array > 0
         if not mask.any():
             raise ModelError("Grad-CAM: the region has no voxels on the model grid")
         x = np.concatenate([x, mask[None].astype(np.float32)])

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ai.engine import preprocess
+from ai.engine import onto_model_grid, preprocess
 from ai.model import LoadedModel, ModelCard
-from viewer.core.resample import resample_to
 from viewer.core.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ def tool_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
 def to_model_grid(card: ModelCard, volumes: list[Volume], labels: Volume) -> tuple[np.ndarray, np.ndarray]:
     """(image (C, z, y, x) float32, labels (z, y, x) uint8) on the model's grid, normalised as the card says."""
     x, grid = preprocess(LoadedModel(card, None), volumes)
-    y = resample_to(labels, grid, nearest=True, border=True).array
+    y = onto_model_grid(labels, grid, nearest=True).array
     return x, y
 
 

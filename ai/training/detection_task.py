@@ -128,8 +128,7 @@ class DetectionTask:
         from scipy import ndimage
 
         from ai.detection_heatmap import heatmap_targets
-        from ai.engine import preprocess
-        from viewer.core.resample import resample_to
+        from ai.engine import onto_model_grid, preprocess
 
         image, grid = preprocess(LoadedModel(card, None), case.images)
         heat, size, mask = heatmap_targets(grid, case.lesions)
@@ -137,7 +136,7 @@ class DetectionTask:
         peaks = np.argwhere(heat >= 0.5)
         if len(peaks):
             centres[1] = peaks.astype(np.int32)
-        suv = resample_to(case.images[0], grid, border=True).array
+        suv = onto_model_grid(case.images[0], grid).array
         far = ndimage.distance_transform_edt(heat < 0.01, sampling=grid.spacing[::-1]) > HARD_NEGATIVE_MM
         hot = np.argwhere((suv >= HOT_SUV) & far)
         if len(hot):

@@ -7,6 +7,9 @@ import numpy as np
 from ai.training.config import Sampling
 from ai.training.tasks import Sample
 
+#: the cards of models trained on these patches: inference pads a slab thinner than the patch the same way (cut)
+WINDOW_PADDING = "replicate"
+
 
 def choose_centre(sample: Sample, sampling: Sampling, rng: np.random.Generator) -> np.ndarray:
     """A (z, y, x) voxel: with probability ``foreground_fraction`` on a labelled voxel (the class drawn uniformly
@@ -22,10 +25,6 @@ def choose_centre(sample: Sample, sampling: Sampling, rng: np.random.Generator) 
         candidates = sample.centres[k]
         return candidates[rng.integers(len(candidates))]
     return np.array([rng.integers(s) for s in shape])
-
-
-#: the cards of models trained on these patches: inference pads a slab thinner than the patch the same way
-WINDOW_PADDING = "replicate"
 
 
 def cut(array: np.ndarray, centre: np.ndarray, size: tuple[int, int, int]) -> np.ndarray:

@@ -169,13 +169,12 @@ class SegmentationTask:
 
     def prepare(self, case: Case, card: ModelCard) -> Sample:
         """The case's images and labels on the model grid (labels by nearest neighbour)."""
-        from ai.engine import preprocess
-        from viewer.core.resample import resample_to
+        from ai.engine import onto_model_grid, preprocess
 
         if case.labels is None:
             raise ConfigError(f"case {case.name} has no label map: a segmentation model needs one", case.source)
         image, grid = preprocess(LoadedModel(card, None), case.images)
-        labels = resample_to(case.labels, grid, nearest=True, border=True).array.astype(np.uint8)
+        labels = onto_model_grid(case.labels, grid, nearest=True).array.astype(np.uint8)
         return Sample(case.name, image, {"labels": labels}, class_centres(labels, self.rng))
 
     def loss(self, outputs, targets: dict):

@@ -56,16 +56,15 @@ class TranslationTask:
     def prepare(self, case: Case, card: ModelCard) -> Sample:
         """The input on the model grid, the reference as network output values (linear resampling) and the
         region (nearest); patches are centred in the region with the config's foreground fraction."""
-        from ai.engine import preprocess
-        from viewer.core.resample import resample_to
+        from ai.engine import onto_model_grid, preprocess
 
         if len(case.images) < 2 or case.labels is None:
             raise ConfigError(f"case {case.name} needs an input image, a reference image and a region: a "
                               "translation case (e.g. kind brain_mr_ct)", case.source)
         image, grid = preprocess(LoadedModel(card, None), case.images[:1])
-        reference = resample_to(case.images[1], grid, default=AIR_HU, border=True).array.astype(np.float32)
+        reference = onto_model_grid(case.images[1], grid, default=AIR_HU).array.astype(np.float32)
         target = (reference - float(self.output.get("offset", 0.0))) / float(self.output.get("scale", 1.0))
-        region = resample_to(case.labels, grid, nearest=True, border=True).array.astype(np.uint8)
+        region = onto_model_grid(case.labels, grid, nearest=True).array.astype(np.uint8)
         return Sample(case.name, image, {"target": target.astype(np.float32), "region": region},
                       class_centres(region, self.rng))
 

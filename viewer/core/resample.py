@@ -94,20 +94,12 @@ def _outside_field_of_view(vol: Volume, reference: Volume) -> np.ndarray | None:
     farther than half a reference voxel beyond ``vol``'s outer voxel edges, along each of ``vol``'s axes);
     None when there is none (e.g. every model grid radview builds over an image)."""
     to_vol = np.linalg.inv(vol.index_to_world_matrix) @ reference.index_to_world_matrix  # ref index -> vol index
-    step, offset = to_vol[:3, :3], to_vol[:3, 3]
-    half = np.abs(step).sum(axis=1) / 2  # half a reference voxel, in vol voxels, along each vol axis
+    half = np.abs(to_vol[:3, :3]).sum(axis=1) / 2  # half a reference voxel, in vol voxels, along each vol axis
     lo, hi = -0.5 - half, np.asarray(vol.size) - 0.5 + half
-    x, y, z = reference.size
-    corners = np.array([[i, j, k] for i in (0, x - 1) for j in (0, y - 1) for k in (0, z - 1)], float)
-    reached = corners @ step.T + offset
+    reached = reference.corner_indices() @ to_vol[:3, :3].T + to_vol[:3, 3]
     if np.all(reached >= lo - 1e-6) and np.all(reached <= hi + 1e-6):
         return None  # the box of voxel centres is convex: its corners bound it
-    outside = np.zeros(tuple(reference.size[::-1]), bool)
-    for a in range(3):  # vol index a of every reference voxel centre, one axis at a time
-        i, j, k = (step[a, d] * np.arange(n, dtype=np.float32) for d, n in enumerate(reference.size))
-        c = (offset[a] + k)[:, None, None] + j[None, :, None] + i[None, None, :]
-        outside |= (c < lo[a]) | (c > hi[a])
-    return outside
+    return ~reference.centres_within(to_vol, lo, hi)
 
 
 def _grid_only(reference: Volume):

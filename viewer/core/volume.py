@@ -13,6 +13,11 @@ UNITS = ("HU", "SUVbw", "Bq/mL", "counts", "Gy", "arbitrary", "label")
 SYNTHETIC_PREFIX = "SYNTHETIC"
 
 
+def box_corners(lo, hi) -> np.ndarray:
+    """The 8 corners (8, 3) of the box spanned by ``lo`` and ``hi``."""
+    return np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])], float)
+
+
 @dataclass(eq=False)
 class Volume:
     """A 3D image on a regular grid in LPS world coordinates.
@@ -117,10 +122,25 @@ class Volume:
 
     def world_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Axis-aligned (min, max) world corners of the voxel centres."""
-        x, y, z = self.size
-        corners = np.array([[i, j, k] for i in (0, x - 1) for j in (0, y - 1) for k in (0, z - 1)], float)
-        w = self.index_to_world(corners)
+        w = self.index_to_world(self.corner_indices())
         return w.min(axis=0), w.max(axis=0)
+
+    def corner_indices(self) -> np.ndarray:
+        """The 8 corner voxel centres (8, 3) as (x, y, z) indices."""
+        x, y, z = self.size
+        return box_corners((0, 0, 0), (x - 1, y - 1, z - 1))
+
+    def centres_within(self, index_to, lo, hi) -> np.ndarray:
+        """Boolean (z, y, x) mask of the voxel centres that the 4x4 affine ``index_to`` (index (x, y, z, 1) -> a
+        space: world mm, another volume's index, ...) maps inside the box ``lo``..``hi`` of that space (bounds
+        included). Computed one axis at a time: no (n, 3) array of all centres."""
+        step, offset = np.asarray(index_to, float)[:3, :3], np.asarray(index_to, float)[:3, 3]
+        mask = np.ones(tuple(self.size[::-1]), bool)
+        for a in range(3):  # coordinate a of every voxel centre
+            i, j, k = (step[a, d] * np.arange(n) for d, n in enumerate(self.size))
+            c = (offset[a] + k)[:, None, None] + j[None, :, None] + i[None, None, :]
+            mask &= (c >= lo[a]) & (c <= hi[a])
+        return mask
 
     def value_at(self, xyz) -> float | None:
         """Voxel value nearest to world point ``xyz`` or None outside the grid (colour: see :meth:`rgb_at`)."""
