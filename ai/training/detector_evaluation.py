@@ -50,7 +50,7 @@ def evaluate(folder: Path, config: TrainConfig, held_out: list[dict] = HELD_OUT,
     for name, entries in sets.items():
         cases = load_dataset(entries, config.labels, config.base)
         cases = [with_card_inputs(c, model.card) for c in cases]
-        runs[name] = (predictions(model, cases, device), f"{name}: {describe_cases(cases)}")
+        runs[name] = (predictions(model, cases, device), describe_cases(cases))
     chosen = choose_threshold(runs["validation"][0])
     results = {name: {str(t): detection_metrics(per_case, t, data) for t in (card_threshold, chosen)}
                for name, (per_case, data) in runs.items()}
@@ -72,8 +72,8 @@ def apply(record: dict) -> None:
     threshold = record["chosen_threshold"]
     card.detection = {**card.detection, "threshold": threshold}
     results = {name: record["results"][name][str(threshold)] for name in ("validation", "held out")}
-    validation = [{**m, "data": m["data"].removeprefix("validation: ")} for m in results["validation"]]
-    card.metrics = chosen_on_validation(card, validation, "threshold", " by the acceptance rule") + results["held out"]
+    held_out = [{**m, "data": f"held out: {m['data']}"} for m in results["held out"]]
+    card.metrics = chosen_on_validation(card, results["validation"], "threshold", " by the acceptance rule") + held_out
     write_card(card, folder)
 
 
@@ -92,7 +92,7 @@ def markdown(records: list[dict]) -> str:
                 data = r["results"][name][str(t)][0]["data"].split("; lesion found")[0]
                 values = ["n/a" if metrics.get(k) is None else f"{metrics[k]:.3f}" for k in COLUMNS]
                 rows.append("| " + " | ".join([r["model"], f"{t:g} ({label})", *values]) + " |")
-        text.append(f"## {data}\n\n" + "\n".join(rows) + "\n")
+        text.append(f"## {name}: {data}\n\n" + "\n".join(rows) + "\n")
     return "\n".join(text)
 
 

@@ -10,10 +10,10 @@ this at the end of a run whose config has a ``postprocessing`` section (also whe
 config has gained one).
 
 ``python -m ai.training.postprocessing --model DIR --config CONFIG [--keep] [--apply] [--threads N]`` chooses it
-for a model folder that exists (the weights users get), on that config's validation cases, and prints the Dice
-before and after; ``--keep`` keeps the card's post-processing and only measures the validation metrics with it
-again (after a change in radview's pipeline); ``--apply`` writes the block and the validation metrics measured
-with it into the folder's card.
+for a segmentation model folder that exists (the weights users get), on that config's validation cases, and prints
+the Dice before and after; ``--keep`` keeps the card's post-processing (none: the plain argmax) and only measures
+the validation metrics with it again (after a change in radview's pipeline); ``--apply`` writes the block and the
+validation metrics measured with it into the folder's card.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ai.postprocess import label_map
 from ai.training.cases import Case
 from ai.training.config import PostprocessingSearch, TrainConfig
 from ai.training.tasks import chosen_on_validation, describe_cases, dice
-from viewer.core.errors import RadviewError
+from viewer.core.errors import ModelError, RadviewError
 
 #: the smallest mean Dice gain over the plain argmax for which a label's tuned post-processing is kept
 MIN_GAIN = 0.005
@@ -126,13 +126,16 @@ def main(argv=None) -> int:
     try:
         config = TrainConfig.from_yaml(args.config)
         model = load_model(args.model)
+        if model.card.task != "segmentation":
+            raise ModelError(f"post-processing applies to segmentation models; {model.card.id} is a "
+                             f"{model.card.task} model", model.card_path)
         card = copy.deepcopy(model.card)
         validation = [with_card_inputs(c, card)
                       for c in load_dataset(config.data.get("validation", []), config.labels, config.base)]
         if args.keep:
             chosen = card
             metrics = task_for(config).evaluate(LoadedModel(card, model.network), validation)
-            chosen.metrics = chosen_on_validation(card, metrics, "post-processing")
+            chosen.metrics = chosen_on_validation(card, metrics, "post-processing" if card.postprocessing else None)
         else:
             card.postprocessing = {}  # chosen again from the plain argmax
             chosen = postprocessed_card(card, model.network, task_for(config), validation,

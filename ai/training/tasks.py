@@ -137,12 +137,15 @@ def describe_cases(cases: list[Case]) -> str:
     return f"{len(cases)} case(s): " + "; ".join(c.name for c in cases)
 
 
-def chosen_on_validation(card: ModelCard, metrics: list[dict], what: str, how: str = "") -> list[dict]:
-    """``metrics`` measured on the validation cases after ``what`` was chosen on them (``how``: e.g. " by the
-    acceptance rule"), each ``data`` saying so and naming the best epoch of ``card``'s run when it has one."""
+def chosen_on_validation(card: ModelCard, metrics: list[dict], what: str | None, how: str = "") -> list[dict]:
+    """``metrics`` measured on the validation cases, each ``data`` naming the best epoch of ``card``'s run when it
+    has one and, unless ``what`` is None, saying that ``what`` was chosen on them (``how``: e.g. " by the
+    acceptance rule")."""
     epoch = card.training.get("best_epoch")
     prefix = f"validation (epoch {epoch})" if epoch else "validation"
-    return [{**m, "data": f"{prefix}, {what} chosen on these cases{how}: {m['data']}"} for m in metrics]
+    if what:
+        prefix += f", {what} chosen on these cases{how}"
+    return [{**m, "data": f"{prefix}: {m['data']}"} for m in metrics]
 
 
 class SegmentationTask:

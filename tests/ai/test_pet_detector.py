@@ -147,7 +147,7 @@ def test_chosen_operating_point_is_written_with_its_metrics(tmp_path):
     """detector_evaluation on a copy of the shipped detector: the threshold chosen on validation goes into the
     card with the validation and held-out metrics measured at it, and radview's loader accepts the card."""
     from ai.training.config import TrainConfig
-    from ai.training.detector_evaluation import apply, evaluate
+    from ai.training.detector_evaluation import apply, evaluate, markdown
 
     folder = copy_builtin_model(MODEL, tmp_path / "model", detection={"kind": "heatmap", "threshold": 0.9,
                                                                        "min_distance_mm": 12.0})
@@ -156,6 +156,8 @@ def test_chosen_operating_point_is_written_with_its_metrics(tmp_path):
     record = evaluate(folder, config, [{"kind": "pet_ct_phantom", "seeds": [10005, 10006]}])
     chosen = record["chosen_threshold"]
     assert record["card_threshold"] == 0.9 and 0.05 <= chosen < 0.9
+    table = markdown([record])
+    assert "## validation: 2 case(s)" in table and "## held out: 1 case(s)" in table
     apply(record)
     card = load_model(str(folder)).card
     assert card.detection["threshold"] == chosen and card.detection["min_distance_mm"] == 12.0

@@ -120,6 +120,14 @@ def test_postprocessing_chosen_for_a_model_folder_that_exists(write_config, tmp_
     assert [m["name"] for m in kept["metrics"]] == [m["name"] for m in measured]
     assert all(m["value"] != -1.0 and "post-processing chosen on these cases" in m["data"] for m in kept["metrics"])
     assert json.loads(capsys.readouterr().out)["labels"] == {"liver": {"threshold": 0.9}}
+    (out / "model.json").write_text(json.dumps({**card, "postprocessing": {}}))
+    assert choose_for_folder(["--model", str(out), "--config", str(config), "--keep", "--apply"]) == 0
+    plain = json.loads((out / "model.json").read_text())["metrics"]  # the argmax: nothing was chosen on them
+    assert all(m["data"].startswith("validation (epoch ") and "chosen" not in m["data"] for m in plain)
+    capsys.readouterr()
+    assert choose_for_folder(["--model", "mr-to-ct-synth", "--config", str(config), "--keep"]) == 2
+    assert "post-processing applies to segmentation models; mr-to-ct-synth is a translation model" in (
+        capsys.readouterr().err)
 
 
 def test_a_checkpoint_from_before_a_key_became_resumable_still_resumes(write_config, tmp_path):

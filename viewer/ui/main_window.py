@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.clicked.connect(self.cancel_loading)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
+        self.statusBar().messageChanged.connect(self.statusBar().setToolTip)  # a message cut at the edge, in full
         self._set_busy(False)
         self.worker: LoadWorker | None = None
         self.scan_workers: list[ScanWorker] = []
