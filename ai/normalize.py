@@ -46,8 +46,7 @@ def check_suv_values(vol: Volume, path) -> None:
 def normalize(array: np.ndarray, spec: dict) -> np.ndarray:
     """Normalise one channel: ``ct_window`` / ``ct_clip`` (clip to [min, max] unless ``clip`` is false, scale
     to [b_min, b_max], default [0, 1]: MONAI's ScaleIntensityRange), ``zscore``, ``percentile_zscore`` (clip
-    to [lower, upper] percentiles, then z-score), ``suv`` (clip to [0, max], divide by max; with ``log: true``
-    log1p(SUV) / log1p(max)), ``none`` (values
+    to [lower, upper] percentiles, then z-score), ``suv`` (clip to [0, max], divide by max), ``none`` (values
     as stored) or one of nnU-Net's schemes (NNUNET_SCHEMES); a MONAI bundle's ``bundle`` normalisation (transforms
     only its own pipeline applies) is refused with a ModelError naming them."""
     x = array.astype(np.float32, copy=True)
@@ -73,12 +72,8 @@ def normalize(array: np.ndarray, spec: dict) -> np.ndarray:
     elif kind == "none":
         pass
     elif kind == "suv":
-        top = float(spec.get("max", 20))
-        np.clip(x, 0, top, out=x)
-        if spec.get("log", False):  # log1p compresses hot organs, so a lesion's contrast to its background counts
-            np.log1p(x, out=x)
-            top = float(np.log1p(top))
-        x /= top
+        np.clip(x, 0, float(spec.get("max", 20)), out=x)
+        x /= float(spec.get("max", 20))
     elif kind == "bundle":
         names = ", ".join(spec.get("transforms", []))
         raise ModelError(f"the MONAI bundle's intensity transform(s) {names} run only in the bundle's own pipeline "
