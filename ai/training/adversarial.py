@@ -10,8 +10,8 @@ networks trained with the generator but not shipped (CycleGAN's backward generat
 3. the generator (and companions) take one step on ``generator_loss`` against the updated critics, whose weights
    are frozen for that backward pass.
 
-Each side has its own GradScaler (AMP on CUDA only, as for every task); the critic, its optimiser and scaler and
-the companions are part of the checkpoint, so a resumed run continues exactly. Critics are never shipped.
+Each side has its own GradScaler (AMP as for every task: ai.training.precision); the critic, its optimiser and
+scaler and the companions are part of the checkpoint, so a resumed run continues exactly. Critics are never shipped.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812 - torch's own convention
 
+from ai.training.precision import autocast, grad_scaler
 from viewer.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -155,32 +156,32 @@ def is_adversarial(task) -> bool:
     return bool(getattr(task, "adversarial", False))
 
 
-def build_adversaries(task: AdversarialTask, config: TrainConfig, dev) -> Adversaries:
+def build_adversaries(task: AdversarialTask, config: TrainConfig, dev, amp: bool) -> Adversaries:
     """The task's critics and companions on ``dev`` (seeded from the run's seed) with the critics' Adam
-    (``adversarial.critic_lr``, betas 0.5 / 0.999 as pix2pix and CycleGAN use) and GradScaler."""
+    (``adversarial.critic_lr``, betas 0.5 / 0.999 as pix2pix and CycleGAN use) and GradScaler (enabled when the
+    run uses AMP)."""
     torch.manual_seed(config.seed + CRITIC_SEED_OFFSET)
     critic, companions = task.build_adversaries()
     critic = critic.to(dev)
     companions = companions.to(dev) if companions is not None else None
     optimizer = torch.optim.Adam(critic.parameters(), lr=config.adversarial.critic_lr, betas=(0.5, 0.999))
-    return Adversaries(critic, optimizer, torch.amp.GradScaler("cuda", enabled=dev.type == "cuda"), companions)
+    return Adversaries(critic, optimizer, grad_scaler(dev, amp), companions)
 
 
 def adversarial_step(task: AdversarialTask, net: nn.Module, batch: dict, optimizer, scaler, side: Adversaries,
                      dev) -> tuple[float, float]:
     """One critic step then one generator step on ``batch`` (see the module docstring); (generator loss,
-    critic loss). Forward passes run under autocast on CUDA; losses are computed in float32."""
-    autocast = torch.autocast(device_type="cuda", dtype=torch.float16, enabled=dev.type == "cuda")
-    with autocast:
+    critic loss). Forward passes run under autocast when the run uses AMP; losses are computed in float32."""
+    with autocast(dev, scaler):
         fakes = task.generate(net, batch)
     side.optimizer.zero_grad(set_to_none=True)
-    with autocast:
+    with autocast(dev, side.scaler):
         critic_loss = task.critic_loss(batch, {k: v.detach() for k, v in fakes.items()})
     side.scaler.scale(critic_loss).backward()
     side.scaler.step(side.optimizer)
     side.scaler.update()
     optimizer.zero_grad(set_to_none=True)
-    with frozen(side.critic), autocast:
+    with frozen(side.critic), autocast(dev, scaler):
         generator_loss = task.generator_loss(batch, fakes)
     scaler.scale(generator_loss).backward()
     scaler.step(optimizer)

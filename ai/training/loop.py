@@ -1,17 +1,17 @@
 """The training loop behind ``radview train``: patches, augmentation, AdamW, validation, checkpoints, model folder.
 
-``train(config, out)`` loads the config's data (ai.training.datasets) and calls ``fit``, which finetuning also
-calls with cases it already holds. Each epoch draws ``iterations_per_epoch`` batches of patches (centres balanced
-over labels, ai.training.sampling), augments them (ai.training.augment), steps AdamW (AMP + GradScaler on CUDA
-only), then validates through the task's ``evaluate`` (end to end on the validation cases' own grids) and writes
-``out/checkpoint.pt`` (network, optimiser, scheduler, scaler, history, best weights). An adversarial task (one
-with critics, ai.training.adversarial) alternates a critic step and a generator step per batch instead; its
-critics, their optimiser and scaler and its companion networks are checkpointed too, and never shipped. Every
-epoch's random streams are seeded from (seed, epoch), so a run resumed from its checkpoint continues exactly as an
-uninterrupted one. The best epoch's weights (by the early-stopping metric; the training loss when there is no
-validation data) become the model folder (ai.training.model_folder), with post-processing chosen on the validation
-cases when the config has a ``postprocessing`` section (ai.training.postprocessing), or a detector's threshold when
-it has ``operating_point: validation`` (ai.training.detection_task.operating_point_card).
+``train(config, out)`` loads the config's data (ai.training.datasets) and calls ``fit``, which finetuning also calls
+with cases it already holds. Each epoch draws ``iterations_per_epoch`` batches of patches (centres balanced over labels,
+ai.training.sampling), augments them (ai.training.augment), steps AdamW (AMP + GradScaler: on CUDA unless told
+otherwise, ai.training.precision), then validates through the task's ``evaluate`` (end to end on the validation cases'
+own grids) and writes ``out/checkpoint.pt`` (network, optimiser, scheduler, scaler, history, best weights). An
+adversarial task (one with critics, ai.training.adversarial) alternates a critic step and a generator step per batch
+instead; its critics, their optimiser and scaler and its companion networks are checkpointed too, and never shipped.
+Every epoch's random streams are seeded from (seed, epoch), so a run resumed from its checkpoint continues exactly as an
+uninterrupted one. The best epoch's weights (by the early-stopping metric; the training loss when there is no validation
+data) become the model folder (ai.training.model_folder), with post-processing chosen on the validation cases when the
+config has a ``postprocessing`` section (ai.training.postprocessing), or a detector's threshold when it has
+``operating_point: validation`` (ai.training.detection_task.operating_point_card).
 """
 
 from __future__ import annotations
@@ -51,11 +51,12 @@ def default_threads() -> int:
 
 def train(config: TrainConfig, out_dir: str | Path, *, device: str = "auto", resume: bool = False,
           threads: int | None = None, progress: ProgressCallback | None = None,
-          cancel: CancelToken | None = None) -> Path:
+          cancel: CancelToken | None = None, amp: bool | None = None) -> Path:
     """Train the model ``config`` describes on its ``data`` and write the model folder ``out_dir``; returns it.
 
-    ``resume`` continues from ``out_dir``/checkpoint.pt. Raises ConfigError / InputError for bad configs or
-    data, Cancelled when ``cancel`` fires (the last finished epoch's checkpoint stays, so ``resume`` goes on)."""
+    ``resume`` continues from ``out_dir``/checkpoint.pt (with the run's AMP setting). ``amp``: mixed precision
+    (ai.training.precision; None: on CUDA only). Raises ConfigError / InputError for bad configs or data, Cancelled
+    when ``cancel`` fires (the last finished epoch's checkpoint stays, so ``resume`` goes on)."""
     from ai.training.datasets import load_dataset
 
     progress = progress or no_progress
@@ -63,7 +64,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, device: str = "auto", res
     train_cases = load_dataset(config.data["train"], config.labels, config.base)
     validation = load_dataset(config.data.get("validation", []), config.labels, config.base)
     return fit(config, train_cases, validation, out_dir, device=device, resume=resume, threads=threads,
-               progress=progress, cancel=cancel)
+               progress=progress, cancel=cancel, amp=amp)
 
 
 @dataclass
@@ -84,7 +85,7 @@ class RunState:
 def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], out_dir: str | Path, *,
         device: str = "auto", resume: bool = False, threads: int | None = None,
         progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-        card: ModelCard | None = None) -> Path:
+        card: ModelCard | None = None, amp: bool | None = None) -> Path:
     """Train on ``train_cases``, validate on ``validation`` each epoch, write the model folder ``out_dir``.
 
     ``card``: the card to fill (default ``config.model_card()``; finetuning passes one naming its parent).
@@ -96,6 +97,7 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
     from ai.training.adversarial import build_adversaries, is_adversarial
     from ai.training.augment import build_augmentation, margin_factor
     from ai.training.model_folder import as_loaded, write_model_folder
+    from ai.training.precision import amp_default, grad_scaler
 
     progress = progress or no_progress
     out = Path(out_dir)
@@ -103,6 +105,7 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
     threads = threads or default_threads()
     torch.set_num_threads(threads)
     dev = select_device(device)
+    amp = amp_default(dev) if amp is None else amp
     task = task_for(config)
     card = copy.copy(card or config.model_card())
     card.window_padding = WINDOW_PADDING  # validated (and later run) as the patches it learns from were cut
@@ -117,12 +120,12 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
     patch = tuple(int(v) for v in config.patch_size[::-1])  # (z, y, x)
     side = None
     if is_adversarial(task):
-        side = build_adversaries(task, config, dev)
+        side = build_adversaries(task, config, dev, amp)
     elif config.adversarial is not None:
         raise ConfigError(f"task {config.task!r} has no adversarial training: remove 'adversarial'", config.path)
     optimizer = make_optimizer(config, net, *([side.companions] if side and side.companions is not None else []))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(config, e))
-    scaler = torch.amp.GradScaler("cuda", enabled=dev.type == "cuda")
+    scaler = grad_scaler(dev, amp)
     state = RunState()
     if resume:
         state = restore(out / CHECKPOINT, config, net, optimizer, scheduler, scaler, side)
@@ -169,7 +172,8 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
         progress(done_fraction(config, epoch + 1), f"epoch {epoch + 1}/{config.epochs} loss {loss:.3f}"
                  + (f" {monitor} {value:.3f}" if validation else ""))
     state.stopped = state.stopped or f"completed {config.epochs} epochs"
-    filled = fill_card(card, config, train_cases, validation, state, monitor, mode, dev.type, threads)
+    filled = fill_card(card, config, train_cases, validation, state, monitor, mode, dev.type, threads,
+                       scaler.is_enabled())
     if validation and (config.postprocessing is not None or config.operating_point):
         net.load_state_dict(as_loaded(state.best_state))  # chosen with the weights users get
         if config.postprocessing is not None:
@@ -261,12 +265,13 @@ def run_epoch(net, task: Task, samples: list[Sample], config: TrainConfig, trans
 
 def supervised_step(net, task: Task, batch: dict, optimizer, scaler, dev) -> float:
     """One optimiser step on the task's loss of ``batch``; the loss. A task with a ``forward(net, image)`` runs
-    the network itself (e.g. with an edge head); outputs reach the loss as float32 (a tensor or a tuple)."""
-    import torch
+    the network itself (e.g. with an edge head); outputs reach the loss as float32 (a tensor or a tuple); the
+    forward pass runs under autocast when the run uses AMP (``scaler`` enabled)."""
+    from ai.training.precision import autocast
 
     optimizer.zero_grad(set_to_none=True)
     forward = getattr(task, "forward", None)
-    with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=dev.type == "cuda"):
+    with autocast(dev, scaler):
         image = batch.pop("image")
         outputs = forward(net, image) if forward is not None else net(image)
     outputs = tuple(o.float() for o in outputs) if isinstance(outputs, tuple) else outputs.float()
@@ -321,6 +326,9 @@ def restore(path: Path, config: TrainConfig, net, optimizer, scheduler, scaler, 
     net.load_state_dict(ckpt["network"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
+    if bool(ckpt["scaler"]) != scaler.is_enabled():  # a disabled scaler saves nothing
+        raise ConfigError(f"the run {'used' if ckpt['scaler'] else 'did not use'} mixed precision (AMP): resume it "
+                          f"with {'--amp' if ckpt['scaler'] else '--no-amp'}", path)
     scaler.load_state_dict(ckpt["scaler"])
     if side is not None:
         side.load_state_dict(ckpt["adversaries"])
@@ -333,9 +341,9 @@ def restore(path: Path, config: TrainConfig, net, optimizer, scheduler, scaler, 
 
 
 def fill_card(card: ModelCard, config: TrainConfig, train_cases: list[Case], validation: list[Case],
-              state: RunState, monitor: str, mode: str, device: str, threads: int) -> ModelCard:
+              state: RunState, monitor: str, mode: str, device: str, threads: int, amp: bool) -> ModelCard:
     """A copy of ``card`` with what the run measured: the best epoch's validation metrics (each naming its data),
-    the training record (data, date, config, seconds, device, epochs, history) and the parent model."""
+    the training record (data, date, config, seconds, device, AMP, epochs, history) and the parent model."""
     filled = copy.deepcopy(card)
     best = state.history[state.best_epoch - 1]
     filled.metrics = [{**m, "data": f"validation (epoch {state.best_epoch}): {m['data']}"} for m in best["metrics"]]
@@ -351,7 +359,7 @@ def fill_card(card: ModelCard, config: TrainConfig, train_cases: list[Case], val
         "data": {"train": {"entries": config.data.get("train", []), "cases": case_records(train_cases)},
                  "validation": {"entries": config.data.get("validation", []), "cases": case_records(validation),
                                 "described": describe_cases(validation) if validation else "none"}},
-        "seconds": round(state.seconds, 1), "device": device, "threads": threads,
+        "seconds": round(state.seconds, 1), "device": device, "threads": threads, "amp": amp,
         "epochs_run": state.epoch, "best_epoch": state.best_epoch, "stopped": state.stopped,
         "monitor": {"metric": monitor, "mode": mode, "best": state.best_value},
         "history": [compact_row(row) for row in state.history],

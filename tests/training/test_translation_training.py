@@ -76,6 +76,21 @@ def test_two_steps_make_a_translation_model_radview_synthesize_runs(pair, tmp_pa
     assert made.array.shape == (40, 40, 40) and made.array.dtype == np.int16  # HU are stored as int16
 
 
+def test_adversarial_training_runs_with_amp(pair, tmp_path):
+    """Both sides' steps under autocast with their own enabled scalers (CPU bfloat16 here; float16 on CUDA)."""
+    import torch
+
+    from ai.registry import load_model
+
+    out = tmp_path / "amp"
+    assert main(["train", str(write_config(pair, "pix2pix", [entry(slices=[0, 24])])), "--out", str(out),
+                 "--threads", "1", "--device", "cpu", "--amp"]) == 0
+    card = load_model(str(out)).card
+    assert card.training["amp"] is True and card.training["history"][0]["critic_loss"] > 0
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert checkpoint["scaler"]["scale"] > 0 and checkpoint["adversaries"]["scaler"]["scale"] > 0
+
+
 def test_unpaired_cases_take_the_ct_from_another_slab_and_head_masks_the_atlas_background(pair):
     from ai.training.brain_pair_cases import AIR_HU, brain_pair_cases
 

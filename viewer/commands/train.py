@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 NAME = "train"
 HELP = "train a model from a YAML config (ai/training/configs); writes a model folder loadable by segment/detect"
 
@@ -14,6 +16,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: every core, at most 4)")
     parser.add_argument("--epochs", type=int, help="override the config's epochs (e.g. more on --resume)")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                        help="mixed precision (autocast + gradient scaling; default: on CUDA only)")
 
 
 def run(args) -> int:
@@ -29,7 +33,7 @@ def run(args) -> int:
         config = config.replace(epochs=args.epochs)
     with terminal_job() as (bar, cancel):
         out = train(config, args.out, device=args.device, resume=args.resume, threads=args.threads, progress=bar,
-                    cancel=cancel)
+                    cancel=cancel, amp=args.amp)
     print(summary(out))
     return 0
 
