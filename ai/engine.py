@@ -28,7 +28,7 @@ from ai.postprocess import label_map, label_rules
 from viewer.core.errors import ModelError
 from viewer.core.presets import looks_like_hu
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
-from viewer.core.resample import antialiased, background_value, resample_to
+from viewer.core.resample import background_value, resample_to
 from viewer.core.volume import Volume, box_corners
 
 log = logging.getLogger(__name__)
@@ -149,13 +149,9 @@ def model_grid(reference: Volume, spacing, roi=None, *, orientation: str = "LPS"
     return Volume(placeholder, tuple(spacing), tuple(origin), direction)
 
 
-def onto_model_grid(vol: Volume, grid: Volume, *, nearest: bool = False, default: float = 0,
-                    antialias: bool = False) -> Volume:
+def onto_model_grid(vol: Volume, grid: Volume, *, nearest: bool = False, default: float = 0) -> Volume:
     """``vol`` (an input image, or a training target) on a model grid: a grid voxel straddling ``vol``'s edge takes
-    the edge's values (resample_to's ``border``), so the network never sees a slab of ``default`` there. With
-    ``antialias`` (an image, never labels) a finer image is low-pass filtered first (resample.antialiased)."""
-    if antialias and not nearest:
-        vol = antialiased(vol, grid)
+    the edge's values (resample_to's ``border``), so the network never sees a slab of ``default`` there."""
     return resample_to(vol, grid, nearest=nearest, default=default, border=True)
 
 
@@ -195,7 +191,7 @@ def preprocess(model: LoadedModel, volumes: list[Volume], roi=None) -> tuple[np.
         # of the full-resolution input; float images stay float. MONAI grids: float32, as LoadImage gives
         if card.grid == "monai" and vol.array.dtype != np.float32:
             vol = vol.with_array(vol.array.astype(np.float32))
-        on_grid = onto_model_grid(vol, grid, default=background_value(vol), antialias=card.grid_antialias)
+        on_grid = onto_model_grid(vol, grid, default=background_value(vol))
         channels.append(normalize(on_grid.array, spec))
     return np.stack(channels), grid
 

@@ -78,9 +78,6 @@ class ModelCard:
     #: how sliding windows pad an input thinner than the patch (ai.engine.predict): "constant" (zeros, MONAI's
     #: default) or "replicate" (the image's edge repeated, as ``radview train`` cuts its training patches)
     window_padding: str = "constant"
-    #: low-pass filter an input image finer than the model grid before resampling onto it (ai.engine.preprocess,
-    #: viewer.core.resample.antialiased), in training and inference alike; False: sampled as it is
-    grid_antialias: bool = False
     network_data_format: dict = field(default_factory=dict)  # MONAI bundle style inputs/outputs description
     #: how findings are taken from the label map (ai.detection): ``{"min_voxels": n}`` drops components of
     #: fewer than n voxels; a field left out takes ai.detection's default. ``{"kind": "heatmap", "threshold": t,
@@ -132,8 +129,7 @@ class ModelCard:
         return card
 
     def layout_problem(self) -> str | None:
-        """Why ``orientation`` / ``grid`` / ``array_order`` / ``window_padding`` / ``grid_antialias`` are not valid,
-        or None."""
+        """Why ``orientation`` / ``grid`` / ``array_order`` / ``window_padding`` are not valid, or None."""
         if self.orientation and axis_codes(self.orientation) is None:
             return f"orientation {self.orientation!r} is not three axis codes (e.g. LPS, RAS) or ''"
         if self.grid not in ("axis_aligned", "monai"):
@@ -142,8 +138,6 @@ class ModelCard:
             return f"array_order {self.array_order!r} is not 'zyx' or 'xyz'"
         if self.window_padding not in WINDOW_PADDINGS:
             return f"window_padding {self.window_padding!r} is not one of {', '.join(WINDOW_PADDINGS)}"
-        if not isinstance(self.grid_antialias, bool):
-            return f"grid_antialias {self.grid_antialias!r} is not true or false"
         return None
 
     def detection_problem(self) -> str | None:

@@ -11,7 +11,6 @@ Shape (every key listed here; unknown keys are refused with the file and the key
     labels: {0: background, 1: liver, 2: spleen}
     spacing: [3.0, 3.0, 3.0]                  # model grid (x, y, z) mm
     patch_size: [64, 64, 32]                  # (x, y, z) voxels
-    grid_antialias: false                     # low-pass filter finer images before the model grid (default false)
     network: {class: UNet, args: {...}}       # ai.formats.builtin.build_network
     mirror_axes: []                           # default [] (no flips trained: no mirroring TTA)
     detection: {}                             # detection thresholds of the card
@@ -161,7 +160,6 @@ class TrainConfig:
     network: dict
     spacing: list[float] | None = None
     patch_size: list[int] = field(default_factory=lambda: [64, 64, 32])
-    grid_antialias: bool = False
     mirror_axes: list[int] = field(default_factory=list)
     detection: dict = field(default_factory=dict)
     data: dict[str, list[dict]] = field(default_factory=dict)
@@ -211,9 +209,8 @@ class TrainConfig:
         docs = {k: v for k, v in self.card.items() if k != "training_data"}
         return ModelCard(id=self.id, version=self.version, name=self.name, task=self.task, inputs=self.inputs,
                          normalization=self.normalization, labels=dict(self.labels), spacing=self.spacing,
-                         patch_size=list(self.patch_size), grid_antialias=self.grid_antialias, network=self.network,
-                         mirror_axes=list(self.mirror_axes), detection=dict(self.detection), output=dict(self.output),
-                         anatomy=self.anatomy, **docs)
+                         patch_size=list(self.patch_size), network=self.network, mirror_axes=list(self.mirror_axes),
+                         detection=dict(self.detection), output=dict(self.output), anatomy=self.anatomy, **docs)
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with ``changes`` (e.g. ``epochs=2``); ``raw`` records them so the card shows what ran."""
@@ -260,8 +257,6 @@ class _Parser:
             values["spacing"] = None if data["spacing"] is None else self.numbers(data, "spacing", 3, float)
         if "patch_size" in data:
             values["patch_size"] = self.numbers(data, "patch_size", 3, int)
-        if "grid_antialias" in data:
-            values["grid_antialias"] = self.flag(data["grid_antialias"], "grid_antialias")
         if "mirror_axes" in data:
             values["mirror_axes"] = self.axes(data["mirror_axes"], "mirror_axes")
         if "detection" in data:
@@ -318,11 +313,6 @@ class _Parser:
     def integer(self, value, key: str, minimum: int) -> int:
         if not is_whole(value) or value < minimum:
             self.fail(f"{key} must be a whole number >= {minimum}, got {value!r}")
-        return value
-
-    def flag(self, value, key: str) -> bool:
-        if not isinstance(value, bool):
-            self.fail(f"{key} must be true or false, got {value!r}")
         return value
 
     def number(self, value, key: str) -> float:

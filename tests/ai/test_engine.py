@@ -311,40 +311,6 @@ def test_border_padding_stops_at_the_field_of_view_of_an_oblique_image():
         resample_to(vol, grid, border=True, transform=sitk.Euler3DTransform())
 
 
-def test_antialiasing_smooths_only_along_axes_finer_than_the_model_grid():
-    """resample.antialiased: sigma (coarse / fine - 1) / 2 voxels per image axis; a coarser axis is left alone, an
-    image no finer than the grid is returned as it is, and the mean is kept."""
-    from viewer.core.resample import antialiased
-
-    rng = np.random.default_rng(0)
-    noise = rng.normal(100, 10, (20, 40, 40)).astype(np.float32)
-    vol = Volume(noise, spacing=(1.0, 1.0, 4.0), origin=(0.0, 0.0, 0.0), modality="PT", units="SUVbw")
-    smooth = antialiased(vol, model_grid(vol, (3.0, 3.0, 3.0))).array  # x, y: sigma 1 voxel; z: none
-    assert smooth.std() < 0.4 * noise.std() and abs(smooth.mean() - noise.mean()) < 0.5
-    along_z = np.corrcoef(smooth[:-1].ravel(), smooth[1:].ravel())[0, 1]
-    along_x = np.corrcoef(smooth[..., :-1].ravel(), smooth[..., 1:].ravel())[0, 1]
-    assert abs(along_z) < 0.05 < 0.5 < along_x  # neighbouring slices stay independent, neighbouring columns do not
-    assert antialiased(vol, model_grid(vol, (1.0, 1.0, 4.0))) is vol
-
-
-def test_a_card_with_grid_antialias_smooths_a_fine_image_before_its_model_grid(tiny_model_dir):
-    from ai.engine import preprocess
-
-    rng = np.random.default_rng(1)
-    arr = (40 + rng.normal(0, 30, (24, 48, 48))).astype(np.int16)
-    vol = Volume(arr, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0), modality="CT", units="HU")
-    card = json.loads((tiny_model_dir / "model.json").read_text())
-    (tiny_model_dir / "model.json").write_text(json.dumps({**card, "spacing": [3.0, 3.0, 3.0]}))
-    plain, _ = preprocess(load_model(str(tiny_model_dir)), [vol])
-    (tiny_model_dir / "model.json").write_text(json.dumps({**card, "spacing": [3.0, 3.0, 3.0],
-                                                            "grid_antialias": True}))
-    smoothed, _ = preprocess(load_model(str(tiny_model_dir)), [vol])
-    assert smoothed.std() < 0.5 * plain.std()  # the noise of 1 mm voxels, averaged as 3 mm voxels would be
-    (tiny_model_dir / "model.json").write_text(json.dumps({**card, "grid_antialias": "yes"}))
-    with pytest.raises(ModelError, match="grid_antialias 'yes' is not true or false"):
-        load_model(str(tiny_model_dir))
-
-
 @pytest.mark.parametrize("fmt, card_padding, padding", [("builtin", "replicate", "edge"), ("builtin", None, "zeros"),
                                                          ("torchscript", "replicate", "edge"),
                                                          ("torchscript", None, "zeros")])

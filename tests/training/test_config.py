@@ -25,8 +25,6 @@ def test_valid_config_parses_with_defaults_and_card(tmp_path):
     assert config.base == tmp_path and config.path.name == "config.yaml"
     card = config.model_card()
     assert card.id == "tiny-organs" and card.intended_use == "tests only" and card.mirror_axes == []
-    assert not card.grid_antialias
-    assert TrainConfig.from_yaml(write(tmp_path, tiny_config(grid_antialias=True))).model_card().grid_antialias
 
 
 def test_paths_expand_home_and_variables(tmp_path, monkeypatch):
@@ -43,7 +41,6 @@ def test_paths_expand_home_and_variables(tmp_path, monkeypatch):
     ({"augmentation": {"rotate": [1, 2, 3]}}, ["augmentation: unknown key(s) rotate"]),
     ({"optimizer": {"lr": "fast"}}, ["optimizer.lr"]),
     ({"epochs": 0}, ["epochs must be a whole number >= 1"]),
-    ({"grid_antialias": "on"}, ["grid_antialias must be true or false"]),
     ({"patch_size": [16, 16]}, ["patch_size must be 3 positive whole numbers"]),
     ({"labels": {1: "liver"}}, ["labels need 0 (background)"]),
     ({"data": {"train": [], "validation": []}}, ["data.train lists no entries"]),

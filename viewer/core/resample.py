@@ -111,20 +111,3 @@ def _grid_only(reference: Volume):
     img.SetOrigin(reference.origin)
     img.SetDirection(tuple(reference.direction.ravel()))
     return img
-
-
-def antialiased(vol: Volume, reference: Volume) -> Volume:
-    """``vol`` low-pass filtered before it is sampled on the coarser grid of ``reference``: a Gaussian of sigma
-    (coarse / fine spacing - 1) / 2 voxels along each of ``vol``'s axes (skimage's anti-aliasing rule), the coarse
-    spacing taken along that axis's world direction. An image then looks as if it had been acquired at the
-    reference's spacing, instead of keeping the noise of its finer voxels. Axes already as coarse are left as they
-    are; ``vol`` itself is returned when none is finer. Float32 out for integer images."""
-    from scipy import ndimage
-
-    grid_coords = np.asarray(reference.direction, float).T @ np.asarray(vol.direction, float)  # vol axes in grid frame
-    coarse = np.sqrt(((grid_coords * np.asarray(reference.spacing, float)[:, None]) ** 2).sum(axis=0))
-    sigma = np.maximum((coarse / np.asarray(vol.spacing, float) - 1) / 2, 0)  # per vol axis (x, y, z)
-    if not sigma.any():
-        return vol
-    smooth = ndimage.gaussian_filter(vol.array.astype(np.float32), sigma[::-1], mode="nearest")
-    return vol.with_array(smooth)
