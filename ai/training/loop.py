@@ -172,8 +172,7 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
         progress(done_fraction(config, epoch + 1), f"epoch {epoch + 1}/{config.epochs} loss {loss:.3f}"
                  + (f" {monitor} {value:.3f}" if validation else ""))
     state.stopped = state.stopped or f"completed {config.epochs} epochs"
-    filled = fill_card(card, config, train_cases, validation, state, monitor, mode, dev.type, threads,
-                       scaler.is_enabled())
+    filled = fill_card(card, config, train_cases, validation, state, monitor, mode, dev.type, threads, amp)
     if validation and (config.postprocessing is not None or config.operating_point):
         net.load_state_dict(as_loaded(state.best_state))  # chosen with the weights users get
         if config.postprocessing is not None:
