@@ -36,13 +36,16 @@ def layer_names(model: LoadedModel) -> list[str]:
     return [n for n, m in model.network.named_modules() if isinstance(m, torch.nn.Conv3d | torch.nn.ConvTranspose3d)]
 
 
-def default_layer(model: LoadedModel) -> str:
-    """The last convolution that still has more channels than the model has classes: the decoder's
-    final feature layer, at full or half resolution, before the output head."""
+def default_layers(model: LoadedModel) -> list[str]:
+    """The last convolution that still has more channels than the model has classes: the decoder's final
+    feature layer, at full or half resolution, before the output head; of each member of an ensemble
+    (ai.nets.ensemble.MeanEnsemble, layers ``members.<i>.*``), whose Grad-CAM sums over its members."""
     modules = dict(model.network.named_modules())
     names = layer_names(model)
     n_classes = len(model.card.labels)
-    return next((n for n in reversed(names) if modules[n].out_channels > n_classes), names[-1])
+    members = getattr(model.network, "members", None)
+    groups = [[n for n in names if n.startswith(f"members.{i}.")] for i in range(len(members))] if members else [names]
+    return [next((n for n in reversed(group) if modules[n].out_channels > n_classes), group[-1]) for group in groups]
 
 
 def label_id(model: LoadedModel, name: str | None) -> int:
@@ -162,8 +165,9 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
     Target (per sliding window, from the same forward pass that gives the gradient): the sum of the label's
     logits where the model predicts the label in that window's core, away from the edges it shares with other
     windows (see ``_target``; detection models: at their detections' peaks), or inside ``roi`` (a mask on the
-    first input's grid) when given. ``layer`` names a module (default: :func:`default_layer`); only its output
-    is made to require a gradient, so backward runs through the layers after it alone. ``progress`` is
+    first input's grid) when given. ``layer`` names a module (default: :func:`default_layers`, summed over an
+    ensemble's members); only its output is made to require a gradient, so backward runs through the layers after
+    it alone. ``progress`` is
     reported and ``cancel`` honoured per tile. Scaled so the 99.5th percentile of the positive values is 1.
     ModelError when the label is predicted nowhere."""
     import torch
@@ -171,9 +175,9 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
     progress = progress or no_progress
     if label not in model.card.labels or label == 0:
         raise ModelError(f"model {model.card.id} has no label {label}", model.card_path)
-    layer = layer or default_layer(model)
+    layers = [layer] if layer else default_layers(model)
     modules = dict(model.network.named_modules())
-    if layer not in modules or not layer:
+    if not all(name and name in modules for name in layers):
         raise ModelError(f"model {model.card.id} has no layer {layer!r}; its convolution layers: "
                          f"{', '.join(layer_names(model))}", model.card_path)
     x, grid = preprocess(model, volumes)
@@ -186,9 +190,11 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
     net = model.network.cpu().eval()
     saved, found = {}, [False]
 
-    def keep_activation(_module, _inputs, out):
-        saved["act"] = out.detach().requires_grad_(True)  # the graph starts here
-        return saved["act"].clone()  # later layers may work in place (ReLU(inplace), +=): not on the leaf
+    def keep_activation(name):
+        def hook(_module, _inputs, out):
+            saved[name] = out.detach().requires_grad_(True)  # the graph starts here
+            return saved[name].clone()  # later layers may work in place (ReLU(inplace), +=): not on the leaf
+        return hook
 
     def tile_cam(batch, core):
         inp = batch[:, :channels]
@@ -199,24 +205,26 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
             if target is None:
                 return torch.zeros((batch.shape[0], 1, *batch.shape[2:]))
             found[0] = True
-            act = saved["act"]
-            (grads,) = torch.autograd.grad(target, act)
-        heat = torch.relu((grads * act).sum(1, keepdim=True)).detach()
-        return torch.nn.functional.interpolate(heat, size=inp.shape[2:], mode="trilinear", align_corners=False)
+            acts = [saved[name] for name in layers]
+            grads = torch.autograd.grad(target, acts)
+        heats = [torch.relu((g * a).sum(1, keepdim=True)).detach() for g, a in zip(grads, acts, strict=True)]
+        return sum(torch.nn.functional.interpolate(h, size=inp.shape[2:], mode="trilinear", align_corners=False)
+                   for h in heats)
 
-    hook = modules[layer].register_forward_hook(keep_activation)
+    hooks = [modules[name].register_forward_hook(keep_activation(name)) for name in layers]
     try:
         with _frozen(net):
             cam = _sliding_map(model, x, tile_cam, "Grad-CAM", progress, cancel)
     finally:
-        hook.remove()
+        for hook in hooks:
+            hook.remove()
     name = model.card.labels[label]
     if not found[0]:
         raise ModelError(f"Grad-CAM: model {model.card.id} predicts no {name} in this image (nothing to explain)")
     positive = cam[cam > 0]
     scale = float(np.percentile(positive, 99.5)) if positive.size else 1.0
     cam = np.clip(cam / max(scale, 1e-12), 0, 1)
-    out = _on_image(grid, cam, volumes[0], f"Grad-CAM {name} @ {layer} (0..1, HiResCAM)")
+    out = _on_image(grid, cam, volumes[0], f"Grad-CAM {name} @ {' + '.join(layers)} (0..1, HiResCAM)")
     progress(1.0, "done")
     return out
 

@@ -27,14 +27,33 @@ def network_class(name):
     raise ModelError(f"network class {name!r} is not one of {sorted(NETWORKS | set(RADVIEW_NETWORKS))}")
 
 
+#: the card's network class of an ensemble: ``args: {members: [{class, args}, ...]}`` (ai.nets.ensemble)
+ENSEMBLE = "MeanEnsemble"
+
+
 def build_network(spec: dict):
-    """The torch module described by ``{"class": "UNet", "args": {...}}`` (network_class)."""
+    """The torch module described by ``{"class": "UNet", "args": {...}}`` (network_class), or by
+    ``{"class": "MeanEnsemble", "args": {"members": [spec, ...]}}`` the mean of its member networks."""
     cls = spec.get("class")
+    if cls == ENSEMBLE:
+        return build_ensemble(spec.get("args", {}))
     build = network_class(cls)
     try:
         return build(**spec.get("args", {}))
     except (TypeError, ValueError) as err:  # unknown / missing argument, or a value the network refuses
         raise ModelError(f"bad arguments for {cls}: {err}") from err
+
+
+def build_ensemble(args: dict):
+    """A MeanEnsemble of the member networks ``args["members"]`` lists (each a network spec, not an ensemble)."""
+    from ai.nets.ensemble import MeanEnsemble
+
+    members = args.get("members") if isinstance(args, dict) else None
+    if set(args or {}) - {"members"} or not isinstance(members, list) or len(members) < 2 or not all(
+            isinstance(m, dict) and m.get("class") not in (None, ENSEMBLE) for m in members):
+        raise ModelError(f"bad arguments for {ENSEMBLE}: args must be {{members: [{{class, args}}, ...]}} with at "
+                         f"least 2 member networks (no nested ensembles), got {args!r}")
+    return MeanEnsemble([build_network(m) for m in members])
 
 
 def load_builtin(folder: Path, card: ModelCard) -> LoadedModel:

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from ai.training.config import TrainConfig
+from ai.training.ensemble import EnsembleConfig, read_config
 from viewer.core.errors import RadviewError
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "pet-lesion-detector.yaml"
@@ -32,7 +33,8 @@ COLUMNS = {"sensitivity": "sensitivity", "sensitivity_10mm": "sens. >= 10 mm",
            "froc_sensitivity_at_1_fp": "FROC @1", "froc_sensitivity_at_2_fp": "FROC @2"}
 
 
-def evaluate(folder: Path, config: TrainConfig, held_out: list[dict] = HELD_OUT, *, device: str = "cpu") -> dict:
+def evaluate(folder: Path, config: TrainConfig | EnsembleConfig, held_out: list[dict] = HELD_OUT, *,
+             device: str = "cpu") -> dict:
     """The record of one model folder: the card's threshold, the threshold chosen on ``config``'s validation cases
     and the metrics (ai.training.detection_task.detection_metrics) of those and the ``held_out`` data entries at
     both."""
@@ -109,7 +111,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="folder for detector_evaluation.md and .json")
     args = tool_args(parser, argv)
     try:
-        config = TrainConfig.from_yaml(args.config)
+        config = read_config(args.config)
         records = [evaluate(Path(m), config) for m in args.models]
         if args.apply:
             for record in records:
