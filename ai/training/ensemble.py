@@ -192,23 +192,16 @@ def assemble(config: EnsembleConfig, folders: list[Path], out_dir: str | Path, *
     """Write the ensemble model folder ``out_dir`` from trained member folders (in ``config.members`` order): one
     weights file holding every member (MeanEnsemble keys), a card with the members' runs and the ensemble's
     validation metrics; with ``operating_point: validation`` the detection threshold is chosen on those cases."""
-    import torch
-
-    from ai.engine import select_device
     from ai.formats.builtin import build_network
     from ai.model import LoadedModel
     from ai.registry import load_model
     from ai.training.datasets import load_dataset
-    from ai.training.loop import default_threads
+    from ai.training.loop import prepare_run
     from ai.training.model_folder import save_weights, write_card
     from ai.training.tasks import task_for, with_card_inputs
 
     progress = progress or no_progress
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    threads = threads or default_threads()
-    torch.set_num_threads(threads)
-    dev = select_device(device)
+    out, threads, dev = prepare_run(out_dir, device, threads)
     members = [load_model(str(f)) for f in folders]
     _check_agreement([m.card for m in members], [str(f) for f in folders], config.path)
     card = config.model_card([m.card for m in members])

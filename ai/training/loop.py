@@ -49,6 +49,20 @@ def default_threads() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
+def prepare_run(out_dir: str | Path, device: str, threads: int | None):
+    """(the output folder, created; the torch CPU threads, set (default_threads when None); the torch device
+    ``device`` names ("auto": CUDA when there is one)) of a run writing a model folder."""
+    import torch
+
+    from ai.engine import select_device
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    threads = threads or default_threads()
+    torch.set_num_threads(threads)
+    return out, threads, select_device(device)
+
+
 def train(config: TrainConfig, out_dir: str | Path, *, device: str = "auto", resume: bool = False,
           threads: int | None = None, progress: ProgressCallback | None = None,
           cancel: CancelToken | None = None, amp: bool | None = None) -> Path:
@@ -92,7 +106,6 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
     See ``train`` for the rest."""
     import torch
 
-    from ai.engine import select_device
     from ai.formats.builtin import build_network
     from ai.training.adversarial import build_adversaries, is_adversarial
     from ai.training.augment import build_augmentation, margin_factor
@@ -100,11 +113,7 @@ def fit(config: TrainConfig, train_cases: list[Case], validation: list[Case], ou
     from ai.training.precision import amp_default, grad_scaler
 
     progress = progress or no_progress
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    threads = threads or default_threads()
-    torch.set_num_threads(threads)
-    dev = select_device(device)
+    out, threads, dev = prepare_run(out_dir, device, threads)
     amp = amp_default(dev) if amp is None else amp
     task = task_for(config)
     card = copy.copy(card or config.model_card())
