@@ -147,8 +147,8 @@ def train_ensemble(config: EnsembleConfig, out_dir: str | Path, *, device: str =
                    cancel: CancelToken | None = None, amp: bool | None = None) -> Path:
     """Train every member of ``config`` into ``out_dir``/members/<id> (ai.training.loop.train), then write the
     ensemble's model folder ``out_dir`` (assemble); returns it. ``resume``: reuse members already trained by
-    the same config and continue unfinished ones from their checkpoints (ConfigError for a member folder another
-    config trained). Errors as ai.training.loop.train."""
+    the same config, continue unfinished ones (or finished ones given other ``epochs``) from their checkpoints;
+    ConfigError for a member folder another config trained. Errors as ai.training.loop.train."""
     from ai.training.loop import CHECKPOINT, train
 
     progress = progress or no_progress
@@ -161,30 +161,34 @@ def train_ensemble(config: EnsembleConfig, out_dir: str | Path, *, device: str =
         def member_progress(fraction, message, i=i, member=member):
             progress(0.95 * (i + fraction) / n, f"member {i + 1}/{n} ({member.id}): {message}")
 
-        finished = (folder / "model.json").is_file()
-        if resume and finished and not trained_by(folder, member):
-            raise ConfigError(f"holds a model trained by another config than {member.path or member.id}: train "
-                              "without --resume, or remove that folder to train this member again", folder)
-        if not (resume and finished):
+        if resume and (folder / "model.json").is_file():
+            if not trained_by(folder, member):
+                raise ConfigError(f"holds a model trained by another config than {member.path or member.id}: "
+                                  "train without --resume, or remove that folder to train this member again", folder)
+            if recorded_config(folder).get("epochs") != member.raw.get("epochs"):  # --epochs: from its checkpoint
+                train(member, folder, device=device, resume=True, threads=threads, progress=member_progress,
+                      cancel=cancel, amp=amp)
+        else:
             train(member, folder, device=device, resume=resume and (folder / CHECKPOINT).is_file(), threads=threads,
                   progress=member_progress, cancel=cancel, amp=amp)
         folders.append(folder)
     return assemble(config, folders, out, device=device, threads=threads, progress=progress)
 
 
-def trained_by(folder: Path, member: TrainConfig) -> bool:
-    """Whether model folder ``folder`` holds a finished model that ``member``'s config trained (the keys that
-    change training as they were; id, version, name, card and the keys a resumed run may change aside)."""
-    from ai.training.loop import config_identity
+def recorded_config(folder: Path) -> dict:
+    """The training config (as written) recorded in the card of model folder ``folder``."""
+    return ModelCard.from_file(folder / "model.json").training.get("config") or {}
 
-    if not (folder / "model.json").is_file():
-        return False
-    recorded = ModelCard.from_file(folder / "model.json").training.get("config") or {}
+
+def trained_by(folder: Path, member: TrainConfig) -> bool:
+    """Whether the finished model in folder ``folder`` was trained by ``member``'s config (the keys that change
+    training as they were; id, version, name, card and the keys a resumed run may change, e.g. epochs, aside)."""
+    from ai.training.loop import config_identity
 
     def identity(raw: dict) -> str:
         return config_identity({k: v for k, v in raw.items() if k not in UNTRAINED_KEYS})
 
-    return identity(recorded) == identity(json.loads(json.dumps(member.raw, default=str)))
+    return identity(recorded_config(folder)) == identity(json.loads(json.dumps(member.raw, default=str)))
 
 
 def assemble(config: EnsembleConfig, folders: list[Path], out_dir: str | Path, *, device: str = "auto",

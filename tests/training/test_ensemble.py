@@ -93,8 +93,8 @@ def test_ensemble_config_is_read_and_checked(tmp_path):
 
 def test_train_an_ensemble_end_to_end(tmp_path, capsys):
     """`radview train ENSEMBLE.yaml`: both members trained into OUT/members, one folder whose network is their mean,
-    a threshold chosen on the ensemble's own validation cases; --resume reuses the members as they are, but not a
-    member whose config changed."""
+    a threshold chosen on the ensemble's own validation cases; --resume reuses the members as they are, continues
+    them with --epochs, but refuses a member whose config changed."""
     from ai.detection import run_detection
     from ai.explain import grad_cam
     from ai.training.pet_phantom import make_pet_case
@@ -127,6 +127,9 @@ def test_train_an_ensemble_end_to_end(tmp_path, capsys):
     stamp = {n: (p / "model.pt").stat().st_mtime_ns for n, p in members.items()}
     assert main([*args, "--resume"]) == 0  # nothing to train: both members reused
     assert {n: (p / "model.pt").stat().st_mtime_ns for n, p in members.items()} == stamp
+    assert main([*args, "--resume", "--epochs", "2"]) == 0  # each member goes on from its checkpoint
+    assert all(json.loads((p / "model.json").read_text())["training"]["epochs_run"] == 2 for p in members.values())
+    stamp = {n: (p / "model.pt").stat().st_mtime_ns for n, p in members.items()}
     ensemble_files(tmp_path, member_changes={"seed": 1})  # member a's recipe changed: it cannot be reused
     capsys.readouterr()
     assert main([*args, "--resume"]) == 2
