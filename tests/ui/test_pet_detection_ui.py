@@ -16,10 +16,12 @@ pytestmark = pytest.mark.gui
 MODEL = "pet_lesion_unet"
 
 
-def test_detect_on_the_demo_pet_lists_and_outlines_its_lesions(viewer, open_and_wait, demo_study, qtbot, artifacts):
+@pytest.mark.parametrize("model", [MODEL, "pet-lesion-detector"])  # components of a segmentation; heat-map ensemble
+def test_detect_on_the_demo_pet_lists_and_outlines_its_lesions(viewer, open_and_wait, demo_study, qtbot, artifacts,
+                                                               model):
     vol = open_and_wait(viewer, demo_study.pet_dir)
     panel = viewer.ai_panel
-    panel.models.setCurrentRow(panel.model_ids.index(MODEL))
+    panel.models.setCurrentRow(panel.model_ids.index(model))
     assert "task: detection" in panel.card.toPlainText()
     with qtbot.waitSignal(panel.detections_ready, timeout=120000) as blocker:
         assert panel.detect() is not None
@@ -38,7 +40,7 @@ def test_detect_on_the_demo_pet_lists_and_outlines_its_lesions(viewer, open_and_
         assert len(view.slice_view.detection_boxes.rectangles()) >= 1
     axial = viewer.views["axial"]
     axial.slice_view.set_crosshair_visible(False)
-    Image.fromarray(view_pixels(axial).astype(np.uint8)).save(artifacts / "pet_lesion_detections_axial.png")
+    Image.fromarray(view_pixels(axial).astype(np.uint8)).save(artifacts / f"{model}_detections_axial.png")
     assert vol.modality == "PT" and vol.units == "SUVbw"
 
 
