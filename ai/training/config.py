@@ -187,16 +187,8 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         """Read and validate a YAML config; ConfigError names the file and the bad key or value."""
-        import yaml
-
         path = Path(path).expanduser()
-        if not path.is_file():
-            raise ConfigError("training config does not exist", path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (yaml.YAMLError, UnicodeDecodeError) as err:
-            raise ConfigError(f"not valid YAML ({str(err).splitlines()[0]})", path) from err
-        return cls.from_dict(data, path.resolve().parent, path=path)
+        return cls.from_dict(read_yaml(path), path.resolve().parent, path=path)
 
     @classmethod
     def from_dict(cls, data: Any, base: str | Path, *, path: str | Path | None = None) -> TrainConfig:
@@ -429,6 +421,18 @@ class _Parser:
         source = _expand(str(value["from"]))
         resolved = base / source
         return Init(str(resolved.resolve()) if resolved.exists() else source, part)
+
+
+def read_yaml(path: Path) -> Any:
+    """The contents of the YAML file ``path``; ConfigError when it is missing or not YAML."""
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError("training config does not exist", path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"not valid YAML ({str(err).splitlines()[0]})", path) from err
 
 
 def _expand(value):

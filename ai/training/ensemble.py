@@ -25,10 +25,10 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+from ai.formats.builtin import ENSEMBLE
 from ai.model import ModelCard
-from ai.training.config import CARD_FIELDS, TrainConfig
+from ai.training.config import CARD_FIELDS, TrainConfig, read_yaml
 from viewer.core.errors import ConfigError
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 
@@ -109,25 +109,17 @@ class EnsembleConfig:
         id, version, name, detection settings and documentation; nothing measured yet."""
         first = member_cards[0]
         docs = {k: v for k, v in self.card.items() if k in CARD_FIELDS and k != "training_data"}
-        card = ModelCard(id=self.id, version=self.version, name=self.name,
+        return ModelCard(id=self.id, version=self.version, name=self.name,
                          **{k: copy.deepcopy(getattr(first, k)) for k in SHARED}, detection=dict(self.detection),
-                         network={"class": "MeanEnsemble", "args": {"members": [c.network for c in member_cards]}},
+                         network={"class": ENSEMBLE, "args": {"members": [c.network for c in member_cards]}},
                          output=dict(first.output), anatomy=first.anatomy, **docs)
-        return card
 
 
 def read_config(path: str | Path) -> TrainConfig | EnsembleConfig:
     """The training config in YAML file ``path``: an EnsembleConfig when it has an ``ensemble`` key, else a
     TrainConfig. ConfigError names the file and what is wrong."""
-    import yaml
-
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise ConfigError("training config does not exist", path)
-    try:
-        data: Any = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"not valid YAML ({str(err).splitlines()[0]})", path) from err
+    data = read_yaml(path)
     if isinstance(data, dict) and "ensemble" in data:
         return EnsembleConfig.from_dict(data, path.resolve().parent, path=path)
     return TrainConfig.from_dict(data, path.resolve().parent, path=path)
