@@ -375,14 +375,25 @@ def make_pet_case(seed: int, source: str = "synthetic", *, real_tissue: Volume |
 def pet_ct_cases(entry: dict, labels: dict[int, str], base: Path) -> list:
     """Cases of a ``pet_ct_phantom`` data entry (ai.training.datasets): ``seeds: [start, stop]``, ``source``
     "synthetic" (default) or "real" (then ``image``, ``labels``, ``names``: the labelled CT, relative to the
-    config's folder; default the shared ct_abdomen_3mm), ``deform`` (real anatomy; default true). PET only:
-    each case holds the PET image and its ``lesions``, no label map."""
+    config's folder; default the shared ct_abdomen_3mm), ``deform`` (real anatomy; default true), ``voxel_mm``
+    (x, y, z; default a random 2-5 mm per case). PET only: each case holds the PET image and its ``lesions``, no
+    label map."""
     from ai.training.cases import Case
+    from viewer.core.errors import InputError
 
     seeds, source, tissue, where = phantom_entry(entry, base, "pet_ct_phantom")
+    options = {}
+    if "voxel_mm" in entry:
+        voxel = entry["voxel_mm"]
+        if not (isinstance(voxel, list) and len(voxel) == 3 and all(isinstance(v, int | float) and v > 0
+                                                                      for v in voxel)):
+            raise InputError(f"a pet_ct_phantom entry's voxel_mm must be 3 sizes in mm (x, y, z), got {voxel!r}",
+                             base)
+        options["voxel_mm"] = tuple(float(v) for v in voxel)
+        where += " at " + " x ".join(f"{v:g}" for v in voxel) + " mm voxels"
     out = []
     for seed in seeds:
-        case = make_pet_case(seed, source, real_tissue=tissue, deform=entry.get("deform", True))
+        case = make_pet_case(seed, source, real_tissue=tissue, deform=entry.get("deform", True), **options)
         out.append(Case(f"{where} seed {seed}", [case.pet], None, case.lesions,
                         source=f"ai.training.pet_phantom {where} seeds {seeds.start}-{seeds.stop - 1}"))
     return out

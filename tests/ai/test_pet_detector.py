@@ -153,11 +153,13 @@ def test_chosen_operating_point_is_written_with_its_metrics(tmp_path):
                                                                        "min_distance_mm": 12.0})
     config = TrainConfig.from_yaml(CONFIG).replace(
         data={"train": [], "validation": [{"kind": "pet_ct_phantom", "seeds": [10000, 10002]}]})
-    record = evaluate(folder, config, [{"kind": "pet_ct_phantom", "seeds": [10005, 10006]}])
+    further = [{"kind": "pet_ct_phantom", "voxel_mm": [2, 2, 2.5], "seeds": [23300, 23301]}]
+    record = evaluate(folder, config, [{"kind": "pet_ct_phantom", "seeds": [10005, 10006]}], further=further)
     chosen = record["chosen_threshold"]
     assert record["card_threshold"] == 0.9 and 0.05 <= chosen < 0.9
     table = markdown([record])
     assert "## validation: 2 case(s)" in table and "## held out: 1 case(s)" in table
+    assert "## further held out: 1 case(s): pet_ct_phantom synthetic at 2 x 2 x 2.5 mm voxels seed 23300" in table
     apply(record)
     card = load_model(str(folder)).card
     assert card.detection["threshold"] == chosen and card.detection["min_distance_mm"] == 12.0
@@ -166,6 +168,7 @@ def test_chosen_operating_point_is_written_with_its_metrics(tmp_path):
     assert "threshold chosen on these cases by the acceptance rule: 2 case(s)" in validation
     assert held_out.startswith("held out: 1 case(s)")
     assert all(f"threshold {chosen:g}" in m["data"] for m in card.metrics)
+    assert not any("further" in m["data"] for m in card.metrics)  # reported, never written into the card
 
 
 def test_malformed_heatmap_detection_settings_name_the_card(tmp_path):
@@ -175,6 +178,17 @@ def test_malformed_heatmap_detection_settings_name_the_card(tmp_path):
     folder = copy_builtin_model(MODEL, tmp_path / "bad2", detection={"kind": "anchors"})
     with pytest.raises(ModelError, match=r"model\.json: detection kind"):
         load_model(str(folder))
+
+
+def test_phantom_entries_may_fix_the_voxel_size(tmp_path):
+    from ai.training.datasets import load_dataset
+    from viewer.core.errors import InputError
+
+    labels = {0: "background", 1: "lesion"}
+    (case,) = load_dataset([{"kind": "pet_ct_phantom", "voxel_mm": [2, 3, 4], "seeds": [5, 6]}], labels, tmp_path)
+    assert case.images[0].spacing == (2.0, 3.0, 4.0) and "at 2 x 3 x 4 mm voxels" in case.name
+    with pytest.raises(InputError, match="voxel_mm must be 3 sizes"):
+        load_dataset([{"kind": "pet_ct_phantom", "voxel_mm": [2, 0, 4], "seeds": [5, 6]}], labels, tmp_path)
 
 
 def test_phantoms_vary_and_are_reproducible():
