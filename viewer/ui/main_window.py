@@ -123,7 +123,8 @@ class MainWindow(QMainWindow):
         self.cancel_button.clicked.connect(self.cancel_loading)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
-        self.statusBar().messageChanged.connect(self.statusBar().setToolTip)  # a message cut at the edge, in full
+        # a message cut at the window's edge, in full, wrapped
+        self.statusBar().messageChanged.connect(lambda text: self.statusBar().setToolTip(wrapping_tooltip(text)))
         self._set_busy(False)
         self.worker: LoadWorker | None = None
         self.scan_workers: list[ScanWorker] = []
@@ -746,3 +747,13 @@ class MainWindow(QMainWindow):
         for w in (*self.views.values(), self.view3d):
             w.vtk.Finalize()
         super().closeEvent(event)
+
+
+def wrapping_tooltip(text: str) -> str:
+    """``text`` as a rich-text tooltip, which Qt wraps (a plain one is a single line, cut at the screen's edge),
+    with a break opportunity (a zero-width space) after each path separator so long paths wrap too; "" stays ""
+    (no tooltip)."""
+    if not text:
+        return ""
+    escaped = html.escape(text).replace("/", "/\u200b").replace("\\", "\\\u200b")
+    return f"<p style='white-space:pre-wrap'>{escaped}</p>"
