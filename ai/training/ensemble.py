@@ -15,7 +15,7 @@ Shape (every key listed; unknown keys are refused with the file and the key name
 Members must agree on what the card promises users: task, inputs, normalisation, labels, grid spacing, patch size
 and mirror axes. Each member's own model folder stays under OUT/members/<member id>/ (its checkpoint, training log
 and card); with ``--resume`` a member whose folder already holds a model trained by the same config is used as it
-is, and an unfinished one continues from its checkpoint.
+is (continued from its checkpoint when ``--epochs`` changed), and an unfinished one continues from its checkpoint.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ SHARED = ("task", "inputs", "normalization", "labels", "spacing", "patch_size", 
           "orientation", "grid", "array_order", "window_padding")
 #: keys of an ensemble config
 KEYS = ("id", "version", "name", "ensemble", "detection", "data", "operating_point", "card")
-#: config keys that do not change how a member is trained (a member folder trained otherwise is reused)
+#: config keys that do not change how a member is trained (a member folder whose config differs only in these, or
+#: in the keys a resumed run may change, is reused)
 UNTRAINED_KEYS = ("id", "version", "name")
 MEMBERS = "members"
 
