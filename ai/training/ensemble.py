@@ -10,6 +10,8 @@ Shape (every key listed; unknown keys are refused with the file and the key name
     detection: {kind: heatmap, threshold: 0.3, min_distance_mm: 12.0}   # default: the first member's
     data: {validation: [entries]}             # the ensemble's own validation cases (its metrics, its threshold)
     operating_point: validation               # detection: the threshold chosen on those cases (acceptance rule)
+    postprocessing: {thresholds: [], min_component_mm3: [0], largest_component: [false, true]}
+                                              # segmentation: chosen on those cases (ai.training.postprocessing)
     card: {intended_use: ..., limitations: ..., license: ..., authors: ..., changelog: {...}}
 
 Members must agree on what the card promises users: task, inputs, normalisation, labels, grid spacing, patch size
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from ai.formats.builtin import ENSEMBLE
 from ai.model import ModelCard
-from ai.training.config import CARD_FIELDS, TrainConfig, read_yaml
+from ai.training.config import CARD_FIELDS, PostprocessingSearch, TrainConfig, read_yaml
 from viewer.core.errors import ConfigError
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 
@@ -36,7 +38,7 @@ from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 SHARED = ("task", "inputs", "normalization", "labels", "spacing", "patch_size", "mirror_axes", "multi_label",
           "orientation", "grid", "array_order", "window_padding")
 #: keys of an ensemble config
-KEYS = ("id", "version", "name", "ensemble", "detection", "data", "operating_point", "card")
+KEYS = ("id", "version", "name", "ensemble", "detection", "data", "operating_point", "postprocessing", "card")
 #: config keys that do not change how a member is trained (a member folder whose config differs only in these, or
 #: in the keys a resumed run may change, is reused)
 UNTRAINED_KEYS = ("id", "version", "name")
@@ -55,6 +57,7 @@ class EnsembleConfig:
     detection: dict = field(default_factory=dict)
     data: dict[str, list[dict]] = field(default_factory=dict)
     operating_point: str = ""
+    postprocessing: PostprocessingSearch | None = None
     card: dict = field(default_factory=dict)
     path: Path | None = None
     base: Path = field(default_factory=Path.cwd)
@@ -97,13 +100,14 @@ class EnsembleConfig:
         own = {**members[0].raw, "id": data["id"], "version": data["version"], "name": data["name"],
                "data": {"train": members[0].data["train"], "validation": (data.get("data") or {}).get("validation")},
                "detection": data.get("detection", members[0].detection), "card": data.get("card", {}),
-               "operating_point": data.get("operating_point")}
+               "operating_point": data.get("operating_point"), "postprocessing": data.get("postprocessing")}
         if set(data.get("data") or {}) - {"validation"}:
             fail("data: an ensemble config has only validation cases (its members name their training data)")
         checked = TrainConfig.from_dict(own, base, path=path)
         return cls(id=checked.id, version=checked.version, name=checked.name, members=members,
                    detection=checked.detection, data={"validation": checked.data["validation"]},
-                   operating_point=checked.operating_point, card=checked.card, path=path, base=base, raw=dict(data))
+                   operating_point=checked.operating_point, postprocessing=checked.postprocessing,
+                   card=checked.card, path=path, base=base, raw=dict(data))
 
     def model_card(self, member_cards: list[ModelCard]) -> ModelCard:
         """The card of the ensemble: the members' shared fields, a MeanEnsemble of their networks, this config's
@@ -188,7 +192,8 @@ def assemble(config: EnsembleConfig, folders: list[Path], out_dir: str | Path, *
              threads: int | None = None, progress: ProgressCallback | None = None) -> Path:
     """Write the ensemble model folder ``out_dir`` from trained member folders (in ``config.members`` order): one
     weights file holding every member (MeanEnsemble keys), a card with the members' runs and the ensemble's
-    validation metrics; with ``operating_point: validation`` the detection threshold is chosen on those cases."""
+    validation metrics; with ``postprocessing`` (segmentation) the post-processing, with ``operating_point:
+    validation`` (detection) the threshold is chosen on those cases."""
     from ai.formats.builtin import build_network
     from ai.model import LoadedModel
     from ai.registry import load_model
@@ -216,6 +221,12 @@ def assemble(config: EnsembleConfig, folders: list[Path], out_dir: str | Path, *
     card.training_data = (f"{config.card['training_data']} " if config.card.get("training_data") else "") + (
         f"an ensemble of {len(members)} models trained separately by radview train: " + "; ".join(
             f"{m.card.id} ({m.card.training_data})" for m in members))
+    if config.postprocessing is not None and validation:
+        from ai.training.postprocessing import postprocessed_card
+
+        progress(0.98, "choosing post-processing on the validation cases")
+        card = postprocessed_card(card, net, task_for(config.members[0]), validation, config.postprocessing,
+                                  device=dev)
     if config.operating_point and validation:
         from ai.training.detection_task import operating_point_card
 

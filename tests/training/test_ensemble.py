@@ -137,3 +137,30 @@ def test_train_an_ensemble_end_to_end(tmp_path, capsys):
     assert main(args) == 0  # trained again from scratch
     assert all((p / "model.pt").stat().st_mtime_ns != stamp[n] for n, p in members.items())
     assert json.loads((members["tiny-a"] / "model.json").read_text())["training"]["config"]["seed"] == 1
+
+
+def test_segmentation_ensemble_chooses_its_post_processing(tiny_data, write_config):
+    """Two tiny U-Nets on the tiny labelled CTs: the ensemble's post-processing is chosen on its own validation
+    case, its metrics say so, and it segments through the app's path."""
+    from ai.engine import run_segmentation
+    from ai.training.ensemble import train_ensemble
+    from tests.training.conftest import LABELS, TINY_NETWORK, files_entry, tiny_ct
+
+    wider = {**TINY_NETWORK, "args": {**TINY_NETWORK["args"], "channels": [6, 8]}}
+    a, b = write_config(id="tiny-a", epochs=1), write_config(id="tiny-b", epochs=1, network=wider)
+    path = tiny_data / "organs-ensemble.yaml"
+    path.write_text(yaml.safe_dump({
+        "id": "tiny-organs-ensemble", "version": "1.0.0", "name": "tiny organ ensemble", "ensemble": [a.name, b.name],
+        "data": {"validation": [files_entry(2)]},
+        "postprocessing": {"thresholds": [], "min_component_mm3": [0], "largest_component": [False, True]}}))
+    out = train_ensemble(read_config(path), tiny_data / "organs-ensemble", device="cpu", threads=1)
+    card = json.loads((out / "model.json").read_text())
+    chosen = card["postprocessing"]
+    assert chosen["chosen_on"].startswith("1 case(s)") and chosen["search"]["largest_component"] == [False, True]
+    assert set(chosen["validation_dice"]["argmax"]) == {n for k, n in LABELS.items() if k}
+    assert card["metrics"] and all(m["data"].startswith("validation, post-processing chosen on these cases: 1 case")
+                                   for m in card["metrics"])
+    seg = run_segmentation(load_model(str(out)), [tiny_ct(2)[0]], device="cpu")
+    assert seg.labels.array.shape == tiny_ct(2)[0].array.shape
+    with pytest.raises(ConfigError, match="postprocessing is chosen for segmentation models only"):
+        read_config(ensemble_files(tiny_data, postprocessing={"largest_component": [True]}))
