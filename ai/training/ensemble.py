@@ -220,7 +220,7 @@ def assemble(config: EnsembleConfig, folders: list[Path], out_dir: str | Path, *
     card.training = training_record(config, members, folders, out, validation, dev.type, threads)
     card.training_data = (f"{config.card['training_data']} " if config.card.get("training_data") else "") + (
         f"an ensemble of {len(members)} models trained separately by radview train: " + "; ".join(
-            f"{m.card.id} ({m.card.training_data})" for m in members))
+            f"{c.id} ({m.card.training_data})" for c, m in zip(config.members, members, strict=True)))
     if config.postprocessing is not None and validation:
         from ai.training.postprocessing import postprocessed_card
 

@@ -107,7 +107,7 @@ def test_train_an_ensemble_end_to_end(tmp_path, capsys):
     card = json.loads((out / "model.json").read_text())
     assert card["network"]["class"] == "MeanEnsemble" and len(card["network"]["args"]["members"]) == 2
     assert [m["id"] for m in card["training"]["members"]] == ["tiny-a", "tiny-b"]
-    assert "an ensemble of 2 models" in card["training_data"]
+    assert "an ensemble of 2 models" in card["training_data"] and "tiny-b (" in card["training_data"]
     threshold = card["detection"]["threshold"]
     assert all(m["data"].startswith("validation, threshold chosen on these cases by the acceptance rule: 2 case(s)")
                and f"threshold {threshold:g}" in m["data"] for m in card["metrics"])
