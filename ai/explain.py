@@ -167,9 +167,8 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
     windows (see ``_target``; detection models: at their detections' peaks), or inside ``roi`` (a mask on the
     first input's grid) when given. ``layer`` names a module (default: :func:`default_layers`, summed over an
     ensemble's members); only its output is made to require a gradient, so backward runs through the layers after
-    it alone. ``progress`` is
-    reported and ``cancel`` honoured per tile. Scaled so the 99.5th percentile of the positive values is 1.
-    ModelError when the label is predicted nowhere."""
+    it alone. ``progress`` is reported and ``cancel`` honoured per tile. Scaled so the 99.5th percentile of the
+    positive values is 1. ModelError when the label is predicted nowhere."""
     import torch
 
     progress = progress or no_progress

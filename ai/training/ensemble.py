@@ -83,6 +83,8 @@ class EnsembleConfig:
         missing = [k for k in ("id", "version", "name", "ensemble") if k not in data]
         if missing:
             fail(f"missing key(s) {', '.join(missing)}")
+        if set(data.get("data") or {}) - {"validation"}:
+            fail("data: an ensemble config has only validation cases (its members name their training data)")
         files = data["ensemble"]
         if not isinstance(files, list) or len(files) < 2 or not all(isinstance(f, str) for f in files):
             fail(f"ensemble must list at least 2 member training configs (YAML files), got {files!r}")
@@ -101,8 +103,6 @@ class EnsembleConfig:
                "data": {"train": members[0].data["train"], "validation": (data.get("data") or {}).get("validation")},
                "detection": data.get("detection", members[0].detection), "card": data.get("card", {}),
                "operating_point": data.get("operating_point"), "postprocessing": data.get("postprocessing")}
-        if set(data.get("data") or {}) - {"validation"}:
-            fail("data: an ensemble config has only validation cases (its members name their training data)")
         checked = TrainConfig.from_dict(own, base, path=path)
         return cls(id=checked.id, version=checked.version, name=checked.name, members=members,
                    detection=checked.detection, data={"validation": checked.data["validation"]},
@@ -158,16 +158,14 @@ def train_ensemble(config: EnsembleConfig, out_dir: str | Path, *, device: str =
         def member_progress(fraction, message, i=i, member=member):
             progress(0.95 * (i + fraction) / n, f"member {i + 1}/{n} ({member.id}): {message}")
 
-        if resume and (folder / "model.json").is_file():
-            if not trained_by(folder, member):
-                raise ConfigError(f"holds a model trained by another config than {member.path or member.id}: "
-                                  "train without --resume, or remove that folder to train this member again", folder)
-            if recorded_config(folder).get("epochs") != member.raw.get("epochs"):  # --epochs: from its checkpoint
-                train(member, folder, device=device, resume=True, threads=threads, progress=member_progress,
-                      cancel=cancel, amp=amp)
-        else:
-            train(member, folder, device=device, resume=resume and (folder / CHECKPOINT).is_file(), threads=threads,
-                  progress=member_progress, cancel=cancel, amp=amp)
+        finished = resume and (folder / "model.json").is_file()  # a finished member found on --resume
+        if finished and not trained_by(folder, member):
+            raise ConfigError(f"holds a model trained by another config than {member.path or member.id}: "
+                              "train without --resume, or remove that folder to train this member again", folder)
+        if not (finished and recorded_config(folder).get("epochs") == member.raw.get("epochs")):
+            # a finished member given other --epochs goes on from its checkpoint, as an unfinished one does
+            train(member, folder, device=device, resume=finished or (resume and (folder / CHECKPOINT).is_file()),
+                  threads=threads, progress=member_progress, cancel=cancel, amp=amp)
         folders.append(folder)
     return assemble(config, folders, out, device=device, threads=threads, progress=progress)
 
@@ -214,9 +212,10 @@ def assemble(config: EnsembleConfig, folders: list[Path], out_dir: str | Path, *
     progress(0.96, "measuring the ensemble on its validation cases")
     validation = [with_card_inputs(c, card) for c in load_dataset(config.data.get("validation", []), config.labels,
                                                                   config.base)]
+    task = task_for(config.members[0])
     if validation:
         card.metrics = [{**m, "data": f"validation: {m['data']}"}
-                        for m in task_for(config.members[0]).evaluate(LoadedModel(card, net), validation, device=dev)]
+                        for m in task.evaluate(LoadedModel(card, net), validation, device=dev)]
     card.training = training_record(config, members, folders, out, validation, dev.type, threads)
     card.training_data = (f"{config.card['training_data']} " if config.card.get("training_data") else "") + (
         f"an ensemble of {len(members)} models trained separately by radview train: " + "; ".join(
@@ -225,8 +224,7 @@ def assemble(config: EnsembleConfig, folders: list[Path], out_dir: str | Path, *
         from ai.training.postprocessing import postprocessed_card
 
         progress(0.98, "choosing post-processing on the validation cases")
-        card = postprocessed_card(card, net, task_for(config.members[0]), validation, config.postprocessing,
-                                  device=dev)
+        card = postprocessed_card(card, net, task, validation, config.postprocessing, device=dev)
     if config.operating_point and validation:
         from ai.training.detection_task import operating_point_card
 

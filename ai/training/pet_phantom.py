@@ -378,6 +378,7 @@ def pet_ct_cases(entry: dict, labels: dict[int, str], base: Path) -> list:
     config's folder; default the shared ct_abdomen_3mm), ``deform`` (real anatomy; default true), ``voxel_mm``
     (x, y, z; default a random 2-5 mm per case). PET only: each case holds the PET image and its ``lesions``, no
     label map."""
+    from ai.numbers import is_number
     from ai.training.cases import Case
     from viewer.core.errors import InputError
 
@@ -385,8 +386,7 @@ def pet_ct_cases(entry: dict, labels: dict[int, str], base: Path) -> list:
     options = {}
     if "voxel_mm" in entry:
         voxel = entry["voxel_mm"]
-        if not (isinstance(voxel, list) and len(voxel) == 3 and all(isinstance(v, int | float) and v > 0
-                                                                      for v in voxel)):
+        if not (isinstance(voxel, list) and len(voxel) == 3 and all(is_number(v) and v > 0 for v in voxel)):
             raise InputError(f"a pet_ct_phantom entry's voxel_mm must be 3 sizes in mm (x, y, z), got {voxel!r}",
                              base)
         options["voxel_mm"] = tuple(float(v) for v in voxel)
