@@ -37,7 +37,8 @@ def test_colour_is_left_to_pydicom():
 
 
 def test_script_without_main_guard_loads_the_shared_series(tmp_path, shared_data):
-    """A plain script (no ``if __name__ == '__main__'``) can load a JPEG 2000 series: no worker processes."""
+    """A plain script (no ``if __name__ == '__main__'``) can load a JPEG 2000 series: the decoder processes
+    do not run the script again."""
     import subprocess
     import sys
 

@@ -189,15 +189,17 @@ READER_MODULES = ("viewer.core.io", "viewer.core.io.dicom_series", "viewer.core.
 
 
 def preload_readers() -> None:
-    """Import the study readers in a background thread once the window is up, so that the first folder the
-    user opens shows its first slice as fast as later ones (an open started meanwhile waits on the import
-    lock, never on a half-imported module)."""
+    """Import the study readers and start the decoder processes in a background thread once the window is up,
+    so that the first folder the user opens shows its first slice as fast as later ones (an open started
+    meanwhile waits on the import lock, never on a half-imported module)."""
     def run() -> None:
-        for name in READER_MODULES:
-            try:
+        try:
+            for name in READER_MODULES:
                 importlib.import_module(name)
-            except Exception:  # the open that needs it reports the problem
-                log.debug("preloading %s failed", name, exc_info=True)
-                return
+            from viewer.core.io.decoder_process import start
+
+            start()
+        except Exception:  # the open that needs it reports the problem
+            log.debug("preloading the study readers failed", exc_info=True)
 
     threading.Thread(target=run, name="preload-readers", daemon=True).start()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -11,6 +10,7 @@ import numpy as np
 import pydicom
 
 from viewer.core.errors import CorruptFileError, GeometryError, RadviewError
+from viewer.core.io.decoder_process import WORKERS
 from viewer.core.io.dicom_decode import decode_frames
 from viewer.core.io.dicom_geometry import SeriesGeometry, SliceRef, _frame_item, series_geometry
 from viewer.core.io.dicom_headers import number, synthetic_statement, text, uint
@@ -244,11 +244,11 @@ class SeriesLoader:
         """
         progress = progress or no_progress
         n = len(self.geometry.slices)
-        workers = max(1, min(os.cpu_count() or 1, 8))
         done = 0
         progress(0.0, f"loading {n} slices")
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dicom-decode") as pool:
-            futures = [pool.submit(self._load_task, ks) for ks in self._tasks(workers)]
+        # a thread reads native slices itself and waits for a decoder process for compressed (or colour) files
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="dicom-decode") as pool:
+            futures = [pool.submit(self._load_task, ks) for ks in self._tasks(WORKERS)]
             held: list[list[int]] | None = []  # landed before the middle slice; None once it is in
             try:
                 for fut in as_completed(futures):

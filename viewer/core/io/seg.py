@@ -374,6 +374,24 @@ def _combined(seg, seg_type: str, numbers: list[int]) -> tuple[object, int]:
     return combined, int(np.count_nonzero(counts > 1))
 
 
+def _frames(ds: pydicom.Dataset, path: Path) -> tuple[str, dict[int, dict], object, int]:
+    """(segmentation type, segments, highdicom volume of segment numbers, voxels in several segments) of a SEG."""
+    import highdicom as hd
+
+    try:
+        seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
+        seg_type = seg.segmentation_type.value
+        segments = _segments_info(seg)
+        return seg_type, segments, *_combined(seg, seg_type, sorted(n for n in segments if n != 0))
+    except (AttributeError, KeyError, ValueError, RuntimeError) as err:
+        raise LabelMapError(f"cannot read the SEG's frames as a volume ({err})", path) from err
+
+
+def _file_frames(path: Path) -> tuple[str, dict[int, dict], object, int]:
+    """:func:`_frames` of the SEG file at ``path``, in a decoder process (its frames are compressed)."""
+    return _frames(pydicom.dcmread(path), path)
+
+
 def read_dicom_seg(path: str | PathLike, reference: Volume | None = None) -> tuple[Volume, dict[int, str], dict]:
     """Read a DICOM SEG (with highdicom) into a label map: (labels Volume, {segment number: label}, info).
 
@@ -385,7 +403,8 @@ def read_dicom_seg(path: str | PathLike, reference: Volume | None = None) -> tup
     segment number wins (noted in the volume's warnings). ``info`` holds per-segment codes and
     algorithm provenance plus the referenced series / instance UIDs.
     """
-    import highdicom as hd
+    from viewer.core.io.decoder_process import run_isolated
+    from viewer.core.io.dicom_decode import transfer_syntax
 
     path = Path(path)
     try:
@@ -395,13 +414,11 @@ def read_dicom_seg(path: str | PathLike, reference: Volume | None = None) -> tup
     if str(ds.get("SOPClassUID", "")) not in (SEG_SOP_CLASS, LABELMAP_SEG_SOP_CLASS):
         raise UnsupportedFormatError("not a DICOM Segmentation object", path)
     description = str(ds.get("SeriesDescription", path.name))
-    try:
-        seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
-        seg_type = seg.segmentation_type.value
-        segments = _segments_info(seg)
-        volume, overlaps = _combined(seg, seg_type, sorted(n for n in segments if n != 0))
-    except (AttributeError, KeyError, ValueError, RuntimeError) as err:
-        raise LabelMapError(f"cannot read the SEG's frames as a volume ({err})", path) from err
+    syntax = pydicom.uid.UID(transfer_syntax(ds))
+    if syntax.is_transfer_syntax and syntax.is_compressed:  # native decoders: run in a decoder process
+        seg_type, segments, volume, overlaps = run_isolated(path, _file_frames, path)
+    else:
+        seg_type, segments, volume, overlaps = _frames(ds, path)
     labels = _seg_grid(volume, description)
     labels = labels.with_array(as_label_array(labels.array, path))
     outside = 0
