@@ -176,14 +176,19 @@ def recorded_config(folder: Path) -> dict:
 
 
 def trained_by(folder: Path, member: TrainConfig) -> bool:
-    """Whether the finished model in folder ``folder`` was trained by ``member``'s config (the keys that change
-    training as they were; id, version, name, card and the keys a resumed run may change, e.g. epochs, aside)."""
+    """Whether the finished model in folder ``folder`` was trained by ``member``'s config (see same_recipe)."""
+    return same_recipe(recorded_config(folder), member)
+
+
+def same_recipe(recorded: dict, member: TrainConfig) -> bool:
+    """Whether the training config ``recorded`` in a card is ``member``'s config: the keys that change training as
+    they were; id, version, name, card and the keys a resumed run may change, e.g. epochs, aside."""
     from ai.training.loop import config_identity
 
     def identity(raw: dict) -> str:
         return config_identity({k: v for k, v in raw.items() if k not in UNTRAINED_KEYS})
 
-    return identity(recorded_config(folder)) == identity(json.loads(json.dumps(member.raw, default=str)))
+    return identity(recorded) == identity(json.loads(json.dumps(member.raw, default=str)))
 
 
 def assemble(config: EnsembleConfig, folders: list[Path], out_dir: str | Path, *, device: str = "auto",

@@ -164,3 +164,25 @@ def test_segmentation_ensemble_chooses_its_post_processing(tiny_data, write_conf
     assert seg.labels.array.shape == tiny_ct(2)[0].array.shape
     with pytest.raises(ConfigError, match="postprocessing is chosen for segmentation models only"):
         read_config(ensemble_files(tiny_data, postprocessing={"largest_component": [True]}))
+
+
+@pytest.mark.parametrize("model_id", ["ct-abdomen-organs", "pet-lesion-detector"])
+def test_shipped_ensembles_are_what_their_configs_describe(model_id):
+    """Each shipped ensemble is its config's: same id and version, one MeanEnsemble member per member config in
+    order, each member's recorded run trained by that member config, and its outputs the members' mean."""
+    from ai.training.ensemble import same_recipe
+    from tests.conftest import REPO
+
+    config = read_config(REPO / "ai" / "training" / "configs" / f"{model_id}.yaml")
+    model = load_model(model_id)
+    assert isinstance(config, EnsembleConfig)
+    assert (model.card.id, model.card.version) == (config.id, config.version)
+    assert model.card.network["args"]["members"] == [m.raw["network"] for m in config.members]
+    runs = model.card.training["members"]
+    assert [r["id"] for r in runs] == [m.id for m in config.members]
+    assert all(same_recipe(run["config"], member) for run, member in zip(runs, config.members, strict=True))
+    assert not same_recipe(runs[0]["config"], config.members[1])  # the members differ (seed or width)
+    x = torch.randn(1, 1, *model.card.patch_size)
+    with torch.no_grad():
+        mean = sum(m(x) for m in model.network.members) / len(model.network.members)
+        assert torch.allclose(model.network(x), mean, atol=1e-5)
