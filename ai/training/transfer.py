@@ -1,12 +1,12 @@
 """Transfer learning: copy the encoder (or all) of another model's weights into a new network.
 
-The source is one of our models (an id or a model folder: its card names the network, so its encoder is known)
-or any state-dict file (MONAI / torchvision format; a checkpoint holding ``state_dict``, ``model`` or ``network``
-is unwrapped). Tensors are copied by name where name and shape match; the remaining kernels by order (the
-longest order-keeping pairing of identical shapes), each with its bias: MONAI's UNet and AttentionUnet name their
-modules differently. The encoder of a network is
-found by running it once: every parametrised layer that runs before the first layer whose output is larger
-than the smallest seen so far (the first upsampling) belongs to the encoder.
+The source is one of our models (an id or a model folder: its card names the network, so its encoder is known;
+of an ensemble, its first member, recorded as such) or any state-dict file (MONAI / torchvision format; a
+checkpoint holding ``state_dict``, ``model`` or ``network`` is unwrapped). Tensors are copied by name where name
+and shape match; the remaining kernels by order (the longest order-keeping pairing of identical shapes), each
+with its bias: MONAI's UNet and AttentionUnet name their modules differently. The encoder of a network is found
+by running it once: every parametrised layer that runs before the first layer whose output is larger than the
+smallest seen so far (the first upsampling) belongs to the encoder.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import hashlib
 import logging
 from pathlib import Path
 
+from ai.formats.builtin import ENSEMBLE
 from ai.model import network_channels
 from viewer.core.errors import ModelError
 
@@ -88,8 +89,14 @@ def load_source(source: str) -> tuple[dict, dict, list[str] | None]:
     weights = model.folder / model.card.weights
     parent = {"id": model.card.id, "version": model.card.version, "folder": str(find_model(source).resolve()),
               "weights_sha256": sha256(weights)}
-    encoder = encoder_names(model.network, tuple(model.card.patch_size[::-1]))
-    return model.network.state_dict(), parent, encoder
+    net = model.network
+    if model.card.network.get("class") == ENSEMBLE:  # an ensemble's weights are its members': take the first's
+        net = net.members[0]
+        members = model.card.training.get("members") or [{}]
+        parent["member"] = {"index": 0, "id": members[0].get("id", ""), "network": model.card.network["args"]
+                            ["members"][0]}
+    encoder = encoder_names(net, tuple(model.card.patch_size[::-1]))
+    return net.state_dict(), parent, encoder
 
 
 def copy_weights(net, state: dict, targets: list[str], sources: list[str] | None = None) -> list[tuple[str, str]]:

@@ -32,6 +32,23 @@ def test_encoder_of_our_model_is_copied_by_name(tmp_path):
     assert all(".submodule.2" not in k and not k.startswith("model.2") for k in encoder)  # up path of MONAI UNet
 
 
+def test_from_an_ensemble_the_first_member_is_copied_whole_and_named(tmp_path):
+    """Not a mix of members: ``part: all`` gives member 0's network exactly, and the card's parent says so."""
+    ensemble = {"class": "MeanEnsemble", "args": {"members": [UNET, UNET]}}
+    parent = tiny_model_folder(tmp_path / "ensemble", ensemble, seed=1)
+    source = {k: v.float() for k, v in torch.load(parent / "model.pt", weights_only=True).items()}
+    for part in ("encoder", "all"):
+        torch.manual_seed(2)
+        net = build_network(UNET)
+        record = initialise(net, str(parent), part, PATCH)
+        assert record["member"]["index"] == 0 and record["member"]["network"] == UNET
+        assert record["tensors_copied"] == record["copied_by_name"] == record["tensors_target"]
+        state = net.state_dict()
+        copied = encoder_names(net, PATCH) if part == "encoder" else list(state)
+        assert all(torch.equal(state[k], source[f"members.0.{k}"]) for k in copied)
+        assert not all(torch.equal(state[k], source[f"members.1.{k}"]) for k in copied)
+
+
 def test_unet_encoder_goes_into_an_attention_unet_by_order(tmp_path):
     torch.manual_seed(0)
     unet = build_network(UNET)
