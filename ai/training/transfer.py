@@ -92,9 +92,9 @@ def load_source(source: str) -> tuple[dict, dict, list[str] | None]:
     net = model.network
     if model.card.network.get("class") == ENSEMBLE:  # an ensemble's weights are its members': take the first's
         net = net.members[0]
-        members = model.card.training.get("members") or [{}]
-        parent["member"] = {"index": 0, "id": members[0].get("id", ""), "network": model.card.network["args"]
-                            ["members"][0]}
+        runs = model.card.training.get("members") or [{}]
+        first = model.card.network["args"]["members"][0]
+        parent["member"] = {"index": 0, "id": runs[0].get("id", ""), "network": first}
     encoder = encoder_names(net, tuple(model.card.patch_size[::-1]))
     return net.state_dict(), parent, encoder
 
