@@ -4,7 +4,8 @@ Each map is computed on the model grid (see ai.engine) with the engine's sliding
 Gaussian blending), so memory stays that of one patch, with progress and cancel per tile or pass, and is
 returned as a float32 Volume resampled onto the first input's grid, so it overlays the image directly. Each
 costs about one plain segmentation run: Grad-CAM and attention read what the segmentation's own forward pass
-computes (no separate segmentation pass), uncertainty runs the sliding window twice.
+computes (no separate segmentation pass), uncertainty runs the sliding window twice. A model that predicts with
+several networks is explained as it predicts them, together (LoadedModel.explained: an nnU-Net model's folds).
 """
 
 from __future__ import annotations
@@ -27,21 +28,29 @@ UNCERTAINTY_PASSES = 2
 #: Perturbations of models whose card allows no mirroring: (array axis of (C, z, y, x), voxel shift,
 #: intensity scale of the normalised input); one per pass after the first.
 SHIFTS = ((3, 1, 1.03), (2, -1, 0.97), (1, 1, 1.02))
+#: The Grad-CAM "layer" that is the network's input itself (gradient x input): every differentiable network has
+#: it, and it is the default of one whose convolutions cannot be hooked (TorchScript runs its compiled graph).
+INPUT_LAYER = "input"
 
 
 def layer_names(model: LoadedModel) -> list[str]:
-    """Names of the network's convolution layers (candidates for Grad-CAM), shallow to deep."""
+    """Names of the Grad-CAM candidates, shallow to deep: INPUT_LAYER, then the network's convolution layers
+    (none in a TorchScript network, whose submodules run inside its compiled graph, where no hook sees them)."""
     import torch
 
-    return [n for n, m in model.network.named_modules() if isinstance(m, torch.nn.Conv3d | torch.nn.ConvTranspose3d)]
+    convs = [n for n, m in model.network.named_modules() if isinstance(m, torch.nn.Conv3d | torch.nn.ConvTranspose3d)]
+    return [INPUT_LAYER, *convs]
 
 
 def default_layers(model: LoadedModel) -> list[str]:
     """The last convolution that still has more channels than the model has classes: the decoder's final
     feature layer, at full or half resolution, before the output head; of each member of an ensemble
-    (ai.nets.ensemble.MeanEnsemble, layers ``members.<i>.*``), whose Grad-CAM sums over its members."""
+    (ai.nets.ensemble.MeanEnsemble, layers ``members.<i>.*``), whose Grad-CAM sums over its members.
+    INPUT_LAYER for a network without hookable convolutions (TorchScript)."""
     modules = dict(model.network.named_modules())
-    names = layer_names(model)
+    names = layer_names(model)[1:]
+    if not names:
+        return [INPUT_LAYER]
     n_classes = len(model.card.labels)
     members = getattr(model.network, "members", None)
     groups = [[n for n in names if n.startswith(f"members.{i}.")] for i in range(len(members))] if members else [names]
@@ -118,7 +127,8 @@ def _frozen(network):
     """``network`` with no parameter requiring gradients inside the block (restored after): backward then
     runs only through what lies after the activation whose gradient is asked for."""
     flags = [(p, p.requires_grad) for p in network.parameters()]
-    network.requires_grad_(False)
+    for p, _ in flags:  # parameter by parameter: a TorchScript module has no requires_grad_
+        p.requires_grad_(False)
     try:
         yield network
     finally:
@@ -166,18 +176,20 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
     logits where the model predicts the label in that window's core, away from the edges it shares with other
     windows (see ``_target``; detection models: at their detections' peaks), or inside ``roi`` (a mask on the
     first input's grid) when given. ``layer`` names a module (default: :func:`default_layers`, summed over an
-    ensemble's members); only its output is made to require a gradient, so backward runs through the layers after
-    it alone. ``progress`` is reported and ``cancel`` honoured per tile. Scaled so the 99.5th percentile of the
-    positive values is 1. ModelError when the label is predicted nowhere."""
+    ensemble's members), or INPUT_LAYER, the input itself (gradient x input, summed over the input channels); only
+    its output is made to require a gradient, so backward runs through the layers after it alone. ``progress``
+    is reported and ``cancel`` honoured per tile. Scaled so the 99.5th percentile of the positive values is 1.
+    ModelError when the label is predicted nowhere."""
     import torch
 
+    model = model.explained()
     progress = progress or no_progress
     if label not in model.card.labels or label == 0:
         raise ModelError(f"model {model.card.id} has no label {label}", model.card_path)
     layers = [layer] if layer else default_layers(model)
     modules = dict(model.network.named_modules())
-    if not all(name and name in modules for name in layers):
-        raise ModelError(f"model {model.card.id} has no layer {layer!r}; its convolution layers: "
+    if not all(name == INPUT_LAYER or (name and name in modules) for name in layers):
+        raise ModelError(f"model {model.card.id} has no layer {layer!r}; its Grad-CAM layers: "
                          f"{', '.join(layer_names(model))}", model.card_path)
     x, grid = preprocess(model, volumes)
     channels = x.shape[0]
@@ -197,6 +209,8 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
 
     def tile_cam(batch, core):
         inp = batch[:, :channels]
+        if INPUT_LAYER in layers:
+            saved[INPUT_LAYER] = inp = inp.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             logits = net(inp)
             target = (logits[:, label][batch[:, channels] > 0.5].sum() if roi is not None
@@ -210,7 +224,7 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
         return sum(torch.nn.functional.interpolate(h, size=inp.shape[2:], mode="trilinear", align_corners=False)
                    for h in heats)
 
-    hooks = [modules[name].register_forward_hook(keep_activation(name)) for name in layers]
+    hooks = [modules[name].register_forward_hook(keep_activation(name)) for name in layers if name != INPUT_LAYER]
     try:
         with _frozen(net):
             cam = _sliding_map(model, x, tile_cam, "Grad-CAM", progress, cancel)
@@ -238,6 +252,7 @@ def attention_map(model: LoadedModel, volumes: list[Volume], *, layer: str | Non
 
     from ai.attention import gate_maps, resolve_gate
 
+    model = model.explained()
     progress = progress or no_progress
     gate = resolve_gate(model.network, layer, f"model {model.card.id}")
     x, grid = preprocess(model, volumes)
@@ -304,6 +319,7 @@ def uncertainty(model: LoadedModel, volumes: list[Volume], *, passes: int = UNCE
     between the passes (Cancelled, nothing returned)."""
     from ai.engine import select_device
 
+    model = model.explained()
     progress = progress or no_progress
     device = select_device(device) if isinstance(device, str) else device
     x, grid = preprocess(model, volumes)

@@ -214,6 +214,11 @@ class LoadedModel:
         """Axes (x=0, y=1, z=2) the model may be mirrored along for test-time augmentation."""
         return list(self.card.mirror_axes)
 
+    def explained(self) -> LoadedModel:
+        """The model as explanations (ai.explain) run it, one network giving its logits in one forward pass:
+        this one (a model whose prediction combines several networks in another way overrides it)."""
+        return self
+
     def inference_network(self, device):
         """The module to call on ``device``: on a CPU the network's channels-last copy (ai.cpu_network), made
         once per network object; elsewhere the network itself."""

@@ -199,10 +199,28 @@ class NnUNetModel(LoadedModel):
     allowed_mirror_axes: tuple | None = None  # nnU-Net's axes of the transposed array, from the checkpoint
     use_mirroring: bool = True
     precision: str = "float32"  # or "bfloat16": network under bf16 autocast (faster, labels may differ slightly)
+    _fold_ensemble: LoadedModel | None = field(default=None, init=False, repr=False, compare=False)
 
     def to(self, device) -> NnUNetModel:
         self.network = self.network.to(device)
         return self
+
+    def explained(self) -> LoadedModel:
+        """This model as explanations run it: one network whose logits are the mean of every fold's, as
+        nnU-Net's prediction averages them (ai.nets.ensemble.MeanEnsemble, fold i = member i; Grad-CAM then sums
+        over the folds); itself when it has one fold. Built once (a copy of the network per fold)."""
+        if len(self.fold_weights) < 2:
+            return self
+        if self._fold_ensemble is None:
+            from ai.nets.ensemble import MeanEnsemble
+
+            folds = []
+            for weights in self.fold_weights:
+                fold = copy.deepcopy(self.network)
+                fold.load_state_dict(weights)
+                folds.append(fold.eval())
+            self._fold_ensemble = LoadedModel(self.card, MeanEnsemble(folds), self.folder)
+        return self._fold_ensemble
 
     def preprocess_array(self, data: np.ndarray, spacing_zyx):
         """nnU-Net preprocessing of (C, z, y, x) data: (float32 array, CaseGeometry)."""

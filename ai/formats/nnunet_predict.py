@@ -107,6 +107,7 @@ def sliding_window_logits(network, data, tile, *, fold_weights=(None,), mirror_a
     groups = [jobs[s:s + batch] for s in range(0, len(jobs), batch)]
     gauss = gaussian_weights(tuple(tile)).half()
     layout = torch.contiguous_format
+    given = network
     if cpu:
         network = cpu_inference_network(network)
         layout = torch.channels_last_3d if len(tile) == 3 else torch.channels_last
@@ -120,7 +121,7 @@ def sliding_window_logits(network, data, tile, *, fold_weights=(None,), mirror_a
     total = len(groups) * len(fold_weights)
     result = None
     with reuse_freed_memory(), _one_thread_per_worker(workers), ThreadPoolExecutor(workers) as pool, \
-            torch.inference_mode():
+            torch.inference_mode(), _first_fold_kept(given, network, fold_weights):
         weight = torch.zeros(data.shape[1:], dtype=torch.float16)
         for sl in slices:
             weight[sl] += gauss
@@ -145,6 +146,18 @@ def sliding_window_logits(network, data, tile, *, fold_weights=(None,), mirror_a
         if len(fold_weights) > 1:
             result.div_(len(fold_weights))
     return result[back]
+
+
+@contextmanager
+def _first_fold_kept(given, network, fold_weights):
+    """The caller's network ``given`` holds the first fold's weights again after the block when the block loads
+    the folds into it (``network`` is ``given``: on a GPU; the CPU runs a copy), also after a cancel: what
+    runs it next (an explanation, another prediction) sees the weights it was loaded with."""
+    try:
+        yield
+    finally:
+        if network is given and len(fold_weights) > 1 and fold_weights[0] is not None:
+            given.load_state_dict(fold_weights[0])
 
 
 @contextmanager

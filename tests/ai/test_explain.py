@@ -120,8 +120,33 @@ def test_grad_cam_defaults_and_errors_name_what_exists(organ_model, shared_ct):
     ct, _ = shared_ct
     with pytest.raises(ModelError, match="no layer 'nope'.*model.2.0.conv"):
         grad_cam(organ_model, [ct], 1, layer="nope")
-    early = grad_cam(organ_model, [ct], 1, layer=layer_names(organ_model)[0])  # another layer, another map
+    assert layer_names(organ_model)[0] == "input"
+    early = grad_cam(organ_model, [ct], 1, layer=layer_names(organ_model)[1])  # another layer, another map
     assert "model.0.conv.unit0.conv" in early.description
+
+
+def test_grad_cam_of_a_torchscript_model_is_taken_at_its_input(tmp_path, shared_ct):
+    """A TorchScript network runs its compiled graph, where no hook sees a layer: its Grad-CAM is gradient x
+    input, equal to the same network's map at layer "input" when it is loaded from its state dict."""
+    import torch
+
+    from ai.explain import INPUT_LAYER, default_layers, grad_cam, layer_names
+    from tests.ai.conftest import write_model
+
+    plain = load_model(write_model(tmp_path / "plain"))
+    scripted_dir = tmp_path / "scripted"
+    scripted_dir.mkdir()
+    torch.jit.trace(plain.network.float().eval(), torch.zeros(1, 1, 16, 16, 16)).save(str(scripted_dir / "model.ts"))
+    card = json.loads((tmp_path / "plain" / "model.json").read_text())
+    (scripted_dir / "model.json").write_text(json.dumps({**card, "format": "torchscript", "weights": "model.ts"}))
+    scripted = load_model(scripted_dir)
+    assert default_layers(scripted) == layer_names(scripted) == [INPUT_LAYER]
+
+    ct, _ = shared_ct
+    cam = grad_cam(scripted, [ct], 1)
+    assert "@ input" in cam.description and cam.same_grid(ct) and 0.5 < cam.array.max() <= 1.0
+    np.testing.assert_allclose(cam.array, grad_cam(plain, [ct], 1, layer=INPUT_LAYER).array, atol=1e-4)
+    assert grad_cam(plain, [ct], 1).description != cam.description  # the unscripted default is a convolution
 
 
 def test_grad_cam_of_a_detection_model_targets_its_detections(phantom):
@@ -243,7 +268,7 @@ def test_cli_writes_a_described_float_map_on_the_image_grid(tmp_path, shared_dat
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["--method", "gradcam", "--label", "lung"], "no label 'lung'; its labels: liver, spleen, kidney_left"),
-    (["--method", "gradcam", "--layer", "decoder9"], "no layer 'decoder9'; its convolution layers: model.0"),
+    (["--method", "gradcam", "--layer", "decoder9"], "no layer 'decoder9'; its Grad-CAM layers: input, model.0"),
     (["--method", "attention"], "no attention gates"),
     (["--method", "uncertainty", "--label", "liver"], "--label applies to --method gradcam"),
 ])

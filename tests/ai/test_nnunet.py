@@ -93,6 +93,45 @@ def test_fold_subset_without_mirroring_matches_nnunet_predictor(nnunet_folder, c
     assert min(dice.values()) >= 0.999, dice
 
 
+def test_explanations_run_every_fold_as_the_prediction_does(nnunet_folder, case):
+    """Grad-CAM and uncertainty explain the folds' mean (nnU-Net averages the folds' logits), not one fold."""
+    import torch
+
+    from ai.explain import grad_cam
+    from viewer.core.io import load_volume
+
+    model = load_model(str(nnunet_folder))
+    explained = model.explained()
+    assert explained is model.explained() and len(explained.network.members) == 2  # built once, a member per fold
+    x = torch.randn(1, 1, *model.configuration["patch_size"])
+    fold_logits = []
+    for weights in model.fold_weights:
+        model.network.load_state_dict(weights)
+        fold_logits.append(model.network(x).detach())
+    torch.testing.assert_close(explained.network(x).detach(), sum(fold_logits) / 2, rtol=1e-4, atol=1e-4)
+    assert not torch.equal(fold_logits[0], fold_logits[1])  # two folds, two networks: the mean is not one fold's
+    one_fold = load_nnunet_folder(nnunet_folder, folds=[1])
+    assert one_fold.explained() is one_fold
+    cam = grad_cam(model, [load_volume(case)], 1)
+    assert "members.0." in cam.description and "members.1." in cam.description
+
+
+def test_a_network_used_in_place_holds_the_first_fold_after_predicting(nnunet_folder, case, monkeypatch):
+    """On a GPU the folds are loaded into the model's own network (the CPU runs a copy): afterwards it holds the
+    first fold's weights again, so what runs it next is not silently the last fold."""
+    import SimpleITK as sitk
+    import torch
+
+    import ai.formats.nnunet_predict as predict
+
+    monkeypatch.setattr(predict, "cpu_inference_network", lambda network: network)  # in place, as on a GPU
+    model = load_nnunet_folder(nnunet_folder, use_mirroring=False)
+    image = sitk.ReadImage(str(case))
+    model.predict_labels(sitk.GetArrayFromImage(image)[None], image.GetSpacing()[::-1])
+    for name, value in model.network.state_dict().items():
+        assert torch.equal(value, model.fold_weights[0][name].to(value.dtype)), name
+
+
 def test_cli_segment_writes_labels_on_the_image_grid(nnunet_folder, case, tmp_path, capsys):
     from viewer.cli import main
     from viewer.core.io import load_volume
