@@ -32,6 +32,24 @@ FINETUNE_SETTINGS = {
 }
 
 
+def fine_tunable(card: ModelCard | None) -> bool:
+    """Whether ``card`` is a radview built-in segmentation model, the kind fine-tuning starts from."""
+    return card is not None and card.format == "builtin" and card.task == "segmentation"
+
+
+def fine_tuning_parent(parent: str | Path) -> tuple[Path, ModelCard]:
+    """(folder, card) of the model ``parent`` (id or folder) to fine-tune; ModelError naming its folder unless it
+    is a radview built-in segmentation model (checked before any image or label map is read)."""
+    from ai.registry import find_model
+
+    folder = find_model(str(parent)).resolve()
+    card = ModelCard.from_file(folder / "model.json") if (folder / "model.json").is_file() else None
+    if not fine_tunable(card):
+        raise ModelError("fine-tuning needs a radview built-in segmentation model (model.json with format 'builtin')",
+                         folder)
+    return folder, card
+
+
 def finetune(parent: str | Path, images: list[list[Volume]], labels: list[Volume], out: str | Path, *,
              epochs: int = 10, names: list[str] | None = None,
              validation: tuple[list[list[Volume]], list[Volume]] | None = None, iterations_per_epoch: int | None = None,
@@ -44,7 +62,7 @@ def finetune(parent: str | Path, images: list[list[Volume]], labels: list[Volume
 
     ModelError when the parent is not a radview built-in segmentation model or ``out`` is inside its folder;
     Cancelled when ``cancel`` fires (nothing is written to ``out`` but a checkpoint)."""
-    from ai.registry import find_model, load_model
+    from ai.registry import load_model
     from ai.training.config import TrainConfig
     from ai.training.loop import CHECKPOINT, fit
     from ai.training.model_folder import write_card
@@ -52,14 +70,10 @@ def finetune(parent: str | Path, images: list[list[Volume]], labels: list[Volume
     from ai.training.transfer import sha256
 
     progress = progress or no_progress
-    folder = find_model(str(parent)).resolve()
+    folder, parent_card = fine_tuning_parent(parent)
     out = Path(out).resolve()
     if out == folder or folder in out.parents:
         raise ModelError("the fine-tuned model must go to a new folder, not into its parent's", out)
-    parent_card = ModelCard.from_file(folder / "model.json") if (folder / "model.json").is_file() else None
-    if parent_card is None or parent_card.format != "builtin" or parent_card.task != "segmentation":
-        raise ModelError("fine-tuning needs a radview built-in segmentation model (model.json with format 'builtin')",
-                         folder)
     if len(images) != len(labels) or not labels:
         raise ModelError(f"give one label map per case: {len(images)} case(s) of images, {len(labels)} label map(s)")
     cases = make_cases(images, labels, names or [f"case {i + 1}" for i in range(len(labels))], "fine-tuning data")

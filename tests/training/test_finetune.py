@@ -64,3 +64,18 @@ def test_cli_maps_label_ids_by_name(tmp_path):
     save_labelmap(swapped, path, {3: "Spleen", 7: "liver", 9: "gallbladder"})
     mapped = labels_by_name(path, None, ct, LABELS)
     assert np.array_equal(mapped.array, lab.array)
+
+
+def test_cli_refuses_a_model_that_cannot_be_fine_tuned_before_reading_the_cases(tmp_path, capsys):
+    """A TorchScript model (any model that is not a built-in segmentation model) is refused first, naming its
+    folder, not after the user has fixed label names for it; the images named are not even opened."""
+    from tests.ai.conftest import write_model
+    from viewer.cli import main
+
+    scripted = write_model(tmp_path / "scripted", fmt="torchscript")
+    missing = tmp_path / "never-read.nii.gz"
+    code = main(["finetune", "--model", str(scripted), "--images", str(missing), "--labels", str(missing),
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "fine-tuning needs a radview built-in segmentation model" in err and str(scripted) in err
+    assert not (tmp_path / "out").exists()

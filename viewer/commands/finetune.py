@@ -26,13 +26,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ai.registry import find_model, read_card
-    from ai.training.finetune import finetune
+    from ai.training.finetune import fine_tuning_parent, finetune
     from viewer.commands.progress_bar import terminal_job
     from viewer.core.errors import ModelError
     from viewer.core.io import load_volume
 
-    card = read_card(find_model(args.model))
+    _, card = fine_tuning_parent(args.model)  # before reading any image: a model that cannot be fine-tuned fails first
     k = len(card.inputs)
     if args.epochs < 1:
         raise ModelError(f"--epochs must be >= 1, got {args.epochs}")

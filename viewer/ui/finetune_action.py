@@ -32,8 +32,9 @@ def shared_labels(card, segmentation) -> dict[int, str]:
 
 def can_finetune(card, segmentation) -> bool:
     """Whether ``card`` is a radview built-in segmentation model and ``segmentation`` shares labels with it."""
-    return (card is not None and card.format == "builtin" and card.task == "segmentation"
-            and bool(shared_labels(card, segmentation)))
+    from ai.training.finetune import fine_tunable
+
+    return fine_tunable(card) and bool(shared_labels(card, segmentation))
 
 
 def new_version_folder(card, root: Path | None = None) -> Path:
