@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from vtkmodules.util.numpy_support import vtk_to_numpy
@@ -49,3 +52,26 @@ def view_pixels(view) -> np.ndarray:
     img = grab.GetOutput()
     w, h, _ = img.GetDimensions()
     return vtk_to_numpy(img.GetPointData().GetScalars()).reshape(h, w, 3)[::-1].astype(np.int16)
+
+
+@contextmanager
+def ai_job(qtbot, panel, signal, timeout: int):
+    """Like ``qtbot.waitSignal(signal)`` for a job the AI ``panel`` runs in the block, but a job that fails instead
+    (the panel's ``failed``) fails the test at once with its message, not after ``timeout`` ms of waiting.
+    Yields an object whose ``args`` are the signal's arguments once the block has ended."""
+    got, failures = [], []
+    result = SimpleNamespace(args=None)
+
+    def succeeded(*args):
+        got.append(list(args))
+
+    signal.connect(succeeded)
+    panel.failed.connect(failures.append)
+    try:
+        yield result
+        qtbot.waitUntil(lambda: bool(got or failures), timeout=timeout)
+    finally:
+        signal.disconnect(succeeded)
+        panel.failed.disconnect(failures.append)
+    assert not failures, f"the job failed: {failures[0]}"
+    result.args = got[0]

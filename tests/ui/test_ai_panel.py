@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
 
+from tests.ui.conftest import ai_job
+
 pytestmark = pytest.mark.gui
 
 
@@ -73,7 +75,7 @@ def test_model_runs_without_freezing_the_ui_and_result_is_ai_written(viewer, ope
     timer = QTimer()
     timer.timeout.connect(tick)
     timer.start(20)
-    with qtbot.waitSignal(panel.segmentation_ready, timeout=120000) as blocker:
+    with ai_job(qtbot, panel, panel.segmentation_ready, 120000) as blocker:
         panel.run_model().progress.connect(on_progress)
     timer.stop()
     seg = blocker.args[0]
@@ -106,7 +108,7 @@ def test_tta_on_a_model_without_mirror_axes_says_so(viewer, open_and_wait, demo_
     panel = viewer.ai_panel
     _select(panel, "abdomen_ct_unet")
     panel.tta.setChecked(True)
-    with qtbot.waitSignal(panel.segmentation_ready, timeout=120000):
+    with ai_job(qtbot, panel, panel.segmentation_ready, 120000):
         panel.run_model()
     assert "model card allows no mirroring" in panel.status.text()
     assert "marked AI-written" in panel.status.text()

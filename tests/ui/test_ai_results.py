@@ -9,7 +9,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from scipy import ndimage
 
-from tests.ui.conftest import view_pixels
+from tests.ui.conftest import ai_job, view_pixels
 from tests.ui.test_main_window import _widget_pos
 
 pytestmark = pytest.mark.gui
@@ -50,7 +50,7 @@ def test_grad_cam_overlay_coloured_where_heat_is_high_absent_where_zero(ct_windo
     viewer, vol = ct_window
     panel = viewer.ai_panel
     panel.label_box.setCurrentIndex(panel.label_box.findText("liver"))
-    with qtbot.waitSignal(panel.heatmap_ready, timeout=TIMEOUT) as blocker:
+    with ai_job(qtbot, panel, panel.heatmap_ready, TIMEOUT) as blocker:
         assert panel.explain() is not None  # runs in the background worker
     heat = blocker.args[0]
     assert heat is viewer.state.heatmap and heat.array.shape == vol.array.shape
@@ -96,7 +96,7 @@ def test_grad_cam_overlay_coloured_where_heat_is_high_absent_where_zero(ct_windo
 
 def test_detections_list_click_moves_the_linked_cursor_to_the_centre(ct_window, qtbot, artifacts):
     viewer, vol = ct_window
-    with qtbot.waitSignal(viewer.ai_panel.detections_ready, timeout=TIMEOUT) as blocker:
+    with ai_job(qtbot, viewer.ai_panel, viewer.ai_panel.detections_ready, TIMEOUT) as blocker:
         viewer.ai_panel.detect()
     detections = blocker.args[0]
     names = {d["name"] for d in detections}
@@ -164,7 +164,7 @@ def test_compare_model_with_itself_and_with_an_edited_copy(ct_window, qtbot, art
     g = tinted[changed]
     assert (g[:, 1] > g[:, 0]).all() and (g[:, 1] > g[:, 2]).all()  # green (both) everywhere, nothing else
     # B = the model's segmentation, then erase a sphere in the liver by hand: Dice drops, "only A" appears
-    with qtbot.waitSignal(viewer.ai_panel.segmentation_ready, timeout=TIMEOUT) as blocker:
+    with ai_job(qtbot, viewer.ai_panel, viewer.ai_panel.segmentation_ready, TIMEOUT) as blocker:
         viewer.ai_panel.run_model()  # the result of this image is reused, no second inference
     seg = blocker.args[0]
     compare.select(compare.source_b, "segmentation", seg.uid)
@@ -192,7 +192,7 @@ def test_box_roi_restricts_the_run_and_the_result_covers_the_full_grid(ct_window
     viewer.ai_panel.set_roi_at_cursor()
     box = np.asarray(viewer.state.roi)
     assert np.allclose(box, [liver_centre - 100, liver_centre + 100])
-    with qtbot.waitSignal(viewer.ai_panel.segmentation_ready, timeout=TIMEOUT) as blocker:
+    with ai_job(qtbot, viewer.ai_panel, viewer.ai_panel.segmentation_ready, TIMEOUT) as blocker:
         viewer.ai_panel.run_model()
     seg = blocker.args[0]
     assert seg.array.shape == vol.array.shape  # on the full image grid
@@ -237,13 +237,13 @@ def test_roi_tool_drag_sets_the_box_in_plane_and_keeps_the_other_extent(ct_windo
 def test_uncertainty_heat_map_is_high_on_organ_boundaries_and_drawn(ct_window, qtbot, artifacts):
     viewer, vol = ct_window
     panel = viewer.ai_panel
-    with qtbot.waitSignal(panel.heatmap_ready, timeout=TIMEOUT) as blocker:
+    with ai_job(qtbot, panel, panel.heatmap_ready, TIMEOUT) as blocker:
         panel.estimate_uncertainty()
     unc = blocker.args[0]
     # the built-in model may not be mirrored (card: mirror_axes []): shifted / intensity-scaled second run
     assert "predictive entropy" in unc.description and unc.array.shape == vol.array.shape
     assert 0.0 <= unc.array.min() and unc.array.max() <= 1.0
-    with qtbot.waitSignal(panel.segmentation_ready, timeout=TIMEOUT) as blocker:
+    with ai_job(qtbot, panel, panel.segmentation_ready, TIMEOUT) as blocker:
         panel.run_model()
     liver = blocker.args[0].array == 1
     boundary = liver & ~ndimage.binary_erosion(liver)

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.ai.test_explain import write_attention_model
-from tests.ui.conftest import view_pixels
+from tests.ui.conftest import ai_job, view_pixels
 
 pytestmark = pytest.mark.gui
 MODEL = "abdomen_ct_unet"
@@ -58,7 +58,7 @@ def test_grad_cam_toggle_draws_the_map_with_a_colour_bar_and_off_hides_it(ct_win
     assert not panel.map_buttons["attention"].isEnabled()  # a plain U-Net has no gates
     assert panel.colour_bar.isHidden()
     panel.label_box.setCurrentIndex(panel.label_box.findText("liver"))
-    with qtbot.waitSignal(panel.heatmap_ready, timeout=TIMEOUT) as blocker:
+    with ai_job(qtbot, panel, panel.heatmap_ready, TIMEOUT) as blocker:
         assert panel.show_map("gradcam") is not None  # computed in the background worker
         assert panel.map_buttons["gradcam"].isChecked() and panel.cancel_button.isEnabled()
     heat = blocker.args[0]
@@ -95,7 +95,7 @@ def test_uncertainty_toggle_says_what_it_means(ct_window, qtbot, artifacts):
     viewer, _ = ct_window
     panel = viewer.ai_panel
     _select(panel, MODEL)
-    with qtbot.waitSignal(panel.heatmap_ready, timeout=TIMEOUT) as blocker:
+    with ai_job(qtbot, panel, panel.heatmap_ready, TIMEOUT) as blocker:
         panel.show_map("uncertainty")
     unc = blocker.args[0]
     assert "predictive entropy" in unc.description and viewer.state.heatmap is unc
@@ -108,7 +108,7 @@ def test_attention_toggle_for_an_attention_unet_and_one_map_at_a_time(ct_window,
     panel = viewer.ai_panel
     _select(panel, "tiny_attention")
     assert panel.map_buttons["attention"].isEnabled()
-    with qtbot.waitSignal(panel.heatmap_ready, timeout=TIMEOUT) as blocker:
+    with ai_job(qtbot, panel, panel.heatmap_ready, TIMEOUT) as blocker:
         panel.show_map("attention")
     gate = blocker.args[0]
     assert gate.array.shape == vol.array.shape and "attention gate model.1.attention" in gate.description
@@ -121,7 +121,7 @@ def test_attention_toggle_for_an_attention_unet_and_one_map_at_a_time(ct_window,
     changed = np.mean([(np.abs(shown[n] - hidden[n]).sum(axis=2) > 30).mean() for n in shown])
     assert changed > 0.01  # the gate map is drawn over the CT
     _save(viewer, shown, artifacts / "explain_attention_toggle.png")
-    with qtbot.waitSignal(panel.heatmap_ready, timeout=TIMEOUT) as blocker:
+    with ai_job(qtbot, panel, panel.heatmap_ready, TIMEOUT) as blocker:
         panel.show_map("uncertainty")
         assert not panel.map_buttons["attention"].isChecked()  # one map at a time: the gates went off
     assert viewer.state.heatmap is blocker.args[0] and "uncertainty" in blocker.args[0].description

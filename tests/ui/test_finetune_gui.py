@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ai.registry import BUILTIN_DIR
+from tests.ui.conftest import ai_job
 
 pytestmark = pytest.mark.gui
 MODEL = "abdomen_ct_unet"
@@ -31,7 +32,7 @@ def corrected(viewer, open_and_wait, demo_study, qtbot, tmp_path, monkeypatch):
     panel = viewer.ai_panel
     panel.models.setCurrentRow(panel.model_ids.index(MODEL))
     assert not panel.finetune.button.isEnabled()  # no segmentation shown yet
-    with qtbot.waitSignal(panel.segmentation_ready, timeout=TIMEOUT) as blocker:
+    with ai_job(qtbot, panel, panel.segmentation_ready, TIMEOUT) as blocker:
         panel.run_model()
     seg = blocker.args[0]
     liver = next(k for k, v in seg.table.names().items() if v == "liver")
@@ -50,7 +51,7 @@ def test_finetune_from_the_panel_lists_the_new_version_and_leaves_the_parent(cor
     panel.finetune.epochs.setValue(1)
     progress = []
     panel.job_done.connect(lambda what: progress.append(("done", what)))
-    with qtbot.waitSignal(panel.job_done, timeout=TIMEOUT):
+    with ai_job(qtbot, panel, panel.job_done, TIMEOUT):
         button.click()
         assert panel.worker is not None and panel.cancel_button.isEnabled()
         panel.worker.progress.connect(lambda f, m: progress.append((f, m)))

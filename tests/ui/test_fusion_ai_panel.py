@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.ai.test_fusion_cli import write_fusion_model
+from tests.ui.conftest import ai_job
 
 pytestmark = pytest.mark.gui
 MODEL_ID = "pet-ct-lesions-gui-test"
@@ -37,7 +38,7 @@ def test_a_fusion_model_takes_the_shown_ct_and_the_fused_pet_through_the_transfo
         viewer.fusion_control.load_moving(str(demo_study.pet_dir))
     truth = phantom_pet_truth({"pet_to_ct": PET_TO_CT})  # the demo PET's documented offset, CT -> PET points
     viewer.fusion.set_transform(truth)
-    with qtbot.waitSignal(panel.segmentation_ready, timeout=120000) as blocker:
+    with ai_job(qtbot, panel, panel.segmentation_ready, 120000) as blocker:
         panel.run_model()
     seg = blocker.args[0]
     ct, pet = viewer.state.volume, load_volume(demo_study.pet_dir)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.ai.conftest import copy_builtin_model
-from tests.ui.conftest import view_pixels
+from tests.ui.conftest import ai_job, view_pixels
 
 pytestmark = pytest.mark.gui
 MODEL = "pet_lesion_unet"
@@ -23,7 +23,7 @@ def test_detect_on_the_demo_pet_lists_and_outlines_its_lesions(viewer, open_and_
     panel = viewer.ai_panel
     panel.models.setCurrentRow(panel.model_ids.index(model))
     assert "task: detection" in panel.card.toPlainText()
-    with qtbot.waitSignal(panel.detections_ready, timeout=120000) as blocker:
+    with ai_job(qtbot, panel, panel.detections_ready, 120000) as blocker:
         assert panel.detect() is not None
     detections = blocker.args[0]
     truth = json.loads(demo_study.truth.read_text())["lesions"]
@@ -54,7 +54,7 @@ def test_detect_in_the_panel_uses_the_cards_min_voxels(viewer, open_and_wait, de
     panel = viewer.ai_panel
     panel.refresh()
     panel.models.setCurrentRow(panel.model_ids.index("pet_lesion_strict"))
-    with qtbot.waitSignal(panel.detections_ready, timeout=120000) as blocker:
+    with ai_job(qtbot, panel, panel.detections_ready, 120000) as blocker:
         assert panel.detect() is not None
     truth = json.loads(demo_study.truth.read_text())["lesions"]
     assert len(blocker.args[0]) == len(truth) - 1

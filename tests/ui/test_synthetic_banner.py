@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.ai.synthesis_fixture import tiny_head, write_translation_model
-from tests.ui.conftest import view_pixels
+from tests.ui.conftest import ai_job, view_pixels
 from viewer.core.io import save_volume
 from viewer.render.synthetic_banner import BANNER
 from viewer.ui.app import grab_window
@@ -55,7 +55,7 @@ def test_synthesize_ct_from_mr_opens_a_volume_with_a_banner_in_every_view(instal
     assert "output: synthetic CT (HU), always flagged SYNTHETIC" in card_text and "labels:" not in card_text
     assert all(banner_pixels(v) == 0 for v in views(viewer).values())  # the acquired MR: no banner
 
-    with qtbot.waitSignal(panel.volume_ready, timeout=60000) as blocker:
+    with ai_job(qtbot, panel, panel.volume_ready, 60000) as blocker:
         panel.synthesize_button.click()
     sct = blocker.args[0]
     assert sct.is_synthetic and sct.synthetic.startswith("SYNTHETIC CT from MR by tiny-mr-to-ct-test")

@@ -131,7 +131,7 @@ class AiPanel(QWidget):
 
     Signals: ``segmentation_ready(Segmentation)``, ``heatmap_ready(Volume)``, ``detections_ready(list)``,
     ``volume_ready(Volume)`` (Synthesize CT from MR),
-    ``failed(str)``; every finished job also emits ``job_done(what)``.
+    ``failed(str)`` (a job that fails or is cancelled); every job that succeeds also emits ``job_done(what)``.
     """
 
     segmentation_ready = Signal(object)
