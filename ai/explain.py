@@ -57,6 +57,20 @@ def default_layers(model: LoadedModel) -> list[str]:
     return [next((n for n in reversed(group) if modules[n].out_channels > n_classes), group[-1]) for group in groups]
 
 
+def explainable(card) -> bool:
+    """Whether a model of ``card`` has maps to explain it: it gives labels or detections. A translation model gives
+    an image: no label to explain, no class probabilities whose entropy would be its uncertainty."""
+    return card.task != "translation"
+
+
+def _explained(model: LoadedModel) -> LoadedModel:
+    """``model`` as explanations run it (LoadedModel.explained); ModelError for a model that is not explainable."""
+    if not explainable(model.card):
+        raise ModelError(f"model {model.card.id} makes an image ({model.card.task}), not labels: Grad-CAM, attention "
+                         "and uncertainty maps explain segmentation and detection models", model.card_path)
+    return model.explained()
+
+
 def label_id(model: LoadedModel, name: str | None) -> int:
     """The label id of ``name`` in the model card (None = the first label after background, the lowest
     id > 0); ModelError listing the card's label names when it has no such label."""
@@ -182,7 +196,7 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
     ModelError when the label is predicted nowhere."""
     import torch
 
-    model = model.explained()
+    model = _explained(model)
     progress = progress or no_progress
     if label not in model.card.labels or label == 0:
         raise ModelError(f"model {model.card.id} has no label {label}", model.card_path)
@@ -252,7 +266,7 @@ def attention_map(model: LoadedModel, volumes: list[Volume], *, layer: str | Non
 
     from ai.attention import gate_maps, resolve_gate
 
-    model = model.explained()
+    model = _explained(model)
     progress = progress or no_progress
     gate = resolve_gate(model.network, layer, f"model {model.card.id}")
     x, grid = preprocess(model, volumes)
@@ -319,7 +333,7 @@ def uncertainty(model: LoadedModel, volumes: list[Volume], *, passes: int = UNCE
     between the passes (Cancelled, nothing returned)."""
     from ai.engine import select_device
 
-    model = model.explained()
+    model = _explained(model)
     progress = progress or no_progress
     device = select_device(device) if isinstance(device, str) else device
     x, grid = preprocess(model, volumes)
@@ -351,6 +365,7 @@ def explain(model: LoadedModel, volumes: list[Volume], method: str, *, label: st
     """The ``method`` map (METHODS) of ``model`` on ``volumes``, on the first one's grid: Grad-CAM of the label
     named ``label`` (default: the first after background) at ``layer``; the attention gate ``layer`` (default:
     the finest); or the uncertainty (``label`` and ``layer`` do not apply). ModelError names what is wrong."""
+    model = _explained(model)
     if method == "gradcam":
         return grad_cam(model, volumes, label_id(model, label), layer=layer, progress=progress, cancel=cancel)
     if method == "attention":

@@ -281,6 +281,23 @@ def test_cli_errors_are_one_clear_line(tmp_path, shared_data, capsys, extra, mes
     assert not out.exists()
 
 
+@pytest.mark.parametrize("method", ["gradcam", "uncertainty"])
+def test_a_model_that_makes_an_image_is_not_explained(tmp_path, capsys, method):
+    """A translation model's output is an image: no label for Grad-CAM, and one output channel whose "entropy"
+    would be 0 everywhere, a false certainty; refused in one line naming the model."""
+    from viewer.core.io import save_volume
+    from viewer.core.volume import Volume
+
+    mr = tmp_path / "mr.nii.gz"
+    save_volume(Volume(np.random.default_rng(0).random((24, 32, 32), np.float32) * 400, spacing=(2.0, 2.0, 2.0),
+                       origin=(0, 0, 0), modality="MR"), mr)
+    out = tmp_path / "map.nii.gz"
+    code = main(["explain", str(mr), "--model", "mr-to-ct-synth", "--method", method, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "mr-to-ct-synth makes an image (translation), not labels" in err, err
+    assert len([line for line in err.splitlines() if "error" in line]) == 1 and not out.exists()
+
+
 def test_cli_rejects_an_unknown_method(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["explain", "x.nii.gz", "--model", ORGAN_MODEL, "--method", "saliency", "--out", "m.nii.gz"])

@@ -136,3 +136,17 @@ def test_turning_a_map_off_while_it_computes_cancels_it(ct_window, qtbot):
         worker.progress.connect(lambda f, m: panel.show_map("uncertainty", on=False) if "window" in m else None)
     assert "cancelled" in blocker.args[0]
     assert viewer.state.heatmap is None and not panel.map_buttons["uncertainty"].isChecked()
+
+
+def test_maps_are_off_for_a_model_that_makes_an_image(ct_window):
+    """A translation model (MR -> synthetic CT) gives no label to explain and no class probabilities: its Grad-CAM
+    and uncertainty toggles are disabled and say why; a segmentation model enables them again."""
+    viewer, _ = ct_window
+    panel = viewer.ai_panel
+    _select(panel, "mr-to-ct-synth")
+    for method in ("gradcam", "uncertainty", "attention"):
+        assert not panel.map_buttons[method].isEnabled(), method
+    assert "segmentation and detection" in panel.map_buttons["uncertainty"].toolTip()
+    _select(panel, MODEL)
+    assert panel.map_buttons["gradcam"].isEnabled() and panel.map_buttons["uncertainty"].isEnabled()
+    assert "HiResCAM" in panel.map_buttons["gradcam"].toolTip()

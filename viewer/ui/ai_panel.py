@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 ROI_HALF_SIZE_MM = 60.0
 #: The explanation maps the panel toggles (ai.explain.METHODS) and their button texts.
 MAP_BUTTONS = {"gradcam": "Grad-CAM", "attention": "Attention", "uncertainty": "Uncertainty"}
+#: What the Grad-CAM and uncertainty maps show (their buttons' tool tips)
+MAP_TIPS = {"gradcam": "where the evidence for the label is (HiResCAM), 0..1",
+            "uncertainty": "predictive entropy of two test-time runs, 0 (certain) .. 1"}
 #: A job: (progress callback, cancel token) -> result; runs in the worker thread, touches no widget.
 Job = Callable[[Callable[[float, str], None], CancelToken], object]
 
@@ -205,8 +208,6 @@ class AiPanel(QWidget):
             button.setCheckable(True)
             button.toggled.connect(lambda on, m=method: self._toggle_map(m, on))
             self.map_buttons[method] = button
-        self.map_buttons["gradcam"].setToolTip("where the evidence for the label is (HiResCAM), 0..1")
-        self.map_buttons["uncertainty"].setToolTip("predictive entropy of two test-time runs, 0 (certain) .. 1")
         self.detect_button = QPushButton("Detect")
         self.detect_button.clicked.connect(self.detect)
         self.heat_visible = QCheckBox("Heat map")
@@ -274,8 +275,15 @@ class AiPanel(QWidget):
     def _show_card(self, row: int) -> None:
         self._maps_off()
         self.label_box.clear()
+        from ai.explain import explainable
+
+        card = self._cards[row] if 0 <= row < len(self._cards) else None
+        for method, tip in MAP_TIPS.items():
+            self.map_buttons[method].setEnabled(card is not None and explainable(card))
+            self.map_buttons[method].setToolTip(tip if card is None or explainable(card)
+                                                else "only for segmentation and detection models")
         attention = self.map_buttons["attention"]
-        attention.setEnabled(0 <= row < len(self._cards) and self._cards[row].network.get("class") == "AttentionUnet")
+        attention.setEnabled(card is not None and card.network.get("class") == "AttentionUnet")
         attention.setToolTip("the Attention U-Net's finest gate coefficients, 0 (closed) .. 1 (open)"
                              if attention.isEnabled() else "only for Attention U-Net models")
         if not 0 <= row < len(self._cards):
