@@ -58,9 +58,12 @@ def default_layers(model: LoadedModel) -> list[str]:
 
 
 def explainable(card) -> bool:
-    """Whether a model of ``card`` has maps to explain it: it gives labels or detections. A translation model gives
-    an image: no label to explain, no class probabilities whose entropy would be its uncertainty."""
-    return card.task != "translation"
+    """Whether a model of ``card`` has maps to explain it: it gives labels or detections (ai.detection's
+    DETECTING_TASKS). A translation model gives an image: no label to explain, no class probabilities whose
+    entropy would be its uncertainty."""
+    from ai.detection import DETECTING_TASKS
+
+    return card.task in DETECTING_TASKS
 
 
 def _explained(model: LoadedModel) -> LoadedModel:

@@ -273,25 +273,25 @@ class AiPanel(QWidget):
         self.models.setCurrentRow(self._folders.index(Path(folder)))
 
     def _show_card(self, row: int) -> None:
-        self._maps_off()
-        self.label_box.clear()
         from ai.explain import explainable
 
+        self._maps_off()
+        self.label_box.clear()
         card = self._cards[row] if 0 <= row < len(self._cards) else None
+        maps = card is None or explainable(card)
         for method, tip in MAP_TIPS.items():
-            self.map_buttons[method].setEnabled(card is not None and explainable(card))
-            self.map_buttons[method].setToolTip(tip if card is None or explainable(card)
-                                                else "only for segmentation and detection models")
+            self.map_buttons[method].setEnabled(card is not None and maps)
+            self.map_buttons[method].setToolTip(tip if maps else "only for segmentation and detection models")
         attention = self.map_buttons["attention"]
         attention.setEnabled(card is not None and card.network.get("class") == "AttentionUnet")
         attention.setToolTip("the Attention U-Net's finest gate coefficients, 0 (closed) .. 1 (open)"
                              if attention.isEnabled() else "only for Attention U-Net models")
-        if not 0 <= row < len(self._cards):
+        if card is None:
             self.card.setHtml("")
             return
         from ai.postprocess import describe as describe_postprocessing
 
-        c = self._cards[row]
+        c = card
         for label, name in sorted(c.labels.items()):
             if label:
                 self.label_box.addItem(name, label)
