@@ -13,6 +13,8 @@ MONAI's (grid "monai", array_order "xyz"): what radview's own preprocessing (Gra
 from __future__ import annotations
 
 import json
+import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,8 @@ import numpy as np
 from ai.formats.monai_bundle_run import BundlePipeline, MonaiBundleModel, steps_of
 from ai.model import TASKS, ModelCard
 from viewer.core.errors import ModelError
+
+log = logging.getLogger(__name__)
 
 
 def is_bundle(folder: Path) -> bool:
@@ -47,11 +51,29 @@ def parser_of(folder: Path, config: dict):
 
 
 def _parsed(parser, folder: Path, key: str):
-    """The object inference.json's ``key`` describes, built by ``parser`` (references resolved)."""
+    """The object inference.json's ``key`` describes, built by ``parser`` (references resolved). MONAI's
+    deprecation notices about the bundle's arguments (e.g. Orientationd without ``labels``) are for the bundle's
+    author, not the user running it: they go to the log, naming the bundle, instead of the terminal."""
     try:
-        return parser.get_parsed_content(key)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return parser.get_parsed_content(key)
     except Exception as err:  # ConfigParser wraps import/argument errors in several types
         raise ModelError(f"cannot build {key} ({err})", folder / "configs" / "inference.json") from err
+    finally:
+        _pass_on(caught, folder)  # outside the recording: what it warns again reaches the caller's filters
+
+
+def _pass_on(caught: list[warnings.WarningMessage], folder: Path) -> None:
+    """Log the deprecation notices among ``caught`` (once each) and warn the others again."""
+    notices = set()
+    for w in caught:
+        if issubclass(w.category, (FutureWarning, DeprecationWarning)):
+            notices.add(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for notice in sorted(notices):
+        log.info("bundle %s: %s", folder.name, notice)
 
 
 def _compose(parser, folder: Path, key: str):

@@ -31,7 +31,7 @@ PHANTOM_VALIDATION_SEED = 7
 
 def base_card() -> ModelCard:
     return ModelCard(
-        id="abdomen_ct_unet", version="0.1.0", name="Abdominal CT organs (demo U-Net)", task="segmentation",
+        id="abdomen_ct_unet", version="0.2.0", name="Abdominal CT organs (demo U-Net)", task="segmentation",
         inputs=[{"modality": "CT", "name": "ct"}], normalization=[{"kind": "ct_window", "min": -250, "max": 350}],
         labels=dict(LABELS), spacing=[3.0, 3.0, 3.0], patch_size=[64, 64, 32], network=NETWORK,
         mirror_axes=[],  # trained without flips (left/right organs): mirroring TTA would not apply
@@ -136,7 +136,9 @@ def main(argv=None) -> int:
             "TTA does not apply (mirror_axes is empty)."
         ),
         license="Apache-2.0 (weights and training code); training CT from the TotalSegmentator test files.",
-        changelog={"0.1.0": "first built-in model"},
+        changelog={"0.1.0": "first built-in model",
+                   "0.2.0": "retrained on phantom version 2 (visceral fat, back muscles, portal-venous contrast, "
+                            "spleen against the body wall)"},
     )
 
 

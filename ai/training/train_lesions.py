@@ -30,7 +30,7 @@ DEMO_SEED = 0
 
 def base_card() -> ModelCard:
     return ModelCard(
-        id="pet_lesion_unet", version="0.1.0", name="PET hot-lesion detector (demo U-Net)", task="detection",
+        id="pet_lesion_unet", version="0.2.0", name="PET hot-lesion detector (demo U-Net)", task="detection",
         inputs=[{"modality": "PT", "name": "pet"}], normalization=[{"kind": "suv", "max": 20}],
         labels=dict(LABELS), spacing=[4.0, 4.0, 4.0], patch_size=[32, 32, 32], network=NETWORK,
         mirror_axes=[0, 1, 2],  # trained with flips along every axis
@@ -161,7 +161,9 @@ def main(argv=None) -> int:
             "or under about SUV 2.5 above their organ were not in the training data."
         ),
         license="Apache-2.0 (weights and training code).",
-        changelog={"0.1.0": "first built-in detection model"},
+        changelog={"0.1.0": "first built-in detection model",
+                   "0.2.0": "retrained on phantom version 2 (visceral fat and back muscles: lower background SUV; "
+                            "spleen against the body wall)"},
     )
 
 

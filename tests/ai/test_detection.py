@@ -69,7 +69,7 @@ def test_detect_finds_every_demo_pet_lesion(demo_study, tmp_path):
     out = tmp_path / "detections.json"
     assert main(["detect", str(demo_study.pet_dir), "--model", MODEL, "--out", str(out), "--device", "cpu"]) == 0
     doc = json.loads(out.read_text())
-    assert doc["model"] == {"id": MODEL, "version": "0.1.0", "task": "detection"}
+    assert doc["model"] == {"id": MODEL, "version": load_model(MODEL).card.version, "task": "detection"}
     assert doc["coordinates"] == "LPS mm"
     found = doc["detections"]
     truth = json.loads(demo_study.truth.read_text())["lesions"]

@@ -64,6 +64,16 @@ def test_bundle_card_states_the_monai_layout(tmp_path):
     assert card.spacing == [3.0, 2.0, 1.5] and card.patch_size == [24, 20, 16]
 
 
+def test_monai_deprecation_notices_about_the_bundle_go_to_the_log(tmp_path, caplog, recwarn):
+    """MONAI warns that Orientationd's default ``labels`` changed: a note for the bundle's author, logged with the
+    bundle's name, not a FutureWarning printed on the user's terminal."""
+    bundle = write_probe_bundle(tmp_path / "bundle", [{"_target_": "Orientationd", "keys": "image", "axcodes": "RAS"}])
+    with caplog.at_level("INFO", logger="ai.formats.monai_bundle"):
+        load_model(str(bundle))
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]
+    assert any("bundle bundle:" in r.getMessage() and "Orientationd" in r.getMessage() for r in caplog.records)
+
+
 PERMUTED = (0, 0, 1, 0, 1, 0, -1, 0, 0)  # stored x runs along world -z, stored z along world x
 
 

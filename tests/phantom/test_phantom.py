@@ -34,10 +34,21 @@ def test_liver_is_on_patient_right_and_spleen_on_left(phantom):
 def test_organ_hu_ranges(phantom):
     ct, lab = phantom.ct.array, phantom.labels.array
     names = {v: k for k, v in LABEL_NAMES.items()}
-    assert 40 < ct[lab == names["liver"]].mean() < 70
+    # portal-venous phase: enhanced liver, spleen brighter than liver, kidneys brighter still
+    liver, spleen = ct[lab == names["liver"]].mean(), ct[lab == names["spleen"]].mean()
+    assert 85 < liver < 120 and liver < spleen < ct[lab == names["kidney_left"]].mean()
     assert ct[lab == names["lung_left"]].mean() < -700
     assert ct[lab == names["vertebrae"]].mean() > 200
     assert ct[0, 0, 0] < -900  # air outside the body
+
+
+def test_organs_lie_in_visceral_fat_inside_a_muscle_wall(phantom):
+    """The abdomen is not a uniform soft-tissue blob: organs are surrounded by fat, inside a muscle ring."""
+    ct = phantom.ct
+    hu = [ct.value_at(p) for p in ((0.0, -60.0, -60.0), (0.0, -92.0, -60.0), (0.0, -105.0, -60.0))]
+    assert hu[0] < -60, hu  # visceral fat in front of the aorta, below the liver
+    assert 10 < hu[1] < 70, hu  # the anterior abdominal wall's muscle
+    assert hu[2] < -60, hu  # subcutaneous fat
 
 
 def test_lesion_centres_lie_in_lesion_label(phantom):

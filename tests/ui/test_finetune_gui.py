@@ -58,7 +58,8 @@ def test_finetune_from_the_panel_lists_the_new_version_and_leaves_the_parent(cor
     assert any(isinstance(f, float) and 0 < f < 1 for f, _ in progress)  # reported while it trained
     (folder,) = list(user_models.iterdir())
     card = json.loads((folder / "model.json").read_text())
-    assert card["id"] == MODEL and card["version"].startswith("0.1.0-ft.")
+    parent = json.loads((BUILTIN_DIR / MODEL / "model.json").read_text())
+    assert card["id"] == MODEL and card["version"].startswith(f"{parent['version']}-ft.")
     assert card["parent"]["id"] == MODEL and card["parent"]["how"] == "finetune"
     assert panel.model_ids.count(MODEL) == 2  # listed beside its parent ...
     assert panel.current_model_path == str(folder) and panel.current_card.version == card["version"]  # ... selected

@@ -1,9 +1,12 @@
 """The generated demo study: an analytic torso phantom as CT (HU), PET (SUVbw) and MR with known truth.
 
-Anatomy is a set of ellipsoids/cylinders in world millimetres (LPS: +x patient left, +y posterior,
-+z superior), evaluated on each modality's own grid, so the three images agree in world space exactly
-as real co-registered scans would. Everything is deterministic for a seed: seed 0 is the demo study with
-its three documented lesions; every other seed also draws its own lesions (count, sites, sizes, uptake).
+The body is a fat layer under the skin, an abdominal-wall muscle ring and visceral fat around the organs and the
+back muscles; the CT is in a portal-venous contrast phase (enhanced liver, spleen, kidneys and aorta), so the organs
+stand out from their surroundings as on a clinical abdominal CT. Anatomy is a set of ellipsoids/cylinders in world
+millimetres (LPS: +x patient left, +y posterior, +z superior), evaluated on each modality's own grid, so the three
+images agree in world space exactly as real co-registered scans would. Everything is deterministic for a seed:
+seed 0 is the demo study with its three documented lesions; every other seed also draws its own lesions (count,
+sites, sizes, uptake).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from viewer.core.progress import ProgressCallback, no_progress
 from viewer.core.volume import Volume
 
 #: Bump when the phantom changes, so cached demo studies are regenerated.
-PHANTOM_VERSION = "1"
+PHANTOM_VERSION = "2"
 
 #: Label ids follow TotalSegmentator's where the structure exists there (../shared/data).
 LABEL_NAMES = {
@@ -61,13 +64,18 @@ class Organ:
 ORGANS = (
     Organ("lung_left", (75, 5, 95), (55, 70, 75), -850, 0.4, 30, 61),
     Organ("lung_right", (-75, 5, 95), (60, 70, 75), -850, 0.4, 30, 62),
-    Organ("liver", (-60, -5, 5), (75, 62, 55), 60, 2.0, 520, 5),
-    Organ("spleen", (82, 30, 15), (30, 40, 45), 48, 1.8, 420, 1),
-    Organ("kidney_left", (65, 58, -40), (25, 30, 45), 32, 3.0, 460, 3),
-    Organ("kidney_right", (-65, 58, -48), (25, 30, 45), 32, 3.0, 460, 2),
+    Organ("liver", (-60, -5, 5), (75, 62, 55), 105, 2.0, 520, 5),
+    Organ("spleen", (105, 40, 25), (22, 48, 42), 115, 1.8, 420, 1),
+    Organ("kidney_left", (65, 58, -40), (25, 30, 45), 165, 3.0, 460, 3),
+    Organ("kidney_right", (-65, 58, -48), (25, 30, 45), 165, 3.0, 460, 2),
     Organ("aorta", (14, 28, 0), (12, 12, 135), 180, 1.6, 150, 52, cylinder=True),
     Organ("vertebrae", (0, 62, 0), (21, 19, 150), 260, 1.3, 600, 60, cylinder=True),
 )
+#: unlabelled muscles beside the spine (erector spinae), drawn into the visceral fat before the organs
+BACK_MUSCLES = tuple(Organ(f"back_muscle_{side}", (35 * sign, 95, 0), (24, 18, 150), 40, 0.9, 300, cylinder=True)
+                     for side, sign in (("left", 1), ("right", -1)))
+#: the body's layers, from the skin inwards: subcutaneous fat, the abdominal-wall muscle ring, visceral fat
+WALL_MM = (12.0, 24.0)
 
 
 @dataclass(frozen=True)
@@ -187,7 +195,10 @@ def _tissue_maps(x, y, z, value: str, lesions: tuple[Lesion, ...]) -> tuple[np.n
     out = np.full(x.shape, outside, np.float32)
     labels = np.zeros(x.shape, np.uint8)
     out[_body(x, y, z)] = fat
-    out[_body(x, y, z, margin=12)] = soft
+    out[_body(x, y, z, margin=WALL_MM[0])] = soft
+    out[_body(x, y, z, margin=WALL_MM[1])] = fat
+    for muscle in BACK_MUSCLES:
+        out[_inside(x, y, z, muscle.center, muscle.radii, muscle.cylinder) & _body(x, y, z)] = getattr(muscle, value)
     for organ in ORGANS:
         m = _inside(x, y, z, organ.center, organ.radii, organ.cylinder)
         out[m] = getattr(organ, value)
