@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -129,7 +130,9 @@ def hd95(a: np.ndarray, b: np.ndarray, spacing_zyx) -> float | None:
 
     box = tuple(slice(max(int(i.min()) - 1, 0), int(i.max()) + 2) for i in np.nonzero(a | b))  # both, + 1 voxel
     masks = [torch.from_numpy(np.ascontiguousarray(m[box])[None, None]) for m in (a, b)]
-    return float(compute_hausdorff_distance(*masks, percentile=95, spacing=list(spacing_zyx)).item())
+    with warnings.catch_warnings():  # MONAI 1.5 passes its own deprecated argument to get_mask_edges
+        warnings.filterwarnings("ignore", message=".*always_return_as_numpy", category=FutureWarning)
+        return float(compute_hausdorff_distance(*masks, percentile=95, spacing=list(spacing_zyx)).item())
 
 
 def describe_cases(cases: list[Case]) -> str:

@@ -62,9 +62,10 @@ def encoder_names(net, patch_zyx) -> list[str]:
     return [k for k in net.state_dict() if k.rsplit(".", 1)[0] in encoder]
 
 
-def load_source(source: str) -> tuple[dict, dict, list[str] | None]:
+def load_source(source: str, whole_ensemble: bool = False) -> tuple[dict, dict, list[str] | None]:
     """(state dict (float32), parent record for the card, the source's encoder keys or None when unknown) of a
-    model id / model folder / state-dict file; ModelError naming it when it cannot be read."""
+    model id / model folder / state-dict file; ModelError naming it when it cannot be read. From an ensemble: its
+    first member, or every member (``members.<i>.`` keys) when ``whole_ensemble``."""
     import torch
 
     path = Path(source)
@@ -90,7 +91,7 @@ def load_source(source: str) -> tuple[dict, dict, list[str] | None]:
     parent = {"id": model.card.id, "version": model.card.version, "folder": str(find_model(source).resolve()),
               "weights_sha256": sha256(weights)}
     net = model.network
-    if model.card.network.get("class") == ENSEMBLE:  # an ensemble's weights are its members': take the first's
+    if model.card.network.get("class") == ENSEMBLE and not whole_ensemble:  # take the first member's weights
         net = net.members[0]
         runs = model.card.training.get("members") or [{}]
         first = model.card.network["args"]["members"][0]
@@ -145,6 +146,12 @@ def ordered_matches(a: list, b: list) -> list[tuple[int, int]]:
     return pairs
 
 
+def _is_ensemble(net) -> bool:
+    from ai.nets.ensemble import MeanEnsemble
+
+    return isinstance(net, MeanEnsemble)
+
+
 def _sibling(key: str, name: str) -> str:
     """``a.b.weight`` -> ``a.b.<name>``."""
     return f"{key.rsplit('.', 1)[0]}.{name}"
@@ -152,8 +159,9 @@ def _sibling(key: str, name: str) -> str:
 
 def initialise(net, source: str, part: str, patch_zyx) -> dict:
     """Copy ``part`` ("encoder" or "all") of ``source`` (see load_source) into ``net``; the parent record for
-    the card, with how many tensors were copied. ModelError when nothing fits."""
-    state, parent, source_encoder = load_source(source)
+    the card, with how many tensors were copied. ModelError when nothing fits. An ensemble goes whole into an
+    ensemble (member i into member i: fine-tuning one), otherwise its first member is the source."""
+    state, parent, source_encoder = load_source(source, whole_ensemble=part == "all" and _is_ensemble(net))
     targets = encoder_names(net, patch_zyx) if part == "encoder" else list(net.state_dict())
     sources = source_encoder if part == "encoder" and source_encoder is not None else list(state)
     copied = copy_weights(net, state, targets, sources)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ai.training.finetune import finetune
-from tests.training.conftest import LABELS, tiny_ct, tiny_model_folder
+from tests.training.conftest import LABELS, TINY_NETWORK, tiny_ct, tiny_model_folder
 from viewer.core.errors import ModelError
 
 
@@ -45,6 +45,19 @@ def test_finetune_writes_a_new_version_and_leaves_the_parent_intact(tmp_path):
     assert card["postprocessing"]["inherited_from"].startswith("tiny-parent 1.0.0")
     assert not (out / "checkpoint.pt").exists() and steps[-1] == 1.0
     load_model(str(out))
+
+
+def test_an_ensemble_is_fine_tuned_from_every_member(tmp_path):
+    """ct-abdomen-organs is an ensemble: fine-tuning starts from all of its members (every tensor by name), not from
+    its first member with the others left random (which made the fine-tuned model far worse than its parent)."""
+    ensemble = {"class": "MeanEnsemble", "args": {"members": [TINY_NETWORK, TINY_NETWORK]}}
+    parent = tiny_model_folder(tmp_path / "parent", ensemble)
+    ct, lab = tiny_ct(0)
+    out = finetune(str(parent), [[ct]], [lab], tmp_path / "ft", epochs=1, iterations_per_epoch=1, device="cpu",
+                   threads=1)
+    record = json.loads((out / "model.json").read_text())["parent"]
+    assert record["tensors_copied"] == record["copied_by_name"] == record["tensors_target"] > 0
+    assert "member" not in record
 
 
 def test_finetune_refuses_to_write_into_the_parent(tmp_path):

@@ -49,6 +49,19 @@ def test_from_an_ensemble_the_first_member_is_copied_whole_and_named(tmp_path):
         assert not all(torch.equal(state[k], source[f"members.1.{k}"]) for k in copied)
 
 
+def test_an_ensemble_goes_whole_into_an_ensemble(tmp_path):
+    """Fine-tuning an ensemble (``part: all`` into the same MeanEnsemble) starts from every member, member i from
+    member i: not member 0 in the first slot and random weights in the others."""
+    ensemble = {"class": "MeanEnsemble", "args": {"members": [UNET, UNET]}}
+    parent = tiny_model_folder(tmp_path / "ensemble", ensemble, seed=1)
+    source = {k: v.float() for k, v in torch.load(parent / "model.pt", weights_only=True).items()}
+    torch.manual_seed(2)
+    net = build_network(ensemble)
+    record = initialise(net, str(parent), "all", PATCH)
+    assert "member" not in record and record["tensors_copied"] == record["copied_by_name"] == len(source)
+    assert all(torch.equal(v, source[k]) for k, v in net.state_dict().items())
+
+
 def test_unet_encoder_goes_into_an_attention_unet_by_order(tmp_path):
     torch.manual_seed(0)
     unet = build_network(UNET)
