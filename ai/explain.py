@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ai.engine import OVERLAP, mirror_combinations, network_roi, onto_model_grid, predict, preprocess, window_count
-from ai.model import LoadedModel
+from ai.model import LoadedModel, forward_calls, network_channels
 from viewer.core.errors import ModelError
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 from viewer.core.resample import resample_to
@@ -34,27 +34,49 @@ INPUT_LAYER = "input"
 
 
 def layer_names(model: LoadedModel) -> list[str]:
-    """Names of the Grad-CAM candidates, shallow to deep: INPUT_LAYER, then the network's convolution layers
-    (none in a TorchScript network, whose submodules run inside its compiled graph, where no hook sees them)."""
+    """Names of the Grad-CAM candidates, shallow to deep: INPUT_LAYER, then the network's feature layers (none in a
+    TorchScript network, whose submodules run inside its compiled graph, where no hook sees them)."""
+    return [INPUT_LAYER, *feature_layers(model.network)]
+
+
+def feature_layers(network) -> dict[str, int]:
+    """{name: channels} of the feature layers of ``network``, in module order: each convolution's block when it
+    opens one (MONAI's Convolution, nnU-Net's ConvDropoutNormReLU: convolution, normalisation, activation), whose
+    output is the feature map after its activation, else the convolution itself. Grad-CAM belongs after the
+    activation: an instance norm between a convolution and the output couples every voxel of the patch, and a map
+    taken before it lights up the air around the body rather than the organ."""
     import torch
 
-    convs = [n for n, m in model.network.named_modules() if isinstance(m, torch.nn.Conv3d | torch.nn.ConvTranspose3d)]
-    return [INPUT_LAYER, *convs]
+    def is_conv(m) -> bool:
+        return isinstance(m, torch.nn.Conv3d | torch.nn.ConvTranspose3d)
+
+    modules = dict(network.named_modules())
+    layers: dict[str, int] = {}
+    for name, module in modules.items():
+        if is_conv(module):
+            parent, _, child = name.rpartition(".")
+            children = list(modules[parent].named_children()) if parent else []
+            opens_block = (len(children) > 1 and children[0][0] == child  # and no other convolution follows in it
+                           and all(m is module for m in modules[parent].modules() if is_conv(m)))
+            layers.setdefault(parent if opens_block else name, module.out_channels)
+    return layers
 
 
 def default_layers(model: LoadedModel) -> list[str]:
-    """The last convolution that still has more channels than the model has classes: the decoder's final
-    feature layer, at full or half resolution, before the output head; of each member of an ensemble
-    (ai.nets.ensemble.MeanEnsemble, layers ``members.<i>.*``), whose Grad-CAM sums over its members.
+    """The last feature layer to run that still has more channels than the model has classes: the decoder's final
+    features, at full or half resolution, before the output head (found by running the network once on a patch
+    of zeros: in a nested network the order of its modules is not the order they run in); of each member of an
+    ensemble (ai.nets.ensemble.MeanEnsemble, layers ``members.<i>.*``), whose Grad-CAM sums over its members.
     INPUT_LAYER for a network without hookable convolutions (TorchScript)."""
-    modules = dict(model.network.named_modules())
-    names = layer_names(model)[1:]
-    if not names:
+    layers = feature_layers(model.network)
+    if not layers:
         return [INPUT_LAYER]
+    shape = (1, network_channels(model.network)[0] or len(model.card.inputs), *network_roi(model))
+    ran = list(dict.fromkeys(name for name, _ in forward_calls(model.network, list(layers), shape)))
     n_classes = len(model.card.labels)
     members = getattr(model.network, "members", None)
-    groups = [[n for n in names if n.startswith(f"members.{i}.")] for i in range(len(members))] if members else [names]
-    return [next((n for n in reversed(group) if modules[n].out_channels > n_classes), group[-1]) for group in groups]
+    groups = [[n for n in ran if n.startswith(f"members.{i}.")] for i in range(len(members))] if members else [ran]
+    return [next((n for n in reversed(group) if layers[n] > n_classes), group[-1]) for group in groups]
 
 
 def explainable(card) -> bool:

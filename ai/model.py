@@ -180,6 +180,33 @@ def network_channels(network) -> tuple[int | None, int | None]:
     return (convs[0].in_channels, convs[-1].out_channels) if convs else (None, None)
 
 
+def forward_calls(network, names: list[str], input_shape) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, output spatial shape) of each call of the modules ``names`` of ``network`` while it runs once on
+    zeros of ``input_shape`` (B, C, ...), in the order they run: for a nested network (MONAI's UNet and
+    AttentionUnet register the deeper levels after the layers that run after them) not the order of its modules."""
+    import torch
+
+    modules = dict(network.named_modules())
+    calls: list[tuple[str, tuple[int, ...]]] = []
+
+    def recorder(name):
+        def record(module, inputs, output):
+            out = output[0] if isinstance(output, tuple | list) else output
+            calls.append((name, tuple(out.shape[2:])))
+        return record
+
+    handles = [modules[n].register_forward_hook(recorder(n)) for n in names]
+    weight = next(network.parameters(), None)
+    try:
+        with torch.no_grad():
+            network(torch.zeros(*input_shape, device=weight.device if weight is not None else "cpu",
+                                dtype=weight.dtype if weight is not None else torch.float32))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return calls
+
+
 def mirror_combinations(axes) -> list[tuple[int, ...]]:
     """The identity and every non-empty combination of the mirror ``axes`` (2^k runs), in nnU-Net's order."""
     axes = sorted(set(axes))

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from pathlib import Path
 
 from ai.formats.builtin import ENSEMBLE
-from ai.model import network_channels
+from ai.model import forward_calls, network_channels
 from viewer.core.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -37,22 +38,9 @@ def encoder_names(net, patch_zyx) -> list[str]:
     """State-dict keys (buffers included) of ``net``'s encoder, in state-dict order (see the module docstring:
     layers that run before the first one whose output grid is larger than the smallest so far); ``patch_zyx`` is
     an input size the network accepts."""
-    import torch
-
-    order: list[tuple[str, int]] = []
-    leaves = {m: n for n, m in net.named_modules() if not list(m.children()) and list(m.state_dict())}
-
-    def record(module, inputs, output):
-        out = output[0] if isinstance(output, tuple | list) else output
-        order.append((leaves[module], out.shape[2:].numel()))
-
-    hooks = [m.register_forward_hook(record) for m in leaves]
-    try:
-        with torch.no_grad():
-            net.eval()(torch.zeros(1, network_channels(net)[0] or 1, *patch_zyx))
-    finally:
-        for h in hooks:
-            h.remove()
+    leaves = [n for n, m in net.named_modules() if not list(m.children()) and list(m.state_dict())]
+    order = [(name, math.prod(shape))
+             for name, shape in forward_calls(net.eval(), leaves, (1, network_channels(net)[0] or 1, *patch_zyx))]
     encoder, smallest = set(), None
     for name, size in order:
         if smallest is not None and size > smallest:

@@ -118,11 +118,11 @@ def test_grad_cam_defaults_and_errors_name_what_exists(organ_model, shared_ct):
     with pytest.raises(ModelError, match="no label 'lung'.*liver, spleen"):
         label_id(organ_model, "lung")
     ct, _ = shared_ct
-    with pytest.raises(ModelError, match="no layer 'nope'.*model.2.0.conv"):
+    with pytest.raises(ModelError, match="no layer 'nope'.*model.2.0"):
         grad_cam(organ_model, [ct], 1, layer="nope")
     assert layer_names(organ_model)[0] == "input"
     early = grad_cam(organ_model, [ct], 1, layer=layer_names(organ_model)[1])  # another layer, another map
-    assert "model.0.conv.unit0.conv" in early.description
+    assert "@ model.0.conv.unit0 " in early.description  # the first convolution's block: conv, norm, activation
 
 
 def test_grad_cam_of_a_torchscript_model_is_taken_at_its_input(tmp_path, shared_ct):
