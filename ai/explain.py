@@ -67,7 +67,7 @@ def default_layers(model: LoadedModel) -> list[str]:
     features, at full or half resolution, before the output head (found by running the network once on a patch
     of zeros: in a nested network the order of its modules is not the order they run in); of each member of an
     ensemble (ai.nets.ensemble.MeanEnsemble, layers ``members.<i>.*``), whose Grad-CAM sums over its members.
-    INPUT_LAYER for a network without hookable convolutions (TorchScript)."""
+    INPUT_LAYER for a network without hookable convolutions (TorchScript) or whose forward pass runs none."""
     layers = feature_layers(model.network)
     if not layers:
         return [INPUT_LAYER]
@@ -76,6 +76,8 @@ def default_layers(model: LoadedModel) -> list[str]:
     n_classes = len(model.card.labels)
     members = getattr(model.network, "members", None)
     groups = [[n for n in ran if n.startswith(f"members.{i}.")] for i in range(len(members))] if members else [ran]
+    if not all(groups):  # a network (or member) that runs none of its layers through their modules: no hook sees it
+        return [INPUT_LAYER]
     return [next((n for n in reversed(group) if layers[n] > n_classes), group[-1]) for group in groups]
 
 

@@ -125,6 +125,31 @@ def test_grad_cam_defaults_and_errors_name_what_exists(organ_model, shared_ct):
     assert "@ model.0.conv.unit0 " in early.description  # the first convolution's block: conv, norm, activation
 
 
+def test_default_layers_are_the_feature_layers_that_run(tmp_path):
+    """The default Grad-CAM layer is the last feature layer a forward pass runs, after its block's activation; a
+    network that calls no convolution module (here: through their weights) falls back to the input."""
+    import dataclasses
+
+    import torch
+
+    from ai.explain import INPUT_LAYER, default_layers, feature_layers
+    from tests.ai.conftest import write_model
+
+    model = load_model(write_model(tmp_path / "plain"))
+    (layer,) = default_layers(model)
+    assert layer in feature_layers(model.network) and not layer.endswith(".conv")  # a block, not its raw conv
+
+    class Functional(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv3d(1, len(model.card.labels), 1)
+
+        def forward(self, x):
+            return torch.nn.functional.conv3d(x, self.conv.weight, self.conv.bias)
+
+    assert default_layers(dataclasses.replace(model, network=Functional())) == [INPUT_LAYER]
+
+
 def test_grad_cam_of_a_torchscript_model_is_taken_at_its_input(tmp_path, shared_ct):
     """A TorchScript network runs its compiled graph, where no hook sees a layer: its Grad-CAM is gradient x
     input, equal to the same network's map at layer "input" when it is loaded from its state dict."""
