@@ -180,6 +180,18 @@ def network_channels(network) -> tuple[int | None, int | None]:
     return (convs[0].in_channels, convs[-1].out_channels) if convs else (None, None)
 
 
+def without_wrapper_prefixes(weights: dict) -> dict:
+    """A state dict with its keys freed of the prefixes torch.compile (``_orig_mod.``) and DataParallel
+    (``module.``) add, so they match the plain network's names."""
+    out = {}
+    for key, value in weights.items():
+        for prefix in ("_orig_mod.", "module."):
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+        out[key] = value
+    return out
+
+
 def forward_calls(network, names: list[str], input_shape) -> list[tuple[str, tuple[int, ...]]]:
     """(name, output spatial shape) of each call of the modules ``names`` of ``network`` while it runs once on
     zeros of ``input_shape`` (B, C, ...), in the order they run: for a nested network (MONAI's UNet and

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ai.model import LoadedModel, ModelCard
+from ai.model import LoadedModel, ModelCard, without_wrapper_prefixes
 from viewer.core.errors import ModelError
 from viewer.core.volume import Volume
 
@@ -154,17 +154,6 @@ def build_network(architecture: dict, in_channels: int, out_channels: int, path:
         return cls(input_channels=in_channels, num_classes=out_channels, **kwargs)
     except TypeError as err:
         raise ModelError(f"cannot build {name} from plans.json ({err})", path) from err
-
-
-def _strip_prefixes(weights: dict) -> dict:
-    """State dict keys without torch.compile / DataParallel prefixes."""
-    out = {}
-    for key, value in weights.items():
-        for prefix in ("_orig_mod.", "module."):
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-        out[key] = value
-    return out
 
 
 def _configuration(plans: dict, name: str, path: Path) -> dict:
@@ -424,7 +413,7 @@ def load_nnunet_folder(path: str | Path, folds=None, checkpoint: str = CHECKPOIN
         raise ModelError("plans.json predates nnU-Net v2.2 (no 'architecture'); re-plan it with nnunetv2",
                          folder / "plans.json")
     network = build_network(cfg["architecture"], len(channels), len(labels), folder / "plans.json")
-    weights = [_strip_prefixes(c["network_weights"]) for c in ckpts]
+    weights = [without_wrapper_prefixes(c["network_weights"]) for c in ckpts]
     for f, w in zip(folds, weights, strict=True):
         try:
             network.load_state_dict(w)

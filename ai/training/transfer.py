@@ -2,9 +2,10 @@
 
 The source is one of our models (an id or a model folder: its card names the network, so its encoder is known;
 of an ensemble, its first member, recorded as such) or any state-dict file (MONAI / torchvision format; a
-checkpoint holding ``state_dict``, ``model`` or ``network`` is unwrapped). Tensors are copied by name where name
-and shape match; the remaining kernels by order (the longest order-keeping pairing of identical shapes), each
-with its bias: MONAI's UNet and AttentionUnet name their modules differently. The encoder of a network is found
+checkpoint holding ``state_dict``, ``model`` or ``network`` is unwrapped, DataParallel's ``module.`` and
+torch.compile's ``_orig_mod.`` prefixes are dropped). Tensors are copied by name where name and shape match; the
+remaining kernels by order (the longest order-keeping pairing of identical shapes), each with its bias: MONAI's
+UNet and AttentionUnet name their modules differently. The encoder of a network is found
 by running it once: every parametrised layer that runs before the first layer whose output is larger than the
 smallest seen so far (the first upsampling) belongs to the encoder.
 """
@@ -17,7 +18,7 @@ import math
 from pathlib import Path
 
 from ai.formats.builtin import ENSEMBLE
-from ai.model import forward_calls, network_channels
+from ai.model import forward_calls, network_channels, without_wrapper_prefixes
 from viewer.core.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def load_source(source: str, whole_ensemble: bool = False) -> tuple[dict, dict, 
                 state = state[key]
         if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
             raise ModelError("file does not hold a state dict of tensors", path)
-        return ({k: v.float() for k, v in state.items()},
+        return ({k: v.float() for k, v in without_wrapper_prefixes(state).items()},
                 {"file": str(path.resolve()), "weights_sha256": sha256(path)}, None)
     from ai.registry import find_model, load_model
 

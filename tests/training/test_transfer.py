@@ -62,6 +62,21 @@ def test_an_ensemble_goes_whole_into_an_ensemble(tmp_path):
     assert all(torch.equal(v, source[k]) for k, v in net.state_dict().items())
 
 
+@pytest.mark.parametrize("prefix", ["module.", "_orig_mod."])
+def test_a_checkpoint_saved_from_a_wrapped_network_is_copied_by_name(tmp_path, prefix):
+    """DataParallel (``module.``) and torch.compile (``_orig_mod.``) checkpoints name every tensor with a prefix:
+    without it they match the network by name (norm parameters included), not by kernel order alone."""
+    torch.manual_seed(0)
+    unet = build_network(UNET)
+    path = tmp_path / "wrapped.pth"
+    torch.save({"state_dict": {prefix + k: v for k, v in unet.state_dict().items()}}, path)
+    torch.manual_seed(1)
+    net = build_network(UNET)
+    record = initialise(net, str(path), "all", PATCH)
+    assert record["tensors_copied"] == record["copied_by_name"] == len(net.state_dict())
+    assert all(torch.equal(v, unet.state_dict()[k]) for k, v in net.state_dict().items())
+
+
 def test_unet_encoder_goes_into_an_attention_unet_by_order(tmp_path):
     torch.manual_seed(0)
     unet = build_network(UNET)
