@@ -342,8 +342,8 @@ def run_segmentation(model: LoadedModel, volumes: list[Volume], *, device="auto"
                                        return_probabilities=return_probabilities, roi=roi)
     else:
         result = _segment(model, volumes, device, tta, progress, cancel, return_probabilities, roi)
-    if tta and not model.mirror_axes:
-        log.warning("%s: %s", model.card.id, NO_MIRRORING)
+    if tta and not model.mirror_axes:  # said to the user by whoever shows the result (CLI, AI panel), once
+        log.info("%s: %s", model.card.id, NO_MIRRORING)
         result.warnings.append(NO_MIRRORING)
     return result
 
