@@ -101,9 +101,9 @@ def test_model_scores_above_its_floor_on_held_out_generated_cts(model_id, shared
         assert np.mean([s[name] for s in scores]) >= floor, (name, scores)
 
 
-@pytest.mark.parametrize("model_id", MODELS)
-def test_model_finds_the_organs_of_the_demo_study(model_id, labels):
-    """What a new user sees first (`make demo`, then Run): the organs, not the whole body called liver."""
+@pytest.fixture(scope="module")
+def demo_case(labels):
+    """The demo study's CT with its truth in the models' label ids."""
     from ai.training.cases import Case
     from viewer.core.phantom import LABEL_NAMES, make_phantom
 
@@ -113,7 +113,13 @@ def test_model_finds_the_organs_of_the_demo_study(model_id, labels):
     for k, name in LABEL_NAMES.items():
         if name in ours:
             truth[demo.labels.array == k] = ours[name]
-    scores = dice_per_label(model_id, Case("demo", [demo.ct], demo.labels.with_array(truth)), labels)
+    return Case("demo", [demo.ct], demo.labels.with_array(truth))
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_model_finds_the_organs_of_the_demo_study(model_id, labels, demo_case):
+    """What a new user sees first (`make demo`, then Run): the organs, not the whole body called liver."""
+    scores = dice_per_label(model_id, demo_case, labels)
     for name, floor in {**DEMO_FLOORS, "spleen": DEMO_SPLEEN_FLOORS[model_id]}.items():
         assert scores[name] >= floor, (name, scores)
 
