@@ -1,13 +1,13 @@
 """Transfer learning: copy the encoder (or all) of another model's weights into a new network.
 
 The source is one of our models (an id or a model folder: its card names the network, so its encoder is known;
-of an ensemble, its first member, recorded as such) or any state-dict file (MONAI / torchvision format; a
-checkpoint holding ``state_dict``, ``model`` or ``network`` is unwrapped, DataParallel's ``module.`` and
-torch.compile's ``_orig_mod.`` prefixes are dropped). Tensors are copied by name where name and shape match; the
-remaining kernels by order (the longest order-keeping pairing of identical shapes), each with its bias: MONAI's
-UNet and AttentionUnet name their modules differently. The encoder of a network is found
-by running it once: every parametrised layer that runs before the first layer whose output is larger than the
-smallest seen so far (the first upsampling) belongs to the encoder.
+of an ensemble, its first member, recorded as such, or every member when all of it goes into an ensemble, as in
+fine-tuning) or any state-dict file (MONAI / torchvision format; a checkpoint holding ``state_dict``, ``model`` or
+``network`` is unwrapped, DataParallel's ``module.`` and torch.compile's ``_orig_mod.`` prefixes are dropped).
+Tensors are copied by name where name and shape match; the remaining kernels by order (the longest order-keeping
+pairing of identical shapes), each with its bias: MONAI's UNet and AttentionUnet name their modules differently.
+The encoder of a network is found by running it once: every parametrised layer that runs before the first layer
+whose output is larger than the smallest seen so far (the first upsampling) belongs to the encoder.
 """
 
 from __future__ import annotations
