@@ -298,7 +298,8 @@ def test_cli_writes_a_described_float_map_on_the_image_grid(tmp_path, shared_dat
     (["--method", "gradcam", "--label", "lung"], "no label 'lung'; its labels: liver, spleen, kidney_left"),
     (["--method", "gradcam", "--layer", "decoder9"], "no layer 'decoder9'; its Grad-CAM layers: input, model.0"),
     (["--method", "attention"], "no attention gates"),
-    (["--method", "uncertainty", "--label", "liver"], "--label applies to --method gradcam"),
+    (["--method", "uncertainty", "--label", "lung"], "no label 'lung'; its labels: liver"),
+    (["--method", "uncertainty", "--layer", "model.0"], "--layer applies to --method gradcam or attention"),
 ])
 def test_cli_errors_are_one_clear_line(tmp_path, shared_data, capsys, extra, message):
     out = tmp_path / "map.nii.gz"
@@ -307,6 +308,20 @@ def test_cli_errors_are_one_clear_line(tmp_path, shared_data, capsys, extra, mes
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+
+
+def test_a_label_given_to_a_map_that_has_none_is_checked_then_set_aside(tmp_path, shared_data, capsys):
+    """One command line for every method (--label liver each time) works: the uncertainty map is the same for
+    every label, so it is written as without --label, with a one-line warning."""
+    from viewer.core.io import load_volume
+
+    ct = str(shared_data / "ct_abdomen_3mm.nii.gz")
+    with_label, without = tmp_path / "with.nii.gz", tmp_path / "without.nii.gz"
+    assert main(["explain", ct, "--model", ORGAN_MODEL, "--method", "uncertainty", "--label", "liver",
+                 "--out", str(with_label)]) == 0
+    assert "--label liver: the uncertainty map is the same for every label" in capsys.readouterr().err
+    assert main(["explain", ct, "--model", ORGAN_MODEL, "--method", "uncertainty", "--out", str(without)]) == 0
+    np.testing.assert_array_equal(load_volume(with_label).array, load_volume(without).array)
 
 
 @pytest.mark.parametrize("method", ["gradcam", "uncertainty"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from viewer.commands.models import MODEL_HELP
@@ -20,9 +21,10 @@ def add_arguments(parser) -> None:
                              "detection model: at its detections' peaks); attention: an Attention U-Net's gate "
                              "coefficients (0..1); uncertainty: predictive entropy (0..1) of 2 test-time runs")
     parser.add_argument("--label", help="gradcam: label name from the model card (default: the first label after "
-                                        "background, e.g. liver)")
-    parser.add_argument("--layer", help="gradcam: the module whose activations are weighed (default: the decoder's "
-                                        "last feature convolution); attention: the gate (default: the finest)")
+                                        "background, e.g. liver); attention and uncertainty maps are the same for "
+                                        "every label (the name is checked, then set aside)")
+    parser.add_argument("--layer", help="gradcam: the layer whose activations are weighed (default: the decoder's "
+                                        "last feature layer); attention: the gate (default: the finest)")
     parser.add_argument("--out", required=True, help="output float32 map (.nii.gz, .nii, .nrrd, .mha) on the first "
                                                      "image's grid; its header description says what it is")
     parser.add_argument("--transform", action="append", default=[], metavar="T.tfm",
@@ -45,7 +47,7 @@ def write_map(heat, out: Path) -> None:
 
 
 def run(args) -> int:
-    from ai.explain import explain
+    from ai.explain import explain, label_id
     from ai.registry import load_model
     from viewer.commands.model_inputs import load_model_inputs
     from viewer.commands.progress_bar import terminal_job
@@ -54,14 +56,17 @@ def run(args) -> int:
 
     if image_extension(Path(args.out)) not in WRITE_EXTENSIONS:  # before the work, not after it
         raise UnsupportedFormatError(f"unknown output format; use one of {', '.join(WRITE_EXTENSIONS)}", args.out)
-    if args.method != "gradcam" and args.label:
-        raise ModelError(f"--label applies to --method gradcam, not {args.method}")
     if args.method == "uncertainty" and args.layer:
         raise ModelError("--layer applies to --method gradcam or attention, not uncertainty")
     model = load_model(args.model, device="cpu")
+    label = args.label
+    if args.method != "gradcam" and label:  # one map for every label: the name is checked, then set aside
+        label_id(model, label)
+        print(f"radview: warning: --label {label}: the {args.method} map is the same for every label", file=sys.stderr)
+        label = None
     volumes = load_model_inputs(args.images, args.transform, model.card)
     with terminal_job() as (bar, cancel):
-        heat = explain(model, volumes, args.method, label=args.label, layer=args.layer, progress=bar, cancel=cancel)
+        heat = explain(model, volumes, args.method, label=label, layer=args.layer, progress=bar, cancel=cancel)
     write_map(heat, Path(args.out))
     print(f"wrote {args.out}: {heat.description}; max {float(heat.array.max()):.3g}")
     return 0
