@@ -277,7 +277,7 @@ class AiPanel(QWidget):
 
         self._maps_off()
         self.label_box.clear()
-        card = self._cards[row] if 0 <= row < len(self._cards) else None
+        card = self._card_at(row)
         maps = card is None or explainable(card)
         for method, tip in MAP_TIPS.items():
             self.map_buttons[method].setEnabled(card is not None and maps)
@@ -312,7 +312,10 @@ class AiPanel(QWidget):
     @property
     def current_card(self):
         """The selected model's card, or None."""
-        row = self.models.currentRow()
+        return self._card_at(self.models.currentRow())
+
+    def _card_at(self, row: int):
+        """The card listed in ``row``, or None (no row selected: -1)."""
         return self._cards[row] if 0 <= row < len(self._cards) else None
 
     @property
