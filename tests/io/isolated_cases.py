@@ -1,8 +1,9 @@
-"""Run reader cases each in its own forked process, so a crash (abort, segfault, Rust panic) is a result.
+"""Run reader cases in runner processes, so that a crash (abort, segfault, Rust panic) is a result.
 
-Used by the corpus and fuzz tests as ``python -m tests.io.isolated_cases MODE CASES.json``: the process
-imports radview once, then forks one child per case (a child starts no threads before its case), and
-prints one JSON result per case. A child that dies without a result is reported with its exit status.
+Used by the corpus and fuzz tests as ``python -m tests.io.isolated_cases MODE``: a runner imports radview
+once and runs its cases (JSON on stdin) one after another, as the viewer does, native decoders in radview's
+own decoder processes; it prints one JSON result per case as the case ends. A runner that dies gives that
+case a 'crash' result saying how, and a new runner goes on with the next case.
 """
 
 from __future__ import annotations
@@ -101,20 +102,14 @@ def corpus_case(path: str) -> dict:
     return result
 
 
-MODES = {"load": load_case, "corpus": corpus_case}
+def abort_case(case: str) -> dict:
+    """For the runner's own test: abort the process when ``case`` says so, else answer 'ok'."""
+    if case == "abort":
+        os.abort()
+    return {"outcome": "ok"}
 
 
-def _run_child(fn, case: str, write_fd: int) -> None:
-    """In the forked child: run the case, write its JSON result, leave without cleanup."""
-    status = 0
-    try:
-        logging_off()
-        result = fn(case)
-        os.write(write_fd, json.dumps(result).encode())
-    except BaseException:  # noqa: BLE001 - never return into the parent's code
-        status = 3
-    finally:
-        os._exit(status)
+MODES = {"load": load_case, "corpus": corpus_case, "abort": abort_case}
 
 
 def logging_off() -> None:
@@ -125,38 +120,40 @@ def logging_off() -> None:
     warnings.simplefilter("ignore")
 
 
-def run_forked(fn, case: str) -> dict:
-    """``fn(case)`` in a forked child; its result, or {'outcome': 'crash', ...} if the child died."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        _run_child(fn, case, write_fd)
-    os.close(write_fd)
-    signal.alarm(CASE_TIMEOUT)
-    chunks = []
-    while chunk := os.read(read_fd, 1 << 16):
-        chunks.append(chunk)
-    os.close(read_fd)
-    _, status = os.waitpid(pid, 0)
-    signal.alarm(0)
-    if chunks:
-        return json.loads(b"".join(chunks))
-    how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}"
+def _died(returncode: int) -> dict:
+    """The result of a case whose runner died before answering (killed by a signal, or exit code N)."""
+    if returncode < 0:
+        try:
+            how = f"signal {signal.Signals(-returncode).name}"
+        except ValueError:  # a real-time signal has no name
+            how = f"signal {-returncode}"
+        if -returncode == signal.SIGALRM:
+            how += f": the case took over {CASE_TIMEOUT} s"
+    else:
+        how = f"exit {returncode}"
     return {"outcome": "crash", "error_type": "crash", "message": f"case process died ({how})"}
 
 
 def run_batch(mode: str, cases: list[str]) -> list[dict]:
-    """Run ``cases`` of ``mode`` in a fresh interpreter (which forks per case); one result per case."""
-    with_files = json.dumps(cases)
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.io.isolated_cases", mode],
-        input=with_files, capture_output=True, text=True, cwd=REPO, timeout=CASE_TIMEOUT * len(cases) + 60,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"case runner failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout)
+    """``cases`` of ``mode``, in order, in a runner interpreter; one result per case.
+
+    When the runner dies in a case, that case's result says how, and a new runner takes the cases after it.
+    """
+    results: list[dict] = []
+    while len(results) < len(cases):
+        remaining = cases[len(results):]
+        proc = subprocess.run(
+            [sys.executable, "-m", "tests.io.isolated_cases", mode],
+            input=json.dumps(remaining), capture_output=True, text=True, cwd=REPO,
+            timeout=CASE_TIMEOUT * len(remaining) + 60, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        answered = [json.loads(line) for line in proc.stdout.splitlines()]
+        results += answered
+        if len(answered) < len(remaining):
+            if proc.returncode == 0:
+                raise RuntimeError(f"case runner ended early without an error: {proc.stderr[-2000:]}")
+            results.append(_died(proc.returncode))
+    return results
 
 
 def run_parallel(mode: str, cases: list[str], workers: int = 2) -> list[dict]:
@@ -174,12 +171,22 @@ def run_parallel(mode: str, cases: list[str], workers: int = 2) -> list[dict]:
 
 
 def main() -> None:
-    mode = sys.argv[1]
-    fn = MODES[mode]
-    import viewer.core.io  # noqa: F401 - imported once, before the children fork
+    """The runner: the cases (JSON on stdin) one after another, one JSON result line each as it finishes.
 
+    Results go to the original stdout; anything a library prints goes to stderr. A case that runs over
+    CASE_TIMEOUT is ended by SIGALRM (the default action: the runner dies, which its parent reports).
+    """
+    fn = MODES[sys.argv[1]]
     cases = json.loads(sys.stdin.read())
-    print(json.dumps([run_forked(fn, case) for case in cases]))
+    results = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    logging_off()
+    for case in cases:
+        signal.alarm(CASE_TIMEOUT)
+        result = fn(case)
+        signal.alarm(0)
+        results.write(json.dumps(result) + "\n")
+        results.flush()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Over 400 damaged files made from pydicom's test files in every transfer syntax radview reads
 (truncations, byte flips in header and pixel data, garbled DS/IS numbers, deleted tags), each loaded
-in its own forked process (batches in fresh interpreters): a crash or an untyped error fails the test.
+in runner processes that report a crash as the case's result: a crash or an untyped error fails the test.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Real DICOM written by others: every file of pydicom's test corpus (and pydicom-data), each in its own process.
+"""Real DICOM written by others: every file of pydicom's test corpus (and pydicom-data), in crash-reporting runners.
 
 Pins issue 10 part 3: radview opens what pydicom decodes (colour as RGB equal to pydicom's, MONOCHROME1
 flagged for inverted display, projection images placed with ImagerPixelSpacing), and every other file
