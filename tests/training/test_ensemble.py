@@ -46,7 +46,7 @@ def member_config(member_id: str, channels, **changes) -> dict:
     """A tiny detector training config (2 PET phantoms, 1 epoch of 2 steps)."""
     config = {"id": member_id, "version": "0.0.1", "name": "tiny member", "task": "detection",
               "inputs": [{"modality": "PT", "name": "pet"}], "normalization": [{"kind": "suv", "max": 20}],
-              "labels": {0: "background", 1: "lesion"}, "spacing": [4.0, 4.0, 4.0], "patch_size": [16, 16, 16],
+              "labels": {0: "background", 1: "lesion"}, "spacing": [4.0, 4.0, 4.0], "patch_size": [32, 32, 32],
               "network": detector(channels), "mirror_axes": [],
               "detection": {"kind": "heatmap", "threshold": 0.3, "min_distance_mm": 12.0},
               "data": {"train": [{"kind": "pet_ct_phantom", "seeds": [3, 5]}],
