@@ -4,8 +4,11 @@ The source is one of our models (an id or a model folder: its card names the net
 of an ensemble, its first member, recorded as such, or every member when all of it goes into an ensemble, as in
 fine-tuning) or any state-dict file (MONAI / torchvision format; a checkpoint holding ``state_dict``, ``model`` or
 ``network`` is unwrapped, DataParallel's ``module.`` and torch.compile's ``_orig_mod.`` prefixes are dropped).
-Tensors are copied by name where name and shape match; the remaining kernels by order (the longest order-keeping
-pairing of identical shapes), each with its bias: MONAI's UNet and AttentionUnet name their modules differently.
+Tensors are copied by name where name and shape fit, then by name under one prefix (a ResNet's ``layer1...`` into
+a network that holds it as ``backbone.layer1...``); the remaining kernels by order (the longest order-keeping
+pairing of fitting shapes), each with its bias: MONAI's UNet and AttentionUnet name their modules differently.
+A 2-D kernel (a torchvision ResNet's) fits the 3-D kernel of the same size in-plane: it is inflated as I3D does
+(repeated over depth and divided by it; RGB input weights summed for a one-channel input).
 The encoder of a network is found by running it once: every parametrised layer that runs before the first layer
 whose output is larger than the smallest seen so far (the first upsampling) belongs to the encoder.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from collections import Counter
 from pathlib import Path
 
 from ai.formats.builtin import ENSEMBLE
@@ -90,20 +94,26 @@ def load_source(source: str, whole_ensemble: bool = False) -> tuple[dict, dict, 
 
 
 def copy_weights(net, state: dict, targets: list[str], sources: list[str] | None = None) -> list[tuple[str, str]]:
-    """Copy ``state`` tensors into ``net``'s ``targets`` keys: by name where name and shape match, then the
-    remaining kernels (tensors of 2+ dimensions) by order: the longest order-keeping pairing of identical shapes
-    between them and the unused kernels of ``sources`` (default every key of ``state``), each with its sibling
-    ``.bias``. Returns [(target key, source key)] in target order."""
+    """Copy ``state`` tensors into ``net``'s ``targets`` keys: by name where name and shape fit (see ``fits``), then
+    by name under the one prefix that pairs the most tensors, then the remaining kernels (tensors of 2+ dimensions)
+    by order: the longest order-keeping pairing of fitting shapes between them and the unused kernels of
+    ``sources`` (default every key of ``state``), each with its sibling ``.bias``. Returns [(target key, source
+    key)] in target order."""
     import torch
 
     own = net.state_dict()
     sources = list(state) if sources is None else sources
-    pairs = {t: t for t in targets if t in state and t in sources and state[t].shape == own[t].shape}
+    pairs = {t: t for t in targets if t in state and t in sources and fits(state[t].shape, own[t].shape)}
+    rest = [s for s in sources if s not in pairs.values()]
+    for t, s in _under_one_prefix([t for t in targets if t not in pairs], rest).items():
+        if fits(state[s].shape, own[t].shape):
+            pairs[t] = s
     used = set(pairs.values())
     target_kernels = [t for t in targets if t not in pairs and own[t].ndim >= 2]
     source_kernels = [s for s in sources if s not in used and state[s].ndim >= 2]
-    for t, s in ordered_matches([own[t].shape for t in target_kernels], [state[s].shape for s in source_kernels]):
-        t, s = target_kernels[t], source_kernels[s]
+    for i, j in ordered_matches([own[t].shape for t in target_kernels], [state[s].shape for s in source_kernels],
+                                lambda target, source: fits(source, target)):
+        t, s = target_kernels[i], source_kernels[j]
         pairs[t] = s
         t_bias, s_bias = _sibling(t, "bias"), _sibling(s, "bias")
         if (t_bias in targets and t_bias not in pairs and s_bias in state and s_bias not in used
@@ -112,20 +122,62 @@ def copy_weights(net, state: dict, targets: list[str], sources: list[str] | None
             used.add(s_bias)
     with torch.no_grad():
         for t, s in pairs.items():
-            own[t].copy_(state[s].to(own[t].dtype))
+            own[t].copy_(fitted(state[s], own[t].shape).to(own[t].dtype))
     return [(t, pairs[t]) for t in targets if t in pairs]
 
 
-def ordered_matches(a: list, b: list) -> list[tuple[int, int]]:
-    """Index pairs (i, j) of the longest common subsequence of ``a`` and ``b`` (equal items, order kept)."""
+def fits(source_shape, target_shape) -> bool:
+    """Whether a tensor of ``source_shape`` can fill one of ``target_shape``: the same shape, or a 2-D kernel
+    (out, in, h, w) for a 3-D one (out, in, d, h, w), with the same input channels or RGB ones for one channel."""
+    source, target = tuple(source_shape), tuple(target_shape)
+    if source == target:
+        return True
+    return (len(source) == 4 and len(target) == 5 and source[0] == target[0] and source[2:] == target[3:]
+            and (source[1] == target[1] or (source[1], target[1]) == (3, 1)))
+
+
+def fitted(tensor, target_shape):
+    """``tensor`` shaped as ``target_shape`` (see ``fits``). A 2-D kernel is inflated as I3D does: repeated over
+    depth and divided by it, so that a volume constant in depth gives the 2-D response; RGB input weights are
+    summed for a grey input, which gives the response to a grey image shown in all three colours."""
+    if tuple(tensor.shape) == tuple(target_shape):
+        return tensor
+    if tensor.shape[1] != target_shape[1]:
+        tensor = tensor.sum(1, keepdim=True)
+    depth = target_shape[2]
+    return tensor.unsqueeze(2).expand(-1, -1, depth, -1, -1) / depth
+
+
+def _under_one_prefix(targets: list[str], sources: list[str]) -> dict[str, str]:
+    """Target -> source keys equal but for one prefix on one side (``backbone.`` + a ResNet's own key, or the
+    other way round): the prefix that pairs the most keys, at least two."""
+    source_set, target_set = set(sources), set(targets)
+    votes: Counter = Counter()
+    for keys, other, side in ((targets, source_set, "target"), (sources, target_set, "source")):
+        for key in keys:
+            parts = key.split(".")
+            for k in range(1, len(parts)):
+                if ".".join(parts[k:]) in other:
+                    votes[side, ".".join(parts[:k]) + "."] += 1
+    if not votes or votes.most_common(1)[0][1] < 2:
+        return {}
+    (side, prefix), _ = votes.most_common(1)[0]
+    if side == "target":
+        return {t: t[len(prefix):] for t in targets if t.startswith(prefix) and t[len(prefix):] in source_set}
+    return {s[len(prefix):]: s for s in sources if s.startswith(prefix) and s[len(prefix):] in target_set}
+
+
+def ordered_matches(a: list, b: list, same=lambda x, y: x == y) -> list[tuple[int, int]]:
+    """Index pairs (i, j) of the longest common subsequence of ``a`` and ``b`` (items where ``same(a[i], b[j])``,
+    order kept)."""
     n, m = len(a), len(b)
     best = [[0] * (m + 1) for _ in range(n + 1)]
     for i in range(n - 1, -1, -1):
         for j in range(m - 1, -1, -1):
-            best[i][j] = best[i + 1][j + 1] + 1 if a[i] == b[j] else max(best[i + 1][j], best[i][j + 1])
+            best[i][j] = best[i + 1][j + 1] + 1 if same(a[i], b[j]) else max(best[i + 1][j], best[i][j + 1])
     pairs, i, j = [], 0, 0
     while i < n and j < m:
-        if a[i] == b[j]:
+        if same(a[i], b[j]):
             pairs.append((i, j))
             i, j = i + 1, j + 1
         elif best[i + 1][j] >= best[i][j + 1]:
@@ -157,8 +209,10 @@ def initialise(net, source: str, part: str, patch_zyx) -> dict:
     if not copied:
         raise ModelError(f"no tensor of its {'encoder' if part == 'encoder' else 'weights'} fits the new network "
                          f"(no matching names or shapes)", parent.get("folder") or parent.get("file"))
-    by_name = sum(t == s for t, s in copied)
+    by_name = sum(t == s or t.endswith("." + s) or s.endswith("." + t) for t, s in copied)
+    own = net.state_dict()
+    inflated = sum(state[s].shape != own[t].shape for t, s in copied)
     log.info("transfer from %s: %d of %d %s tensors copied (%d by name)", source, len(copied), len(targets), part,
              by_name)
     return {**parent, "how": f"init {part}", "tensors_copied": len(copied), "tensors_target": len(targets),
-            "copied_by_name": by_name}
+            "copied_by_name": by_name, **({"inflated_from_2d": inflated} if inflated else {})}

@@ -117,3 +117,54 @@ def test_transfer_gain_trains_both_runs_and_writes_the_comparison_into_the_card(
     assert comparison["budget"]["epochs"] == 1 and "case2_labels.nii.gz" in comparison["data"]
     values = [{m["name"]: m["value"] for m in r["metrics"]} for r in comparison["runs"]]
     assert comparison["gain"]["mean_dice"] == round(values[0]["mean_dice"] - values[1]["mean_dice"], 4)
+
+
+def torchvision_resnet18_state() -> dict:
+    """A state dict in torchvision's resnet18 format (keys and shapes), random: MONAI's 2-D ResNet names its
+    modules as torchvision does (torchvision itself does not import with this torch)."""
+    from monai.networks.nets import ResNet
+
+    torch.manual_seed(3)
+    net = ResNet("basic", [2, 2, 2, 2], [64, 128, 256, 512], spatial_dims=2, n_input_channels=3, conv1_t_size=7,
+                 conv1_t_stride=2, num_classes=1000)
+    state = {k: v.normal_() if v.is_floating_point() else v for k, v in net.state_dict().items()
+             if not k.endswith("downsample.0.bias")}  # torchvision's shortcut convolutions have no bias
+    torchvision_shapes = {"conv1.weight": (64, 3, 7, 7), "bn1.running_var": (64,), "fc.weight": (1000, 512),
+                          "layer1.1.conv2.weight": (64, 64, 3, 3), "layer2.0.downsample.0.weight": (128, 64, 1, 1),
+                          "layer4.1.bn2.num_batches_tracked": ()}
+    assert {k: tuple(state[k].shape) for k in torchvision_shapes} == torchvision_shapes and len(state) == 122
+    return state
+
+
+def test_a_2d_kernel_is_inflated_so_that_a_volume_constant_in_depth_gives_its_2d_response():
+    from ai.training.transfer import fits, fitted
+
+    kernel = torch.randn(4, 3, 3, 3)  # RGB in, 3x3
+    assert fits(kernel.shape, (4, 1, 5, 3, 3)) and fits(kernel.shape, (4, 3, 3, 3, 3))
+    assert not fits(kernel.shape, (4, 2, 3, 3, 3)) and not fits(kernel.shape, (4, 1, 3, 5, 5))
+    inflated = fitted(kernel, (4, 1, 5, 3, 3))
+    image = torch.randn(1, 1, 12, 12)
+    volume = image[:, :, None].expand(1, 1, 9, 12, 12)  # the image on every slice
+    response = torch.nn.functional.conv3d(volume, inflated, padding=(0, 1, 1))
+    expected = torch.nn.functional.conv2d(image.expand(1, 3, 12, 12), kernel, padding=1)  # grey in all 3 colours
+    assert torch.allclose(response[:, :, 2], expected, atol=1e-5)
+
+
+def test_a_torchvision_resnet_initialises_a_3d_resnet_backbone(tmp_path):
+    """A torchvision-format 2-D ResNet-18 state dict into the detector's 3-D ResNet backbone held as ``backbone.``:
+    every tensor of its residual stages by name under that prefix, kernels inflated, norm statistics kept."""
+    from ai.nets.detector import CenterNetDetector3D
+
+    state = torchvision_resnet18_state()
+    path = tmp_path / "resnet18.pth"
+    torch.save(state, path)
+    net = CenterNetDetector3D(channels=[64, 128, 256, 512], layers=[2, 2, 2, 2], head_channels=8)
+    stem = net.backbone.conv1.weight.detach().clone()
+    record = initialise(net, str(path), "encoder", PATCH)
+    own = net.state_dict()
+    staged = [k for k in state if k.startswith("layer")]
+    assert all(torch.equal(own[f"backbone.{k}"], state[k]) for k in staged if state[k].ndim != 4)
+    assert all(torch.allclose(own[f"backbone.{k}"].sum(2), state[k], atol=1e-5) for k in staged if state[k].ndim == 4)
+    assert torch.equal(own["backbone.conv1.weight"], stem)  # its 3x3x3 stem fits no 7x7 kernel: left alone
+    assert record["inflated_from_2d"] == 19  # 16 block convolutions and 3 shortcut projections
+    assert record["copied_by_name"] >= len(staged) and record["file"] == str(path)
