@@ -98,6 +98,34 @@ def _explained(model: LoadedModel) -> LoadedModel:
     return model.explained()
 
 
+def _grad_cam_layer(model: LoadedModel, layer: str) -> str:
+    """``layer`` when ``model`` has a Grad-CAM layer of that name (a module, or INPUT_LAYER); else ModelError
+    listing them."""
+    if layer != INPUT_LAYER and layer not in dict(model.network.named_modules()):
+        raise ModelError(f"model {model.card.id} has no layer {layer!r}; its Grad-CAM layers: "
+                         f"{', '.join(layer_names(model))}", model.card_path)
+    return layer
+
+
+def check_request(model: LoadedModel, method: str, *, label: str | None = None, layer: str | None = None) -> None:
+    """The ModelError :func:`explain` would raise for these arguments, raised before any image is read: a model
+    without maps, an unknown method, label, Grad-CAM layer or attention gate, or a layer given to the uncertainty
+    map (which has none). A ``label`` is checked for every method, though only Grad-CAM uses it."""
+    if method not in METHODS:
+        raise ModelError(f"unknown explanation method {method!r} (known: {', '.join(METHODS)})")
+    model = _explained(model)
+    if label is not None:
+        label_id(model, label)
+    if method == "gradcam" and layer:
+        _grad_cam_layer(model, layer)
+    elif method == "attention":
+        from ai.attention import resolve_gate
+
+        resolve_gate(model.network, layer, f"model {model.card.id}")
+    elif method == "uncertainty" and layer:
+        raise ModelError("a layer applies to the gradcam and attention maps, not to uncertainty")
+
+
 def label_id(model: LoadedModel, name: str | None) -> int:
     """The label id of ``name`` in the model card (None = the first label after background, the lowest
     id > 0); ModelError listing the card's label names when it has no such label."""
@@ -227,11 +255,8 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
     progress = progress or no_progress
     if label not in model.card.labels or label == 0:
         raise ModelError(f"model {model.card.id} has no label {label}", model.card_path)
-    layers = [layer] if layer else default_layers(model)
+    layers = [_grad_cam_layer(model, layer)] if layer else default_layers(model)
     modules = dict(model.network.named_modules())
-    if not all(name == INPUT_LAYER or (name and name in modules) for name in layers):
-        raise ModelError(f"model {model.card.id} has no layer {layer!r}; its Grad-CAM layers: "
-                         f"{', '.join(layer_names(model))}", model.card_path)
     x, grid = preprocess(model, volumes)
     channels = x.shape[0]
     if roi is not None:  # the mask rides along as the last channel, so each tile knows its target voxels
@@ -392,11 +417,10 @@ def explain(model: LoadedModel, volumes: list[Volume], method: str, *, label: st
     """The ``method`` map (METHODS) of ``model`` on ``volumes``, on the first one's grid: Grad-CAM of the label
     named ``label`` (default: the first after background) at ``layer``; the attention gate ``layer`` (default:
     the finest); or the uncertainty (``label`` and ``layer`` do not apply). ModelError names what is wrong."""
+    check_request(model, method, label=label, layer=layer)
     model = _explained(model)
     if method == "gradcam":
         return grad_cam(model, volumes, label_id(model, label), layer=layer, progress=progress, cancel=cancel)
     if method == "attention":
         return attention_map(model, volumes, layer=layer, progress=progress, cancel=cancel)
-    if method == "uncertainty":
-        return uncertainty(model, volumes, progress=progress, cancel=cancel)
-    raise ModelError(f"unknown explanation method {method!r} (known: {', '.join(METHODS)})")
+    return uncertainty(model, volumes, progress=progress, cancel=cancel)

@@ -298,8 +298,9 @@ def test_cli_writes_a_described_float_map_on_the_image_grid(tmp_path, shared_dat
     (["--method", "gradcam", "--label", "lung"], "no label 'lung'; its labels: liver, spleen, kidney_left"),
     (["--method", "gradcam", "--layer", "decoder9"], "no layer 'decoder9'; its Grad-CAM layers: input, model.0"),
     (["--method", "attention"], "no attention gates"),
+    (["--method", "attention", "--label", "liver"], "no attention gates"),  # no warning about --label first
     (["--method", "uncertainty", "--label", "lung"], "no label 'lung'; its labels: liver"),
-    (["--method", "uncertainty", "--layer", "model.0"], "--layer applies to --method gradcam or attention"),
+    (["--method", "uncertainty", "--layer", "model.0"], "a layer applies to the gradcam and attention maps"),
 ])
 def test_cli_errors_are_one_clear_line(tmp_path, shared_data, capsys, extra, message):
     out = tmp_path / "map.nii.gz"

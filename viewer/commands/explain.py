@@ -47,21 +47,19 @@ def write_map(heat, out: Path) -> None:
 
 
 def run(args) -> int:
-    from ai.explain import explain, label_id
+    from ai.explain import check_request, explain
     from ai.registry import load_model
     from viewer.commands.model_inputs import load_model_inputs
     from viewer.commands.progress_bar import terminal_job
-    from viewer.core.errors import ModelError, UnsupportedFormatError
+    from viewer.core.errors import UnsupportedFormatError
     from viewer.core.io.image_files import WRITE_EXTENSIONS, image_extension
 
     if image_extension(Path(args.out)) not in WRITE_EXTENSIONS:  # before the work, not after it
         raise UnsupportedFormatError(f"unknown output format; use one of {', '.join(WRITE_EXTENSIONS)}", args.out)
-    if args.method == "uncertainty" and args.layer:
-        raise ModelError("--layer applies to --method gradcam or attention, not uncertainty")
     model = load_model(args.model, device="cpu")
+    check_request(model, args.method, label=args.label, layer=args.layer)  # before the images are read
     label = args.label
-    if args.method != "gradcam" and label:  # one map for every label: the name is checked, then set aside
-        label_id(model, label)
+    if args.method != "gradcam" and label:  # one map for every label: the name was checked, now set aside
         print(f"radview: warning: --label {label}: the {args.method} map is the same for every label", file=sys.stderr)
         label = None
     volumes = load_model_inputs(args.images, args.transform, model.card)
