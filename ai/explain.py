@@ -416,7 +416,8 @@ def explain(model: LoadedModel, volumes: list[Volume], method: str, *, label: st
             cancel: CancelToken | None = None) -> Volume:
     """The ``method`` map (METHODS) of ``model`` on ``volumes``, on the first one's grid: Grad-CAM of the label
     named ``label`` (default: the first after background) at ``layer``; the attention gate ``layer`` (default:
-    the finest); or the uncertainty (``label`` and ``layer`` do not apply). ModelError names what is wrong."""
+    the finest); or the uncertainty (a ``label`` is checked but does not change it; a ``layer`` is an error).
+    ModelError names what is wrong (see :func:`check_request`, which runs first)."""
     check_request(model, method, label=label, layer=layer)
     model = _explained(model)
     if method == "gradcam":

@@ -104,7 +104,7 @@ def copy_weights(net, state: dict, targets: list[str], sources: list[str] | None
     own = net.state_dict()
     sources = list(state) if sources is None else sources
     pairs = {t: t for t in targets if t in state and t in sources and fits(state[t].shape, own[t].shape)}
-    rest = [s for s in sources if s not in pairs.values()]
+    rest = [s for s in sources if s not in pairs]  # a pair by name is (key, key)
     for t, s in _under_one_prefix([t for t in targets if t not in pairs], rest).items():
         if fits(state[s].shape, own[t].shape):
             pairs[t] = s
