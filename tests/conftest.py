@@ -11,6 +11,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 ARTIFACTS = REPO / "tests" / "_artifacts"
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a child gets when its parent dies
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +56,34 @@ def _radview_home(tmp_path, monkeypatch):
     """Every test gets its own RADVIEW_HOME so journals/settings never touch the user's."""
     monkeypatch.setenv("RADVIEW_HOME", str(tmp_path / "radview_home"))
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+
+
+def pytest_configure(config):
+    """A pytest-xdist worker draws its windows on an X server of its own: two workers on one display would see
+    each other's windows, pointer and focus."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and sys.platform.startswith("linux"):
+        os.environ["DISPLAY"] = _private_x_display()
+
+
+def _private_x_display() -> str:
+    """Start an Xvfb (the screen ``make test`` gives xvfb-run) that the kernel stops when this process ends, and
+    return its display name. It must outlive the process: VTK's Xlib connections abort a process whose X server
+    goes away first (see pytest_unconfigure)."""
+    import ctypes
+    import signal
+    import subprocess
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    read, write = os.pipe()
+    subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                     pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     preexec_fn=lambda: libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM))
+    os.close(write)
+    with os.fdopen(read, "rb") as ready:  # Xvfb writes its display number once it accepts connections
+        number = ready.readline().strip()
+    if not number:
+        raise RuntimeError("Xvfb did not start (is the xvfb package installed?)")
+    return f":{number.decode()}"
 
 
 def pytest_sessionfinish(session, exitstatus):
