@@ -26,11 +26,12 @@ def mixed_input(shared_data, pydicom_file, tmp_path):
 
 
 def _run(dialog, qtbot, ok: bool = True):
-    signal = "finished_ok" if ok else "failed"
+    """Run the dialog and wait until it has shown the outcome. The wait is on the dialog, whose handlers were
+    connected before the worker started: a worker that fails at once (a missing folder) may emit before a
+    signal spy made after ``run()`` is connected, and that signal would never be seen."""
     worker = dialog.run()
-    with qtbot.waitSignal(getattr(worker, signal), timeout=60000):
-        pass
-    qtbot.waitUntil(lambda: not worker.isRunning())
+    qtbot.waitUntil(lambda: not worker.isRunning() and dialog.run_button.isEnabled(), timeout=60000)
+    assert dialog.status.text().startswith("done:" if ok else "Error:"), dialog.status.text()
     return worker
 
 
