@@ -25,16 +25,13 @@ demo: $(STAMP)
 		QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/radview --demo --screenshot $(DEMO_DIR)/screenshot.png; \
 	fi
 
-# Xvfb must outlive the test process: VTK's Xlib connections abort the process (exit 1) if the X
-# server goes away first, as it does when pytest-xvfb stops it at the end of the session. The tests run
-# in TEST_WORKERS processes (pytest-xdist), a test file per process at a time; each worker starts an Xvfb
-# of its own (tests/conftest.py).
+# The tests run in TEST_WORKERS processes (pytest-xdist), a test file per process at a time; each worker
+# draws its windows on an Xvfb of its own, which outlives it (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/ruff check viewer ai tests benchmarks
-	QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/pytest -p no:xvfb -q -ra \
-		-n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; QT_QPA_PLATFORM=xcb xvfb-run -a $(BIN)/python $$b || exit 1; done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -12,6 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 ARTIFACTS = REPO / "tests" / "_artifacts"
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a child gets when its parent dies
+#: The test screen (width x height x depth): the GUI tests' screenshots and window sizes assume it.
+TEST_SCREEN = "1600x1000x24"
 
 
 @pytest.fixture(scope="session")
@@ -55,27 +58,29 @@ def demo_study(tmp_path_factory):
 def _radview_home(tmp_path, monkeypatch):
     """Every test gets its own RADVIEW_HOME so journals/settings never touch the user's."""
     monkeypatch.setenv("RADVIEW_HOME", str(tmp_path / "radview_home"))
-    os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
 
 
 def pytest_configure(config):
-    """A pytest-xdist worker draws its windows on an X server of its own: two workers on one display would see
-    each other's windows, pointer and focus."""
-    if os.environ.get("PYTEST_XDIST_WORKER") and sys.platform.startswith("linux"):
+    """Each process that runs tests draws its windows on an X server of its own (Linux): never on the user's
+    desktop, and two pytest-xdist workers on one display would see each other's windows, pointer and focus.
+    The xdist controller runs no test and starts none. Without Xvfb the tests use the display they are given."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+    controller = getattr(config.option, "numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER")
+    if sys.platform.startswith("linux") and shutil.which("Xvfb") and not controller:
         os.environ["DISPLAY"] = _private_x_display()
 
 
 def _private_x_display() -> str:
-    """Start an Xvfb (the screen ``make test`` gives xvfb-run) that the kernel stops when this process ends, and
-    return its display name. It must outlive the process: VTK's Xlib connections abort a process whose X server
-    goes away first (see pytest_unconfigure)."""
+    """Start an Xvfb (screen :data:`TEST_SCREEN`) that the kernel stops when this process ends, and return its
+    display name. It must outlive the process: VTK's Xlib connections abort a process whose X server goes away
+    first (see pytest_unconfigure)."""
     import ctypes
     import signal
     import subprocess
 
     libc = ctypes.CDLL(None, use_errno=True)
     read, write = os.pipe()
-    subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+    subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", TEST_SCREEN, "-nolisten", "tcp"],
                      pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      preexec_fn=lambda: libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM))
     os.close(write)

@@ -41,6 +41,31 @@ def open_and_wait(qtbot):
     return run
 
 
+
+@pytest.fixture
+def export_and_wait(qtbot, monkeypatch):
+    """Export the window's segmentation to a path and wait for it; returns the (labels, audit) paths its worker
+    finished with. The result is recorded by a slot connected before the worker starts, so a quick export
+    cannot finish before the test listens."""
+    from viewer.ui import export_dialog
+
+    made = export_dialog.export_worker
+
+    def run(window, path, timeout=60000):
+        results = []
+
+        def recorded(*args, **kwargs):
+            worker = made(*args, **kwargs)
+            worker.finished_ok.connect(results.append)
+            return worker
+
+        monkeypatch.setattr(export_dialog, "export_worker", recorded)
+        worker = window.export_segmentation(str(path))
+        qtbot.waitUntil(lambda: bool(results) and not worker.isRunning(), timeout=timeout)
+        return results[0]
+
+    return run
+
 def view_pixels(view) -> np.ndarray:
     """The rendered RGB pixels (rows top to bottom) of an MprView or Volume3DView."""
     view.vtk.render()

@@ -7,7 +7,6 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
 
-from tests.ui.test_seg_import_export_ui import _export
 from viewer.core.io.labelmap import load_label_names, names_path_for
 from viewer.ui.app import grab_window
 from viewer.ui.segment_panel import LOCK_COLUMN, NAME_COLUMN, OPACITY_COLUMN, TABLE_COLUMNS
@@ -67,13 +66,14 @@ def test_a_blank_name_keeps_the_label_name_and_statistics_cells_are_read_only(vi
     assert not voxels.flags() & Qt.ItemIsEditable
 
 
-def test_a_renamed_label_is_exported_and_survives_saving_the_session(viewer, painted, qtbot, tmp_path):
+def test_a_renamed_label_is_exported_and_survives_saving_the_session(viewer, painted, qtbot, tmp_path,
+                                                                     export_and_wait):
     from viewer.core.session import Session
 
     _type_into(qtbot, viewer.segment_panel.table, 0, NAME_COLUMN, "tumour")
     viewer.segment_panel._export_csv(str(tmp_path / "stats.csv"))
     assert "tumour" in (tmp_path / "stats.csv").read_text()
-    labels_path, _audit = _export(viewer, qtbot, tmp_path / "edited.nii.gz")
+    labels_path, _audit = export_and_wait(viewer, tmp_path / "edited.nii.gz")
     assert load_label_names(names_path_for(labels_path)) == {1: "tumour"}
     viewer.save_session(str(tmp_path / "study.radview"))
     reopened = Session(home=tmp_path / "other")

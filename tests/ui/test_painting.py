@@ -42,6 +42,7 @@ def test_mouse_stroke_paints_one_undo_step_and_overlay_follows(viewer, open_and_
     assert _overlay_pixels(after) > 200 + _overlay_pixels(before)
     from viewer.ui.app import grab_window
 
+    qtbot.wait(100)  # the label table lays out its new row on a timer
     grab_window(viewer, artifacts / "painting.png")
     viewer.undo_action.trigger()  # Edit > Undo (Ctrl+Z)
     assert not seg.array.any()

@@ -9,27 +9,9 @@ import pytest
 
 from tests.ui.conftest import view_pixels
 from viewer.core.io.labelmap import load_label_names, load_labelmap
-from viewer.ui import export_dialog
 from viewer.ui.export_dialog import export_filters, with_extension
 
 pytestmark = pytest.mark.gui
-
-
-def _export(viewer, qtbot, path, monkeypatch):
-    """Export from the window; the (labels, audit) paths its worker finished with. The result is recorded by a
-    slot connected before the worker starts, so a quick export cannot finish before the test listens."""
-    results = []
-    made = export_dialog.export_worker
-
-    def recorded(*args, **kwargs):
-        worker = made(*args, **kwargs)
-        worker.finished_ok.connect(results.append)
-        return worker
-
-    monkeypatch.setattr(export_dialog, "export_worker", recorded)
-    worker = viewer.export_segmentation(str(path))
-    qtbot.waitUntil(lambda: bool(results) and not worker.isRunning(), timeout=60000)
-    return results[0]
 
 
 def _coloured(rgb: np.ndarray) -> int:
@@ -37,13 +19,13 @@ def _coloured(rgb: np.ndarray) -> int:
     return int((np.abs(rgb[..., 0] - rgb[..., 1]) + np.abs(rgb[..., 1] - rgb[..., 2]) > 40).sum())
 
 
-def test_gui_export_writes_exact_labels_and_the_audit_beside(viewer, open_and_wait, demo_study, qtbot, tmp_path,
-                                                           monkeypatch):
+def test_gui_export_writes_exact_labels_and_the_audit_beside(viewer, open_and_wait, demo_study, tmp_path,
+                                                           export_and_wait):
     vol = open_and_wait(viewer, demo_study.ct_dir)
     seg = viewer.segment_panel.new_segmentation("lesion")
     centre = np.array([-60.0, -5.0, viewer.views["axial"].slice_view.slice_position_mm])
     painted = viewer.session.paint(seg, 2, centre, 10)
-    labels_path, audit_path = _export(viewer, qtbot, tmp_path / "lesion.nrrd", monkeypatch)
+    labels_path, audit_path = export_and_wait(viewer, tmp_path / "lesion.nrrd")
     back = load_labelmap(labels_path)
     assert back.same_grid(vol) and np.array_equal(back.array, seg.array)
     doc = json.loads(audit_path.read_text())
@@ -55,15 +37,15 @@ def test_gui_export_writes_exact_labels_and_the_audit_beside(viewer, open_and_wa
     assert np.array_equal(reopened.array, seg.array) and viewer.segment_panel.segmentation is reopened
 
 
-def test_dicom_seg_round_trip_through_the_gui_is_editable(viewer, open_and_wait, demo_study, qtbot, tmp_path,
-                                                         monkeypatch):
+def test_dicom_seg_round_trip_through_the_gui_is_editable(viewer, open_and_wait, demo_study, tmp_path,
+                                                         export_and_wait):
     vol = open_and_wait(viewer, demo_study.ct_dir)
     axial = viewer.views["axial"]
     baseline = _coloured(view_pixels(axial))  # crosshair and orientation letters
     original = viewer.open_labels(str(demo_study.labels))
     names = load_label_names(demo_study.label_names)
     assert original.table.names() == names
-    seg_path, audit_path = _export(viewer, qtbot, tmp_path / "demo_seg.dcm", monkeypatch)
+    seg_path, audit_path = export_and_wait(viewer, tmp_path / "demo_seg.dcm")
     assert audit_path.name == "demo_seg.audit.json"
     viewer.state.set_labels(None)
     assert _coloured(view_pixels(axial)) == baseline
