@@ -62,9 +62,12 @@ def test_synthesize_ct_from_mr_opens_a_volume_with_a_banner_in_every_view(instal
     assert viewer.state.volume is sct and sct.same_grid(mr_vol) and sct.units == "HU"
     assert any(v is sct for v in viewer.session.volumes)
     assert not panel.synthesize_button.isEnabled()  # the shown image is now a CT
-    qtbot.wait(50)
-    for name, view in views(viewer).items():
-        assert banner_pixels(view) > 500, f"no SYNTHETIC banner in the {name} view"
+
+    def banner_in_every_view():
+        for name, view in views(viewer).items():
+            assert banner_pixels(view) > 500, f"no SYNTHETIC banner in the {name} view"
+
+    qtbot.waitUntil(banner_in_every_view, timeout=5000)
     banner = viewer.views["axial"].slice_view.synthetic_banner
     assert banner.text.startswith(BANNER) and "CT from MR by tiny-mr-to-ct-test" in banner.text
     grab_window(viewer, artifacts / "synthetic_banner_window.png")
@@ -85,10 +88,13 @@ def test_synthesize_ct_from_mr_opens_a_volume_with_a_banner_in_every_view(instal
     assert viewer.state.volume is sct
     viewer.show_volume(mr_vol)
     viewer.fusion.set_moving(sct)
-    qtbot.wait(50)
-    for name in ("axial", "coronal", "sagittal"):
-        assert banner_pixels(viewer.views[name]) > 500, f"no banner for the fused overlay in the {name} view"
-        assert viewer.views[name].slice_view.synthetic_banner.text.startswith(f"FUSED OVERLAY {BANNER}")
+
+    def overlay_banner_in_every_slice_view():
+        for name in ("axial", "coronal", "sagittal"):
+            assert banner_pixels(viewer.views[name]) > 500, f"no banner for the fused overlay in the {name} view"
+            assert viewer.views[name].slice_view.synthetic_banner.text.startswith(f"FUSED OVERLAY {BANNER}")
+
+    qtbot.waitUntil(overlay_banner_in_every_slice_view, timeout=5000)
     assert banner_pixels(viewer.view3d) > 500
     grab_window(viewer, artifacts / "synthetic_banner_fused.png")
     viewer.set_layout("side-by-side")  # the moving frame and the rotating MIP of the moving volume too
