@@ -19,6 +19,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass, field
+from itertools import permutations
 
 import numpy as np
 
@@ -166,6 +167,10 @@ def _fits(wanted: str, vol: Volume) -> bool:
     return False
 
 
+def _all_fit(wanted: list[str], volumes) -> bool:
+    return all(_fits(w, v) for w, v in zip(wanted, volumes, strict=True))
+
+
 def check_inputs(model: LoadedModel, volumes: list[Volume]) -> None:
     """ModelError unless the volumes match the card's input channels (count, modality and the units the
     normalisation needs, e.g. SUVbw for 'suv')."""
@@ -173,8 +178,11 @@ def check_inputs(model: LoadedModel, volumes: list[Volume]) -> None:
     for vol in volumes:
         vol.require_scalar(f"model {model.card.id}")
     got = [v.modality for v in volumes]
-    if len(got) != len(wanted) or not all(_fits(w, v) for w, v in zip(wanted, volumes, strict=False)):
-        raise ModelError(f"model {model.card.id} needs {' and '.join(wanted)}, got {' and '.join(got) or 'nothing'}")
+    if len(got) != len(wanted) or not _all_fit(wanted, volumes):
+        reordered = len(got) == len(wanted) and any(_all_fit(wanted, order) for order in permutations(volumes))
+        order = f": give them in this order ({', '.join(wanted)})" if reordered else ""
+        raise ModelError(
+            f"model {model.card.id} needs {' and '.join(wanted)}, got {' and '.join(got) or 'nothing'}{order}")
     for vol, spec in zip(volumes, model.card.normalization, strict=True):
         check_units(vol, spec, model.card.id)
 

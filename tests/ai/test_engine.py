@@ -119,8 +119,14 @@ def test_tta_without_mirror_axes_says_so(tiny_model_dir):
 
 def test_modality_mismatch_is_a_clear_error(tmp_path):
     model = load_model(str(write_model(tmp_path / "petct", modalities=("PT", "CT"))))
-    with pytest.raises(ModelError, match="needs PT and CT, got CT"):
+    with pytest.raises(ModelError, match="needs PT and CT, got CT$"):
         run_segmentation(model, [_oblique_ct()], device="cpu")
+    ct = _oblique_ct()
+    pet = ct.with_array(ct.array.clip(0, None) / 100, modality="PT", units="SUVbw")
+    with pytest.raises(ModelError, match=r"needs PT and CT, got CT and PT: give them in this order \(PT, CT\)$"):
+        run_segmentation(model, [ct, pet], device="cpu")
+    with pytest.raises(ModelError, match="needs PT and CT, got CT and CT$"):
+        run_segmentation(model, [ct, ct], device="cpu")
 
 
 def test_suv_normalisation_needs_pet_in_suv(tmp_path):
