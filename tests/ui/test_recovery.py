@@ -77,17 +77,21 @@ def test_every_start_offers_recovery_and_restores_all_segmentations(qtbot, demo_
     monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text: asked.append(text) or QMessageBox.Yes)
     window = start_window([str(demo_study.mr)])  # started with a path: recovery is still offered
     try:
-        qtbot.waitUntil(lambda: len(window.session.segmentations) == 2 and not window.worker.isRunning(),
-                        timeout=60000)
-        qtbot.wait(100)
+
+        def restored_and_shown():  # the last image re-opened is on screen with its labels
+            shown = window.segment_panel.segmentation
+            return (len(window.session.segmentations) == 2 and not window.worker.isRunning()
+                    and shown is not None and shown.reference is window.state.volume)
+
+        qtbot.waitUntil(restored_and_shown, timeout=60000)
+        window.wait_for_scans()
         assert len(asked) == 1 and "liver edits" in asked[0] and "lesion edits" in asked[0]
         restored = {s.name: s for s in window.session.segmentations.values()}
         assert np.array_equal(restored["liver edits"].array, on_ct.array)
         assert np.array_equal(restored["lesion edits"].array, on_pet.array)
         assert restored["liver edits"].reference.modality == "CT"
         assert restored["lesion edits"].reference.units == "SUVbw"
-        shown = window.segment_panel.segmentation  # the last image opened is on screen with its labels
-        assert shown.reference is window.state.volume
+        shown = window.segment_panel.segmentation
         assert np.array_equal(window.state.labels.array, shown.array)
         assert any(r["description"] == "mr.nii.gz" for r in window.browser.series_rows())
     finally:
