@@ -42,7 +42,9 @@ def corrected(viewer, open_and_wait, demo_study, qtbot, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_finetune_from_the_panel_lists_the_new_version_and_leaves_the_parent(corrected, qtbot):
+def test_finetune_from_the_panel_lists_the_new_version_and_leaves_the_parent(corrected, qtbot, artifacts):
+    from viewer.ui.app import grab_window
+
     viewer, user_models = corrected
     panel = viewer.ai_panel
     button = panel.finetune.button
@@ -65,6 +67,7 @@ def test_finetune_from_the_panel_lists_the_new_version_and_leaves_the_parent(cor
     assert panel.current_model_path == str(folder) and panel.current_card.version == card["version"]  # ... selected
     assert "new version" in panel.status.text()
     assert _digest(BUILTIN_DIR / MODEL) == parent_before  # the parent untouched
+    grab_window(viewer, artifacts / "finetune_new_version.png")
 
 
 def test_cancelled_finetune_leaves_no_version(corrected, qtbot):
