@@ -79,6 +79,25 @@ def test_cli_maps_label_ids_by_name(tmp_path):
     assert np.array_equal(mapped.array, lab.array)
 
 
+def test_cli_says_whether_the_labels_are_missing_or_off_the_image(tmp_path):
+    from viewer.commands.finetune import labels_by_name
+    from viewer.core.errors import LabelMapError
+    from viewer.core.io.labelmap import save_labelmap
+
+    ct, lab = tiny_ct(0)
+    beside = np.zeros_like(lab.array)  # the right names, on a grid that overlaps the image where it holds no label
+    beside[5:15, 10:20, 25:35], beside[5:15, 22:30, 22:30] = 1, 2
+    elsewhere = tmp_path / "elsewhere.nii.gz"
+    save_labelmap(lab.with_array(beside, origin=np.asarray(lab.origin) + (60.0, 0.0, 0.0)), elsewhere, LABELS)
+    with pytest.raises(LabelMapError, match="its liver, spleen lie outside the image .* do not overlap") as caught:
+        labels_by_name(elsewhere, None, ct, LABELS)
+    assert str(elsewhere) in str(caught.value)
+    other = tmp_path / "other.nii.gz"  # on the image, but no name the model knows
+    save_labelmap(lab, other, {1: "gallbladder", 2: "pancreas"})
+    with pytest.raises(LabelMapError, match=r"none of the model's labels \(liver, spleen\) is in this label map"):
+        labels_by_name(other, None, ct, LABELS)
+
+
 def test_cli_refuses_a_model_that_cannot_be_fine_tuned_before_reading_the_cases(tmp_path, capsys):
     """A TorchScript model (any model that is not a built-in segmentation model) is refused first, naming its
     folder, not after the user has fixed label names for it; the images named are not even opened."""

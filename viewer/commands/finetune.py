@@ -58,7 +58,8 @@ def run(args) -> int:
 def labels_by_name(path, names_path, reference, model_labels: dict[int, str]):
     """The label map at ``path`` on ``reference``'s grid with its ids mapped BY NAME to ``model_labels`` (names from
     ``names_path`` or the table beside the file, as ``radview stats`` reads them); names the model lacks become
-    background (said on stderr). LabelMapError when it holds none of the model's labels."""
+    background (said on stderr). LabelMapError when it holds none of the model's labels, or when the ones it holds
+    lie outside ``reference`` (the label map of another image)."""
     from ai.training.datasets import relabel
     from viewer.core.errors import LabelMapError
     from viewer.core.io.labelmap import label_table, load_labelmap
@@ -74,6 +75,18 @@ def labels_by_name(path, names_path, reference, model_labels: dict[int, str]):
               file=sys.stderr)
     mapped = relabel(load_labelmap(path, reference=reference), names, model_labels)
     if not mapped.array.any():
+        held = sorted({n for i, n in names.items() if i and n.lower() in known}
+                      & _labels_present(load_labelmap(path), names))
+        if held:
+            raise LabelMapError(f"its {', '.join(held)} lie outside the image {reference.description!r}: the label map "
+                                "and the image do not overlap (is it the label map of another image?)", path)
         raise LabelMapError(f"none of the model's labels ({', '.join(n for i, n in model_labels.items() if i)}) is in "
                             "this label map", path)
     return mapped
+
+
+def _labels_present(labels, names: dict[int, str]) -> set[str]:
+    """The names of ``names`` {id: name} that have voxels in the label Volume ``labels`` (background aside)."""
+    import numpy as np
+
+    return {names[i] for i in np.unique(labels.array).tolist() if i and i in names}
