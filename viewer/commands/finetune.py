@@ -78,8 +78,8 @@ def labels_by_name(path, names_path, reference, model_labels: dict[int, str]):
         held = sorted({n for i, n in names.items() if i and n.lower() in known}
                       & _labels_present(load_labelmap(path), names))
         if held:
-            raise LabelMapError(f"its {', '.join(held)} lie outside the image {reference.description!r}: the label map "
-                                "and the image do not overlap (is it the label map of another image?)", path)
+            raise LabelMapError(f"its {', '.join(held)} lie outside the image {reference.description!r} (is it the "
+                                "label map of another image?)", path)
         raise LabelMapError(f"none of the model's labels ({', '.join(n for i, n in model_labels.items() if i)}) is in "
                             "this label map", path)
     return mapped
