@@ -1,5 +1,5 @@
-"""A segmentation card's post-processing: per-label probability thresholds, the smallest component kept, and
-keeping only the largest component of a label that is one object.
+"""A segmentation card's post-processing: per-label probability thresholds, the smallest component kept, the least
+confident component kept, and keeping only the largest component of a label that is one object.
 
 The card's ``postprocessing`` block (chosen on validation data by ai.training.postprocessing, as nnU-Net chooses
 its own) names labels, e.g. ``{"labels": {"lesion": {"threshold": 0.8, "min_component_mm3": 1000}}, ...}``:
@@ -9,6 +9,10 @@ its own) names labels, e.g. ``{"labels": {"lesion": {"threshold": 0.8, "min_comp
   of highest probability, or background when there is none.
 - ``min_component_mm3``: connected components of the label (26-connected, as ai.detection counts findings) smaller
   than this volume become background.
+- ``min_component_confidence``: a connected component of the label whose median probability of the label is
+  below this value is not kept: a blob the network half believes in (a kidney guessed behind the liver of a slab
+  that holds no kidney), where the organs it finds are near-certain. Its voxels take their next most probable
+  label, as below. Applied before ``largest_component``, so that such a blob is not kept as the largest one.
 - ``largest_component``: true keeps only the label's largest connected component (26-connected), as nnU-Net's
   "remove all but the largest component" does, for an organ that is one object: a blob of liver in the spleen is
   an error of the network, not a second liver. Unlike nnU-Net, which makes it background, the blob's voxels take
@@ -24,7 +28,7 @@ import numpy as np
 
 from ai.numbers import is_number
 
-LABEL_FIELDS = ("threshold", "min_component_mm3", "largest_component")
+LABEL_FIELDS = ("threshold", "min_component_mm3", "min_component_confidence", "largest_component")
 
 
 def postprocessing_problem(block, labels: dict[int, str]) -> str | None:
@@ -46,6 +50,9 @@ def postprocessing_problem(block, labels: dict[int, str]) -> str | None:
         v = rule.get("min_component_mm3", 0)
         if not is_number(v) or v < 0:
             return f"postprocessing min_component_mm3 of {name!r} must be >= 0, got {v!r}"
+        c = rule.get("min_component_confidence", 0)
+        if not is_number(c) or not 0 <= c < 1:
+            return f"postprocessing min_component_confidence of {name!r} must be in [0, 1), got {c!r}"
         largest = rule.get("largest_component", False)
         if not isinstance(largest, bool):
             return f"postprocessing largest_component of {name!r} must be true or false, got {largest!r}"
@@ -59,6 +66,8 @@ def describe(block: dict | None) -> str:
     for name, rule in rules.items():
         terms = ([f"probability >= {rule['threshold']:g}"] if "threshold" in rule else []) + (
             [f"components >= {rule['min_component_mm3']:g} mm3"] if rule.get("min_component_mm3") else []) + (
+            [f"components of median probability >= {rule['min_component_confidence']:g}"]
+            if rule.get("min_component_confidence") else []) + (
             ["largest component only"] if rule.get("largest_component") else [])
         parts.append(f"{name}: {' and '.join(terms) or 'argmax'}")
     chosen = f" (chosen on validation: {block['chosen_on']})" if parts and block.get("chosen_on") else ""
@@ -73,7 +82,8 @@ def label_rules(block: dict | None, labels: dict[int, str]) -> dict[int, dict]:
 
 def label_map(probs: np.ndarray, spacing_xyz, rules: dict[int, dict]) -> np.ndarray:
     """uint8 labels (z, y, x) from class probabilities ``probs`` (K, z, y, x) on a grid of ``spacing_xyz`` mm,
-    by ``rules`` {label id: {"threshold", "min_component_mm3", "largest_component"}} (none: the argmax)."""
+    by ``rules`` {label id: {"threshold", "min_component_mm3", "min_component_confidence", "largest_component"}}
+    (none: the argmax)."""
     labels = np.argmax(probs, axis=0).astype(np.uint8)
     thresholded = {k: r["threshold"] for k, r in rules.items() if "threshold" in r}
     if thresholded:
@@ -90,6 +100,8 @@ def label_map(probs: np.ndarray, spacing_xyz, rules: dict[int, dict]) -> np.ndar
     for k, rule in sorted(rules.items()):
         if rule.get("min_component_mm3", 0) > 0:
             drop_small_components(labels, k, rule["min_component_mm3"] / float(np.prod(spacing_xyz)))
+        if rule.get("min_component_confidence", 0) > 0:
+            drop_unconfident_components(labels, k, probs, rule["min_component_confidence"], excluded=whole)
         if rule.get("largest_component"):
             whole.append(k)
             keep_largest_component(labels, k, probs, excluded=whole)
@@ -113,6 +125,21 @@ def drop_small_components(labels: np.ndarray, label: int, min_voxels: float) -> 
     labels[small[components]] = 0
 
 
+def drop_unconfident_components(labels: np.ndarray, label: int, probs: np.ndarray, min_median: float,
+                                excluded=()) -> None:
+    """Drop, in place, the 26-connected components of ``label`` whose median probability of ``label`` in ``probs``
+    (K, z, y, x) is below ``min_median``; their voxels take their most probable label other than ``label`` and the
+    labels ``excluded``."""
+    from scipy import ndimage
+
+    components, sizes = _components(labels, label)
+    if len(sizes) < 2:
+        return
+    medians = np.asarray(ndimage.median(probs[label], components, index=np.arange(1, len(sizes))))
+    dropped = np.concatenate([[False], medians < min_median])
+    _relabel(labels, dropped[components], label, probs, excluded)
+
+
 def keep_largest_component(labels: np.ndarray, label: int, probs: np.ndarray | None = None,
                            excluded=()) -> None:
     """Keep only the largest 26-connected component of ``label`` (components tied for the largest are all kept),
@@ -124,7 +151,12 @@ def keep_largest_component(labels: np.ndarray, label: int, probs: np.ndarray | N
         return
     dropped = sizes < sizes.max()
     dropped[0] = False
-    where = dropped[components]
+    _relabel(labels, dropped[components], label, probs, excluded)
+
+
+def _relabel(labels: np.ndarray, where: np.ndarray, label: int, probs: np.ndarray | None, excluded) -> None:
+    """Give the voxels ``where`` (of ``label``) their most probable label in ``probs`` other than ``label`` and the
+    labels ``excluded``; background without ``probs``."""
     if probs is None:
         labels[where] = 0
         return

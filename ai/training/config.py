@@ -32,8 +32,8 @@ Shape (every key listed here; unknown keys are refused with the file and the key
     batch_size: 2
     seed: 0
     early_stopping: {patience: 8, metric: mean_dice, mode: max}
-    postprocessing: {thresholds: [0.5, 0.7], min_component_mm3: [0, 500], largest_component: [false, true]}
-                                              # chosen on validation at the end (ai.training.postprocessing)
+    postprocessing: {thresholds: [0.5, 0.7], min_component_mm3: [0, 500], min_component_confidence: [0, 0.8],
+                     largest_component: [false, true]}  # chosen on validation at the end (ai.training.postprocessing)
     operating_point: validation               # detection: the card's threshold chosen on validation at the end
     init: {from: ID|PATH|state_dict.pt, part: encoder}   # transfer learning (optional)
     card: {intended_use: ..., limitations: ..., license: ..., authors: ..., changelog: {...}}
@@ -128,11 +128,14 @@ class Adversarial:
 class PostprocessingSearch:
     """The grid ai.training.postprocessing searches on the validation cases at the end of a segmentation run:
     per label, the argmax or a probability threshold (``thresholds``; [] = the argmax only) x smallest kept
-    component volumes ``min_component_mm3`` x keeping only the largest component or not (``largest_component``:
-    [false, true] for organs that are one object). Few validation cases call for a small grid."""
+    component volumes ``min_component_mm3`` x smallest kept component median probabilities
+    ``min_component_confidence`` (0: every component) x keeping only the largest component or not
+    (``largest_component``: [false, true] for organs that are one object). Few validation cases call for a small
+    grid."""
 
     thresholds: list[float] = field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     min_component_mm3: list[float] = field(default_factory=lambda: [0, 100, 250, 500, 1000, 2000])
+    min_component_confidence: list[float] = field(default_factory=lambda: [0])
     largest_component: list[bool] = field(default_factory=lambda: [False])
 
 
@@ -388,14 +391,19 @@ class _Parser:
     def postprocessing(self, value, task: str) -> PostprocessingSearch:
         if task != "segmentation":
             self.fail(f"postprocessing is chosen for segmentation models only, not {task!r}")
-        if not isinstance(value, dict) or set(value) - {"thresholds", "min_component_mm3", "largest_component"}:
+        known = {"thresholds", "min_component_mm3", "min_component_confidence", "largest_component"}
+        if not isinstance(value, dict) or set(value) - known:
             self.fail("postprocessing must be {thresholds: [0.5, ...], min_component_mm3: [0, ...], "
-                      f"largest_component: [false, true]}}, got {value!r}")
+                      f"min_component_confidence: [0, ...], largest_component: [false, true]}}, got {value!r}")
         search = PostprocessingSearch(**value)
         if not all(is_number(t) and 0 < t < 1 for t in search.thresholds):  # none: the argmax only
             self.fail(f"postprocessing.thresholds must be numbers in (0, 1), got {search.thresholds!r}")
         if not search.min_component_mm3 or not all(is_number(v) and v >= 0 for v in search.min_component_mm3):
             self.fail(f"postprocessing.min_component_mm3 must be volumes >= 0, got {search.min_component_mm3!r}")
+        if not search.min_component_confidence or not all(is_number(c) and 0 <= c < 1
+                                                          for c in search.min_component_confidence):
+            self.fail(f"postprocessing.min_component_confidence must be median probabilities in [0, 1), got "
+                      f"{search.min_component_confidence!r}")
         if not search.largest_component or not all(isinstance(v, bool) for v in search.largest_component):
             self.fail(f"postprocessing.largest_component must be a list of true / false, got "
                       f"{search.largest_component!r}")

@@ -1,11 +1,12 @@
 """Choose a segmentation model's post-processing (ai.postprocess) on its validation cases, as nnU-Net does.
 
 Each validation case's class probabilities are predicted once (ai.engine). Then, label by label, every setting of
-the search grid (the argmax or a probability threshold x smallest-component volume x largest component only or not)
-is applied on the model grid, the label map is resampled onto the case's grid and the label's Dice averaged over the
-cases where the reference or the prediction holds it (the rule of ai.training.tasks' evaluation). A setting with a
-threshold or a smallest volume is kept only when it beats the plain argmax by at least MIN_GAIN Dice; keeping only
-the largest component, which has nothing to tune, when it beats it at all (nnU-Net's rule). ``radview train`` runs
+the search grid (the argmax or a probability threshold x smallest-component volume x smallest component median
+probability x largest component only or not) is applied on the model grid, the label map is resampled onto the
+case's grid and the label's Dice averaged over the cases where the reference or the prediction holds it (the rule
+of ai.training.tasks' evaluation). A setting with a threshold, a smallest volume or a smallest median probability
+is kept only when it beats the plain argmax by at least MIN_GAIN Dice; keeping only the largest component, which
+has nothing to tune, when it beats it at all (nnU-Net's rule). ``radview train`` runs
 this at the end of a run whose config has a ``postprocessing`` section (also when resuming a finished run whose
 config has gained one).
 
@@ -31,7 +32,7 @@ import numpy as np
 from ai.model import LoadedModel, ModelCard
 from ai.postprocess import label_map
 from ai.training.cases import Case
-from ai.training.config import PostprocessingSearch, TrainConfig
+from ai.training.config import PostprocessingSearch
 from ai.training.tasks import chosen_on_validation, describe_cases, dice
 from viewer.core.errors import ModelError, RadviewError
 
@@ -42,7 +43,7 @@ MIN_GAIN = 0.005
 def required_gain(rule: dict) -> float:
     """The mean Dice gain over the argmax ``rule`` must beat: MIN_GAIN for a tuned setting (a threshold, a smallest
     volume), 0 for keeping only the largest component, which nnU-Net keeps whenever it helps."""
-    tuned = "threshold" in rule or rule.get("min_component_mm3", 0) > 0
+    tuned = "threshold" in rule or rule.get("min_component_mm3", 0) > 0 or rule.get("min_component_confidence", 0) > 0
     return MIN_GAIN if tuned else 0.0
 
 
@@ -76,9 +77,11 @@ def choose(model: LoadedModel, cases: list[Case], search: PostprocessingSearch, 
         if plain is None:
             continue  # the label is in no reference and no prediction: nothing to choose on
         best, best_rule = plain, None
-        for threshold, volume, largest in itertools.product([None, *search.thresholds], search.min_component_mm3,
-                                                            search.largest_component):
+        for threshold, volume, confidence, largest in itertools.product(
+                [None, *search.thresholds], search.min_component_mm3, search.min_component_confidence,
+                search.largest_component):
             rule = ({} if threshold is None else {"threshold": threshold}) | {"min_component_mm3": volume} | (
+                {"min_component_confidence": confidence} if confidence else {}) | (
                 {"largest_component": True} if largest else {})
             score = mean_dice(label, {**rules, label: rule})
             if score is not None and score > max(best, plain + required_gain(rule)):
@@ -90,6 +93,7 @@ def choose(model: LoadedModel, cases: list[Case], search: PostprocessingSearch, 
     return {"labels": {model.card.labels[k]: r for k, r in rules.items()},
             "chosen_on": describe_cases(cases), "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "search": {"thresholds": list(search.thresholds), "min_component_mm3": list(search.min_component_mm3),
+                       "min_component_confidence": list(search.min_component_confidence),
                        "largest_component": list(search.largest_component), "min_gain": MIN_GAIN,
                        "min_gain_largest_component_only": 0.0},
             "validation_dice": {"argmax": before, "postprocessed": after}}
@@ -110,21 +114,24 @@ def main(argv=None) -> int:
     from ai.registry import load_model
     from ai.training.common import tool_args
     from ai.training.datasets import load_dataset
+    from ai.training.ensemble import EnsembleConfig, read_config
     from ai.training.model_folder import write_card
     from ai.training.tasks import task_for, with_card_inputs
 
     parser = argparse.ArgumentParser(prog="python -m ai.training.postprocessing",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, metavar="DIR", help="segmentation model folder")
-    parser.add_argument("--config", required=True, help="training config: its validation cases and its "
-                                                        "postprocessing search (defaults when it has none)")
+    parser.add_argument("--config", required=True, help="training config (of one model or of an ensemble): its "
+                                                        "validation cases and its postprocessing search (defaults "
+                                                        "when it has none)")
     parser.add_argument("--apply", action="store_true", help="write the chosen post-processing and the validation "
                                                              "metrics measured with it into the card")
     parser.add_argument("--keep", action="store_true", help="keep the card's post-processing; measure the "
                                                             "validation metrics with it again")
     args = tool_args(parser, argv)
     try:
-        config = TrainConfig.from_yaml(args.config)
+        config = read_config(args.config)
+        task = task_for(config.members[0] if isinstance(config, EnsembleConfig) else config)
         model = load_model(args.model)
         if model.card.task != "segmentation":
             raise ModelError(f"post-processing applies to segmentation models; {model.card.id} is a "
@@ -134,11 +141,11 @@ def main(argv=None) -> int:
                       for c in load_dataset(config.data.get("validation", []), config.labels, config.base)]
         if args.keep:
             chosen = card
-            metrics = task_for(config).evaluate(LoadedModel(card, model.network), validation)
+            metrics = task.evaluate(LoadedModel(card, model.network), validation)
             chosen.metrics = chosen_on_validation(card, metrics, "post-processing" if card.postprocessing else None)
         else:
             card.postprocessing = {}  # chosen again from the plain argmax
-            chosen = postprocessed_card(card, model.network, task_for(config), validation,
+            chosen = postprocessed_card(card, model.network, task, validation,
                                         config.postprocessing or PostprocessingSearch())
         if args.apply:
             write_card(chosen, Path(args.model))

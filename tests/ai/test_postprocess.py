@@ -82,6 +82,45 @@ def test_a_dropped_blob_takes_its_next_most_probable_label_never_one_kept_whole(
     assert np.all(label_map(probs, (1, 1, 1), {1: {"largest_component": True}})[10:12, 2:4, 18:20] == 2)
 
 
+def test_a_component_the_network_half_believes_in_is_dropped_before_the_largest_is_kept():
+    probs = np.zeros((3, 12, 12, 24), np.float32)  # background, liver, kidney
+    probs[0] = 1.0
+    probs[:, 2:8, 2:8, 2:10] = np.array([0.05, 0.9, 0.05])[:, None, None, None]  # the liver, sure
+    probs[:, 3:6, 3:6, 10:13] = np.array([0.05, 0.3, 0.65])[:, None, None, None]  # a kidney guessed beside it
+    probs[:, 9:11, 9:11, 20:22] = np.array([0.4, 0.0, 0.6])[:, None, None, None]  # a smaller one in the background
+    guessed = label_map(probs, (1, 1, 1), {2: {"largest_component": True}})
+    assert np.all(guessed[3:6, 3:6, 10:13] == 2)  # the largest kidney blob is kept as the kidney
+    rule = {2: {"min_component_confidence": 0.7, "largest_component": True}}
+    out = label_map(probs, (1, 1, 1), rule)
+    assert not np.any(out == 2)  # both blobs' medians (0.65, 0.6) are under 0.7: no kidney at all
+    assert np.all(out[3:6, 3:6, 10:13] == 1) and np.all(out[9:11, 9:11, 20:22] == 0)  # their next likeliest labels
+    probs[:, 3:6, 3:6, 10:12] = np.array([0.0, 0.05, 0.95])[:, None, None, None]  # most of the first blob is sure
+    assert np.all(label_map(probs, (1, 1, 1), rule)[3:6, 3:6, 10:13] == 2)  # median 0.95: kept whole
+    assert np.array_equal(label_map(probs, (1, 1, 1), {2: {"min_component_confidence": 0.0}}), probs.argmax(0))
+
+
+def test_choice_on_validation_drops_a_blob_where_the_organ_is_absent():
+    from ai.training.cases import Case
+    from ai.training.config import PostprocessingSearch
+    from ai.training.postprocessing import choose
+
+    cases = []
+    for seed in range(3):
+        image, organ = case_image(seed)
+        image.array[image.array == np.float32(0.9)] = 0.0
+        if seed == 2:  # a slab without the organ, where the network half believes in a blob (p ~ 0.67)
+            image.array[:] = 0.0
+            image.array[2:5, 26:30, 2:6] = 0.68
+            organ = organ.with_array(np.zeros_like(organ.array))
+        cases.append(Case(name=f"slab{seed}", images=[image], labels=organ))
+    search = PostprocessingSearch(thresholds=[], min_component_mm3=[0], min_component_confidence=[0, 0.5, 0.8],
+                                  largest_component=[False, True])
+    block = choose(LoadedModel(card(), logit_of_the_image()), cases, search, device="cpu")
+    assert block["labels"]["lesion"] == {"min_component_mm3": 0, "min_component_confidence": 0.8}
+    assert block["validation_dice"]["postprocessed"]["lesion"] == 1.0 > block["validation_dice"]["argmax"]["lesion"]
+    assert block["search"]["min_component_confidence"] == [0, 0.5, 0.8]
+
+
 def card(**changes) -> ModelCard:
     return ModelCard(**{"id": "pp-test", "version": "1.0.0", "name": "post-processing test", "task": "segmentation",
                         "inputs": [{"modality": "OT", "name": "x"}], "normalization": [{"kind": "none"}],
@@ -95,6 +134,7 @@ def card(**changes) -> ModelCard:
     ({"labels": {"lesion": {"min_component_mm3": -1}}}, ">= 0"),
     ({"labels": {"lesion": {"largest_only": True}}}, "must be an object of"),
     ({"labels": {"lesion": {"largest_component": "yes"}}}, "true or false"),
+    ({"labels": {"lesion": {"min_component_confidence": 1.0}}}, "in \\[0, 1\\)"),
     ([0.5], "is not an object"),
 ])
 def test_a_bad_postprocessing_block_is_refused_naming_the_card(tmp_path, block, message):
@@ -222,3 +262,5 @@ def test_a_card_reader_is_told_each_rule_and_what_it_was_chosen_on():
     assert describe({"labels": {}}) == describe(None) == ""
     assert describe({"labels": {"liver": {"min_component_mm3": 0, "largest_component": True}}}) == (
         "liver: largest component only")
+    assert describe({"labels": {"kidney_left": {"min_component_confidence": 0.7, "largest_component": True}}}) == (
+        "kidney_left: components of median probability >= 0.7 and largest component only")

@@ -53,6 +53,8 @@ def test_paths_expand_home_and_variables(tmp_path, monkeypatch):
     ({"postprocessing": {"min_component_mm3": []}}, ["postprocessing.min_component_mm3 must be volumes"]),
     ({"postprocessing": {"largest": True}}, ["postprocessing must be {thresholds"]),
     ({"postprocessing": {"largest_component": [True, "no"]}}, ["postprocessing.largest_component must be a list of"]),
+    ({"postprocessing": {"min_component_confidence": [0, 1.2]}},
+     ["postprocessing.min_component_confidence must be median probabilities in [0, 1)"]),
     ({"operating_point": "validation"}, ["operating_point is chosen for detection models only"]),
     ({"task": "detection", "operating_point": "best"}, ["operating_point must be 'validation'"]),
 ])

@@ -139,7 +139,7 @@ def test_train_an_ensemble_end_to_end(tmp_path, capsys):
     assert json.loads((members["tiny-a"] / "model.json").read_text())["training"]["config"]["seed"] == 1
 
 
-def test_segmentation_ensemble_chooses_its_post_processing(tiny_data, write_config):
+def test_segmentation_ensemble_chooses_its_post_processing(tiny_data, write_config, capsys):
     """Two tiny U-Nets on the tiny labelled CTs: the ensemble's post-processing is chosen on its own validation
     case, its metrics say so, and it segments through the app's path."""
     from ai.engine import run_segmentation
@@ -162,6 +162,11 @@ def test_segmentation_ensemble_chooses_its_post_processing(tiny_data, write_conf
                                    for m in card["metrics"])
     seg = run_segmentation(load_model(str(out)), [tiny_ct(2)[0]], device="cpu")
     assert seg.labels.array.shape == tiny_ct(2)[0].array.shape
+    from ai.training.postprocessing import main as choose_for_folder
+
+    capsys.readouterr()
+    assert choose_for_folder(["--model", str(out), "--config", str(path)]) == 0  # chosen again by the ensemble's config
+    assert json.loads(capsys.readouterr().out)["chosen_on"].startswith("1 case(s)")
     with pytest.raises(ConfigError, match="postprocessing is chosen for segmentation models only"):
         read_config(ensemble_files(tiny_data, postprocessing={"largest_component": [True]}))
 
