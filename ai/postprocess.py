@@ -1,5 +1,5 @@
-"""A segmentation card's post-processing: per-label probability thresholds, the smallest component kept, the least
-confident component kept, and keeping only the largest component of a label that is one object.
+"""A segmentation card's post-processing: per-label probability thresholds, the smallest component kept, the lowest
+median probability of a component kept, and keeping only the largest component of a label that is one object.
 
 The card's ``postprocessing`` block (chosen on validation data by ai.training.postprocessing, as nnU-Net chooses
 its own) names labels, e.g. ``{"labels": {"lesion": {"threshold": 0.8, "min_component_mm3": 1000}}, ...}``:

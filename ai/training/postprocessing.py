@@ -42,7 +42,8 @@ MIN_GAIN = 0.005
 
 def required_gain(rule: dict) -> float:
     """The mean Dice gain over the argmax ``rule`` must beat: MIN_GAIN for a tuned setting (a threshold, a smallest
-    volume), 0 for keeping only the largest component, which nnU-Net keeps whenever it helps."""
+    volume, a smallest median probability), 0 for keeping only the largest component, which nnU-Net keeps whenever
+    it helps."""
     tuned = "threshold" in rule or rule.get("min_component_mm3", 0) > 0 or rule.get("min_component_confidence", 0) > 0
     return MIN_GAIN if tuned else 0.0
 

@@ -41,7 +41,6 @@ def open_and_wait(qtbot):
     return run
 
 
-
 @pytest.fixture
 def export_and_wait(qtbot, monkeypatch):
     """Export the window's segmentation to a path and wait for it; returns the (labels, audit) paths its worker
@@ -65,6 +64,7 @@ def export_and_wait(qtbot, monkeypatch):
         return results[0]
 
     return run
+
 
 def view_pixels(view) -> np.ndarray:
     """The rendered RGB pixels (rows top to bottom) of an MprView or Volume3DView."""

@@ -60,6 +60,8 @@ def labels_by_name(path, names_path, reference, model_labels: dict[int, str]):
     ``names_path`` or the table beside the file, as ``radview stats`` reads them); names the model lacks become
     background (said on stderr). LabelMapError when it holds none of the model's labels, or when the ones it holds
     lie outside ``reference`` (the label map of another image)."""
+    import numpy as np
+
     from ai.training.datasets import relabel
     from viewer.core.errors import LabelMapError
     from viewer.core.io.labelmap import label_table, load_labelmap
@@ -75,18 +77,11 @@ def labels_by_name(path, names_path, reference, model_labels: dict[int, str]):
               file=sys.stderr)
     mapped = relabel(load_labelmap(path, reference=reference), names, model_labels)
     if not mapped.array.any():
-        held = sorted({n for i, n in names.items() if i and n.lower() in known}
-                      & _labels_present(load_labelmap(path), names))
+        on_own_grid = np.unique(load_labelmap(path).array).tolist()
+        held = sorted(names[i] for i in on_own_grid if i and i in names and names[i].lower() in known)
         if held:
             raise LabelMapError(f"its {', '.join(held)} lie outside the image {reference.description!r} (is it the "
                                 "label map of another image?)", path)
         raise LabelMapError(f"none of the model's labels ({', '.join(n for i, n in model_labels.items() if i)}) is in "
                             "this label map", path)
     return mapped
-
-
-def _labels_present(labels, names: dict[int, str]) -> set[str]:
-    """The names of ``names`` {id: name} that have voxels in the label Volume ``labels`` (background aside)."""
-    import numpy as np
-
-    return {names[i] for i in np.unique(labels.array).tolist() if i and i in names}
