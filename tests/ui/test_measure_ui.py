@@ -104,8 +104,9 @@ def test_roi_statistics_equal_roi_statistics_on_the_drawn_corners(viewer, open_a
     texts = viewer.measure_tool.overlays["axial"].texts()
     assert texts == [rect.text, ell.text] and "HU" in texts[0] and "mm²" in texts[1]
     assert _yellow(view_pixels(axial)) > 200
+    quarter = axial.width()
     viewer.set_layout("single")
-    qtbot.wait(200)  # let the view take the whole central area
+    qtbot.waitUntil(lambda: axial.width() > 1.5 * quarter)  # the view takes the whole central area
     viewer.set_tool("ruler")
     _drag(qtbot, axial, _on_view_slice(vol, axial, 60, 60, "axial"), _on_view_slice(vol, axial, 180, 60, "axial"))
     viewer.set_tool("angle")

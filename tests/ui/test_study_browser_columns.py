@@ -53,9 +53,12 @@ def test_no_column_text_is_elided_at_the_default_window_size(viewer, qtbot, demo
     _open(viewer, qtbot, [demo_study.ct_dir, demo_study.pet_dir, demo_study.mr])
     browser = viewer.browser
     assert len(browser.series_rows()) == 3
-    qtbot.wait(100)  # sections follow their contents on the next layout pass
-    assert _elided_headers(browser) == []
-    assert _elided_cells(browser) == []
+
+    def nothing_elided():  # sections follow their contents on the next layout pass
+        assert _elided_headers(browser) == []
+        assert _elided_cells(browser) == []
+
+    qtbot.waitUntil(nothing_elided, timeout=2000)
     from viewer.ui.app import grab_window
 
     grab_window(viewer, artifacts / "study_browser_default_size.png")
