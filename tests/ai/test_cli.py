@@ -88,6 +88,19 @@ def test_progress_bar_redraws_one_line_and_ends_it():
     assert quiet.getvalue() == ""
 
 
+def test_a_note_stays_above_the_bar_and_reaches_a_log_file():
+    term = _Terminal()
+    bar = ProgressBar(width=10, stream=term)
+    bar(0.5, "epoch 1/2 step 5/10")
+    bar.note("epoch 1/2 loss 0.5")
+    assert term.getvalue().endswith(" \nepoch 1/2 loss 0.5\n") and not bar.open  # the bar's line ended first
+    log_file = io.StringIO()
+    quiet = ProgressBar(stream=log_file)
+    quiet(0.5, "step")
+    quiet.note("epoch 1/2 loss 0.5")
+    assert log_file.getvalue() == "epoch 1/2 loss 0.5\n"
+
+
 def test_ctrl_c_cancels_cleanly_without_partial_output(tmp_path):
     """SIGINT to a running `radview segment` on a terminal: exit 130, "radview: cancelled" on its own line
     after the progress bar, no output file (nor a temporary one) left."""

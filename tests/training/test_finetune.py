@@ -112,3 +112,24 @@ def test_cli_refuses_a_model_that_cannot_be_fine_tuned_before_reading_the_cases(
     err = capsys.readouterr().err
     assert code == 2 and "fine-tuning needs a radview built-in segmentation model" in err and str(scripted) in err
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_writes_the_new_version_with_a_line_per_epoch(tmp_path, capsys):
+    """`radview finetune` end to end on a model folder: the new version written, one stderr line per epoch even
+    when stderr is not a terminal (a log file), the parent intact."""
+    from viewer.cli import main
+    from viewer.core.io import save_volume
+    from viewer.core.io.labelmap import save_labelmap
+
+    parent = tiny_model_folder(tmp_path / "parent")
+    before = folder_digest(parent)
+    ct, lab = tiny_ct(0)
+    image, labels = save_volume(ct, tmp_path / "ct.nii.gz"), save_labelmap(lab, tmp_path / "lab.nii.gz", LABELS)
+    out = tmp_path / "v2"
+    assert main(["finetune", "--model", str(parent), "--images", str(image), "--labels", str(labels), "--epochs",
+                 "2", "--device", "cpu", "--threads", "1", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert f"wrote {out} (tiny-parent 1.0.0-ft." in captured.out and "parent tiny-parent 1.0.0" in captured.out
+    assert [line.split(" loss ")[0] for line in captured.err.splitlines() if " loss " in line] == ["epoch 1/2",
+                                                                                                 "epoch 2/2"]
+    assert folder_digest(parent) == before

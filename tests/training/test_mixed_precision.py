@@ -41,9 +41,11 @@ def test_a_run_with_amp_scales_gradients_records_it_and_resumes_only_with_it(wri
     assert json.loads((out / "model.json").read_text())["training"]["epochs_run"] == 2
 
 
-def test_a_cpu_run_uses_float32_unless_told(write_config, tmp_path):
+def test_a_cpu_run_uses_float32_unless_told(write_config, tmp_path, capsys):
     out = tmp_path / "m"
     assert main(["train", str(write_config(epochs=1)), "--out", str(out), "--device", "cpu", "--threads", "1"]) == 0
+    err = capsys.readouterr().err  # not a terminal: no bar, but a line per epoch, once (not again through logging)
+    assert err.count("epoch 1/1 loss ") == 1, err
     assert json.loads((out / "model.json").read_text())["training"]["amp"] is False
     assert torch.load(out / "checkpoint.pt", weights_only=True)["scaler"] == {}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,8 @@ from viewer.core.progress import CancelToken
 
 class ProgressBar:
     """``ProgressBar()(fraction, message)`` redraws one line of ``stream`` (default stderr) when it is a
-    terminal; :meth:`end_line` ends a line left open (before a message such as "cancelled")."""
+    terminal; :meth:`end_line` ends a line left open (before a message such as "cancelled"); :meth:`note` writes
+    a line that stays (on a terminal or not)."""
 
     def __init__(self, width: int = 30, stream=None):
         self.width = width
@@ -27,6 +29,13 @@ class ProgressBar:
         self.open = fraction < 1.0
         if not self.open:
             self.stream.write("\n")
+        self.stream.flush()
+
+    def note(self, line: str) -> None:
+        """Write ``line`` on a line of its own: above the bar on a terminal (its next update draws it again
+        below), and also when ``stream`` is not a terminal (a log file, CI), where the bar itself is silent."""
+        self.end_line()
+        self.stream.write(line + "\n")
         self.stream.flush()
 
     def end_line(self) -> None:
@@ -50,3 +59,36 @@ def terminal_job() -> Iterator[tuple[ProgressBar, CancelToken]]:
         raise
     finally:
         bar.end_line()
+
+
+class _NoteHandler(logging.Handler):
+    """Log records as :meth:`ProgressBar.note` lines."""
+
+    def __init__(self, bar: ProgressBar):
+        super().__init__(logging.INFO)
+        self.bar = bar
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        self.bar.note(message if record.levelno < logging.WARNING else f"{record.levelname} {record.name}: {message}")
+
+
+@contextmanager
+def logged_as_notes(bar: ProgressBar, logger_name: str) -> Iterator[None]:
+    """Inside the block, ``logger_name``'s records from INFO up are written as ``bar``'s notes, and only there
+    (e.g. one line per training epoch, which a log file would otherwise never show); a logger already at INFO or
+    below (``--debug``) reaches the console through logging itself and is left alone."""
+    logger = logging.getLogger(logger_name)
+    if logger.isEnabledFor(logging.INFO):
+        yield
+        return
+    handler, level, propagate = _NoteHandler(bar), logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
