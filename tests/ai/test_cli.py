@@ -88,12 +88,14 @@ def test_progress_bar_redraws_one_line_and_ends_it():
     assert quiet.getvalue() == ""
 
 
-def test_a_note_stays_above_the_bar_and_reaches_a_log_file():
+def test_a_note_takes_the_bars_line_and_reaches_a_log_file():
     term = _Terminal()
     bar = ProgressBar(width=10, stream=term)
     bar(0.5, "epoch 1/2 step 5/10")
     bar.note("epoch 1/2 loss 0.5")
-    assert term.getvalue().endswith(" \nepoch 1/2 loss 0.5\n") and not bar.open  # the bar's line ended first
+    drawn = term.getvalue().split("\r")
+    assert drawn[-2].strip() == "" and drawn[-1] == "epoch 1/2 loss 0.5\n" and not bar.open  # in place of the bar
+    assert len(drawn[-2]) == len(drawn[-3])  # every character of the bar blanked
     log_file = io.StringIO()
     quiet = ProgressBar(stream=log_file)
     quiet(0.5, "step")

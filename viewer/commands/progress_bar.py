@@ -20,21 +20,26 @@ class ProgressBar:
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty()
         self.open = False  # a bar is drawn and its line not ended
+        self.drawn = 0  # characters of the bar last drawn
 
     def __call__(self, fraction: float, message: str) -> None:
         if not self.tty:
             return
         filled = int(round(fraction * self.width))
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {fraction * 100:5.1f}% {message[:40]:40}")
+        drawn = f"[{'#' * filled}{'.' * (self.width - filled)}] {fraction * 100:5.1f}% {message[:40]:40}"
+        self.stream.write("\r" + drawn)
+        self.drawn = len(drawn)
         self.open = fraction < 1.0
         if not self.open:
             self.stream.write("\n")
         self.stream.flush()
 
     def note(self, line: str) -> None:
-        """Write ``line`` on a line of its own: above the bar on a terminal (its next update draws it again
-        below), and also when ``stream`` is not a terminal (a log file, CI), where the bar itself is silent."""
-        self.end_line()
+        """Write ``line`` on a line of its own: on a terminal in place of the bar, which its next update draws
+        again below, and also when ``stream`` is not a terminal (a log file, CI), where the bar itself is silent."""
+        if self.open:  # blank the bar's line: the note takes it
+            self.stream.write("\r" + " " * self.drawn + "\r")
+            self.open = False
         self.stream.write(line + "\n")
         self.stream.flush()
 
