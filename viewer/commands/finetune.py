@@ -27,7 +27,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ai.training.finetune import fine_tuning_parent, finetune
-    from viewer.commands.progress_bar import logged_as_notes, terminal_job
+    from viewer.commands.progress_bar import training_job
     from viewer.core.errors import ModelError
     from viewer.core.io import load_volume
 
@@ -42,7 +42,7 @@ def run(args) -> int:
     images = [volumes[i * k:(i + 1) * k] for i in range(len(args.labels))]
     labels = [labels_by_name(path, args.names, imgs[0], card.labels) for path, imgs in zip(args.labels, images,
                                                                                             strict=True)]
-    with terminal_job() as (bar, cancel), logged_as_notes(bar, "ai.training.loop"):  # a line per epoch
+    with training_job() as (bar, cancel):
         out = finetune(args.model, images, labels, args.out, epochs=args.epochs, names=list(args.labels),
                        device=args.device, threads=args.threads, progress=bar, cancel=cancel)
     from ai.model import ModelCard

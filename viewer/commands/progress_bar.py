@@ -97,3 +97,10 @@ def logged_as_notes(bar: ProgressBar, logger_name: str) -> Iterator[None]:
         logger.removeHandler(handler)
         logger.setLevel(level)
         logger.propagate = propagate
+
+
+@contextmanager
+def training_job() -> Iterator[tuple[ProgressBar, CancelToken]]:
+    """:func:`terminal_job` for a training run (train, finetune), whose loop's epoch lines become notes."""
+    with terminal_job() as (bar, cancel), logged_as_notes(bar, "ai.training.loop"):
+        yield bar, cancel

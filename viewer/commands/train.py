@@ -29,7 +29,7 @@ def run(args) -> int:
 
     from ai.training.ensemble import EnsembleConfig, read_config, train_ensemble
     from ai.training.loop import train
-    from viewer.commands.progress_bar import logged_as_notes, terminal_job
+    from viewer.commands.progress_bar import training_job
     from viewer.core.errors import ConfigError
 
     config = read_config(args.config)
@@ -39,7 +39,7 @@ def run(args) -> int:
             raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
         config = (dataclasses.replace(config, members=[m.replace(epochs=args.epochs) for m in config.members])
                   if ensemble else config.replace(epochs=args.epochs))
-    with terminal_job() as (bar, cancel), logged_as_notes(bar, "ai.training.loop"):  # a line per epoch
+    with training_job() as (bar, cancel):
         out = (train_ensemble if ensemble else train)(config, args.out, device=args.device, resume=args.resume,
                                                       threads=args.threads, progress=bar, cancel=cancel, amp=args.amp)
     print(summary(out))
