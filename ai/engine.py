@@ -204,13 +204,16 @@ def preprocess(model: LoadedModel, volumes: list[Volume], roi=None) -> tuple[np.
     return np.stack(channels), grid
 
 
+def window_starts(size: int, r: int) -> list[int]:
+    """First indices along one axis of ``size`` voxels of MONAI's sliding windows of ``r`` voxels (OVERLAP): a step
+    of r x (1 - OVERLAP), the last window moved back to end at the edge; one window when it spans the axis."""
+    step = max(int(r * (1 - OVERLAP)), 1)
+    return [0] if size <= r else [min(i * step, size - r) for i in range(math.ceil((size - r) / step) + 1)]
+
+
 def window_count(shape, roi) -> int:
     """How many sliding windows of size ``roi`` (OVERLAP) cover an array of ``shape``."""
-    n = 1
-    for s, r in zip(shape, roi, strict=True):
-        step = max(int(r * (1 - OVERLAP)), 1)
-        n *= 1 if s <= r else math.ceil((s - r) / step) + 1
-    return n
+    return math.prod(len(window_starts(s, r)) for s, r in zip(shape, roi, strict=True))
 
 
 def network_roi(model: LoadedModel) -> tuple[int, ...]:

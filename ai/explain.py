@@ -14,7 +14,16 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ai.engine import OVERLAP, mirror_combinations, network_roi, onto_model_grid, predict, preprocess, window_count
+from ai.engine import (
+    OVERLAP,
+    mirror_combinations,
+    network_roi,
+    onto_model_grid,
+    predict,
+    preprocess,
+    window_count,
+    window_starts,
+)
 from ai.model import LoadedModel, forward_calls, network_channels
 from viewer.core.errors import ModelError
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
@@ -146,29 +155,44 @@ def _on_image(grid: Volume, arr: np.ndarray, image: Volume, description: str) ->
 
 def _window_cores(windows, shape, roi_size):
     """(B, *roi_size) bool: per window (MONAI's slices into the padded input of spatial ``shape``) the voxels
-    farther than half the overlap from an edge it shares with a neighbouring window. Every voxel lies in some
-    window's core, and a window's edge, where it sees least context, counts nowhere."""
+    nearer its centre than any other window's, along each axis (ties to the earlier window). The cores partition
+    the input, so a target is counted once, by the window that sees the most context around it."""
     import torch
 
-    cores = torch.ones((len(windows), *roi_size), dtype=torch.bool)
+    cores = torch.zeros((len(windows), *roi_size), dtype=torch.bool)
     for i, slices in enumerate(windows):
-        for d, (sl, r, n) in enumerate(zip(slices[2:], roi_size, shape, strict=True)):
-            margin = int(r * OVERLAP / 2)
-            index = [i] + [slice(None)] * len(roi_size)
-            if sl.start > 0:
-                index[1 + d] = slice(0, margin)
-                cores[tuple(index)] = False
-            if sl.stop < n:
-                index[1 + d] = slice(r - margin, r)
-                cores[tuple(index)] = False
+        owned = []
+        for sl, r, n in zip(slices[2:], roi_size, shape, strict=True):
+            starts = window_starts(n, r)
+            k = starts.index(sl.start)
+            # the boundary with a neighbour lies midway between the two centres: (a + r/2 + b + r/2) / 2
+            lo = 0 if k == 0 else (starts[k - 1] + sl.start + r) // 2 + 1 - sl.start
+            hi = r if k == len(starts) - 1 else (sl.start + starts[k + 1] + r) // 2 + 1 - sl.start
+            owned.append(slice(lo, hi))
+        cores[(i, *owned)] = True
     return cores
 
 
+def _window_coverage(shape, roi_size):
+    """(*shape) float32: how many sliding windows (window_starts) cover each voxel of a padded input."""
+    import torch
+
+    counts = []
+    for n, r in zip(shape, roi_size, strict=True):
+        axis = torch.zeros(n)
+        for start in window_starts(n, r):
+            axis[start:start + r] += 1
+        counts.append(axis)
+    return counts[0][:, None, None] * counts[1][None, :, None] * counts[2][None, None, :]
+
+
 def _sliding_map(model: LoadedModel, x: np.ndarray, tile_map, what: str, progress: ProgressCallback,
-                 cancel: CancelToken | None) -> np.ndarray:
+                 cancel: CancelToken | None, *, summed: bool = False) -> np.ndarray:
     """One map channel (z, y, x) on the model grid: ``tile_map(batch, cores)`` -> (B, 1, *patch) on every sliding
-    window of ``x`` (C, z, y, x) (``cores``: _window_cores), blended like the engine's logits; progress 0..0.95
-    per tile."""
+    window of ``x`` (C, z, y, x) (``cores``: _window_cores); progress 0..0.95 per tile. The windows' maps are
+    blended like the engine's logits (each an estimate of the same map), or ``summed`` (each the part of a map
+    that comes from its own core: Grad-CAM's evidence for the whole target is the sum of the windows' evidence
+    for their cores, where blending would halve it along every seam between cores)."""
     import torch
     from monai.inferers import sliding_window_inference
 
@@ -176,18 +200,22 @@ def _sliding_map(model: LoadedModel, x: np.ndarray, tile_map, what: str, progres
     inputs = model.to_network_order(torch.from_numpy(np.ascontiguousarray(x)[None]))
     padded = [max(n, r) for n, r in zip(inputs.shape[2:], roi_size, strict=True)]  # MONAI pads small inputs
     total, done = window_count(inputs.shape[2:], roi_size), [0]
+    coverage = _window_coverage(padded, roi_size) if summed else None
 
     def predictor(batch, windows):
         if cancel is not None:
             cancel.raise_if_cancelled()
         out = tile_map(batch, _window_cores(windows, padded, roi_size))
+        if summed:  # MONAI's "constant" mode divides by the coverage: multiplied first, the windows add up
+            out = out * torch.stack([coverage[tuple(w[2:])] for w in windows])[:, None]
         done[0] += batch.shape[0]
         progress(0.95 * min(done[0] / total, 1.0), f"{what} tile {done[0]}/{total}")
         return out
 
     with torch.no_grad():
         out = sliding_window_inference(inputs, roi_size, sw_batch_size=2, predictor=predictor, overlap=OVERLAP,
-                                       mode="gaussian", padding_mode=model.card.window_padding, with_coord=True)
+                                       mode="constant" if summed else "gaussian",
+                                       padding_mode=model.card.window_padding, with_coord=True)
     return model.to_network_order(out)[0, 0].numpy()
 
 
@@ -210,7 +238,7 @@ def _target(model: LoadedModel, logits, label: int, core):
     the model gives the label (argmax; a multi-label card's channel > 0.5). For a detection model, the detection
     score: the logits at its detections' peaks (local maxima of the label's probability above 0.5; a centre-point
     detector, card detection kind "heatmap" (ai.detection_heatmap): of its heat-map channel 0 above the card's
-    threshold). None when the window's core has no such voxel."""
+    threshold). (scalar, number of target voxels): (None, 0) when the window's core has no such voxel."""
     import torch
 
     card = model.card
@@ -230,7 +258,17 @@ def _target(model: LoadedModel, logits, label: int, core):
         else:
             region = prob > 0.5 if card.multi_label else logits.argmax(1) == label
         region &= core
-    return logits[:, channel][region].sum() if region.any() else None
+    count = int(region.sum())
+    return (logits[:, channel][region].sum() if count else None), count
+
+
+def _target_size(model: LoadedModel, grid: Volume, count: int, region: bool) -> str:
+    """How much a Grad-CAM map explains, for its description: the given region's or the predicted label's
+    volume (mL; ``count`` voxels of the model ``grid``), or a detector's number of detection peaks."""
+    if model.card.task == "detection" and not region:
+        return f"{count} detection peak{'s' * (count != 1)}"
+    ml = count * float(np.prod(grid.spacing)) / 1000.0
+    return f"{'region' if region else 'target'} {ml:.1f} mL"
 
 
 def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: str | None = None,
@@ -248,7 +286,9 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
     ensemble's members), or INPUT_LAYER, the input itself (gradient x input, summed over the input channels); only
     its output is made to require a gradient, so backward runs through the layers after it alone. ``progress``
     is reported and ``cancel`` honoured per tile. Scaled so the 99.5th percentile of the positive values is 1.
-    ModelError when the label is predicted nowhere."""
+    The description says how large the explained target is (mL where the windows predict the label, or the
+    number of detection peaks): the windows' own prediction, before blending and post-processing, can hold a
+    few voxels of a label the final segmentation lacks. ModelError when the label is predicted nowhere."""
     import torch
 
     model = _explained(model)
@@ -265,7 +305,7 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
             raise ModelError("Grad-CAM: the region has no voxels on the model grid")
         x = np.concatenate([x, mask[None].astype(np.float32)])
     net = model.network.cpu().eval()
-    saved, found = {}, [False]
+    saved, targeted = {}, [0]  # targeted: voxels (detections: peaks) whose logits the map explains
 
     def keep_activation(name):
         def hook(_module, _inputs, out):
@@ -279,11 +319,14 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
             saved[INPUT_LAYER] = inp = inp.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             logits = net(inp)
-            target = (logits[:, label][batch[:, channels] > 0.5].sum() if roi is not None
-                      else _target(model, logits, label, core))
-            if target is None:
+            if roi is not None:
+                inside = (batch[:, channels] > 0.5) & core
+                target, count = logits[:, label][inside].sum(), int(inside.sum())
+            else:
+                target, count = _target(model, logits, label, core)
+            if not count:
                 return torch.zeros((batch.shape[0], 1, *batch.shape[2:]))
-            found[0] = True
+            targeted[0] += count
             acts = [saved[name] for name in layers]
             grads = torch.autograd.grad(target, acts)
         heats = [torch.relu((g * a).sum(1, keepdim=True)).detach() for g, a in zip(grads, acts, strict=True)]
@@ -293,17 +336,20 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
     hooks = [modules[name].register_forward_hook(keep_activation(name)) for name in layers if name != INPUT_LAYER]
     try:
         with _frozen(net):
-            cam = _sliding_map(model, x, tile_cam, "Grad-CAM", progress, cancel)
+            cam = _sliding_map(model, x, tile_cam, "Grad-CAM", progress, cancel, summed=True)
     finally:
         for hook in hooks:
             hook.remove()
     name = model.card.labels[label]
-    if not found[0]:
+    if roi is not None:  # its own size on the model grid (the padding of a small input can repeat it)
+        targeted[0] = int(mask.sum())
+    if not targeted[0]:
         raise ModelError(f"Grad-CAM: model {model.card.id} predicts no {name} in this image (nothing to explain)")
     positive = cam[cam > 0]
     scale = float(np.percentile(positive, 99.5)) if positive.size else 1.0
     cam = np.clip(cam / max(scale, 1e-12), 0, 1)
-    out = _on_image(grid, cam, volumes[0], f"Grad-CAM {name} @ {' + '.join(layers)} (0..1, HiResCAM)")
+    size = _target_size(model, grid, targeted[0], roi is not None)
+    out = _on_image(grid, cam, volumes[0], f"Grad-CAM {name} ({size}) @ {' + '.join(layers)} (0..1, HiResCAM)")
     progress(1.0, "done")
     return out
 
