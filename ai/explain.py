@@ -153,24 +153,30 @@ def _on_image(grid: Volume, arr: np.ndarray, image: Volume, description: str) ->
     return out.with_array(out.array.astype(np.float32, copy=False), description=description)
 
 
-def _window_cores(windows, shape, roi_size):
-    """(B, *roi_size) bool: per window (MONAI's slices into the padded input of spatial ``shape``) the voxels
-    nearer its centre than any other window's, along each axis (ties to the earlier window). The cores partition
-    the input, so a target is counted once, by the window that sees the most context around it."""
+def _window_masks(windows, shape, roi_size):
+    """(cores, image), each (B, *roi_size) bool, per window (MONAI's slices into the input of spatial ``shape``,
+    padded by MONAI to at least ``roi_size``: half the difference on each side of a shorter axis). ``image``: its
+    voxels that are the image's, not padding. ``cores``: the image voxels nearer its centre than any other
+    window's, along each axis (ties to the earlier window). The cores partition the image, so a target is counted
+    once, by the window that sees the most context around it."""
     import torch
 
     cores = torch.zeros((len(windows), *roi_size), dtype=torch.bool)
+    image = torch.zeros((len(windows), *roi_size), dtype=torch.bool)
     for i, slices in enumerate(windows):
-        owned = []
+        owned, real = [], []
         for sl, r, n in zip(slices[2:], roi_size, shape, strict=True):
-            starts = window_starts(n, r)
+            starts = window_starts(max(n, r), r)
             k = starts.index(sl.start)
             # the boundary with a neighbour lies midway between the two centres: (a + r/2 + b + r/2) / 2
             lo = 0 if k == 0 else (starts[k - 1] + sl.start + r) // 2 + 1 - sl.start
             hi = r if k == len(starts) - 1 else (sl.start + starts[k + 1] + r) // 2 + 1 - sl.start
-            owned.append(slice(lo, hi))
+            pad = max(r - n, 0) // 2  # a shorter axis is one window: its slice starts at 0
+            owned.append(slice(max(lo, pad), min(hi, pad + n)))
+            real.append(slice(pad, pad + min(n, r)))
         cores[(i, *owned)] = True
-    return cores
+        image[(i, *real)] = True
+    return cores, image
 
 
 def _window_coverage(shape, roi_size):
@@ -188,11 +194,11 @@ def _window_coverage(shape, roi_size):
 
 def _sliding_map(model: LoadedModel, x: np.ndarray, tile_map, what: str, progress: ProgressCallback,
                  cancel: CancelToken | None, *, summed: bool = False) -> np.ndarray:
-    """One map channel (z, y, x) on the model grid: ``tile_map(batch, cores)`` -> (B, 1, *patch) on every sliding
-    window of ``x`` (C, z, y, x) (``cores``: _window_cores); progress 0..0.95 per tile. The windows' maps are
-    blended like the engine's logits (each an estimate of the same map), or ``summed`` (each the part of a map
-    that comes from its own core: Grad-CAM's evidence for the whole target is the sum of the windows' evidence
-    for their cores, where blending would halve it along every seam between cores)."""
+    """One map channel (z, y, x) on the model grid: ``tile_map(batch, cores, image)`` -> (B, 1, *patch) on every
+    sliding window of ``x`` (C, z, y, x) (``cores``, ``image``: _window_masks); progress 0..0.95 per tile. The
+    windows' maps are blended like the engine's logits (each an estimate of the same map), or ``summed`` (each
+    the part of a map that comes from its own core: Grad-CAM's evidence for the whole target is the sum of the
+    windows' evidence for their cores, where blending would halve it along every seam between cores)."""
     import torch
     from monai.inferers import sliding_window_inference
 
@@ -205,7 +211,7 @@ def _sliding_map(model: LoadedModel, x: np.ndarray, tile_map, what: str, progres
     def predictor(batch, windows):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        out = tile_map(batch, _window_cores(windows, padded, roi_size))
+        out = tile_map(batch, *_window_masks(windows, inputs.shape[2:], roi_size))
         if summed:  # MONAI's "constant" mode divides by the coverage: multiplied first, the windows add up
             out = out * torch.stack([coverage[tuple(w[2:])] for w in windows])[:, None]
         done[0] += batch.shape[0]
@@ -233,12 +239,13 @@ def _frozen(network):
             p.requires_grad_(flag)
 
 
-def _target(model: LoadedModel, logits, label: int, core):
+def _target(model: LoadedModel, logits, label: int, core, image):
     """The scalar Grad-CAM explains in one window: the label's logits over the voxels of the window's ``core``
     the model gives the label (argmax; a multi-label card's channel > 0.5). For a detection model, the detection
     score: the logits at its detections' peaks (local maxima of the label's probability above 0.5; a centre-point
     detector, card detection kind "heatmap" (ai.detection_heatmap): of its heat-map channel 0 above the card's
-    threshold). (scalar, number of target voxels): (None, 0) when the window's core has no such voxel."""
+    threshold; peaks among the window's ``image`` voxels). (scalar, number of target voxels): (None, 0) when the
+    window's core has no such voxel."""
     import torch
 
     card = model.card
@@ -253,6 +260,7 @@ def _target(model: LoadedModel, logits, label: int, core):
                 threshold = card.detection.get("threshold", DEFAULT_THRESHOLD)
             else:
                 threshold = 0.5
+            prob = torch.where(image, prob, 0.0)  # a peak is one in the image, whatever MONAI's padding holds
             peak = torch.nn.functional.max_pool3d(prob[:, None], 3, stride=1, padding=1)[:, 0]
             region = (prob == peak) & (prob >= threshold)
         else:
@@ -313,7 +321,7 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
             return saved[name].clone()  # later layers may work in place (ReLU(inplace), +=): not on the leaf
         return hook
 
-    def tile_cam(batch, core):
+    def tile_cam(batch, core, image):
         inp = batch[:, :channels]
         if INPUT_LAYER in layers:
             saved[INPUT_LAYER] = inp = inp.detach().clone().requires_grad_(True)
@@ -323,7 +331,7 @@ def grad_cam(model: LoadedModel, volumes: list[Volume], label: int, *, layer: st
                 inside = (batch[:, channels] > 0.5) & core
                 target, count = logits[:, label][inside].sum(), int(inside.sum())
             else:
-                target, count = _target(model, logits, label, core)
+                target, count = _target(model, logits, label, core, image)
             if not count:
                 return torch.zeros((batch.shape[0], 1, *batch.shape[2:]))
             targeted[0] += count
@@ -370,7 +378,7 @@ def attention_map(model: LoadedModel, volumes: list[Volume], *, layer: str | Non
     x, grid = preprocess(model, volumes)
     cpu = torch.device("cpu")
     net = model.to(cpu).inference_network(cpu)
-    arr = _sliding_map(model, x, lambda batch, _core: gate_maps(net, batch, [gate])[1][gate], "attention",
+    arr = _sliding_map(model, x, lambda batch, *_masks: gate_maps(net, batch, [gate])[1][gate], "attention",
                        progress, cancel)
     out = _on_image(grid, np.clip(arr, 0, 1), volumes[0], f"attention gate {gate} of {model.card.id} (0..1)")
     progress(1.0, "done")
