@@ -182,6 +182,30 @@ def test_truncated_ct_shows_the_error_in_a_dialog_and_stays_up(viewer, qtbot, tr
         view_pixels(view)  # every view still renders
 
 
+def test_a_series_missing_a_slice_shows_the_gap_blank_and_says_so(viewer, shared_data, tmp_path, open_and_wait,
+                                                                   artifacts):
+    """A damaged file inside a series: its slice stays on the grid, blank, and the status bar says so (the slices
+    above it are where they were acquired, see tests/io/test_missing_slices.py)."""
+    import shutil
+
+    import pydicom
+
+    from viewer.ui.app import grab_window
+
+    folder = tmp_path / "series"
+    shutil.copytree(shared_data / "ct_abdomen_dicom", folder)
+    by_z = {float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]): f for f in folder.iterdir()}
+    cut = by_z[sorted(by_z)[13]]
+    cut.write_bytes(cut.read_bytes()[:-20000])
+    vol = open_and_wait(viewer, folder)
+    assert vol.array.shape[0] == 20 and (vol.array[13] == vol.array.min()).all()
+    assert "1 missing slice(s)" in viewer.statusBar().currentMessage()
+    viewer.state.set_cursor(vol.index_to_world([256, 300, 13]))
+    coronal = view_pixels(viewer.views["coronal"])
+    assert coronal.std() > 20  # the image is drawn around the blank band
+    grab_window(viewer, artifacts / "missing_slice.png")
+
+
 def test_a_failed_first_open_says_what_failed_and_the_other_paths_still_open(viewer, qtbot, truncated_ct,
                                                                              shared_data, artifacts):
     from viewer.ui.app import grab_window

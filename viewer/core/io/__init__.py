@@ -185,6 +185,8 @@ def load_volume(
     from viewer.core.io.dicom_series import SeriesLoader
 
     vol = SeriesLoader(chosen).load(progress=progress, cancel=cancel)
+    for line in vol.warnings:  # geometry and units (missing slices, tilt, no SUV): said, as damaged files are
+        log.warning("%s: %s", where, line)
     vol.warnings.extend(left_out(found.damaged))
     return vol
 

@@ -40,6 +40,23 @@ class SeriesGeometry:
     warnings: list[str]
     #: the element the in-plane spacing came from: 'PixelSpacing', 'ImagerPixelSpacing' or 'none (1 mm assumed)'
     spacing_source: str = "PixelSpacing"
+    #: the grid slice of each of ``slices`` (default: one after the other); a missing slice is a grid slice
+    #: that none of them fills
+    grid_index: list[int] | None = None
+
+    def __post_init__(self):
+        if self.grid_index is None:
+            self.grid_index = list(range(len(self.slices)))
+
+    @property
+    def depth(self) -> int:
+        """Slices of the grid, the missing ones included."""
+        return self.grid_index[-1] + 1 if self.grid_index else 0
+
+    @property
+    def missing(self) -> list[int]:
+        """Grid slices no image of the series fills (gaps that are whole multiples of the spacing)."""
+        return sorted(set(range(self.depth)) - set(self.grid_index))
 
 
 def _floats(seq, n: int, what: str, path) -> np.ndarray:
@@ -150,7 +167,9 @@ def series_geometry(headers: list[DicomHeader]) -> SeriesGeometry:
 
     Never sorts by file name or instance number. Spacing comes from positions, not SliceThickness.
     Mixed orientations or matrix sizes raise GeometryError; duplicate positions, uneven spacing,
-    missing slices and gantry tilt are reported in ``warnings``.
+    missing slices and gantry tilt are reported in ``warnings``. Gaps that are whole multiples of the
+    spacing are missing slices: the grid keeps them (``grid_index``), so the slices after a gap stay
+    where they were acquired.
     """
     warnings: list[str] = []
     sources: set[str] = set()
@@ -183,14 +202,20 @@ def series_geometry(headers: list[DicomHeader]) -> SeriesGeometry:
         slices = [s for s, k in zip(slices, keep, strict=True) if k]
         dist = dist[keep]
 
+    grid_index = None
     if len(slices) > 1:
         gaps = np.diff(dist)
         dz = float(np.median(gaps))
-        if gaps.max() - gaps.min() > max(UNEVEN_TOLERANCE * dz, 1e-3):
-            missing = int(np.clip(np.rint(gaps / dz) - 1, 0, None).sum())
-            detail = f"{missing} missing slice(s) suspected; " if missing else ""
+        tolerance = max(UNEVEN_TOLERANCE * dz, 1e-3)
+        steps = np.rint(gaps / dz)
+        if gaps.max() - gaps.min() <= tolerance:
+            pass
+        elif steps.min() >= 1 and np.abs(gaps - steps * dz).max() <= tolerance:  # whole slices missing
+            grid_index = [0, *np.cumsum(steps).astype(int).tolist()]
+            warnings.append(_missing_warning(grid_index, dist[0], dz))
+        else:
             warnings.append(
-                f"uneven slice spacing ({detail}gaps {gaps.min():.3f}-{gaps.max():.3f} mm); "
+                f"uneven slice spacing (gaps {gaps.min():.3f}-{gaps.max():.3f} mm); "
                 f"grid uses the median {dz:.3f} mm, positions between slices are approximate"
             )
         stack = slices[-1].position - slices[0].position
@@ -205,4 +230,13 @@ def series_geometry(headers: list[DicomHeader]) -> SeriesGeometry:
     if not all(np.isfinite(spacing)) or min(spacing) <= 0:
         raise GeometryError(f"voxel spacing {spacing} mm is not positive", first.header.path)
     return SeriesGeometry(slices, spacing, tuple(slices[0].position), direction, rows, cols,
-                          list(dict.fromkeys(warnings)), " + ".join(sorted(sources)) or "PixelSpacing")
+                          list(dict.fromkeys(warnings)), " + ".join(sorted(sources)) or "PixelSpacing", grid_index)
+
+
+def _missing_warning(grid_index: list[int], first_mm: float, dz: float) -> str:
+    """What a clinician needs to know of the grid slices ``grid_index`` leaves empty: how many, where (mm along
+    the slice normal, as the views show a slice's position) and that they are blank, not acquired."""
+    missing = sorted(set(range(grid_index[-1] + 1)) - set(grid_index))
+    where = ", ".join(f"{first_mm + k * dz:.1f}" for k in missing[:5]) + (", ..." if len(missing) > 5 else "")
+    return (f"{len(missing)} missing slice(s) at {where} mm: the gap is kept on the {dz:.3f} mm grid and shown "
+            f"blank (the series' lowest value), never acquired")

@@ -120,11 +120,11 @@ class SeriesLoader:
         g = self.geometry
         if self._rgb:
             self._rescales = [(1.0, 0.0)] * len(g.slices)
-            dtype, shape = _colour_dtype(ds0), (len(g.slices), g.rows, g.columns, 3)
+            dtype, shape = _colour_dtype(ds0), (g.depth, g.rows, g.columns, 3)
         else:
             self._rescales = [_rescale(s, modality) for s in g.slices]
             dtype = _output_dtype(g, self._rescales, modality, self._suv)
-            shape = (len(g.slices), g.rows, g.columns)
+            shape = (g.depth, g.rows, g.columns)
         self.volume = Volume(
             array=np.zeros(shape, dtype=dtype),
             spacing=g.spacing,
@@ -159,7 +159,7 @@ class SeriesLoader:
 
     def _fill(self, k: int, ref: SliceRef, stored: np.ndarray) -> None:
         slope, intercept = self._rescales[k]
-        out = self.volume.array[k]
+        out = self.volume.array[self.geometry.grid_index[k]]
         if self._suv is not None:
             np.multiply(stored, slope * self._suv, out=out, casting="unsafe")
             out += np.float32(intercept * self._suv)
@@ -200,7 +200,7 @@ class SeriesLoader:
         frame = native_frame(ref.header, ref.frame, g.rows, g.columns)
         if frame is None:
             return False
-        out = self.volume.array[k]
+        out = self.volume.array[g.grid_index[k]]
         slope, intercept = self._rescales[k]
         if out.dtype.kind in "iu" and out.dtype.itemsize == frame.dtype.itemsize and slope == 1 and \
                 self._suv is None:
@@ -259,7 +259,7 @@ class SeriesLoader:
                     else:
                         for batch in [ks, *(held or [])]:
                             if on_slices is not None:
-                                on_slices(batch)
+                                on_slices([self.geometry.grid_index[k] for k in batch])
                         held = None
                     progress(done / n, f"slice {done}/{n}")
                     if cancel is not None:
@@ -268,8 +268,20 @@ class SeriesLoader:
                 for f in futures:
                     f.cancel()
                 raise
+        self._blank_missing(on_slices)
         self._narrow()
         return self.volume
+
+    def _blank_missing(self, on_slices: Callable[[list[int]], None] | None) -> None:
+        """Fill the grid slices no image fills (SeriesGeometry.missing) with the lowest value of the acquired
+        ones: black in any window, never mistaken for tissue (zeros would be water on a CT)."""
+        missing = self.geometry.missing
+        if not missing:
+            return
+        arr = self.volume.array
+        arr[missing] = min(arr[z].min() for z in self.geometry.grid_index)  # slice by slice: no copy
+        if on_slices is not None:
+            on_slices(missing)
 
     def _narrow(self) -> None:
         """int32 chosen from the declared bit range -> int16 when the actual values fit (exactly)."""

@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.uid import generate_uid
+from pydicom.valuerep import DSfloat
 
 from viewer import __version__
 from viewer.core.errors import CorruptFileError, EmptyInputError, LabelMapError, UnsupportedFormatError
-from viewer.core.io.dicom_geometry import series_geometry
+from viewer.core.io.dicom_geometry import SeriesGeometry, series_geometry
 from viewer.core.io.dicom_headers import DicomHeader, series_key
 from viewer.core.io.labelmap import as_label_array
 from viewer.core.resample import resample_to
@@ -106,25 +107,30 @@ def fill_type2(ds: pydicom.Dataset) -> list[str]:
 SourceArg = str | PathLike | Sequence[str | PathLike] | Sequence[pydicom.Dataset]
 
 
-def _source_headers(source: SourceArg, series_uid: str | None) -> list[DicomHeader]:
-    """Headers (pixel data not read) of the source series, sorted as the reader sorts slices."""
+def _source_geometry(source: SourceArg, series_uid: str | None) -> SeriesGeometry:
+    """The geometry (headers sorted as the reader sorts slices, pixel data not read) of the source series."""
     if isinstance(source, (str, PathLike)) or not any(isinstance(s, pydicom.Dataset) for s in source):
         from viewer.core.io import open_series
 
-        return [s.header for s in open_series(source, series_uid=series_uid).geometry.slices]
-    headers = [DicomHeader(Path(str(getattr(ds, "filename", "") or "<dataset>")), ds) for ds in source]
-    return [s.header for s in series_geometry(headers).slices]
+        return open_series(source, series_uid=series_uid).geometry
+    return series_geometry([DicomHeader(Path(str(getattr(ds, "filename", "") or "<dataset>")), ds) for ds in source])
 
 
 def source_series(source: SourceArg, series_uid: str | None = None) -> list[pydicom.Dataset]:
-    """The source images ordered as :func:`viewer.core.io.load_volume` orders slices (z index).
+    """The source images ordered as :func:`viewer.core.io.load_volume` orders slices (z index; a missing slice
+    of the grid has none, see :func:`_source_geometry`).
 
     ``source``: a DICOM folder or file, a list of files (``series_uid`` picks one series when they
     hold several), or a list of pydicom data sets of one single-frame series. The data sets
     returned are copies with their UIDs completed (:func:`complete_uids`) and the Type 2 attributes
     the SEG copies present, empty where the source lacks them (:func:`fill_type2`).
     """
-    headers = _source_headers(source, series_uid)
+    return _datasets(_source_geometry(source, series_uid))
+
+
+def _datasets(geometry: SeriesGeometry) -> list[pydicom.Dataset]:
+    """:func:`source_series` of the series with ``geometry``."""
+    headers = [s.header for s in geometry.slices]
     if not headers:
         raise EmptyInputError("no DICOM source images given for the SEG")
     if any(h.n_frames > 1 for h in headers):
@@ -231,12 +237,19 @@ def write_dicom_seg(
     import highdicom as hd
 
     out_path = Path(out_path)
-    datasets = source_series(source, series_uid)
+    geometry = _source_geometry(source, series_uid)
+    datasets = _datasets(geometry)
     ref0 = datasets[0]
-    expected = (len(datasets), int(ref0.Rows), int(ref0.Columns))
+    expected = (geometry.depth, int(ref0.Rows), int(ref0.Columns))
     if labels.shape != expected:
         raise LabelMapError(f"label map shape {labels.shape} does not match the series grid {expected} (z, y, x)")
     labels = as_label_array(labels)
+    if geometry.missing:  # a SEG frame references an acquired image: none exists for a missing slice
+        lost = int(np.count_nonzero(labels[geometry.missing]))
+        if lost:
+            log.warning("%d labelled voxel(s) on the series' missing slice(s) are not in the SEG (no image there "
+                        "to reference)", lost)
+        labels = labels[geometry.grid_index]
     n_segments = int(labels.max()) if labels.size else 0
     if n_segments == 0:
         raise LabelMapError("the label map is empty: nothing to export")
@@ -268,6 +281,10 @@ def write_dicom_seg(
         content_creator_name=content_creator,
         omit_empty_frames=True,
     )
+    if len(geometry.slices) > 1:  # the spacing the reader uses: from the slices' positions, as a reader of the SEG
+        # places its frames by; a source's own SpacingBetweenSlices can disagree (highdicom copies it)
+        measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+        measures.SpacingBetweenSlices = DSfloat(geometry.spacing[2], auto_format=True)
     seg.SeriesDescription = series_description[:64]
     out_path.parent.mkdir(parents=True, exist_ok=True)
     seg.save_as(out_path)
