@@ -76,7 +76,10 @@ def default_layers(model: LoadedModel) -> list[str]:
     features, at full or half resolution, before the output head (found by running the network once on a patch
     of zeros: in a nested network the order of its modules is not the order they run in); of each member of an
     ensemble (ai.nets.ensemble.MeanEnsemble, layers ``members.<i>.*``), whose Grad-CAM sums over its members.
-    INPUT_LAYER for a network without hookable convolutions (TorchScript) or whose forward pass runs none."""
+    A detection model's target is a point (a detection's peak): its layer is the last whose evidence for one
+    output voxel spreads beyond that voxel (:func:`point_support`), else the map would be that voxel alone (a
+    centre-point detector's head ends in a 1x1x1 convolution). INPUT_LAYER for a network without hookable
+    convolutions (TorchScript) or whose forward pass runs none."""
     layers = feature_layers(model.network)
     if not layers:
         return [INPUT_LAYER]
@@ -87,7 +90,40 @@ def default_layers(model: LoadedModel) -> list[str]:
     groups = [[n for n in ran if n.startswith(f"members.{i}.")] for i in range(len(members))] if members else [ran]
     if not all(groups):  # a network (or member) that runs none of its layers through their modules: no hook sees it
         return [INPUT_LAYER]
-    return [next((n for n in reversed(group) if layers[n] > n_classes), group[-1]) for group in groups]
+    candidates = [[n for n in reversed(group) if layers[n] > n_classes] or [group[-1]] for group in groups]
+    if model.card.task == "detection":
+        support = point_support(model.network, [n for group in candidates for n in group], shape)
+        return [next((n for n in group if support[n] > 1), group[-1]) for group in candidates]
+    return [group[0] for group in candidates]
+
+
+def point_support(network, names: list[str], input_shape) -> dict[str, int]:
+    """{name: voxels of the layer's output that the network's output channel 0 at the patch centre depends on}
+    (a non-zero gradient, on a random patch of ``input_shape``): 1 for a layer followed by 1x1x1 convolutions
+    only, the receptive field of what follows it otherwise."""
+    import torch
+
+    modules = dict(network.named_modules())
+    outputs: dict[str, torch.Tensor] = {}
+
+    def keep(name):
+        def hook(_module, _inputs, out):
+            outputs[name] = out
+            return out.clone()  # later in-place layers (ReLU(inplace)) work on the copy: ``out`` stays in the graph
+        return hook
+
+    handles = [modules[n].register_forward_hook(keep(n)) for n in names]
+    weight = next(network.parameters())
+    x = torch.randn(*input_shape, generator=torch.Generator().manual_seed(0)).to(weight.device, weight.dtype)
+    try:
+        with torch.enable_grad():
+            logits = network(x.requires_grad_(True))
+            centre = tuple(s // 2 for s in logits.shape[2:])
+            grads = torch.autograd.grad(logits[(0, 0, *centre)], [outputs[n] for n in names], allow_unused=True)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {n: 0 if g is None else int((g[0].abs().sum(0) > 0).sum()) for n, g in zip(names, grads, strict=True)}
 
 
 def explainable(card) -> bool:

@@ -261,6 +261,21 @@ def test_grad_cam_of_the_centre_point_detector_peaks_on_a_lesion():
     assert min(np.linalg.norm(peak - c) for c in lesions) < 12.0
     found = len(run_detection(model, [pet]).detections)  # each heat-map peak once, though windows overlap
     assert f"Grad-CAM lesion ({found} detection peak{'s' * (found != 1)})" in cam.description
+    # evidence around each peak, not the peak voxel alone (the head's last layer: one voxel per detection)
+    assert "lateral.0" in cam.description and np.count_nonzero(cam.array > 0.05) >= 8 * found
+
+
+def test_point_support_of_a_centre_point_detector():
+    """The head's 3x3x3 convolution feeds a 1x1x1 one: evidence for a point taken after the first is that point;
+    before it (the pyramid's finest lateral) a 3x3x3 neighbourhood."""
+    import torch
+
+    from ai.explain import point_support
+    from ai.nets.detector import CenterNetDetector3D
+
+    torch.manual_seed(0)
+    net = CenterNetDetector3D(channels=(4, 8, 8, 8), head_channels=4).eval()
+    assert point_support(net, ["head.0", "lateral.0"], (1, 1, 16, 16, 16)) == {"head.0": 1, "lateral.0": 27}
 
 
 # ---------------------------------------------------------------------------------------------- attention
