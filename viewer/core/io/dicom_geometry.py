@@ -56,7 +56,12 @@ class SeriesGeometry:
     @property
     def missing(self) -> list[int]:
         """Grid slices no image of the series fills (gaps that are whole multiples of the spacing)."""
-        return sorted(set(range(self.depth)) - set(self.grid_index))
+        return _unfilled(self.grid_index)
+
+
+def _unfilled(grid_index: list[int]) -> list[int]:
+    """The grid slices up to the last of ``grid_index`` that it does not hold."""
+    return sorted(set(range(grid_index[-1] + 1)) - set(grid_index)) if grid_index else []
 
 
 def _floats(seq, n: int, what: str, path) -> np.ndarray:
@@ -208,16 +213,15 @@ def series_geometry(headers: list[DicomHeader]) -> SeriesGeometry:
         dz = float(np.median(gaps))
         tolerance = max(UNEVEN_TOLERANCE * dz, 1e-3)
         steps = np.rint(gaps / dz)
-        if gaps.max() - gaps.min() <= tolerance:
-            pass
-        elif steps.min() >= 1 and np.abs(gaps - steps * dz).max() <= tolerance:  # whole slices missing
-            grid_index = [0, *np.cumsum(steps).astype(int).tolist()]
-            warnings.append(_missing_warning(grid_index, dist[0], dz))
-        else:
-            warnings.append(
-                f"uneven slice spacing (gaps {gaps.min():.3f}-{gaps.max():.3f} mm); "
-                f"grid uses the median {dz:.3f} mm, positions between slices are approximate"
-            )
+        if gaps.max() - gaps.min() > tolerance:
+            if steps.min() >= 1 and np.abs(gaps - steps * dz).max() <= tolerance:  # whole slices missing
+                grid_index = [0, *np.cumsum(steps).astype(int).tolist()]
+                warnings.append(_missing_warning(_unfilled(grid_index), dist[0], dz))
+            else:
+                warnings.append(
+                    f"uneven slice spacing (gaps {gaps.min():.3f}-{gaps.max():.3f} mm); "
+                    f"grid uses the median {dz:.3f} mm, positions between slices are approximate"
+                )
         stack = slices[-1].position - slices[0].position
         cos = abs(float(stack @ normal)) / max(np.linalg.norm(stack), 1e-9)
         tilt = float(np.degrees(np.arccos(min(1.0, cos))))
@@ -233,10 +237,9 @@ def series_geometry(headers: list[DicomHeader]) -> SeriesGeometry:
                           list(dict.fromkeys(warnings)), " + ".join(sorted(sources)) or "PixelSpacing", grid_index)
 
 
-def _missing_warning(grid_index: list[int], first_mm: float, dz: float) -> str:
-    """What a clinician needs to know of the grid slices ``grid_index`` leaves empty: how many, where (mm along
-    the slice normal, as the views show a slice's position) and that they are blank, not acquired."""
-    missing = sorted(set(range(grid_index[-1] + 1)) - set(grid_index))
+def _missing_warning(missing: list[int], first_mm: float, dz: float) -> str:
+    """What a clinician needs to know of the ``missing`` grid slices: how many, where (mm along the slice normal,
+    as the views show a slice's position) and that they are blank, not acquired."""
     where = ", ".join(f"{first_mm + k * dz:.1f}" for k in missing[:5]) + (", ..." if len(missing) > 5 else "")
     return (f"{len(missing)} missing slice(s) at {where} mm: the gap is kept on the {dz:.3f} mm grid and shown "
             f"blank (the series' lowest value), never acquired")
