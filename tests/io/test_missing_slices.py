@@ -28,6 +28,7 @@ def test_a_missing_slice_keeps_its_gap_on_the_grid(make_series, zpos):
     assert (vol.array[3] == vol.array[[0, 1, 2, 4, 5]].min()).all()
     assert vol.index_to_world([0, 0, 4])[2] == pytest.approx(12.0)
     assert any("1 missing slice(s) at 9.0 mm" in w and "never acquired" in w for w in vol.warnings)
+    assert vol.meta["missing_slices"] == [3]
 
 
 def test_uneven_spacing_that_is_no_whole_slice_is_said_and_not_filled(make_series, zpos):

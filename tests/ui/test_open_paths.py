@@ -183,7 +183,7 @@ def test_truncated_ct_shows_the_error_in_a_dialog_and_stays_up(viewer, qtbot, tr
 
 
 def test_a_series_missing_a_slice_shows_the_gap_blank_and_says_so(viewer, shared_data, tmp_path, open_and_wait,
-                                                                   artifacts):
+                                                                   export_and_wait, artifacts):
     """A damaged file inside a series: its slice stays on the grid, blank, and the status bar says so (the slices
     above it are where they were acquired, see tests/io/test_missing_slices.py)."""
     import shutil
@@ -204,6 +204,13 @@ def test_a_series_missing_a_slice_shows_the_gap_blank_and_says_so(viewer, shared
     coronal = view_pixels(viewer.views["coronal"])
     assert coronal.std() > 20  # the image is drawn around the blank band
     grab_window(viewer, artifacts / "missing_slice.png")
+    # a DICOM SEG references acquired slices only: labels drawn on the blank one are said to be left out
+    seg = viewer.segment_panel.new_segmentation("lesion")
+    viewer.session.paint(seg, 1, vol.index_to_world([256, 300, 13]), 3)
+    painted = int(np.count_nonzero(seg.array[13]))
+    export_and_wait(viewer, tmp_path / "lesion.dcm")
+    message = viewer.statusBar().currentMessage()
+    assert "exported" in message and f"{painted} labelled voxel(s) on the series' missing slices" in message
 
 
 def test_a_failed_first_open_says_what_failed_and_the_other_paths_still_open(viewer, qtbot, truncated_ct,

@@ -583,6 +583,7 @@ class MainWindow(QMainWindow):
         """Export the edited segmentation to ``path`` (.nii.gz/.nrrd/.mha, or .dcm DICOM SEG for DICOM
         images) with ``<name>.audit.json`` beside it, in the background; returns the worker (None if
         there is nothing to export)."""
+        from viewer.core.io.seg import unreferenced_voxels
         from viewer.ui.export_dialog import export_worker
 
         seg = self.segment_panel.segmentation
@@ -590,7 +591,11 @@ class MainWindow(QMainWindow):
             self._tell_error("no segmentation to export")
             return None
         worker = export_worker(self.session, seg, path, self)
-        worker.finished_ok.connect(lambda paths: self.statusBar().showMessage(f"exported {paths[0]} and {paths[1]}"))
+        as_seg = path.lower().endswith(".dcm")
+        lost = unreferenced_voxels(seg.array, seg.reference.meta.get("missing_slices")) if as_seg else 0
+        note = f"; {lost} labelled voxel(s) on the series' missing slices are not in the SEG" if lost else ""
+        worker.finished_ok.connect(lambda paths: self.statusBar().showMessage(
+            f"exported {paths[0]} and {paths[1]}{note}"))
         worker.finished_ok.connect(lambda paths: setattr(self, "last_export", str(paths[0])))  # for Send to PACS
         worker.failed.connect(self._tell_error)
         self.task_worker = worker

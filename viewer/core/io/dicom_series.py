@@ -138,6 +138,7 @@ class SeriesLoader:
             synthetic=synthetic_statement(ds0),
         )
         self.volume.meta["spacing_source"] = g.spacing_source
+        self.volume.meta["missing_slices"] = g.missing  # z indices of grid slices no image fills (blank)
 
     @staticmethod
     def _meta(series: SeriesInfo, ds: pydicom.Dataset) -> dict:

@@ -200,6 +200,12 @@ def _segment_description(number: int, label: str, prov: SegmentProvenance, rgb: 
     return desc
 
 
+def unreferenced_voxels(labels: np.ndarray, missing: list[int]) -> int:
+    """Labelled voxels of ``labels`` (z, y, x) on the ``missing`` slices of its series (SeriesGeometry.missing,
+    a DICOM volume's ``meta["missing_slices"]``): a DICOM SEG leaves them out, having no image there to reference."""
+    return int(np.count_nonzero(labels[missing])) if missing else 0
+
+
 def write_dicom_seg(
     labels: np.ndarray,
     source: SourceArg,
@@ -245,7 +251,7 @@ def write_dicom_seg(
         raise LabelMapError(f"label map shape {labels.shape} does not match the series grid {expected} (z, y, x)")
     labels = as_label_array(labels)
     if geometry.missing:  # a SEG frame references an acquired image: none exists for a missing slice
-        lost = int(np.count_nonzero(labels[geometry.missing]))
+        lost = unreferenced_voxels(labels, geometry.missing)
         if lost:
             log.warning("%d labelled voxel(s) on the series' missing slice(s) are not in the SEG (no image there "
                         "to reference)", lost)
