@@ -96,3 +96,53 @@ def test_pet_in_counts_is_labelled_counts_not_bq_per_ml(demo_study, tmp_path):
     pet = load_volume(_edited_pet_copy(demo_study, tmp_path, to_counts))
     assert pet.units == "counts"
     assert any("CNTS" in w for w in pet.warnings)
+
+
+def test_an_injection_recorded_as_a_time_before_a_scan_after_midnight_is_on_the_day_before():
+    """QIBA's pseudo-code: the injection date is not recorded, so take the series' date, but consider spanning
+    midnight: injected at 23:30, scanned at 00:30 the next day is one hour of decay, not 'before injection'."""
+    ds = _pet(RadiopharmaceuticalStartTime="233000")
+    del ds.RadiopharmaceuticalInformationSequence[0].RadiopharmaceuticalStartDateTime
+    ds.SeriesDate, ds.SeriesTime = "20260102", "003000"
+    factor, note = suv_factor_from_dataset(ds)
+    assert factor == pytest.approx(70000 / (370e6 * math.pow(2, -3600 / 6586.2)))
+    assert "day before the series" in note
+    ds.SeriesTime = "233500"  # the same day: 5 minutes, and nothing to say
+    factor, note = suv_factor_from_dataset(ds)
+    assert factor == pytest.approx(70000 / (370e6 * math.pow(2, -300 / 6586.2))) and note == ""
+
+
+def test_a_series_dated_after_its_acquisition_is_decay_corrected_to_the_acquisition():
+    """A series reconstructed 2 h after the scan keeps the scan's AcquisitionTime: decay to the series time would
+    make every SUV 2.1x too high."""
+    from datetime import datetime
+
+    ds = _pet()
+    ds.SeriesTime = "120000"  # injected 09:00, acquired 10:00, reconstructed 12:00
+    factor, note = suv_factor_from_dataset(ds, [datetime(2026, 1, 1, 10, 5), datetime(2026, 1, 1, 10, 0)])
+    assert factor == pytest.approx(70000 / (370e6 * math.pow(2, -3600 / 6586.2)))
+    assert "first acquisition (10:00:00)" in note and "series time (12:00:00)" in note
+    factor, note = suv_factor_from_dataset(ds)  # no acquisition times: the series time, as recorded
+    assert factor == pytest.approx(70000 / (370e6 * math.pow(2, -3 * 3600 / 6586.2))) and note == ""
+
+
+def test_a_reconstructed_pet_series_loads_in_suv_at_its_acquisition_time(demo_study, tmp_path):
+    """Through the loader: the demo PET (acquired at its series time) with its series time moved 2 h later
+    loads with the same SUVs and says which time it used."""
+    import shutil
+
+    import numpy as np
+
+    from viewer.core.io import load_volume
+
+    folder = tmp_path / "pet"
+    shutil.copytree(demo_study.pet_dir, folder)
+    for path in folder.iterdir():
+        ds = pydicom.dcmread(path)
+        assert ds.AcquisitionTime == ds.SeriesTime
+        later = f"{(int(ds.SeriesTime[:2]) + 2) % 24:02d}{ds.SeriesTime[2:]}"
+        ds.SeriesTime = later
+        ds.save_as(path)
+    moved, original = load_volume(folder), load_volume(demo_study.pet_dir)
+    np.testing.assert_allclose(moved.array, original.array, rtol=1e-5)
+    assert any("decay-corrected to the first acquisition" in w for w in moved.warnings)

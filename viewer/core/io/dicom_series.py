@@ -17,7 +17,7 @@ from viewer.core.io.dicom_headers import number, synthetic_statement, text, uint
 from viewer.core.io.dicom_native_pixels import native_frame, read_frame_into
 from viewer.core.io.dicom_validation import COLOUR, check_volume_object, photometric
 from viewer.core.io.series_info import SeriesInfo
-from viewer.core.io.suv import pet_units, suv_factor_from_dataset
+from viewer.core.io.suv import acquisition_datetime, pet_units, suv_factor_from_dataset
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 from viewer.core.volume import Volume
 
@@ -113,10 +113,13 @@ class SeriesLoader:
         elif kind == "RTDOSE" and text(ds0, "DoseUnits").upper() == "GY":
             units = "Gy"
         elif kind == "PT":
-            self._suv, why = suv_factor_from_dataset(ds0)
+            acquired = [t for h in series.headers if (t := acquisition_datetime(h.dataset)) is not None]
+            self._suv, note = suv_factor_from_dataset(ds0, acquired)
             units = "SUVbw" if self._suv is not None else pet_units(ds0)
             if self._suv is None:
-                warnings.append(f"values in {units}, SUV not computed: {why}")
+                warnings.append(f"values in {units}, SUV not computed: {note}")
+            elif note:
+                warnings.append(f"SUVbw {note}")
         g = self.geometry
         if self._rgb:
             self._rescales = [(1.0, 0.0)] * len(g.slices)

@@ -190,6 +190,7 @@ def write_dicom_series(
             ds.WindowCenter, ds.WindowWidth = "40", "400"
         elif modality == "PT":
             _pet_tags(ds, study)
+            ds.AcquisitionDate, ds.AcquisitionTime = study.study_date, series_time  # Type 1 in the PET Image module
             ds.ImageType = ["ORIGINAL", "PRIMARY"]
             ds.SeriesType = ["WHOLE BODY", "IMAGE"]
             ds.ImageIndex = k + 1

@@ -8,6 +8,7 @@ from datetime import datetime
 import pydicom
 
 F18_HALF_LIFE_S = 6586.2
+SECONDS_PER_DAY = 86400.0
 
 
 def _datetime(date: str, time: str) -> datetime | None:
@@ -42,8 +43,24 @@ def pet_units(ds: pydicom.Dataset) -> str:
     return {"BQML": "Bq/mL", "BQ/ML": "Bq/mL", "CNTS": "counts"}.get(units, "arbitrary")
 
 
-def suv_factor_from_dataset(ds: pydicom.Dataset) -> tuple[float | None, str]:
-    """(factor, reason): the Bq/mL -> SUVbw factor for a PET image, or (None, why not)."""
+def acquisition_datetime(ds: pydicom.Dataset) -> datetime | None:
+    """An image's AcquisitionDateTime, or AcquisitionDate + AcquisitionTime (None when not recorded or not
+    readable: one image's damaged time must not cost the series its SUV)."""
+    try:
+        return (_datetime("", str(ds.get("AcquisitionDateTime", "") or ""))
+                or _datetime(str(ds.get("AcquisitionDate", "") or ""), str(ds.get("AcquisitionTime", "") or "")))
+    except ValueError:
+        return None
+
+
+def suv_factor_from_dataset(ds: pydicom.Dataset, acquired: list[datetime] | None = None) -> tuple[float | None, str]:
+    """(factor, note): the Bq/mL -> SUVbw factor for a PET image, or (None, why not).
+
+    With DecayCorrection START the values refer to the acquisition start: the series date and time, unless the
+    series is dated after the first of its images' acquisitions ``acquired`` (a series reconstructed or
+    processed later; QIBA's vendor-neutral SUV pseudo-code), then that first acquisition. An injection recorded
+    as a time only (RadiopharmaceuticalStartTime) is on the series' day, or the day before when that would put
+    it after the series (a scan after midnight). The note says when either rule applied ("" otherwise)."""
     units = str(ds.get("Units", "")).upper()
     if units not in ("BQML", "BQ/ML"):
         return None, f"PET Units are '{units or 'missing'}', not BQML"
@@ -58,18 +75,29 @@ def suv_factor_from_dataset(ds: pydicom.Dataset) -> tuple[float | None, str]:
     half_life = info.get("RadionuclideHalfLife")
     if not dose or not half_life:
         return None, "injected dose or half-life missing"
+    notes = []
     start = _datetime("", str(info.get("RadiopharmaceuticalStartDateTime", "") or ""))
-    if start is None:
+    dated_by_series = start is None
+    if dated_by_series:
         start = _datetime(str(ds.get("SeriesDate", "") or ds.get("StudyDate", "")),
                           str(info.get("RadiopharmaceuticalStartTime", "") or ""))
     correction = str(ds.get("DecayCorrection", "START")).upper()
     if correction == "ADMIN":
         elapsed = 0.0
     else:
-        series = _datetime(str(ds.get("SeriesDate", "") or ""), str(ds.get("SeriesTime", "") or ""))
-        if start is None or series is None:
+        reference = _datetime(str(ds.get("SeriesDate", "") or ""), str(ds.get("SeriesTime", "") or ""))
+        first = min(acquired) if acquired else None
+        if reference is not None and first is not None and reference > first:
+            notes.append(f"decay-corrected to the first acquisition ({first:%H:%M:%S}), not to the later series "
+                         f"time ({reference:%H:%M:%S})")
+            reference = first
+        if start is None or reference is None:
             return None, "injection or series time missing"
-        elapsed = (series - start).total_seconds()
+        elapsed = (reference - start).total_seconds()
+        if dated_by_series and -SECONDS_PER_DAY < elapsed < 0:
+            elapsed += SECONDS_PER_DAY
+            notes.append(f"injection at {start:%H:%M:%S} taken on the day before the series (its date is not "
+                         "recorded)")
         if elapsed < 0:
             return None, f"series time is {-elapsed:.0f} s before injection"
-    return suv_bw_factor(float(weight), float(dose), float(half_life), elapsed), ""
+    return suv_bw_factor(float(weight), float(dose), float(half_life), elapsed), "; ".join(notes)
