@@ -58,7 +58,8 @@ def suv_factor_from_dataset(ds: pydicom.Dataset, acquired: list[datetime] | None
 
     With DecayCorrection START the values refer to the acquisition start: the series date and time, unless the
     series is dated after the first of its images' acquisitions ``acquired`` (a series reconstructed or
-    processed later; QIBA's vendor-neutral SUV pseudo-code), then that first acquisition. An injection recorded
+    processed later: QIBA's vendor-neutral SUV pseudo-code then reads a GE private scan time), then that first
+    acquisition. An injection recorded
     as a time only (RadiopharmaceuticalStartTime) is on the series' day, or the day before when that would put
     it after the series (a scan after midnight). The note says when either rule applied ("" otherwise)."""
     units = str(ds.get("Units", "")).upper()
