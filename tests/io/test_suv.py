@@ -146,3 +146,30 @@ def test_a_reconstructed_pet_series_loads_in_suv_at_its_acquisition_time(demo_st
     moved, original = load_volume(folder), load_volume(demo_study.pet_dir)
     np.testing.assert_allclose(moved.array, original.array, rtol=1e-5)
     assert any("decay-corrected to the first acquisition" in w for w in moved.warnings)
+
+
+def test_pet_stored_as_suv_or_as_philips_counts_loads_in_suv(demo_study, tmp_path):
+    """QIBA's pseudo-code: Units GML are SUVbw already (factor 1); Philips counts (Units CNTS) carry their SUVbw
+    scale factor in the private (7053,1000). Both give the demo PET's SUVs, and say how."""
+    import numpy as np
+
+    from viewer.core.io import load_volume
+
+    suv = load_volume(demo_study.pet_dir)
+    ds0 = pydicom.dcmread(sorted(demo_study.pet_dir.iterdir())[0])
+    factor, _ = suv_factor_from_dataset(ds0)
+
+    def to_gml(ds):  # the stored values rescaled to SUV
+        ds.Units = "GML"
+        ds.RescaleSlope = f"{float(ds.RescaleSlope) * factor:.10g}"
+
+    def to_philips_counts(ds):
+        ds.Units = "CNTS"
+        ds.private_block(0x7053, "Philips PET Private Group", create=True).add_new(0x00, "DS", f"{factor:.10g}")
+
+    for edit, says in ((to_gml, "Units GML"), (to_philips_counts, "Philips scale factor")):
+        folder = tmp_path / edit.__name__
+        folder.mkdir()
+        pet = load_volume(_edited_pet_copy(demo_study, folder, edit))
+        assert pet.units == "SUVbw" and any(says in w for w in pet.warnings)
+        np.testing.assert_allclose(pet.array, suv.array, rtol=1e-5, atol=1e-4)

@@ -119,7 +119,7 @@ class SeriesLoader:
             if self._suv is None:
                 warnings.append(f"values in {units}, SUV not computed: {note}")
             elif note:
-                warnings.append(f"SUVbw {note}")
+                warnings.append(f"SUVbw: {note}")
         g = self.geometry
         if self._rgb:
             self._rescales = [(1.0, 0.0)] * len(g.slices)

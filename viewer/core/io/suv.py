@@ -9,6 +9,8 @@ import pydicom
 
 F18_HALF_LIFE_S = 6586.2
 SECONDS_PER_DAY = 86400.0
+#: the private creator of Philips' PET SUV scale factor (7053,xx00)
+PHILIPS_PET_CREATOR = "Philips PET Private Group"
 
 
 def _datetime(date: str, time: str) -> datetime | None:
@@ -53,6 +55,15 @@ def acquisition_datetime(ds: pydicom.Dataset) -> datetime | None:
         return None
 
 
+def _philips_suv_factor(ds: pydicom.Dataset) -> float | None:
+    """Philips' SUVbw scale factor of PET counts (private (7053,xx00) of "Philips PET Private Group"), or None."""
+    try:
+        value = float(ds.get_private_item(0x7053, 0x00, PHILIPS_PET_CREATOR).value)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
 def suv_factor_from_dataset(ds: pydicom.Dataset, acquired: list[datetime] | None = None) -> tuple[float | None, str]:
     """(factor, note): the Bq/mL -> SUVbw factor for a PET image, or (None, why not).
 
@@ -63,6 +74,12 @@ def suv_factor_from_dataset(ds: pydicom.Dataset, acquired: list[datetime] | None
     as a time only (RadiopharmaceuticalStartTime) is on the series' day, or the day before when that would put
     it after the series (a scan after midnight). The note says when either rule applied ("" otherwise)."""
     units = str(ds.get("Units", "")).upper()
+    if units == "GML":
+        return 1.0, "values stored as SUV (Units GML), taken as SUVbw as QIBA's pseudo-code does"
+    if units == "CNTS":
+        philips = _philips_suv_factor(ds)
+        if philips is not None:
+            return philips, "from the Philips scale factor (7053,1000) of counts (Units CNTS)"
     if units not in ("BQML", "BQ/ML"):
         return None, f"PET Units are '{units or 'missing'}', not BQML"
     weight = ds.get("PatientWeight")
