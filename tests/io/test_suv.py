@@ -173,3 +173,18 @@ def test_pet_stored_as_suv_or_as_philips_counts_loads_in_suv(demo_study, tmp_pat
         pet = load_volume(_edited_pet_copy(demo_study, folder, edit))
         assert pet.units == "SUVbw" and any(says in w for w in pet.warnings)
         np.testing.assert_allclose(pet.array, suv.array, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("edit, why", [
+    ({"CorrectedImage": ["DECY", "NORM"]}, "not attenuation-corrected"),  # a NAC reconstruction
+    ({"CorrectedImage": ["ATTN", "NORM"]}, "not decay-corrected"),
+    ({"DecayCorrection": "NONE"}, "not decay-corrected (DecayCorrection NONE"),
+])
+def test_no_suv_for_values_that_are_not_quantitative(edit, why):
+    ds = _pet()
+    ds.CorrectedImage = ["ATTN", "DECY"]
+    assert suv_factor_from_dataset(ds)[0] is not None
+    for keyword, value in edit.items():
+        setattr(ds, keyword, value)
+    factor, reason = suv_factor_from_dataset(ds)
+    assert factor is None and why in reason

@@ -65,15 +65,21 @@ def _philips_suv_factor(ds: pydicom.Dataset) -> float | None:
 
 
 def suv_factor_from_dataset(ds: pydicom.Dataset, acquired: list[datetime] | None = None) -> tuple[float | None, str]:
-    """(factor, note): the Bq/mL -> SUVbw factor for a PET image, or (None, why not).
+    """(factor, note): the stored (rescaled) values -> SUVbw factor of a PET image, or (None, why not).
 
-    With DecayCorrection START the values refer to the acquisition start: the series date and time, unless the
-    series is dated after the first of its images' acquisitions ``acquired`` (a series reconstructed or
-    processed later: QIBA's vendor-neutral SUV pseudo-code then reads a GE private scan time), then that first
-    acquisition. An injection recorded
-    as a time only (RadiopharmaceuticalStartTime) is on the series' day, or the day before when that would put
-    it after the series (a scan after midnight). The note says when either rule applied ("" otherwise)."""
+    As QIBA's vendor-neutral SUV pseudo-code reads the tags: no SUV for an image that is not attenuation-corrected
+    (CorrectedImage without ATTN: a NAC reconstruction) or not decay-corrected (without DECY, or DecayCorrection
+    neither START nor ADMIN); an empty CorrectedImage (Type 2) is not held against it. Units GML are SUV already
+    (factor 1); Philips counts (CNTS) carry their factor in a private element. Bq/mL are divided by the injected
+    dose decayed to the time the values refer to: with DecayCorrection START the series date and time, unless the
+    series is dated after the first of its images' acquisitions ``acquired`` (a series reconstructed or processed
+    later; QIBA then reads a GE private scan time), then that first acquisition. An injection recorded as a time
+    only (RadiopharmaceuticalStartTime) is on the series' day, or the day before when that would put it after
+    the series (a scan after midnight). The note says when one of these rules applied ("" otherwise)."""
     units = str(ds.get("Units", "")).upper()
+    corrected = {str(v).upper() for v in (ds.get("CorrectedImage") or [])}
+    if corrected and "ATTN" not in corrected:
+        return None, "not attenuation-corrected (CorrectedImage has no ATTN): its values are not quantitative"
     if units == "GML":
         return 1.0, "values stored as SUV (Units GML), taken as SUVbw as QIBA's pseudo-code does"
     if units == "CNTS":
@@ -82,6 +88,10 @@ def suv_factor_from_dataset(ds: pydicom.Dataset, acquired: list[datetime] | None
             return philips, "from the Philips scale factor (7053,1000) of counts (Units CNTS)"
     if units not in ("BQML", "BQ/ML"):
         return None, f"PET Units are '{units or 'missing'}', not BQML"
+    correction = str(ds.get("DecayCorrection", "START") or "START").upper()
+    if correction not in ("START", "ADMIN") or (corrected and "DECY" not in corrected):
+        return None, (f"not decay-corrected (DecayCorrection {correction}, CorrectedImage "
+                      f"{'/'.join(sorted(corrected)) or 'empty'}): each bed's activity refers to its own time")
     weight = ds.get("PatientWeight")
     if not weight or float(weight) <= 0:
         return None, "PatientWeight missing"
@@ -99,7 +109,6 @@ def suv_factor_from_dataset(ds: pydicom.Dataset, acquired: list[datetime] | None
     if dated_by_series:
         start = _datetime(str(ds.get("SeriesDate", "") or ds.get("StudyDate", "")),
                           str(info.get("RadiopharmaceuticalStartTime", "") or ""))
-    correction = str(ds.get("DecayCorrection", "START")).upper()
     if correction == "ADMIN":
         elapsed = 0.0
     else:
