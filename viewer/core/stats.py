@@ -11,18 +11,45 @@ from scipy import ndimage
 from viewer.core.errors import LabelMapError
 from viewer.core.volume import Volume
 
-#: SUVpeak: mean SUV in a 1 cm^3 sphere (radius 6.2 mm) centred on the hottest voxel of the label.
+#: SUVpeak: the highest mean SUV in a 1 cm^3 sphere (radius 6.2 mm) centred on a voxel of the label (PERCIST).
 SUV_PEAK_RADIUS_MM = 6.2
 
 
-def _peak(image: Volume, mask: np.ndarray, values: np.ndarray) -> float:
-    from viewer.core.editing import sphere_region
+def _peak(image: Volume, mask: np.ndarray) -> float:
+    """SUVpeak as PERCIST defines it: the sphere goes where its mean is highest, with its centre in the label
+    (the hottest voxel need not be its centre: a lone hot voxel at a lesion's edge would put half the sphere in
+    the background). The sphere is the voxels within SUV_PEAK_RADIUS_MM of the centre, in mm of the image's own
+    spacing; it is cut by the image's edge, never padded. Only centres whose sphere holds a voxel at least as
+    hot as the mean of the sphere on the hottest voxel are tried: a sphere with a higher mean holds such a voxel."""
+    sphere, reach = _sphere(image.spacing)
+    box = _grown(np.nonzero(mask), reach, mask.shape)  # every sphere centred in the label, up to the image's edge
+    values, inside = image.array[box].astype(np.float64), mask[box]
+    hottest = np.unravel_index(int(np.argmax(np.where(inside, values, -np.inf))), values.shape)
+    near = _grown([[v] for v in hottest], reach, values.shape)
+    weights = sphere[tuple(slice(b.start - v + n, b.stop - v + n)
+                           for b, v, n in zip(near, hottest, reach, strict=True))]  # the sphere's part in the image
+    bound = float((values[near] * weights).sum() / weights.sum())
+    hot = values >= bound
+    region = _grown(np.nonzero(hot), tuple(2 * n for n in reach), values.shape)  # the candidates and their spheres
+    candidates = inside[region] & ndimage.binary_dilation(hot[region], structure=sphere > 0)
+    sums = ndimage.correlate(values[region], sphere, mode="constant", cval=0.0)
+    counts = ndimage.correlate(np.ones_like(values[region]), sphere, mode="constant", cval=0.0)
+    return float((sums / counts)[candidates].max())
 
-    flat = np.flatnonzero(mask)
-    hottest = flat[int(np.argmax(values))]
-    k, j, i = np.unravel_index(hottest, mask.shape)
-    box, sphere = sphere_region(image, image.index_to_world((i, j, k)), SUV_PEAK_RADIUS_MM)
-    return float(image.array[box][sphere].astype(np.float64).mean())
+
+def _sphere(spacing) -> tuple[np.ndarray, tuple[int, ...]]:
+    """(0/1 weights (z, y, x), reach in voxels along z, y, x) of the SUVpeak sphere on a grid of ``spacing``."""
+    reach = tuple(int(np.floor(SUV_PEAK_RADIUS_MM / s)) for s in spacing[::-1])
+    dz, dy, dx = np.mgrid[tuple(slice(-n, n + 1) for n in reach)]
+    sz, sy, sx = spacing[::-1]
+    return ((dz * sz) ** 2 + (dy * sy) ** 2 + (dx * sx) ** 2 <= SUV_PEAK_RADIUS_MM ** 2).astype(np.float64), reach
+
+
+def _grown(where, reach: tuple[int, ...], shape) -> tuple[slice, ...]:
+    """The bounding box of the voxels ``where`` (z, y, x index arrays) grown by ``reach`` voxels per axis, cut to
+    ``shape``."""
+    return tuple(slice(max(int(np.min(a)) - n, 0), min(int(np.max(a)) + n + 1, size))
+                 for a, n, size in zip(where, reach, shape, strict=True))
 
 
 def label_statistics(image: Volume, labels: Volume | np.ndarray, names: dict[int, str] | None = None) -> list[dict]:
@@ -64,7 +91,7 @@ def label_statistics(image: Volume, labels: Volume | np.ndarray, names: dict[int
         if image.units == "SUVbw":
             mask = arr == label
             values = img[mask]
-            row.update(suv_max=float(values.max()), suv_peak=_peak(image, mask, values),
+            row.update(suv_max=float(values.max()), suv_peak=_peak(image, mask),
                        mtv_ml=row["volume_ml"], tlg=row["volume_ml"] * float(mean))
         out.append(row)
     return out
