@@ -188,3 +188,14 @@ def test_no_suv_for_values_that_are_not_quantitative(edit, why):
         setattr(ds, keyword, value)
     factor, reason = suv_factor_from_dataset(ds)
     assert factor is None and why in reason
+
+
+@pytest.mark.parametrize("where, keyword, value, why", [
+    ("image", "PatientWeight", "70000", "70000 kg is not a body weight"),  # grams
+    ("injection", "RadionuclideTotalDose", "370", "370 Bq is below any PET dose"),  # MBq
+])
+def test_a_weight_or_dose_in_the_wrong_unit_gets_no_suv(where, keyword, value, why):
+    ds = _pet()
+    setattr(ds if where == "image" else ds.RadiopharmaceuticalInformationSequence[0], keyword, value)
+    factor, reason = suv_factor_from_dataset(ds)
+    assert factor is None and why in reason

@@ -9,6 +9,10 @@ import pydicom
 
 F18_HALF_LIFE_S = 6586.2
 SECONDS_PER_DAY = 86400.0
+#: Beyond these a PatientWeight or a RadionuclideTotalDose is in the wrong unit (grams; MBq), which would put every
+#: SUV 1000x or 10^6x off: no SUV then
+MAX_WEIGHT_KG = 500.0
+MIN_DOSE_BQ = 1e6
 #: the private creator of Philips' PET SUV scale factor (7053,xx00)
 PHILIPS_PET_CREATOR = "Philips PET Private Group"
 
@@ -75,7 +79,8 @@ def suv_factor_from_dataset(ds: pydicom.Dataset, acquired: list[datetime] | None
     series is dated after the first of its images' acquisitions ``acquired`` (a series reconstructed or processed
     later; QIBA then reads a GE private scan time), then that first acquisition. An injection recorded as a time
     only (RadiopharmaceuticalStartTime) is on the series' day, or the day before when that would put it after
-    the series (a scan after midnight). The note says when one of these rules applied ("" otherwise)."""
+    the series (a scan after midnight). A weight above MAX_WEIGHT_KG or a dose below MIN_DOSE_BQ (grams, MBq)
+    gives no SUV. The note says when one of these rules applied ("" otherwise)."""
     units = str(ds.get("Units", "")).upper()
     corrected = {str(v).upper() for v in (ds.get("CorrectedImage") or [])}
     if corrected and "ATTN" not in corrected:
@@ -95,6 +100,8 @@ def suv_factor_from_dataset(ds: pydicom.Dataset, acquired: list[datetime] | None
     weight = ds.get("PatientWeight")
     if not weight or float(weight) <= 0:
         return None, "PatientWeight missing"
+    if float(weight) > MAX_WEIGHT_KG:
+        return None, f"PatientWeight {float(weight):g} kg is not a body weight (grams?)"
     seq = ds.get("RadiopharmaceuticalInformationSequence")
     if not seq:
         return None, "RadiopharmaceuticalInformationSequence missing"
@@ -103,6 +110,8 @@ def suv_factor_from_dataset(ds: pydicom.Dataset, acquired: list[datetime] | None
     half_life = info.get("RadionuclideHalfLife")
     if not dose or not half_life:
         return None, "injected dose or half-life missing"
+    if float(dose) < MIN_DOSE_BQ:
+        return None, f"RadionuclideTotalDose {float(dose):g} Bq is below any PET dose (recorded in MBq?)"
     notes = []
     start = _datetime("", str(info.get("RadiopharmaceuticalStartDateTime", "") or ""))
     dated_by_series = start is None
