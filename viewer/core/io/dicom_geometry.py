@@ -218,9 +218,10 @@ def series_geometry(headers: list[DicomHeader]) -> SeriesGeometry:
                 grid_index = [0, *np.cumsum(steps).astype(int).tolist()]
                 warnings.append(_missing_warning(_unfilled(grid_index), dist[0], dz))
             else:
+                off = float(np.abs(dist - (dist[0] + np.arange(len(dist)) * dz)).max())
                 warnings.append(
-                    f"uneven slice spacing (gaps {gaps.min():.3f}-{gaps.max():.3f} mm); "
-                    f"grid uses the median {dz:.3f} mm, positions between slices are approximate"
+                    f"uneven slice spacing (gaps {gaps.min():.3f}-{gaps.max():.3f} mm); the slices are shown on a "
+                    f"{dz:.3f} mm grid (the median gap), up to {off:.1f} mm from where they were acquired"
                 )
         stack = slices[-1].position - slices[0].position
         cos = abs(float(stack @ normal)) / max(np.linalg.norm(stack), 1e-9)
