@@ -116,3 +116,22 @@ def test_a_jpeg2000_seg_read_through_a_decoder_process_equals_its_native_copy(py
     damaged = _damage_codestream(tmp_path / "j2k.dcm", tmp_path / "damaged_seg.dcm")
     with pytest.raises(LabelMapError, match="damaged_seg.dcm: cannot read the SEG's frames"):
         read_dicom_seg(damaged)
+
+
+def test_the_main_script_is_left_alone_once_every_decoder_process_runs(monkeypatch):
+    """`__main__` is hidden while a submit may start a decoder process (a new process would run the main script
+    again); once all WORKERS run, submits start none, and another thread reading `__main__` meanwhile sees it."""
+    import sys
+    import time
+    from contextlib import nullcontext
+
+    from viewer.core.io import decoder_process
+
+    with ThreadPoolExecutor(decoder_process.WORKERS) as threads:  # busy at once: each submit finds none idle
+        list(threads.map(lambda _: run_isolated("sleep", time.sleep, 0.5), range(decoder_process.WORKERS)))
+    assert not decoder_process._may_start_process(decoder_process._shared_pool())
+    hidden = []
+    monkeypatch.setattr(decoder_process, "_main_script_hidden", lambda: hidden.append(sys.modules["__main__"])
+                        or nullcontext())
+    assert run_isolated("pid", os.getpid) != os.getpid()
+    assert hidden == []

@@ -23,7 +23,7 @@ import types
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cache
 from multiprocessing.connection import Connection
 from os import PathLike
@@ -57,7 +57,7 @@ def run_isolated(path: str | PathLike, fn: Callable[..., T], *args) -> T:
         return fn(*args)
     pool = _shared_pool()
     try:
-        with _main_script_hidden():  # submit starts a decoder process when none is idle
+        with _main_script_hidden() if _may_start_process(pool) else nullcontext():
             future = pool.submit(fn, *args)
         return future.result()
     except BrokenProcessPool:
@@ -89,6 +89,14 @@ def _shared_pool() -> ProcessPoolExecutor:
         if _pool is None:
             _pool = ProcessPoolExecutor(WORKERS, mp_context=_context(), initializer=_start_worker)
         return _pool
+
+
+def _may_start_process(pool: ProcessPoolExecutor) -> bool:
+    """Whether a submit to ``pool`` may start a decoder process: the executor starts them on demand, when none is
+    idle, up to WORKERS (it never replaces one: a dead process breaks the pool). Its process table is private:
+    where it is not there, assume a submit may."""
+    processes = getattr(pool, "_processes", None)
+    return processes is None or len(processes) < WORKERS
 
 
 @contextmanager
