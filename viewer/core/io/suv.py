@@ -1,4 +1,4 @@
-"""PET SUV body-weight factor from the DICOM radiopharmaceutical tags, decay-corrected to series time."""
+"""PET SUV body-weight factor from the DICOM tags, read as QIBA's vendor-neutral SUV pseudo-code reads them."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ def suv_bw_factor(weight_kg: float, injected_dose_bq: float, half_life_s: float,
     """Factor converting activity concentration (Bq/mL) to SUVbw.
 
     SUVbw = C[Bq/mL] * weight[g] / D(t)[Bq], with D(t) = D0 * 2^(-elapsed / half_life), the injected
-    dose decay-corrected from injection to the time the image values refer to (the series time for
-    DecayCorrection START). Tissue density 1 g/mL, so SUVbw is dimensionless (g/mL).
+    dose decay-corrected from injection to the time the image values refer to (see suv_factor_from_dataset).
+    Tissue density 1 g/mL, so SUVbw is dimensionless (g/mL).
     """
     if weight_kg <= 0 or injected_dose_bq <= 0 or half_life_s <= 0:
         raise ValueError("weight, dose and half-life must be positive")
@@ -97,43 +97,56 @@ def suv_factor_from_dataset(ds: pydicom.Dataset, acquired: list[datetime] | None
     if correction not in ("START", "ADMIN") or (corrected and "DECY" not in corrected):
         return None, (f"not decay-corrected (DecayCorrection {correction}, CorrectedImage "
                       f"{'/'.join(sorted(corrected)) or 'empty'}): each bed's activity refers to its own time")
+    dosing = _weight_and_dose(ds)
+    if isinstance(dosing, str):
+        return None, dosing
+    decay = (0.0, []) if correction == "ADMIN" else _decay_time(ds, acquired)
+    if isinstance(decay, str):
+        return None, decay
+    (weight, dose, half_life), (elapsed, notes) = dosing, decay
+    return suv_bw_factor(weight, dose, half_life, elapsed), "; ".join(notes)
+
+
+def _weight_and_dose(ds: pydicom.Dataset) -> tuple[float, float, float] | str:
+    """(PatientWeight kg, RadionuclideTotalDose Bq, RadionuclideHalfLife s), or why they cannot be used."""
     weight = ds.get("PatientWeight")
     if not weight or float(weight) <= 0:
-        return None, "PatientWeight missing"
+        return "PatientWeight missing"
     if float(weight) > MAX_WEIGHT_KG:
-        return None, f"PatientWeight {float(weight):g} kg is not a body weight (grams?)"
+        return f"PatientWeight {float(weight):g} kg is not a body weight (grams?)"
     seq = ds.get("RadiopharmaceuticalInformationSequence")
     if not seq:
-        return None, "RadiopharmaceuticalInformationSequence missing"
-    info = seq[0]
-    dose = info.get("RadionuclideTotalDose")
-    half_life = info.get("RadionuclideHalfLife")
+        return "RadiopharmaceuticalInformationSequence missing"
+    dose, half_life = seq[0].get("RadionuclideTotalDose"), seq[0].get("RadionuclideHalfLife")
     if not dose or not half_life:
-        return None, "injected dose or half-life missing"
+        return "injected dose or half-life missing"
     if float(dose) < MIN_DOSE_BQ:
-        return None, f"RadionuclideTotalDose {float(dose):g} Bq is below any PET dose (recorded in MBq?)"
+        return f"RadionuclideTotalDose {float(dose):g} Bq is below any PET dose (recorded in MBq?)"
+    return float(weight), float(dose), float(half_life)
+
+
+def _decay_time(ds: pydicom.Dataset, acquired: list[datetime] | None) -> tuple[float, list[str]] | str:
+    """(seconds from injection to the time DecayCorrection START values refer to, notes on how the times were
+    taken; see suv_factor_from_dataset), or why it cannot be known."""
+    info = ds.RadiopharmaceuticalInformationSequence[0]
     notes = []
     start = _datetime("", str(info.get("RadiopharmaceuticalStartDateTime", "") or ""))
     dated_by_series = start is None
     if dated_by_series:
         start = _datetime(str(ds.get("SeriesDate", "") or ds.get("StudyDate", "")),
                           str(info.get("RadiopharmaceuticalStartTime", "") or ""))
-    if correction == "ADMIN":
-        elapsed = 0.0
-    else:
-        reference = _datetime(str(ds.get("SeriesDate", "") or ""), str(ds.get("SeriesTime", "") or ""))
-        first = min(acquired) if acquired else None
-        if reference is not None and first is not None and reference > first:
-            notes.append(f"decay-corrected to the first acquisition ({first:%H:%M:%S}), not to the later series "
-                         f"time ({reference:%H:%M:%S})")
-            reference = first
-        if start is None or reference is None:
-            return None, "injection or series time missing"
-        elapsed = (reference - start).total_seconds()
-        if dated_by_series and -SECONDS_PER_DAY < elapsed < 0:
-            elapsed += SECONDS_PER_DAY
-            notes.append(f"injection at {start:%H:%M:%S} taken on the day before the series (its date is not "
-                         "recorded)")
-        if elapsed < 0:
-            return None, f"series time is {-elapsed:.0f} s before injection"
-    return suv_bw_factor(float(weight), float(dose), float(half_life), elapsed), "; ".join(notes)
+    reference = _datetime(str(ds.get("SeriesDate", "") or ""), str(ds.get("SeriesTime", "") or ""))
+    first = min(acquired) if acquired else None
+    if reference is not None and first is not None and reference > first:
+        notes.append(f"decay-corrected to the first acquisition ({first:%H:%M:%S}), not to the later series "
+                     f"time ({reference:%H:%M:%S})")
+        reference = first
+    if start is None or reference is None:
+        return "injection or series time missing"
+    elapsed = (reference - start).total_seconds()
+    if dated_by_series and -SECONDS_PER_DAY < elapsed < 0:
+        elapsed += SECONDS_PER_DAY
+        notes.append(f"injection at {start:%H:%M:%S} taken on the day before the series (its date is not recorded)")
+    if elapsed < 0:
+        return f"series time is {-elapsed:.0f} s before injection"
+    return elapsed, notes
