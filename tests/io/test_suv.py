@@ -177,8 +177,7 @@ def test_pet_stored_as_suv_or_as_philips_counts_loads_in_suv(demo_study, tmp_pat
 
 @pytest.mark.parametrize("edit, why", [
     ({"CorrectedImage": ["DECY", "NORM"]}, "not attenuation-corrected"),  # a NAC reconstruction
-    ({"CorrectedImage": ["ATTN", "NORM"]}, "not decay-corrected"),
-    ({"DecayCorrection": "NONE"}, "not decay-corrected (DecayCorrection NONE"),
+    ({"DecayCorrection": "LATER"}, "DecayCorrection 'LATER' is none of START, ADMIN, NONE"),
 ])
 def test_no_suv_for_values_that_are_not_quantitative(edit, why):
     ds = _pet()
@@ -199,3 +198,45 @@ def test_a_weight_or_dose_in_the_wrong_unit_gets_no_suv(where, keyword, value, w
     setattr(ds if where == "image" else ds.RadiopharmaceuticalInformationSequence[0], keyword, value)
     factor, reason = suv_factor_from_dataset(ds)
     assert factor is None and why in reason
+
+
+def test_values_not_decay_corrected_get_each_image_s_own_decay():
+    """DecayCorrection NONE: each image's activity refers to its own acquisition. A bed acquired 10 min after the
+    first has its dose decayed 10 min more; images without an acquisition time take the series time."""
+    from datetime import datetime
+
+    from viewer.core.io.suv import series_suv_factors
+
+    ds = _pet()
+    ds.DecayCorrection = "NONE"
+    first, second = datetime(2026, 1, 1, 10, 0), datetime(2026, 1, 1, 10, 10)
+    factors, note = series_suv_factors(ds, [first, first, second, None])
+    start = 70000 / (370e6 * math.pow(2, -3600 / 6586.2))
+    assert factors[:2] == [pytest.approx(start)] * 2 and factors[3] == pytest.approx(start)  # series time 10:00
+    assert factors[2] == pytest.approx(start * math.pow(2, 600 / 6586.2))
+    assert "DecayCorrection NONE" in note
+    ds.DecayCorrection = "START"  # one time for all
+    assert series_suv_factors(ds, [first, first, second, None])[0] == [pytest.approx(start)] * 4
+
+
+def test_a_pet_series_not_decay_corrected_loads_bed_by_bed(demo_study, tmp_path):
+    """The demo PET relabelled DecayCorrection NONE, its upper half acquired 10 min later: the lower half keeps its
+    SUVs, the upper half's are 2^(600 / half-life) higher (the same activity, measured later, means more)."""
+    import numpy as np
+
+    from viewer.core.io import load_volume
+
+    def second_bed_later(ds):
+        ds.DecayCorrection = "NONE"
+        if int(ds.InstanceNumber) > 38:
+            ds.AcquisitionTime = "101000"
+
+    original = load_volume(demo_study.pet_dir)
+    beds = load_volume(_edited_pet_copy(demo_study, tmp_path, second_bed_later))
+    z_later = [k for k in range(beds.array.shape[0]) if beds.index_to_world((0, 0, k))[2]
+               >= original.index_to_world((0, 0, 38))[2]]
+    assert 0 < len(z_later) < beds.array.shape[0] and beds.units == "SUVbw"
+    ratio = np.ones(beds.array.shape[0])
+    ratio[z_later] = math.pow(2, 600 / 6586.2)
+    np.testing.assert_allclose(beds.array, original.array * ratio[:, None, None].astype(np.float32), rtol=1e-5,
+                               atol=1e-5)

@@ -17,7 +17,7 @@ from viewer.core.io.dicom_headers import number, synthetic_statement, text, uint
 from viewer.core.io.dicom_native_pixels import native_frame, read_frame_into
 from viewer.core.io.dicom_validation import COLOUR, check_volume_object, photometric
 from viewer.core.io.series_info import SeriesInfo
-from viewer.core.io.suv import acquisition_datetime, pet_units, suv_factor_from_dataset
+from viewer.core.io.suv import acquisition_datetime, pet_units, series_suv_factors
 from viewer.core.progress import CancelToken, ProgressCallback, no_progress
 from viewer.core.volume import Volume
 
@@ -47,7 +47,7 @@ def _stored_range(ds: pydicom.Dataset) -> tuple[int, int]:
 
 
 def _output_dtype(
-    geometry: SeriesGeometry, rescales: list[tuple[float, float]], modality: str, suv: float | None
+    geometry: SeriesGeometry, rescales: list[tuple[float, float]], modality: str, suv: list[float] | None
 ) -> np.dtype:
     """int16 (or the stored type) when the rescaled values are exact in it, else float32."""
     if modality == "PT" or suv is not None:
@@ -112,9 +112,9 @@ class SeriesLoader:
             units = "HU"
         elif kind == "RTDOSE" and text(ds0, "DoseUnits").upper() == "GY":
             units = "Gy"
-        elif kind == "PT":
-            acquired = [t for h in series.headers if (t := acquisition_datetime(h.dataset)) is not None]
-            self._suv, note = suv_factor_from_dataset(ds0, acquired)
+        elif kind == "PT":  # self._suv: per slice, the factor of its rescaled values to SUVbw
+            self._suv, note = series_suv_factors(ds0, [acquisition_datetime(s.header.dataset) for s in
+                                                       self.geometry.slices])
             units = "SUVbw" if self._suv is not None else pet_units(ds0)
             if self._suv is None:
                 warnings.append(f"values in {units}, SUV not computed: {note}")
@@ -165,8 +165,8 @@ class SeriesLoader:
         slope, intercept = self._rescales[k]
         out = self.volume.array[self.geometry.grid_index[k]]
         if self._suv is not None:
-            np.multiply(stored, slope * self._suv, out=out, casting="unsafe")
-            out += np.float32(intercept * self._suv)
+            np.multiply(stored, slope * self._suv[k], out=out, casting="unsafe")
+            out += np.float32(intercept * self._suv[k])
         elif slope == 1 and intercept == 0:
             out[...] = stored
         elif out.dtype.kind in "iu":

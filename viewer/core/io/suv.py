@@ -15,6 +15,8 @@ MAX_WEIGHT_KG = 500.0
 MIN_DOSE_BQ = 1e6
 #: the private creator of Philips' PET SUV scale factor (7053,xx00)
 PHILIPS_PET_CREATOR = "Philips PET Private Group"
+#: PET Units of activity concentration
+BQML = ("BQML", "BQ/ML")
 
 
 def _datetime(date: str, time: str) -> datetime | None:
@@ -68,19 +70,41 @@ def _philips_suv_factor(ds: pydicom.Dataset) -> float | None:
     return value if math.isfinite(value) and value > 0 else None
 
 
-def suv_factor_from_dataset(ds: pydicom.Dataset, acquired: list[datetime] | None = None) -> tuple[float | None, str]:
+def series_suv_factors(ds: pydicom.Dataset, times: list[datetime | None]) -> tuple[list[float] | None, str]:
+    """Per image of a series whose first image is ``ds`` (``times``: each image's acquisition_datetime) the factor
+    of its stored (rescaled) values to SUVbw, or (None, why not), and the note of suv_factor_from_dataset. Values
+    decay-corrected to one time (DecayCorrection START, ADMIN) share one factor; values that are not (NONE) each
+    refer to their own acquisition, so each image's factor decays the dose to that time (the series time where
+    it is not recorded): a whole-body scan's last bed would otherwise read about 20% low."""
+    factor, note = suv_factor_from_dataset(ds, [t for t in times if t is not None])
+    if factor is None or _decay_correction(ds) != "NONE" or str(ds.get("Units", "")).upper() not in BQML:
+        return (None if factor is None else [factor] * len(times)), note
+    factors = [suv_factor_from_dataset(ds, at=t) for t in times]
+    missing = next((why for f, why in factors if f is None), None)
+    return (None, missing) if missing is not None else ([f for f, _ in factors], note)
+
+
+def _decay_correction(ds: pydicom.Dataset) -> str:
+    return str(ds.get("DecayCorrection", "START") or "START").upper()
+
+
+def suv_factor_from_dataset(ds: pydicom.Dataset, acquired: list[datetime] | None = None,
+                            at: datetime | None = None) -> tuple[float | None, str]:
     """(factor, note): the stored (rescaled) values -> SUVbw factor of a PET image, or (None, why not).
 
     As QIBA's vendor-neutral SUV pseudo-code reads the tags: no SUV for an image that is not attenuation-corrected
-    (CorrectedImage without ATTN: a NAC reconstruction) or not decay-corrected (without DECY, or DecayCorrection
-    neither START nor ADMIN); an empty CorrectedImage (Type 2) is not held against it. Units GML are SUV already
-    (factor 1); Philips counts (CNTS) carry their factor in a private element. Bq/mL are divided by the injected
-    dose decayed to the time the values refer to: with DecayCorrection START the series date and time, unless the
-    series is dated after the first of its images' acquisitions ``acquired`` (a series reconstructed or processed
-    later; QIBA then reads a GE private scan time), then that first acquisition. An injection recorded as a time
-    only (RadiopharmaceuticalStartTime) is on the series' day, or the day before when that would put it after
-    the series (a scan after midnight). A weight above MAX_WEIGHT_KG or a dose below MIN_DOSE_BQ (grams, MBq)
-    gives no SUV. The note says when one of these rules applied ("" otherwise)."""
+    (CorrectedImage without ATTN: a NAC reconstruction); an empty CorrectedImage (Type 2) is not held against it.
+    Units GML are SUV already (factor 1); Philips counts (CNTS) carry their factor in a private element. Bq/mL are
+    divided by the injected dose decayed to the time the values refer to, which DecayCorrection (Type 1; QIBA also
+    asks CorrectedImage for DECY) gives:
+    - ADMIN: the injection;
+    - START: the series date and time, unless the series is dated after the first of its images' acquisitions
+      ``acquired`` (a series reconstructed or processed later; QIBA then reads a GE private scan time), then that
+      first acquisition;
+    - NONE: each image's own acquisition, ``at`` (default: the series time; series_suv_factors gives each its own).
+    An injection recorded as a time only (RadiopharmaceuticalStartTime) is on the series' day, or the day before
+    when that would put it after the series (a scan after midnight). A weight above MAX_WEIGHT_KG or a dose below
+    MIN_DOSE_BQ (grams, MBq) gives no SUV. The note says when one of these rules applied ("" otherwise)."""
     units = str(ds.get("Units", "")).upper()
     corrected = {str(v).upper() for v in (ds.get("CorrectedImage") or [])}
     if corrected and "ATTN" not in corrected:
@@ -91,16 +115,23 @@ def suv_factor_from_dataset(ds: pydicom.Dataset, acquired: list[datetime] | None
         philips = _philips_suv_factor(ds)
         if philips is not None:
             return philips, "from the Philips scale factor (7053,1000) of counts (Units CNTS)"
-    if units not in ("BQML", "BQ/ML"):
+    if units not in BQML:
         return None, f"PET Units are '{units or 'missing'}', not BQML"
-    correction = str(ds.get("DecayCorrection", "START") or "START").upper()
-    if correction not in ("START", "ADMIN") or (corrected and "DECY" not in corrected):
-        return None, (f"not decay-corrected (DecayCorrection {correction}, CorrectedImage "
-                      f"{'/'.join(sorted(corrected)) or 'empty'}): each bed's activity refers to its own time")
+    correction = _decay_correction(ds)
+    if correction not in ("START", "ADMIN", "NONE"):
+        return None, f"DecayCorrection '{correction}' is none of START, ADMIN, NONE"
     dosing = _weight_and_dose(ds)
     if isinstance(dosing, str):
         return None, dosing
-    decay = (0.0, []) if correction == "ADMIN" else _decay_time(ds, acquired)
+    if correction == "ADMIN":
+        decay = (0.0, [])
+    elif correction == "START":
+        decay = _decay_time(ds, acquired, None)
+    else:
+        decay = _decay_time(ds, None, at)
+        if not isinstance(decay, str):
+            decay[1].append("values not decay-corrected (DecayCorrection NONE): each image's SUV decays the dose to "
+                            "its own acquisition time")
     if isinstance(decay, str):
         return None, decay
     (weight, dose, half_life), (elapsed, notes) = dosing, decay
@@ -125,9 +156,11 @@ def _weight_and_dose(ds: pydicom.Dataset) -> tuple[float, float, float] | str:
     return float(weight), float(dose), float(half_life)
 
 
-def _decay_time(ds: pydicom.Dataset, acquired: list[datetime] | None) -> tuple[float, list[str]] | str:
-    """(seconds from injection to the time DecayCorrection START values refer to, notes on how the times were
-    taken; see suv_factor_from_dataset), or why it cannot be known."""
+def _decay_time(ds: pydicom.Dataset, acquired: list[datetime] | None,
+                at: datetime | None) -> tuple[float, list[str]] | str:
+    """(seconds from injection to the time the values refer to: ``at``, else the series time or the first of the
+    ``acquired`` when that is earlier; notes on how the times were taken, see suv_factor_from_dataset), or why it
+    cannot be known."""
     info = ds.RadiopharmaceuticalInformationSequence[0]
     notes = []
     start = _datetime("", str(info.get("RadiopharmaceuticalStartDateTime", "") or ""))
@@ -135,7 +168,7 @@ def _decay_time(ds: pydicom.Dataset, acquired: list[datetime] | None) -> tuple[f
     if dated_by_series:
         start = _datetime(str(ds.get("SeriesDate", "") or ds.get("StudyDate", "")),
                           str(info.get("RadiopharmaceuticalStartTime", "") or ""))
-    reference = _datetime(str(ds.get("SeriesDate", "") or ""), str(ds.get("SeriesTime", "") or ""))
+    reference = at or _datetime(str(ds.get("SeriesDate", "") or ""), str(ds.get("SeriesTime", "") or ""))
     first = min(acquired) if acquired else None
     if reference is not None and first is not None and reference > first:
         notes.append(f"decay-corrected to the first acquisition ({first:%H:%M:%S}), not to the later series "
