@@ -124,6 +124,11 @@ def test_a_series_dated_after_its_acquisition_is_decay_corrected_to_the_acquisit
     assert "first acquisition (10:00:00)" in note and "series time (12:00:00)" in note
     factor, note = suv_factor_from_dataset(ds)  # no acquisition times: the series time, as recorded
     assert factor == pytest.approx(70000 / (370e6 * math.pow(2, -3 * 3600 / 6586.2))) and note == ""
+    # GE records the scan time privately, and QIBA's pseudo-code takes it
+    ds.private_block(0x0009, "GEMS_PETD_01", create=True).add_new(0x0D, "DT", "20260101100200")
+    factor, note = suv_factor_from_dataset(ds, [datetime(2026, 1, 1, 10, 5), datetime(2026, 1, 1, 10, 0)])
+    assert factor == pytest.approx(70000 / (370e6 * math.pow(2, -3720 / 6586.2)))
+    assert "GE's scan time (0009,100d) (10:02:00)" in note
 
 
 def test_a_reconstructed_pet_series_loads_in_suv_at_its_acquisition_time(demo_study, tmp_path):

@@ -13,6 +13,8 @@ SECONDS_PER_DAY = 86400.0
 #: SUV 1000x or 10^6x off: no SUV then
 MAX_WEIGHT_KG = 500.0
 MIN_DOSE_BQ = 1e6
+#: the private creator of GE's PET scan date and time (0009,xx0d)
+GE_PET_CREATOR = "GEMS_PETD_01"
 #: the private creator of Philips' PET SUV scale factor (7053,xx00)
 PHILIPS_PET_CREATOR = "Philips PET Private Group"
 #: PET Units of activity concentration
@@ -61,6 +63,15 @@ def acquisition_datetime(ds: pydicom.Dataset) -> datetime | None:
         return None
 
 
+def _ge_scan_datetime(ds: pydicom.Dataset) -> datetime | None:
+    """GE's private scan date and time (0009,xx0d of "GEMS_PETD_01"): what QIBA's pseudo-code decay-corrects to
+    when a series is dated after its acquisition; None when absent or unreadable."""
+    try:
+        return _datetime("", str(ds.get_private_item(0x0009, 0x0D, GE_PET_CREATOR).value))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _philips_suv_factor(ds: pydicom.Dataset) -> float | None:
     """Philips' SUVbw scale factor of PET counts (private (7053,xx00) of "Philips PET Private Group"), or None."""
     try:
@@ -99,8 +110,8 @@ def suv_factor_from_dataset(ds: pydicom.Dataset, acquired: list[datetime] | None
     asks CorrectedImage for DECY) gives:
     - ADMIN: the injection;
     - START: the series date and time, unless the series is dated after the first of its images' acquisitions
-      ``acquired`` (a series reconstructed or processed later; QIBA then reads a GE private scan time), then that
-      first acquisition;
+      ``acquired`` (a series reconstructed or processed later): then GE's private scan time, as QIBA reads it, or
+      else that first acquisition;
     - NONE: each image's own acquisition, ``at`` (default: the series time; series_suv_factors gives each its own).
     An injection recorded as a time only (RadiopharmaceuticalStartTime) is on the series' day, or the day before
     when that would put it after the series (a scan after midnight). A weight above MAX_WEIGHT_KG or a dose below
@@ -171,9 +182,12 @@ def _decay_time(ds: pydicom.Dataset, acquired: list[datetime] | None,
     reference = at or _datetime(str(ds.get("SeriesDate", "") or ""), str(ds.get("SeriesTime", "") or ""))
     first = min(acquired) if acquired else None
     if reference is not None and first is not None and reference > first:
-        notes.append(f"decay-corrected to the first acquisition ({first:%H:%M:%S}), not to the later series "
-                     f"time ({reference:%H:%M:%S})")
-        reference = first
+        scan, what = _ge_scan_datetime(ds), "GE's scan time (0009,100d)"
+        if scan is None:
+            scan, what = first, "the first acquisition"
+        notes.append(f"decay-corrected to {what} ({scan:%H:%M:%S}), not to the later series time "
+                     f"({reference:%H:%M:%S})")
+        reference = scan
     if start is None or reference is None:
         return "injection or series time missing"
     elapsed = (reference - start).total_seconds()
