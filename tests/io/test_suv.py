@@ -245,3 +245,28 @@ def test_a_pet_series_not_decay_corrected_loads_bed_by_bed(demo_study, tmp_path)
     ratio[z_later] = math.pow(2, 600 / 6586.2)
     np.testing.assert_allclose(beds.array, original.array * ratio[:, None, None].astype(np.float32), rtol=1e-5,
                                atol=1e-5)
+
+
+def test_an_enhanced_pet_frame_is_timed_by_its_own_frame_content():
+    """DecayCorrection NONE decays each image's dose to its acquisition: an enhanced (multi-frame) object's frame
+    by its FrameAcquisitionDateTime, else the object's own time."""
+    from datetime import datetime
+    from pathlib import Path
+
+    import numpy as np
+    from pydicom.sequence import Sequence
+
+    from viewer.core.io.dicom_geometry import SliceRef
+    from viewer.core.io.dicom_headers import DicomHeader
+    from viewer.core.io.dicom_series import _acquired
+
+    ds = pydicom.Dataset()
+    ds.NumberOfFrames, ds.AcquisitionDateTime = 2, "20260101100000"
+    content = pydicom.Dataset()
+    content.FrameAcquisitionDateTime = "20260101101500"
+    frame = pydicom.Dataset()
+    frame.FrameContentSequence = Sequence([content])
+    ds.PerFrameFunctionalGroupsSequence = Sequence([frame, pydicom.Dataset()])
+    header = DicomHeader(Path("pet.dcm"), ds)
+    refs = [SliceRef(header, k, np.zeros(3), np.array([1.0, 0, 0, 0, 1, 0]), (1.0, 1.0)) for k in (0, 1)]
+    assert [_acquired(r) for r in refs] == [datetime(2026, 1, 1, 10, 15), datetime(2026, 1, 1, 10, 0)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime
 
 import numpy as np
 import pydicom
@@ -37,6 +38,13 @@ def _rescale(ref: SliceRef, modality: str) -> tuple[float, float]:
         return number(ds, "DoseGridScaling", 1.0) or 1.0, 0.0
     source = (_frame_item(ds, ref.frame, "PixelValueTransformationSequence") if ref.header.n_frames > 1 else None) or ds
     return number(source, "RescaleSlope", 1.0) or 1.0, number(source, "RescaleIntercept", 0.0)
+
+
+def _acquired(ref: SliceRef) -> datetime | None:
+    """When slice ``ref`` was acquired (suv.acquisition_datetime): an enhanced object's frame by its Frame Content
+    item, falling back to the object's own time."""
+    item = _frame_item(ref.header.dataset, ref.frame, "FrameContentSequence") if ref.header.n_frames > 1 else None
+    return (acquisition_datetime(item) if item is not None else None) or acquisition_datetime(ref.header.dataset)
 
 
 def _stored_range(ds: pydicom.Dataset) -> tuple[int, int]:
@@ -113,8 +121,7 @@ class SeriesLoader:
         elif kind == "RTDOSE" and text(ds0, "DoseUnits").upper() == "GY":
             units = "Gy"
         elif kind == "PT":  # self._suv: per slice, the factor of its rescaled values to SUVbw
-            self._suv, note = series_suv_factors(ds0, [acquisition_datetime(s.header.dataset) for s in
-                                                       self.geometry.slices])
+            self._suv, note = series_suv_factors(ds0, [_acquired(s) for s in self.geometry.slices])
             units = "SUVbw" if self._suv is not None else pet_units(ds0)
             if self._suv is None:
                 warnings.append(f"values in {units}, SUV not computed: {note}")

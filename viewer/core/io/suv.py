@@ -54,10 +54,12 @@ def pet_units(ds: pydicom.Dataset) -> str:
 
 
 def acquisition_datetime(ds: pydicom.Dataset) -> datetime | None:
-    """An image's AcquisitionDateTime, or AcquisitionDate + AcquisitionTime (None when not recorded or not
-    readable: one image's damaged time must not cost the series its SUV)."""
+    """When an image (or, given an enhanced object's Frame Content item, a frame) was acquired: its
+    FrameAcquisitionDateTime, AcquisitionDateTime, or AcquisitionDate + AcquisitionTime (None when not recorded
+    or not readable: one image's damaged time must not cost the series its SUV)."""
     try:
-        return (_datetime("", str(ds.get("AcquisitionDateTime", "") or ""))
+        return (_datetime("", str(ds.get("FrameAcquisitionDateTime", "") or ""))
+                or _datetime("", str(ds.get("AcquisitionDateTime", "") or ""))
                 or _datetime(str(ds.get("AcquisitionDate", "") or ""), str(ds.get("AcquisitionTime", "") or "")))
     except ValueError:
         return None
