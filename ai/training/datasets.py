@@ -34,6 +34,7 @@ KINDS = {
     "abdomen_ct_phantom": "ai.training.abdomen_phantom:phantom_cases",
     "real_ct_synth": "ai.training.ct_synthesis:synth_cases",
     "pet_ct_phantom": "ai.training.pet_phantom:pet_ct_cases",
+    "ct_label_pet": "ai.training.pet_phantom:ct_label_pet_cases",
     "brain_mr_ct": "ai.training.brain_pair_cases:brain_pair_cases",
     "pet_ct_lesions": "ai.training.pet_ct_lesions:pet_ct_lesion_cases",
 }

@@ -1,15 +1,16 @@
 """Choose a lesion detector's operating point on its validation cases and measure it on held-out phantoms.
 
 ``python -m ai.training.detector_evaluation --models DIR [DIR ...] [--config CONFIG] [--apply] [--further]
-[--out DIR]``: each model's detections (ai.detection_heatmap, as ``radview detect`` decodes them) are predicted once
-per case on the config's validation cases and on HELD_OUT phantoms no detector config trains or validates on
-(``--further``: and on the FURTHER ones, reported but never written into a card). The threshold that
-best meets the issue-12 rule on validation (ai.training.detection_task.choose_threshold) is reported with the
-held-out metrics at the card's threshold and at the chosen one. ``--apply`` writes the chosen threshold into each
-card (``detection.threshold``) with the validation and held-out metrics at it, so ``radview detect`` reports what
-was measured. The table goes to stdout and, with ``--out``, to DIR/detector_evaluation.md + .json. (A config with
-``operating_point: validation`` has ``radview train`` choose the same threshold at the end of the run; ``--apply``
-then adds the held-out metrics.)
+[--organs] [--out DIR]``: each model's detections (ai.detection_heatmap, as ``radview detect`` decodes them) are
+predicted once per case on the config's validation cases and on HELD_OUT phantoms no detector config trains or
+validates on (``--further``: and on the FURTHER ones, reported but never written into a card; ``--organs``: and on
+the ORGANS ones, lesions inside solid organs, and CT_LABEL_PETS, written into the card with the held-out ones). The
+threshold that best meets the issue-12 rule on validation (ai.training.detection_task.choose_threshold) is reported
+with the held-out metrics at the card's threshold and at the chosen one. ``--apply`` writes the chosen threshold
+into each card (``detection.threshold``) with the validation and held-out metrics at it, so ``radview detect``
+reports what was measured. The table goes to stdout and, with ``--out``, to DIR/detector_evaluation.md + .json. (A
+config with ``operating_point: validation`` has ``radview train`` choose the same threshold at the end of the run;
+``--apply`` then adds the held-out metrics.)
 """
 
 from __future__ import annotations
@@ -34,6 +35,17 @@ FURTHER = [{"kind": "pet_ct_phantom", "source": "real", "deform": False, "seeds"
            {"kind": "pet_ct_phantom", "source": "synthetic", "seeds": [23200, 23230]},
            {"kind": "pet_ct_phantom", "source": "real", "voxel_mm": [2, 2, 2], "seeds": [23100, 23130]},
            {"kind": "pet_ct_phantom", "source": "synthetic", "voxel_mm": [2, 2, 2], "seeds": [23300, 23330]}]
+#: phantoms with 40% of their lesions inside solid organs (spleen, kidney, stomach, other organs; ``--organs``), no
+#: config trains or validates on: the real CT's anatomy deformed and undeformed, synthetic anatomy
+ORGANS = [{"kind": "pet_ct_phantom", "source": "real", "organ_lesions": 0.4, "seeds": [26000, 26030]},
+          {"kind": "pet_ct_phantom", "source": "real", "deform": False, "organ_lesions": 0.4, "seeds": [26200, 26220]},
+          {"kind": "pet_ct_phantom", "source": "synthetic", "organ_lesions": 0.4, "seeds": [26100, 26130]}]
+#: and PETs of the real labelled CT made by another generator (``--organs``; ai.training.pet_phantom
+#: ct_label_pet_cases: a liver, a spleen and a kidney lesion each)
+CT_LABEL_PETS = [{"kind": "ct_label_pet", "seeds": [0, 20]}]
+#: extra data sets: name -> (entries, whether ``--apply`` writes their metrics into the card)
+EXTRA = {"further held out": (FURTHER, False), "organ lesions held out": (ORGANS, True),
+         "labelled-CT PETs held out": (CT_LABEL_PETS, True)}
 #: metric name -> table column
 COLUMNS = {"sensitivity": "sensitivity", "sensitivity_10mm": "sens. >= 10 mm",
            "false_positives_per_study": "FPs / study", "studies_meeting_rule": "studies meeting rule",
@@ -41,10 +53,10 @@ COLUMNS = {"sensitivity": "sensitivity", "sensitivity_10mm": "sens. >= 10 mm",
 
 
 def evaluate(folder: Path, config: TrainConfig | EnsembleConfig, held_out: list[dict] = HELD_OUT, *,
-             further: list[dict] | None = None, device: str = "cpu") -> dict:
+             extra: dict[str, list[dict]] | None = None, device: str = "cpu") -> dict:
     """The record of one model folder: the card's threshold, the threshold chosen on ``config``'s validation cases
     and the metrics (ai.training.detection_task.detection_metrics) of those, of the ``held_out`` data entries and
-    of the ``further`` ones (e.g. FURTHER; the card never gets these) at both."""
+    of each ``extra`` set (name -> data entries, e.g. those of EXTRA) at both."""
     from ai.detection_heatmap import DEFAULT_THRESHOLD
     from ai.registry import load_model
     from ai.training.datasets import load_dataset
@@ -53,8 +65,7 @@ def evaluate(folder: Path, config: TrainConfig | EnsembleConfig, held_out: list[
 
     model = load_model(str(folder))
     card_threshold = model.card.detection.get("threshold", DEFAULT_THRESHOLD)
-    sets = {"validation": config.data.get("validation", []), "held out": held_out,
-            **({"further held out": further} if further else {})}
+    sets = {"validation": config.data.get("validation", []), "held out": held_out, **(extra or {})}
     cpu = time.process_time()
     runs = {}
     for name, entries in sets.items():
@@ -70,20 +81,22 @@ def evaluate(folder: Path, config: TrainConfig | EnsembleConfig, held_out: list[
 
 
 def apply(record: dict) -> None:
-    """Write the record's chosen threshold into its model folder's card, with the validation and held-out
-    metrics at that threshold (the metrics measured at another threshold are dropped). The validation metrics
-    say that the threshold was chosen on them, in the words ``radview train`` uses (operating_point_card)."""
+    """Write the record's chosen threshold into its model folder's card, with the metrics at that threshold of
+    validation, held out and the EXTRA sets marked for the card (those measured at another threshold are
+    dropped). The validation metrics say that the threshold was chosen on them, in the words ``radview train``
+    uses (operating_point_card)."""
     from ai.model import ModelCard
     from ai.training.model_folder import write_card
     from ai.training.tasks import chosen_on_validation
 
     folder = Path(record["folder"])
     card = ModelCard.from_file(folder / "model.json")
-    threshold = record["chosen_threshold"]
-    card.detection = {**card.detection, "threshold": threshold}
-    results = {name: record["results"][name][str(threshold)] for name in ("validation", "held out")}
-    held_out = [{**m, "data": f"held out: {m['data']}"} for m in results["held out"]]
-    card.metrics = chosen_on_validation(card, results["validation"], "threshold", " by the acceptance rule") + held_out
+    threshold = str(record["chosen_threshold"])
+    card.detection = {**card.detection, "threshold": record["chosen_threshold"]}
+    for_card = [name for name in record["results"] if name == "held out" or EXTRA.get(name, ((), False))[1]]
+    held_out = [{**m, "data": f"{name}: {m['data']}"} for name in for_card for m in record["results"][name][threshold]]
+    validation = record["results"]["validation"][threshold]
+    card.metrics = chosen_on_validation(card, validation, "threshold", " by the acceptance rule") + held_out
     write_card(card, folder)
 
 
@@ -118,11 +131,17 @@ def main(argv=None) -> int:
                                                              "each card")
     parser.add_argument("--further", action="store_true", help="also measure the 120 FURTHER held-out phantoms "
                         "(undeformed real-CT anatomy, synthetic, both at 2 mm voxels; never written into a card)")
+    parser.add_argument("--organs", action="store_true", help="also measure the 70 ORGANS held-out phantoms "
+                        "(40%% of lesions inside solid organs) and the 20 CT_LABEL_PETS (liver, spleen and kidney "
+                        "lesions); written into the card with --apply")
     parser.add_argument("--out", help="folder for detector_evaluation.md and .json")
     args = tool_args(parser, argv)
     try:
         config = read_config(args.config)
-        records = [evaluate(Path(m), config, further=FURTHER if args.further else None) for m in args.models]
+        wanted = {"further held out": args.further, "organ lesions held out": args.organs,
+                  "labelled-CT PETs held out": args.organs}
+        extra = {name: entries for name, (entries, _) in EXTRA.items() if wanted[name]}
+        records = [evaluate(Path(m), config, extra=extra) for m in args.models]
         if args.apply:
             for record in records:
                 apply(record)

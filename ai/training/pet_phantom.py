@@ -5,7 +5,8 @@ vary, the field of view a random slab from the pelvis to the head) or a real lab
 labels + HU for unlabelled tissue, e.g. ../shared/data/ct_abdomen_3mm) deformed by a random affine and elastic
 map. Each tissue gets a random uptake from PHYSIOLOGY (liver 1.5-3.5, kidneys up to 15, bladder 5-50, ...),
 bowel is patchy, lesions (0-6, 6-35 mm, SUV 2.5-20, in liver / lung / bone / nodes / anywhere, some next to
-hot organs) are painted in, then a PSF blur (FWHM 5-8 mm), a voxel size of 2-5 mm and count-like noise.
+hot organs, and optionally inside solid organs: ``organ_lesions``) are painted in, then a PSF blur (FWHM 5-8 mm),
+a voxel size of 2-5 mm and count-like noise.
 Every case is deterministic for its seed; its ``lesions`` are [{"center_mm", "diameter_mm"}] in LPS mm.
 """
 
@@ -48,6 +49,11 @@ TOTALSEG_TISSUES = {
     "gluteus": "muscle", "spinal_cord": "soft", "gallbladder": "soft",
 }
 LESION_SITES = ("liver", "lung", "bone", "node", "anywhere", "near_hot")
+#: How often a lesion goes to each of LESION_SITES.
+SITE_WEIGHTS = (0.25, 0.15, 0.15, 0.2, 0.1, 0.15)
+#: Solid organs an "organ" lesion is put inside (a phantom entry's ``organ_lesions``): tissue with its own uptake,
+#: the kidney's up to SUV 10, around the lesion.
+ORGAN_SITE = ("spleen", "kidney_cortex", "stomach", "other_organ")
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 #: The real labelled CT the "real" anatomy comes from (never the DICOM series: the maintainers' test case).
 REAL_CT = DATA / "ct_abdomen_3mm.nii.gz"
@@ -271,6 +277,8 @@ def _lesion_centre(rng, tissue: np.ndarray, site: str) -> np.ndarray | None:
         near_blood = ndimage.binary_dilation(tissue == T["blood"], iterations=int(25 / WORK_MM))
         soft = np.isin(tissue, [T["soft"], T["fat"]])
         where = soft & near_blood if (soft & near_blood).any() else soft
+    elif site == "organ":
+        where = np.isin(tissue, [T[o] for o in ORGAN_SITE])
     elif site == "near_hot":
         hot = np.isin(tissue, [T[h] for h in HOT])
         ring = ndimage.binary_dilation(hot, iterations=int(18 / WORK_MM)) & ~hot & body
@@ -281,14 +289,20 @@ def _lesion_centre(rng, tissue: np.ndarray, site: str) -> np.ndarray | None:
     return candidates[rng.integers(len(candidates))] if len(candidates) else None
 
 
-def _add_lesions(rng, tissue: np.ndarray, suv: np.ndarray, grid: Volume, count: int) -> list[dict]:
-    """Paint ``count`` lesions into ``suv`` (in place); their truth [{"center_mm", "diameter_mm", "suv", "site"}]."""
+def _add_lesions(rng, tissue: np.ndarray, suv: np.ndarray, grid: Volume, count: int,
+                 organ_lesions: float = 0.0) -> list[dict]:
+    """Paint ``count`` lesions into ``suv`` (in place); their truth [{"center_mm", "diameter_mm", "suv", "site"}].
+    ``organ_lesions``: the fraction put inside a solid organ (ORGAN_SITE), the other sites' weights scaled down
+    (0: the sites and draws of phantoms made before the "organ" site existed)."""
+    sites, weights = LESION_SITES, SITE_WEIGHTS
+    if organ_lesions:
+        sites, weights = (*sites, "organ"), (*(w * (1 - organ_lesions) for w in weights), organ_lesions)
     lesions: list[dict] = []
     zz, yy, xx = (np.arange(n, dtype=np.float32) * WORK_MM for n in tissue.shape)
     for _ in range(count * 4):
         if len(lesions) == count:
             break
-        site = str(rng.choice(LESION_SITES, p=[0.25, 0.15, 0.15, 0.2, 0.1, 0.15]))
+        site = str(rng.choice(sites, p=weights))
         c = _lesion_centre(rng, tissue, site)
         if c is None:
             continue
@@ -317,10 +331,11 @@ def _add_lesions(rng, tissue: np.ndarray, suv: np.ndarray, grid: Volume, count: 
 
 
 def pet_from_anatomy(anatomy: Anatomy, rng: np.random.Generator, *, lesion_count: int | None = None,
-                     fwhm_mm: float | None = None, voxel_mm=None, noise: float | None = None
-                     ) -> tuple[Volume, list, dict]:
+                     fwhm_mm: float | None = None, voxel_mm=None, noise: float | None = None,
+                     organ_lesions: float = 0.0) -> tuple[Volume, list, dict]:
     """(PET Volume in SUVbw, lesions, settings) from a tissue map: per-case uptake (PHYSIOLOGY), patchy bowel and
-    mildly heterogeneous organs, lesions (0-6 unless ``lesion_count``), PSF blur (FWHM 5-8 mm unless given),
+    mildly heterogeneous organs, lesions (0-6 unless ``lesion_count``; the fraction ``organ_lesions`` of them
+    inside solid organs, see _add_lesions), PSF blur (FWHM 5-8 mm unless given),
     resampled to a voxel size of 2-5 mm (``voxel_mm`` (x, y, z) if given), count-like noise (level 0.05-0.35)."""
     tissue = anatomy.grid.array
     uptake = np.array([rng.uniform(*PHYSIOLOGY[t]) for t in TISSUES], np.float32)
@@ -328,7 +343,7 @@ def pet_from_anatomy(anatomy: Anatomy, rng: np.random.Generator, *, lesion_count
     bowel = tissue == T["bowel"]
     suv[bowel] *= np.clip(_smooth_noise(rng, tissue.shape, 2.0, 0.5), 0.3, 2.5)[bowel]
     lesions = _add_lesions(rng, tissue, suv, anatomy.grid, int(rng.integers(0, 7)) if lesion_count is None
-                           else lesion_count)
+                           else lesion_count, organ_lesions)
     fwhm = rng.uniform(5, 8) if fwhm_mm is None else fwhm_mm
     suv = ndimage.gaussian_filter(suv, fwhm / 2.3548 / WORK_MM)
     if voxel_mm is None:
@@ -364,7 +379,7 @@ def make_pet_case(seed: int, source: str = "synthetic", *, real_tissue: Volume |
                   **options) -> PetCase:
     """The PET phantom of ``seed`` (deterministic): ``source`` "synthetic" (synthetic_anatomy) or "real"
     (``real_tissue``, default load_real_tissue_map(), deformed unless ``deform`` is False); ``options`` go to
-    pet_from_anatomy (lesion_count, fwhm_mm, voxel_mm, noise)."""
+    pet_from_anatomy (lesion_count, fwhm_mm, voxel_mm, noise, organ_lesions)."""
     rng = np.random.default_rng(seed)
     anatomy = phantom_anatomy(source, rng, real_tissue=real_tissue, deform=deform)
     pet, lesions, settings = pet_from_anatomy(anatomy, rng, **options)
@@ -376,7 +391,8 @@ def pet_ct_cases(entry: dict, labels: dict[int, str], base: Path) -> list:
     """Cases of a ``pet_ct_phantom`` data entry (ai.training.datasets): ``seeds: [start, stop]``, ``source``
     "synthetic" (default) or "real" (then ``image``, ``labels``, ``names``: the labelled CT, relative to the
     config's folder; default the shared ct_abdomen_3mm), ``deform`` (real anatomy; default true), ``voxel_mm``
-    (x, y, z; default a random 2-5 mm per case). PET only: each case holds the PET image and its ``lesions``, no
+    (x, y, z; default a random 2-5 mm per case), ``organ_lesions`` (the fraction of lesions inside solid organs,
+    0-1; default 0). PET only: each case holds the PET image and its ``lesions``, no
     label map."""
     from ai.numbers import is_number
     from ai.training.cases import Case
@@ -391,11 +407,44 @@ def pet_ct_cases(entry: dict, labels: dict[int, str], base: Path) -> list:
                              base)
         options["voxel_mm"] = tuple(float(v) for v in voxel)
         where += " at " + " x ".join(f"{v:g}" for v in voxel) + " mm voxels"
+    if entry.get("organ_lesions"):
+        fraction = entry["organ_lesions"]
+        if not (is_number(fraction) and 0 <= fraction <= 1):
+            raise InputError(f"a pet_ct_phantom entry's organ_lesions must be a fraction 0-1, got {fraction!r}", base)
+        options["organ_lesions"] = float(fraction)
+        where += f" ({fraction:.0%} of lesions in solid organs)"
     out = []
     for seed in seeds:
         case = make_pet_case(seed, source, real_tissue=tissue, deform=entry.get("deform", True), **options)
         out.append(Case(f"{where} seed {seed}", [case.pet], None, case.lesions,
                         source=f"ai.training.pet_phantom {where} seeds {seeds.start}-{seeds.stop - 1}"))
+    return out
+
+
+def ct_label_pet_cases(entry: dict, labels: dict[int, str], base: Path) -> list:
+    """Cases of a ``ct_label_pet`` data entry: the PET viewer.core.registration.synthetic.synthetic_pet makes of a
+    labelled CT (``image``, ``labels``, ``names``; default the shared ct_abdomen_3mm) for each of ``seeds``: organ
+    uptake from the labels, a lesion at the deepest point of the liver, spleen and left kidney (a kidney lesion
+    inside hot tissue), 7 mm FWHM, a 4 mm grid, its own noise per seed. Another generator than pet_ct_phantom's,
+    so a detector trained on those is measured on anatomy and uptake it never saw made this way."""
+    from ai.training.cases import Case
+    from ai.training.datasets import seed_range
+    from viewer.core.io import load_volume
+    from viewer.core.registration.synthetic import synthetic_pet
+
+    image, label_map, names = real_files(entry, base)
+    ct, organs = load_volume(image), load_volume(label_map)
+    structures = {int(k): v for k, v in json.loads(names.read_text()).items()}
+    seeds = seed_range(entry, base)
+    out = []
+    for seed in seeds:
+        made = synthetic_pet(ct, organs, structures, seed=seed)
+        centres = made.truth.fixed_to_moving(np.array([les["centre_mm"] for les in made.lesions]))  # in the PET
+        lesions = [{"center_mm": [round(float(v), 2) for v in centre], "diameter_mm": 2 * les["radius_mm"],
+                    "suv": les["suv"], "site": les["name"]} for les, centre in zip(made.lesions, centres, strict=True)]
+        out.append(Case(f"ct_label_pet from {image.name} seed {seed}", [made.pet], None, lesions,
+                        source=f"viewer.core.registration.synthetic.synthetic_pet of {image.name} seeds "
+                               f"{seeds.start}-{seeds.stop - 1}"))
     return out
 
 

@@ -154,7 +154,9 @@ def test_chosen_operating_point_is_written_with_its_metrics(tmp_path):
     config = TrainConfig.from_yaml(CONFIG).replace(
         data={"train": [], "validation": [{"kind": "pet_ct_phantom", "seeds": [10000, 10002]}]})
     further = [{"kind": "pet_ct_phantom", "voxel_mm": [2, 2, 2.5], "seeds": [23300, 23301]}]
-    record = evaluate(folder, config, [{"kind": "pet_ct_phantom", "seeds": [10005, 10006]}], further=further)
+    organs = [{"kind": "pet_ct_phantom", "organ_lesions": 0.4, "seeds": [26100, 26101]}]
+    record = evaluate(folder, config, [{"kind": "pet_ct_phantom", "seeds": [10005, 10006]}],
+                      extra={"further held out": further, "organ lesions held out": organs})
     chosen = record["chosen_threshold"]
     assert record["card_threshold"] == 0.9 and 0.05 <= chosen < 0.9
     table = markdown([record])
@@ -167,8 +169,10 @@ def test_chosen_operating_point_is_written_with_its_metrics(tmp_path):
     assert validation.startswith("validation")  # the words of radview train's operating_point_card
     assert "threshold chosen on these cases by the acceptance rule: 2 case(s)" in validation
     assert held_out.startswith("held out: 1 case(s)")
+    written = {m["data"].split(":")[0] for m in card.metrics}
+    assert written == {"validation, threshold chosen on these cases by the acceptance rule", "held out",
+                       "organ lesions held out"}  # the further ones are reported, never written into the card
     assert all(f"threshold {chosen:g}" in m["data"] for m in card.metrics)
-    assert not any("further" in m["data"] for m in card.metrics)  # reported, never written into the card
 
 
 def test_malformed_heatmap_detection_settings_name_the_card(tmp_path):
@@ -189,6 +193,44 @@ def test_phantom_entries_may_fix_the_voxel_size(tmp_path):
     assert case.images[0].spacing == (2.0, 3.0, 4.0) and "at 2 x 3 x 4 mm voxels" in case.name
     with pytest.raises(InputError, match="voxel_mm must be 3 sizes"):
         load_dataset([{"kind": "pet_ct_phantom", "voxel_mm": [2, 0, 4], "seeds": [5, 6]}], labels, tmp_path)
+
+
+def test_phantom_entries_may_put_lesions_inside_solid_organs(tmp_path):
+    """``organ_lesions: 1`` puts every lesion inside a solid organ (spleen, kidney, stomach, other organs); without
+    it a seed's phantom is the one made before the option existed (same lesions)."""
+    from ai.training.datasets import load_dataset
+    from ai.training.pet_phantom import ORGAN_SITE, T, make_pet_case, phantom_anatomy
+    from viewer.core.errors import InputError
+
+    for seed in (3, 4):
+        case = make_pet_case(seed, "synthetic", organ_lesions=1.0)
+        tissue = phantom_anatomy("synthetic", np.random.default_rng(seed)).grid
+        assert case.lesions and all(lesion["site"] == "organ" for lesion in case.lesions)
+        centres = np.rint(tissue.world_to_index(np.array([lesion["center_mm"] for lesion in case.lesions])))
+        inside = [tissue.array[k, j, i] in [T[o] for o in ORGAN_SITE] for i, j, k in centres.astype(int)]
+        assert sum(inside) >= len(inside) - 1  # a centre jittered by half a voxel may touch the organ's edge
+        assert "organ" not in {lesion["site"] for lesion in make_pet_case(seed, "synthetic").lesions}
+    assert make_pet_case(3, "synthetic", organ_lesions=0.0).lesions == make_pet_case(3, "synthetic").lesions
+    labels = {0: "background", 1: "lesion"}
+    (case,) = load_dataset([{"kind": "pet_ct_phantom", "organ_lesions": 1, "seeds": [3, 4]}], labels, tmp_path)
+    assert "(100% of lesions in solid organs)" in case.name and {les["site"] for les in case.lesions} == {"organ"}
+    with pytest.raises(InputError, match="organ_lesions must be a fraction"):
+        load_dataset([{"kind": "pet_ct_phantom", "organ_lesions": 2, "seeds": [3, 4]}], labels, tmp_path)
+
+
+def test_ct_label_pets_hold_a_liver_spleen_and_kidney_lesion(shared_data, tmp_path):
+    """A ``ct_label_pet`` entry: synthetic_pet of the shared labelled CT, its lesions' centres moved into the PET's
+    frame, where each is the hottest point around (so the detector is scored where the lesion is)."""
+    from ai.training.datasets import load_dataset
+
+    (case,) = load_dataset([{"kind": "ct_label_pet", "seeds": [1, 2]}], {0: "background", 1: "lesion"}, tmp_path)
+    pet = case.images[0]
+    assert pet.modality == "PT" and pet.units == "SUVbw" and case.name.endswith("seed 1")
+    assert [lesion["site"] for lesion in case.lesions] == ["liver_lesion", "spleen_lesion", "kidney_left_lesion"]
+    for lesion in case.lesions:
+        centre = np.asarray(lesion["center_mm"])
+        near = [pet.value_at(centre + 12 * np.asarray(d)) for d in np.eye(3).tolist() + (-np.eye(3)).tolist()]
+        assert pet.value_at(centre) > 1.5 * max(near), lesion
 
 
 def test_phantoms_vary_and_are_reproducible():

@@ -86,3 +86,23 @@ def test_radview_train_reports_a_bad_config_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(path) in err and "epochz" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_every_shipped_config_parses_and_each_trained_model_names_one():
+    """The configs in ai/training/configs parse (an ensemble's members too), and each shipped model trained by
+    radview train names its config, which still reads: `radview train` reproduces it."""
+    import json
+    from pathlib import Path
+
+    from ai.training.ensemble import read_config
+
+    root = Path(__file__).resolve().parents[2]
+    configs = sorted((root / "ai" / "training" / "configs").glob("*.yaml"))
+    assert len(configs) >= 10
+    for path in configs:
+        read_config(path)
+    for card in sorted((root / "resources" / "models").glob("*/model.json")):
+        training = json.loads(card.read_text()).get("training") or {}
+        if training.get("config_file"):
+            config = read_config(root / training["config_file"])
+            assert config.id == card.parent.name, card
