@@ -131,7 +131,7 @@ def main(argv=None) -> int:
                                                              "each card")
     parser.add_argument("--further", action="store_true", help="also measure the 120 FURTHER held-out phantoms "
                         "(undeformed real-CT anatomy, synthetic, both at 2 mm voxels; never written into a card)")
-    parser.add_argument("--organs", action="store_true", help="also measure the 70 ORGANS held-out phantoms "
+    parser.add_argument("--organs", action="store_true", help="also measure the 80 ORGANS held-out phantoms "
                         "(40%% of lesions inside solid organs) and the 20 CT_LABEL_PETS (liver, spleen and kidney "
                         "lesions); written into the card with --apply")
     parser.add_argument("--out", help="folder for detector_evaluation.md and .json")

@@ -169,9 +169,8 @@ def test_chosen_operating_point_is_written_with_its_metrics(tmp_path):
     assert validation.startswith("validation")  # the words of radview train's operating_point_card
     assert "threshold chosen on these cases by the acceptance rule: 2 case(s)" in validation
     assert held_out.startswith("held out: 1 case(s)")
-    written = {m["data"].split(":")[0] for m in card.metrics}
-    assert written == {"validation, threshold chosen on these cases by the acceptance rule", "held out",
-                       "organ lesions held out"}  # the further ones are reported, never written into the card
+    written = {m["data"].split(":")[0] for m in card.metrics if not m["data"].startswith("validation")}
+    assert written == {"held out", "organ lesions held out"}  # the further ones are never written into the card
     assert all(f"threshold {chosen:g}" in m["data"] for m in card.metrics)
 
 

@@ -173,20 +173,29 @@ def test_segmentation_ensemble_chooses_its_post_processing(tiny_data, write_conf
 
 @pytest.mark.parametrize("model_id", ["ct-abdomen-organs", "pet-lesion-detector"])
 def test_shipped_ensembles_are_what_their_configs_describe(model_id):
-    """Each shipped ensemble is its config's: same id and version, one MeanEnsemble member per member config in
-    order, each member's recorded run trained by that member config, and its outputs the members' mean."""
+    """Each shipped ensemble is the config its card names: same id and version, and either one MeanEnsemble member
+    per member config in order, each member's recorded run trained by that member config, or (a fine-tuned
+    ensemble) every weight initialised from the version the ensemble config of that id describes. Its outputs are
+    the members' mean."""
     from ai.training.ensemble import same_recipe
     from tests.conftest import REPO
 
-    config = read_config(REPO / "ai" / "training" / "configs" / f"{model_id}.yaml")
     model = load_model(model_id)
-    assert isinstance(config, EnsembleConfig)
+    config = read_config(REPO / model.card.training["config_file"])
     assert (model.card.id, model.card.version) == (config.id, config.version)
-    assert model.card.network["args"]["members"] == [m.raw["network"] for m in config.members]
-    runs = model.card.training["members"]
-    assert [r["id"] for r in runs] == [m.id for m in config.members]
-    assert all(same_recipe(run["config"], member) for run, member in zip(runs, config.members, strict=True))
-    assert not same_recipe(runs[0]["config"], config.members[1])  # the members differ (seed or width)
+    ensemble = config
+    if not isinstance(config, EnsembleConfig):  # fine-tuned as a whole from the ensemble of the same id
+        ensemble = read_config(REPO / "ai" / "training" / "configs" / f"{model_id}.yaml")
+        assert config.init.part == "all" and model.card.network == config.raw["network"]
+        assert (model.card.parent["id"], model.card.parent["version"]) == (ensemble.id, ensemble.version)
+        assert model.card.parent["tensors_copied"] == model.card.parent["tensors_target"]
+    assert isinstance(ensemble, EnsembleConfig)
+    assert model.card.network["args"]["members"] == [m.raw["network"] for m in ensemble.members]
+    if config is ensemble:
+        runs = model.card.training["members"]
+        assert [r["id"] for r in runs] == [m.id for m in config.members]
+        assert all(same_recipe(run["config"], member) for run, member in zip(runs, config.members, strict=True))
+        assert not same_recipe(runs[0]["config"], config.members[1])  # the members differ (seed or width)
     x = torch.randn(1, 1, *model.card.patch_size)
     with torch.no_grad():
         mean = sum(m(x) for m in model.network.members) / len(model.network.members)
