@@ -43,9 +43,10 @@ ORGANS = [{"kind": "pet_ct_phantom", "source": "real", "organ_lesions": 0.4, "se
 #: and PETs of the real labelled CT made by another generator (``--organs``; ai.training.pet_phantom
 #: ct_label_pet_cases: a liver, a spleen and a kidney lesion each)
 CT_LABEL_PETS = [{"kind": "ct_label_pet", "seeds": [0, 20]}]
-#: extra data sets: name -> (entries, whether ``--apply`` writes their metrics into the card)
-EXTRA = {"further held out": (FURTHER, False), "organ lesions held out": (ORGANS, True),
-         "labelled-CT PETs held out": (CT_LABEL_PETS, True)}
+#: extra data sets: name -> (entries, whether ``--apply`` writes their metrics into the card, the flag that asks
+#: for them)
+EXTRA = {"further held out": (FURTHER, False, "further"), "organ lesions held out": (ORGANS, True, "organs"),
+         "labelled-CT PETs held out": (CT_LABEL_PETS, True, "organs")}
 #: metric name -> table column
 COLUMNS = {"sensitivity": "sensitivity", "sensitivity_10mm": "sens. >= 10 mm",
            "false_positives_per_study": "FPs / study", "studies_meeting_rule": "studies meeting rule",
@@ -93,7 +94,7 @@ def apply(record: dict) -> None:
     card = ModelCard.from_file(folder / "model.json")
     threshold = str(record["chosen_threshold"])
     card.detection = {**card.detection, "threshold": record["chosen_threshold"]}
-    for_card = [name for name in record["results"] if name == "held out" or EXTRA.get(name, ((), False))[1]]
+    for_card = [name for name in record["results"] if name == "held out" or EXTRA.get(name, ((), False, ""))[1]]
     held_out = [{**m, "data": f"{name}: {m['data']}"} for name in for_card for m in record["results"][name][threshold]]
     validation = record["results"]["validation"][threshold]
     card.metrics = chosen_on_validation(card, validation, "threshold", " by the acceptance rule") + held_out
@@ -138,9 +139,7 @@ def main(argv=None) -> int:
     args = tool_args(parser, argv)
     try:
         config = read_config(args.config)
-        wanted = {"further held out": args.further, "organ lesions held out": args.organs,
-                  "labelled-CT PETs held out": args.organs}
-        extra = {name: entries for name, (entries, _) in EXTRA.items() if wanted[name]}
+        extra = {name: entries for name, (entries, _, flag) in EXTRA.items() if getattr(args, flag)}
         records = [evaluate(Path(m), config, extra=extra) for m in args.models]
         if args.apply:
             for record in records:

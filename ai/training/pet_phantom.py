@@ -51,8 +51,8 @@ TOTALSEG_TISSUES = {
 LESION_SITES = ("liver", "lung", "bone", "node", "anywhere", "near_hot")
 #: How often a lesion goes to each of LESION_SITES.
 SITE_WEIGHTS = (0.25, 0.15, 0.15, 0.2, 0.1, 0.15)
-#: Solid organs an "organ" lesion is put inside (a phantom entry's ``organ_lesions``): tissue with its own uptake,
-#: the kidney's up to SUV 10, around the lesion.
+#: Solid organs an "organ" lesion is put inside (a phantom entry's ``organ_lesions``), each with its own uptake
+#: around the lesion (the kidney cortex's up to SUV 10).
 ORGAN_SITE = ("spleen", "kidney_cortex", "stomach", "other_organ")
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 #: The real labelled CT the "real" anatomy comes from (never the DICOM series: the maintainers' test case).
