@@ -1,5 +1,6 @@
 """The shipped abdominal CT organ models: load by id, exact label names, Dice floors on the shared labelled CT and
-on held-out generated CTs, and the attention model's gate coefficients."""
+on held-out generated CTs, the same organs on the real DICOM series acquired otherwise, and the attention model's
+gate coefficients."""
 
 from __future__ import annotations
 
@@ -42,6 +43,9 @@ GENERATED_FLOORS = {
 DEMO_FLOORS = {"liver": 0.9, "kidney_left": 0.85, "kidney_right": 0.85, "aorta": 0.85}
 DEMO_SPLEEN_FLOORS = {"ct-abdomen-organs": 0.65, "ct-abdomen-organs-attention": 0.65, "ct-abdomen-organs-gan": 0.5}
 NAMES = "totalsegmentator_total_labels.json"
+#: The real DICOM series (another patient, no labels) changed as another scanner or protocol would: liver and spleen
+#: agreement with the series' own segmentation, measured 0.97-0.995 (ct-abdomen-organs 1.3.0), 0.94-0.995 (all three).
+ACQUISITION_FLOOR = 0.9
 #: held-out generated cases: seeds no config trains or validates on
 HELD_OUT = [{"kind": "real_ct_synth", "seeds": [5000, 5001], "image": "ct_abdomen_3mm.nii.gz",
              "labels": "ct_abdomen_3mm_labels.nii.gz", "names": NAMES},
@@ -160,3 +164,34 @@ def test_attention_model_returns_gate_coefficients(shared_data):
     for coefficients in gates.values():
         assert coefficients.shape == (1, 1, 16, 64, 64)
         assert 0 <= float(coefficients.min()) < float(coefficients.max()) <= 1  # weights in 0..1, not constant
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_organs_of_the_real_series_hold_when_it_is_acquired_otherwise(model_id, shared_data):
+    """The maintainers' DICOM series (never trained on, no labels) with 4 mm instead of 2 mm slices, 25 HU of noise,
+    or every HU 40 higher (another calibration or contrast timing): the liver and spleen agree with those of the
+    series as acquired (Dice >= ACQUISITION_FLOOR on its grid), as a model that learnt anatomy, not this scan, must."""
+    from ai.engine import run_segmentation
+    from viewer.core.io import load_volume
+    from viewer.core.resample import resample_to
+    from viewer.core.volume import Volume
+
+    series = load_volume(shared_data / "ct_abdomen_dicom")
+    model = load_model(model_id)
+    acquired = run_segmentation(model, [series], device="cpu").labels
+    lo, hi = series.world_bounds()
+    spacing = (*series.spacing[:2], 4.0)
+    size = np.maximum(np.round((hi - lo) / spacing).astype(int), 1)
+    thick = resample_to(series, Volume(np.zeros(size[::-1], np.uint8), spacing, tuple(lo + np.array(spacing) / 2)),
+                        default=-1024)
+    values = series.array.astype(np.float32)
+    noisy = series.with_array(values + np.random.default_rng(0).normal(0, 25, values.shape).astype(np.float32))
+    variants = {"4 mm slices": thick, "25 HU noise": noisy, "+40 HU": series.with_array(values + 40)}
+    for name, image in variants.items():
+        labels = resample_to(run_segmentation(model, [image], device="cpu").labels, acquired, nearest=True).array
+        for k in (k for k, n in model.card.labels.items() if n in ("liver", "spleen")):
+            organ = model.card.labels[k]
+            a, b = labels == k, acquired.array == k
+            assert b.sum() > 10000, organ  # the series holds the organ
+            dice = 2 * (a & b).sum() / (a.sum() + b.sum())
+            assert dice >= ACQUISITION_FLOOR, f"{model_id} {organ} with {name}: Dice {dice:.3f} against the series"
