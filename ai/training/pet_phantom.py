@@ -12,7 +12,6 @@ Every case is deterministic for its seed; its ``lesions`` are [{"center_mm", "di
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -216,9 +215,9 @@ def load_real_tissue_map(ct_path: Path = REAL_CT, labels_path: Path = REAL_LABEL
                          names_path: Path = REAL_NAMES) -> Volume:
     """real_tissue_map of a labelled CT read from files (NIfTI CT in HU, label map, {id: name} JSON)."""
     from viewer.core.io import load_volume
+    from viewer.core.io.labelmap import load_label_names
 
-    names = {int(k): v for k, v in json.loads(Path(names_path).read_text()).items()}
-    return real_tissue_map(load_volume(ct_path), load_volume(labels_path), names)
+    return real_tissue_map(load_volume(ct_path), load_volume(labels_path), load_label_names(names_path))
 
 
 def deformed_anatomy(tissue: Volume, rng: np.random.Generator, *, deform: bool = True,
@@ -430,11 +429,11 @@ def ct_label_pet_cases(entry: dict, labels: dict[int, str], base: Path) -> list:
     from ai.training.cases import Case
     from ai.training.datasets import seed_range
     from viewer.core.io import load_volume
+    from viewer.core.io.labelmap import load_label_names
     from viewer.core.registration.synthetic import synthetic_pet
 
     image, label_map, names = real_files(entry, base)
-    ct, organs = load_volume(image), load_volume(label_map)
-    structures = {int(k): v for k, v in json.loads(names.read_text()).items()}
+    ct, organs, structures = load_volume(image), load_volume(label_map), load_label_names(names)
     seeds = seed_range(entry, base)
     out = []
     for seed in seeds:

@@ -92,11 +92,10 @@ def test_every_shipped_config_parses_and_each_trained_model_names_one():
     """The configs in ai/training/configs parse (an ensemble's members too), and each shipped model trained by
     radview train names its config, which still reads: `radview train` reproduces it."""
     import json
-    from pathlib import Path
 
     from ai.training.ensemble import read_config
+    from tests.conftest import REPO as root
 
-    root = Path(__file__).resolve().parents[2]
     configs = sorted((root / "ai" / "training" / "configs").glob("*.yaml"))
     assert len(configs) >= 10
     for path in configs:
